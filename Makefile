@@ -1,0 +1,36 @@
+# Two entry points do all the set-up on a fresh machine:  make run  |  make test
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+
+.PHONY: run test test-fast bench browser-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+# Debian's Chromium for the real-browser tests (Playwright's own browser download is not reachable).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
+
+run: $(STAMP)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) notebooks/00_tour.ipynb
+
+test: $(STAMP) browser-deps
+	$(PY) -m pytest -q --timeout=900 tests
+	$(PY) -m pytest -q --timeout=900 --nbval-lax -p no:randomly notebooks
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not browser" tests
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

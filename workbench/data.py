@@ -1,0 +1,207 @@
+"""Small seeded data sets: regression, TensorFlow-Playground 2-D sets, Gaussian mixtures, XOR clusters,
+modular arithmetic and scikit-learn's bundled digits. All return a `Dataset` of numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train/test arrays; y holds targets (regression, shape (N, k)) or integer labels (classification)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int = 0  # 0 for regression
+
+    @property
+    def task(self) -> str:
+        return "classification" if self.n_classes else "regression"
+
+    @property
+    def in_dim(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def out_dim(self) -> int:
+        return self.n_classes or self.y_train.shape[1]
+
+
+def _positive_int(name, value, lo=1, hi=10_000_000):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name}: must be an integer in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
+def _fraction(name, value, lo=0.0, hi=1.0, closed=False):
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (
+        lo <= value <= hi if closed else lo < value < hi)
+    if not ok:
+        bounds = f"[{lo}, {hi}]" if closed else f"({lo}, {hi})"
+        raise ValueError(f"{name}: must be in {bounds}, got {value!r}")
+    return float(value)
+
+
+def _split(x, y, n_train, rng, n_classes=0):
+    order = rng.permutation(len(x))
+    tr, te = order[:n_train], order[n_train:]
+    return Dataset(x[tr].astype(np.float32), y[tr], x[te].astype(np.float32), y[te], n_classes)
+
+
+def sine(n_train=32, n_test=256, noise=0.0, frequency=1.0, seed=0) -> Dataset:
+    """1-D regression y = sin(pi f x) + noise on x in [-1, 1]; the test set is a uniform grid."""
+    n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
+    _fraction("noise", noise, 0.0, 10.0, closed=True)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n_train, 1))
+    grid = np.linspace(-1, 1, n_test)[:, None]
+    f = lambda t: np.sin(math.pi * frequency * t)
+    y = f(x) + noise * rng.normal(size=x.shape)
+    return Dataset(x.astype(np.float32), y.astype(np.float32), grid.astype(np.float32), f(grid).astype(np.float32))
+
+
+def teacher(n_train=64, n_test=256, in_dim=2, width=64, depth=1, activation="tanh", noise=0.0, seed=0) -> Dataset:
+    """Regression on the outputs of a random SP teacher MLP with Gaussian inputs."""
+    from workbench.activations import get_activation
+
+    n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
+    in_dim, width = _positive_int("in_dim", in_dim), _positive_int("width", width)
+    rng = np.random.default_rng(seed)
+    phi = get_activation(activation)
+    x = rng.normal(size=(n_train + n_test, in_dim))
+    h = x
+    for _ in range(_positive_int("depth", depth, 0, 16)):
+        h = np.asarray(phi(h @ rng.normal(size=(h.shape[1], width)) / math.sqrt(h.shape[1])))
+    y = h @ rng.normal(size=(h.shape[1], 1)) / math.sqrt(h.shape[1])
+    y = y + noise * rng.normal(size=y.shape)
+    return _split(x, y.astype(np.float32), n_train, rng)
+
+
+PLAYGROUND = ("circle", "xor", "gauss", "spiral")
+
+
+def playground(name="spiral", n=400, noise=0.1, test_fraction=0.5, seed=0) -> Dataset:
+    """TensorFlow Playground's 2-D classification sets (Smilkov & Carter 2016), labels 0/1."""
+    if name not in PLAYGROUND:
+        raise ValueError(f"dataset: must be one of {', '.join(PLAYGROUND)}, got {name!r}")
+    n = _positive_int("n", n, 4)
+    _fraction("noise", noise, 0.0, 1.0, closed=True)
+    _fraction("test_fraction", test_fraction)
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    if name == "circle":
+        r = np.concatenate([rng.uniform(0, 2.5, half), rng.uniform(3.5, 5, n - half)])
+        a = rng.uniform(0, 2 * math.pi, n)
+        x = np.stack([r * np.sin(a), r * np.cos(a)], 1)
+        y = (np.arange(n) >= half).astype(np.int32)
+    elif name == "xor":
+        x = rng.uniform(-5, 5, (n, 2))
+        x += np.where(x > 0, 0.3, -0.3)
+        y = (x[:, 0] * x[:, 1] < 0).astype(np.int32)
+    elif name == "gauss":
+        y = (np.arange(n) >= half).astype(np.int32)
+        x = rng.normal(size=(n, 2)) + np.where(y[:, None] == 1, 2.0, -2.0)
+    else:
+        t = np.concatenate([np.linspace(0, 1, half), np.linspace(0, 1, n - half)])
+        y = (np.arange(n) >= half).astype(np.int32)
+        r, a = 5 * t, 1.75 * t * 2 * math.pi + math.pi * y
+        x = np.stack([r * np.sin(a), r * np.cos(a)], 1)
+    x = (x + noise * 5 * rng.normal(size=x.shape)) / 5.0
+    return _split(x, y, n - int(round(test_fraction * n)), rng, 2)
+
+
+def gaussian_mixture(class_sizes=(100, 100, 100), dim=10, separation=3.0, test_per_class=100, seed=0) -> Dataset:
+    """K isotropic Gaussians with random unit-norm means times `separation`; train sizes per class
+    as given (imbalanced when they differ), a balanced test set."""
+    sizes = tuple(class_sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"class_sizes: need at least 2 classes, got {sizes!r}")
+    sizes = tuple(_positive_int("class_sizes", s) for s in sizes)
+    dim = _positive_int("dim", dim)
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(len(sizes), dim))
+    means = separation * means / np.linalg.norm(means, axis=1, keepdims=True)
+
+    def draw(counts):
+        y = np.repeat(np.arange(len(counts)), counts)
+        return (means[y] + rng.normal(size=(len(y), dim))).astype(np.float32), y.astype(np.int32)
+
+    x_tr, y_tr = draw(sizes)
+    x_te, y_te = draw([_positive_int("test_per_class", test_per_class)] * len(sizes))
+    return Dataset(x_tr, y_tr, x_te, y_te, len(sizes))
+
+
+def xor_cluster(n_train=200, n_test=1000, dim=1000, label_flip=0.1, signal=None, seed=0) -> Dataset:
+    """XOR cluster data (Xu, Wang, Frei, Vardi & Hu 2024): x = +-mu_1 or +-mu_2 plus N(0, I) noise,
+    label 1 on the +-mu_1 clusters and 0 on +-mu_2, a fraction `label_flip` of training labels flipped.
+    mu_1 and mu_2 are orthogonal with norm `signal` (default dim**0.3, their benign-overfitting regime).
+    The test labels are clean."""
+    n_train, n_test, dim = (_positive_int(k, v) for k, v in
+                            (("n_train", n_train), ("n_test", n_test), ("dim", dim)))
+    if dim < 2:
+        raise ValueError(f"dim: must be in [2, 10000000], got {dim}")
+    label_flip = _fraction("label_flip", label_flip, 0.0, 0.5, closed=True)
+    rng = np.random.default_rng(seed)
+    norm = dim ** 0.3 if signal is None else float(signal)
+    mu = np.zeros((2, dim))
+    mu[0, 0], mu[1, 1] = norm, norm
+
+    def draw(n):
+        cluster, sign = rng.integers(0, 2, n), rng.choice([-1.0, 1.0], n)
+        x = sign[:, None] * mu[cluster] + rng.normal(size=(n, dim))
+        return x.astype(np.float32), (cluster == 0).astype(np.int32)
+
+    x_tr, y_tr = draw(n_train)
+    flip = rng.random(n_train) < label_flip
+    y_tr = np.where(flip, 1 - y_tr, y_tr).astype(np.int32)
+    x_te, y_te = draw(n_test)
+    return Dataset(x_tr, y_tr, x_te, y_te, 2)
+
+
+MODULAR_OPS = ("+", "-", "*", "/")
+
+
+def _is_prime(p):
+    return p >= 2 and all(p % k for k in range(2, int(math.isqrt(p)) + 1))
+
+
+def modular(p=59, op="+", train_fraction=0.4, seed=0) -> Dataset:
+    """All pairs (a, b) with label (a op b) mod p (Power et al. 2022); x holds the integer pair.
+    Division is a * b^-1 mod p over b != 0 and needs p prime."""
+    p = _positive_int("p", p, 2, 1000)
+    if op not in MODULAR_OPS:
+        raise ValueError(f"op: must be one of {' '.join(MODULAR_OPS)}, got {op!r}")
+    train_fraction = _fraction("train_fraction", train_fraction)
+    if op == "/" and not _is_prime(p):
+        raise ValueError(f"p: division needs a prime modulus, got {p}")
+    a, b = (g.ravel() for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
+    if op == "/":
+        a, b = a[b != 0], b[b != 0]
+        c = a * np.array([pow(int(v), p - 2, p) for v in b]) % p
+    else:
+        c = {"+": a + b, "-": a - b, "*": a * b}[op] % p
+    x = np.stack([a, b], 1).astype(np.int32)
+    n_train = int(round(train_fraction * len(x)))
+    if not 1 <= n_train < len(x):
+        raise ValueError(f"train_fraction: leaves no train or no test pairs for p={p}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    tr, te = order[:n_train], order[n_train:]
+    return Dataset(x[tr], c[tr].astype(np.int32), x[te], c[te].astype(np.int32), p)
+
+
+def digits(test_fraction=0.3, seed=0) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes), pixels scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    _fraction("test_fraction", test_fraction)
+    d = load_digits()
+    x, y = d.data / 16.0, d.target.astype(np.int32)
+    rng = np.random.default_rng(seed)
+    return _split(x, y, len(x) - int(round(test_fraction * len(x))), rng, 10)

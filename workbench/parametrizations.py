@@ -1,0 +1,93 @@
+"""Parametrizations as one table of abc exponents (Yang & Hu 2021, Tensor Programs IV; Yang et al. 2022, TP V).
+
+Every trainable tensor belongs to a *role*: "input" (first-layer weights, fan_in = d fixed), "hidden"
+(width x width weights), "output" (readout weights), "bias" (biases of the hidden layers) and
+"output_bias". For a width n and base width n0, with m = n / n0, a role with exponents (a, b, c) gives
+
+    forward multiplier  m**-a,      init std  sigma / sqrt(fan_in at n0) * m**-b,      lr  eta * m**-c
+
+with separate c for SGD and for Adam. All exponents are relative to SP, so **every parametrization is
+exactly SP at the base width** (m = 1). The rows:
+
+| role    | sp (a,b,c_sgd,c_adam) | ntk              | mup (TP V Table 3) | mf               |
+|---------|-----------------------|------------------|--------------------|------------------|
+| input   | 0, 0,   0, 0          | 0,   0, 0, 1/2   | 0, 0,   -1, 0      | 0,   0, -1, 0    |
+| hidden  | 0, 1/2, 0, 0          | 1/2, 0, 0, 1     | 0, 1/2,  0, 1      | 1/2, 0, -1, 1/2  |
+| output  | 0, 1/2, 0, 0          | 1/2, 0, 0, 1/2   | 0, 1,    1, 1      | 1,   0, -1, 0    |
+| bias    | 0, 0,   0, 0          | 0,   0, 0, 1/2   | 0, 0,   -1, 0      | 0,   0, -1, 0    |
+
+(output_bias is (0, 0, 0, 0) everywhere.)
+
+- sp: standard parametrization with a width-independent learning rate (PyTorch default init).
+- ntk: NTK parametrization (Jacot et al. 2018): unit-variance weights behind a 1/sqrt(fan_in)
+  multiplier; Adam learning rates scaled so that features move by O(n^-1/2) (the kernel regime).
+- mup: Maximal Update Parametrization in the form of TP V Table 3 (no multipliers; init variance
+  1/fan_in, 1/fan_in^2 for the readout; SGD lr x fan_out for input weights and biases, / fan_in for
+  the readout; Adam lr / fan_in for hidden and readout weights).
+- mf: mean-field parametrization (Mei et al. 2018; Chizat & Bach 2018): unit-variance weights, a
+  1/n readout multiplier and an SGD learning rate x n. It is muP moved along the abc symmetry
+  (a, b, c) -> (a + t, b - t, c - 2t) for SGD and (a + t, b - t, c - t) for Adam (TP IV, Sec. 3), so
+  mf and mup train to the same functions (exactly under SGD and Adam up to epsilon; not under
+  decoupled weight decay, which is not invariant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("input", "hidden", "output", "bias", "output_bias")
+OPTIMIZER_FAMILY = {"sgd": "sgd", "momentum": "sgd", "adam": "adam", "adamw": "adam"}
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """abc exponents of one role: multiplier m^-a, init std m^-b, lr m^-c (TP IV Def. 3.1)."""
+
+    a: float
+    b: float
+    c_sgd: float
+    c_adam: float
+
+
+def _rows(input, hidden, output, bias):
+    return {"input": Scaling(*input), "hidden": Scaling(*hidden), "output": Scaling(*output),
+            "bias": Scaling(*bias), "output_bias": Scaling(0, 0, 0, 0)}
+
+
+TABLE: dict[str, dict[str, Scaling]] = {
+    "sp": _rows((0, 0, 0, 0), (0, 0.5, 0, 0), (0, 0.5, 0, 0), (0, 0, 0, 0)),
+    "ntk": _rows((0, 0, 0, 0.5), (0.5, 0, 0, 1), (0.5, 0, 0, 0.5), (0, 0, 0, 0.5)),
+    "mup": _rows((0, 0, -1, 0), (0, 0.5, 0, 1), (0, 1, 1, 1), (0, 0, -1, 0)),
+    "mf": _rows((0, 0, -1, 0), (0.5, 0, -1, 0.5), (1, 0, -1, 0), (0, 0, -1, 0)),
+}
+NAMES = tuple(TABLE)
+
+
+def check_name(name: str) -> str:
+    """Return the parametrization name or raise ValueError listing the allowed ones."""
+    if name not in TABLE:
+        raise ValueError(f"parametrization: must be one of {', '.join(NAMES)}, got {name!r}")
+    return name
+
+
+def width_ratio(width: int, base_width: int) -> float:
+    """m = n / n0, the width multiplier the exponents act on."""
+    return width / base_width
+
+
+def multiplier(param: str, role: str, m: float) -> float:
+    """Forward multiplier m^-a of a role."""
+    return m ** -TABLE[check_name(param)][role].a
+
+
+def init_std(param: str, role: str, m: float, base_std: float) -> float:
+    """Init std m^-b times the SP std at the base width (sigma / sqrt(fan_in at n0))."""
+    return base_std * m ** -TABLE[check_name(param)][role].b
+
+
+def lr_scale(param: str, role: str, m: float, optimizer: str) -> float:
+    """Per-role learning-rate factor m^-c for the optimizer's family (SGD-like or Adam-like)."""
+    if optimizer not in OPTIMIZER_FAMILY:
+        raise ValueError(f"optimizer: must be one of {', '.join(OPTIMIZER_FAMILY)}, got {optimizer!r}")
+    s = TABLE[check_name(param)][role]
+    return m ** -(s.c_sgd if OPTIMIZER_FAMILY[optimizer] == "sgd" else s.c_adam)
