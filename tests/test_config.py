@@ -1,0 +1,72 @@
+"""Validated frozen configs (issue 2, item 8): bad values name the field and the allowed range."""
+
+import dataclasses
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from workbench.data import gaussian_mixture, modular
+from workbench.models import MLPConfig
+from workbench.training import TrainConfig
+
+
+@pytest.mark.parametrize("cls, field, value, words", [
+    (MLPConfig, "width", 0, "width: must be in [1, 65536]"),
+    (MLPConfig, "depth", -1, "depth: must be in [1, 64]"),
+    (MLPConfig, "width", 2.5, "width: must be an integer"),
+    (MLPConfig, "width", True, "width: must be a number"),
+    (MLPConfig, "activation", "relu2", "activation: unknown name"),
+    (MLPConfig, "parametrization", "mu", "parametrization: must be one of sp, ntk, mup, mf"),
+    (TrainConfig, "lr", 0.0, "lr: must be in (0.0, 10000.0]"),
+    (TrainConfig, "lr", -1.0, "lr: must be in (0.0"),
+    (TrainConfig, "lr", math.nan, "lr: must be a finite number"),
+    (TrainConfig, "lr", math.inf, "lr: must be a finite number"),
+    (TrainConfig, "optimizer", "lbfgs", "optimizer: must be one of sgd, momentum, adam, adamw"),
+    (TrainConfig, "loss", "hinge", "loss: must be one of mse, xent"),
+])
+def test_bad_values_name_field_and_range(cls, field, value, words):
+    with pytest.raises(ValueError) as err:
+        cls(**{field: value})
+    assert words in str(err.value)
+
+
+def test_data_validation_names_field():
+    with pytest.raises(ValueError, match=r"train_fraction: must be in \(0.0, 1.0\)"):
+        modular(p=7, train_fraction=1.0)
+    with pytest.raises(ValueError, match="class_sizes"):
+        gaussian_mixture(class_sizes=(10,))
+    with pytest.raises(ValueError, match="class_sizes"):
+        gaussian_mixture(class_sizes=(10, 0))
+
+
+def test_configs_are_frozen_and_round_trip():
+    c = MLPConfig(width=256, activation="x * sigmoid(x)")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.width = 3
+    assert MLPConfig.from_json(c.to_json()) == c
+    assert MLPConfig.from_code(c.to_code()) == c
+    with pytest.raises(ValueError, match="not a config code"):
+        MLPConfig.from_code("!!garbage!!")
+    with pytest.raises(ValueError, match="unknown fields"):
+        MLPConfig.from_dict({"wdth": 3})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True)))
+def test_width_validator_accepts_exactly_its_range(value):
+    ok = (not isinstance(value, float) or (math.isfinite(value) and value.is_integer())) and 1 <= value <= 65536
+    try:
+        assert MLPConfig(width=value).width == int(value) and ok
+    except ValueError as err:
+        assert not ok and str(err).startswith("width:")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_lr_validator_accepts_exactly_its_range(value):
+    ok = math.isfinite(value) and 0 < value <= 1e4
+    try:
+        assert TrainConfig(lr=value).lr == value and ok
+    except ValueError as err:
+        assert not ok and str(err).startswith("lr:")
