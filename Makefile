@@ -22,9 +22,9 @@ browser-deps:
 run: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) notebooks/00_tour.ipynb
 
+# One pytest run: unit tests, real-browser tests and every notebook (nbval, lax mode, CI parameters).
 test: $(STAMP) browser-deps
-	$(PY) -m pytest -q --timeout=900 tests
-	$(PY) -m pytest -q --timeout=900 --nbval-lax -p no:randomly notebooks
+	WORKBENCH_CI=1 $(PY) -m pytest -q --timeout=900 --nbval-lax tests notebooks
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not browser" tests
