@@ -1,0 +1,67 @@
+"""RunStore: append-only JSON-lines log of a run's records, so nothing is lost if the kernel dies.
+
+    store = RunStore("runs/spiral.jsonl", config)
+    for record in run(config):
+        store.append(record)
+    RunStore.load("runs/spiral.jsonl")  -> (config dict, [Record, ...])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from workbench.training import Record
+
+
+def _plain(value):
+    """JSON-ready copy of a metric: arrays to nested lists, non-finite floats to strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(np.asarray(value).tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _restore(value):
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    return value
+
+
+class RunStore:
+    """A file of one JSON object per line: first the config, then one line per record."""
+
+    def __init__(self, path, config=None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            self._write({"config": type(config).__name__, "fields": config.to_dict()}, mode="w")
+
+    def _write(self, obj, mode="a"):
+        with self.path.open(mode) as f:
+            f.write(json.dumps(_plain(obj)) + "\n")
+            f.flush()
+
+    def append(self, record: Record) -> None:
+        self._write({"step": record.step, "status": record.status, "elapsed": record.elapsed,
+                     "metrics": record.metrics})
+
+    @staticmethod
+    def load(path) -> tuple[dict, list[Record]]:
+        lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        head = lines[0] if lines and "config" in lines[0] else {}
+        records = [Record(d["step"], _restore(d["metrics"]), d["status"], d["elapsed"])
+                   for d in lines[1 if head else 0:]]
+        return head, records
