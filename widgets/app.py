@@ -1,0 +1,58 @@
+"""The app: `Workbench()` shows every registered panel in a tab (JupyterLab and Voila alike).
+
+Panels register themselves with `@register_panel` when their module is imported; `widgets/__init__`
+imports the panel modules so that `Workbench()` shows them all. A tab builds its panel the first time
+it is selected, so opening the app costs one panel, not all of them.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+PANELS: dict[str, type] = {}
+
+
+def register_panel(cls):
+    """Class decorator: add a Panel subclass to the app under its `title`."""
+    PANELS[cls.title] = cls
+    return cls
+
+
+class Workbench:
+    """Tabs holding the registered panels (or the given panel classes); built lazily on selection."""
+
+    def __init__(self, panels=None, selected: int = 0):
+        self.panel_classes = list(panels) if panels is not None else list(PANELS.values())
+        self.panels: dict[int, object] = {}
+        self.tabs = w.Tab(children=[w.VBox() for _ in self.panel_classes],
+                          titles=[cls.title for cls in self.panel_classes])
+        self.tabs.add_class("wb-app")
+        self.tabs.observe(lambda change: self.open(change["new"]), names="selected_index")
+        self.widget = self.tabs
+        if self.panel_classes:
+            self.tabs.selected_index = selected
+            self.open(selected)
+
+    def open(self, index: int):
+        """The panel in tab `index`, built on first use."""
+        if index is None:
+            return None
+        if index not in self.panels:
+            panel = self.panel_classes[index]()
+            self.panels[index] = panel
+            self.tabs.children[index].children = [panel.widget]
+        return self.panels[index]
+
+    def panel(self, title: str):
+        """The panel with this title (built if needed)."""
+        index = [cls.title for cls in self.panel_classes].index(title)
+        self.tabs.selected_index = index
+        return self.open(index)
+
+    def close(self) -> None:
+        for panel in self.panels.values():
+            panel.close()
+        self.tabs.close()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

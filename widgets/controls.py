@@ -1,0 +1,161 @@
+"""Controls generated from a Config's `spec` metadata: the declared ranges are the only ranges.
+
+    form = ConfigForm(MLPConfig, ranges={"width": dict(lo=8, hi=4096)}, include=("width", "depth"))
+    form.observe(lambda config: ...)      # called with each new valid config
+    form.config                           # the current, validated frozen dataclass
+
+Field kinds -> widgets: `choices` -> Dropdown; `check="activation"` -> a Combobox (pick a name or
+type an expression) validated on Enter; bool -> Checkbox; int with `log` -> SelectionSlider over
+powers of two; int in a range of <= 1024 values -> IntSlider; other ints -> BoundedIntText; float
+with `log` -> FloatLogSlider; float in [lo, hi] -> FloatSlider; tuple -> Text of comma-separated
+numbers. Invalid input never reaches the Config: the message (the Config's own ValueError) appears
+in red under the control, and the last valid config stays in force.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import html
+import math
+from typing import Callable
+
+import ipywidgets as w
+
+ACTIVATION_SUGGESTIONS = ("relu", "erf", "tanh", "gelu", "abs", "sin", "identity", "sign", "silu",
+                          "leaky_relu(0.1)", "x * sigmoid(x)", "maximum(x, 0)**2")
+_STYLE = {"description_width": "110px"}
+_LAYOUT = dict(width="340px")
+
+
+def _meta(field: dataclasses.Field, override: dict | None) -> dict:
+    meta = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None)
+    meta.update(field.metadata or {})
+    meta.update(override or {})
+    return meta
+
+
+def _kind(field: dataclasses.Field, default) -> type:
+    names = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple}
+    kind = field.type if isinstance(field.type, type) else names.get(str(field.type).split("[")[0])
+    return kind or type(default)
+
+
+def _powers_of_two(lo: int, hi: int, default: int) -> list[int]:
+    values = {2 ** k for k in range(max(0, math.ceil(math.log2(max(lo, 1)))), int(math.log2(hi)) + 1)}
+    return sorted(values | {default})
+
+
+def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
+    """One ipywidgets control for a field; the widget's value is the field's value (tuples as text)."""
+    common = dict(description=name.replace("_", " "), style=_STYLE, layout=w.Layout(**_LAYOUT), tooltip=meta["doc"])
+    lo, hi = meta["lo"], meta["hi"]
+    if meta["choices"]:
+        return w.Dropdown(options=list(meta["choices"]), value=value, **common)
+    if meta["check"] == "activation":
+        return w.Combobox(value=str(value), options=list(ACTIVATION_SUGGESTIONS), ensure_option=False,
+                          continuous_update=False, placeholder="name or expression in x", **common)
+    if kind is bool:
+        return w.Checkbox(value=value, indent=False, **common)
+    if kind is tuple:
+        return w.Text(value=", ".join(map(str, value)), continuous_update=False, **common)
+    if kind is int and lo is not None and hi is not None:
+        if meta["log"]:
+            return w.SelectionSlider(options=_powers_of_two(lo, hi, value), value=value,
+                                     continuous_update=False, **common)
+        if hi - lo <= 1024:
+            return w.IntSlider(value=value, min=lo, max=hi, step=meta["step"] or 1,
+                               continuous_update=False, **common)
+        return w.BoundedIntText(value=value, min=lo, max=hi, **common)
+    if kind is float and hi is not None:
+        if meta["log"]:
+            low = lo if lo else hi * 1e-6
+            return w.FloatLogSlider(value=value, min=math.log10(low), max=math.log10(hi), step=0.05,
+                                    continuous_update=False, readout_format=".3g", **common)
+        if lo is not None:
+            return w.FloatSlider(value=value, min=lo, max=hi, step=meta["step"] or (hi - lo) / 100,
+                                 continuous_update=False, readout_format=".3g", **common)
+    if kind is int:
+        return w.IntText(value=value, **common)
+    if kind is float:
+        return w.FloatText(value=value, **common)
+    return w.Text(value=str(value), continuous_update=False, **common)
+
+
+def _parse_tuple(name: str, text: str) -> tuple:
+    """'64, 256' -> (64, 256); numbers only, never eval."""
+    items = [t for t in text.replace(";", ",").split(",") if t.strip()]
+    try:
+        return tuple(int(t) if t.strip().lstrip("+-").isdigit() else float(t) for t in items)
+    except ValueError:
+        raise ValueError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+
+
+class ConfigForm:
+    """Controls for the fields of a Config class, kept in sync with one validated config instance."""
+
+    def __init__(self, config_cls, config=None, *, include=None, exclude=(), ranges=None):
+        self.config_cls = config_cls
+        self.config = config if config is not None else config_cls()
+        fields = {f.name: f for f in dataclasses.fields(config_cls)}
+        names = [n for n in (include or fields) if n not in exclude]
+        ranges = ranges or {}
+        self.controls: dict[str, w.ValueWidget] = {}
+        self.errors: dict[str, w.HTML] = {}
+        self._kinds, self._callbacks, self._silent = {}, [], False
+        rows = []
+        for name in names:
+            f = fields[name]
+            value = getattr(self.config, name)
+            self._kinds[name] = _kind(f, value)
+            control = make_control(name, self._kinds[name], _meta(f, ranges.get(name)), value)
+            control.observe(functools.partial(self._changed, name), names="value")
+            self.controls[name] = control
+            self.errors[name] = w.HTML("", layout=w.Layout(margin="0 0 0 118px"))
+            rows += [control, self.errors[name]]
+        self.widget = w.VBox(rows, layout=w.Layout(min_width="350px"))
+
+    def observe(self, callback: Callable) -> None:
+        """Call `callback(config)` after each change that gives a valid config."""
+        self._callbacks.append(callback)
+
+    def _value(self, name: str):
+        raw = self.controls[name].value
+        return _parse_tuple(name, raw) if self._kinds[name] is tuple else raw
+
+    def show_error(self, name: str, message: str) -> None:
+        self.errors[name].value = (f'<span role="alert" style="color:#d62728">{html.escape(message)}</span>'
+                                   if message else "")
+
+    def _changed(self, name: str, change) -> None:
+        if self._silent:
+            return
+        try:
+            config = self.config.replace(**{name: self._value(name)})
+        except ValueError as err:
+            bad = str(err).split(":", 1)[0]
+            self.show_error(bad if bad in self.errors else name, str(err))
+            return
+        for other in self.errors:
+            self.show_error(other, "")
+        self.config = config
+        for callback in self._callbacks:
+            callback(config)
+
+    def set_config(self, config) -> None:
+        """Show `config` in the controls (one change notification, not one per field)."""
+        self._silent = True
+        try:
+            for name, control in self.controls.items():
+                value = getattr(config, name)
+                if self._kinds[name] is tuple:
+                    value = ", ".join(map(str, value))
+                if isinstance(control, w.SelectionSlider) and value not in control.options:
+                    control.options = sorted(set(control.options) | {value})
+                control.value = value
+                self.show_error(name, "")
+        finally:
+            self._silent = False
+        self.config = config
+        for callback in self._callbacks:
+            callback(config)
