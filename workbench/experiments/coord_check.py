@@ -1,11 +1,13 @@
-"""Coordinate check (Yang et al. 2022, TP V, Fig. 5 and App. D.1): size of activations and of their
-change after a few steps, against width, for each parametrization.
+"""Coordinate check (Yang et al. 2022, TP V, Fig. 5 and App. D.1; microsoft/mup `get_coord_data`):
+size of every layer's pre-activations, and of their change, against width for steps 0..k.
 
-Metrics per (width, step): `act_mean_abs[l]` = mean |h_l| of every hidden pre-activation and the
-readout, `delta_rms[l]` = RMS of h_l(t) - h_l(0) over a fixed batch, averaged over seeds. The final
-record carries `slopes[l]`: least-squares slope of log(delta_rms) against log(width) at the last step.
-muP and mf give slope ~0 (features move by Theta(1) at every width), ntk ~-1/2 (lazy), sp > 0
-(blows up with width at a fixed learning rate).
+Metrics per width record (averaged over seeds; `*_std` are the standard deviations over seeds):
+`act_mean_abs[t, l]` = mean |h_l| after t steps for every hidden pre-activation h_1..h_L and the
+readout (the quantity mup's coord check draws), `delta_rms[t, l]` = RMS of h_l(t) - h_l(0) over the
+batch, `loss[t]` the training loss at step t < k. The final record carries `widths`, `slopes[l]` = least-squares
+slope of log(delta_rms) against log(width) at the last step, and `act_slopes[t, l]` the same for
+act_mean_abs at every step. muP and mf give slope ~0 (features move by Theta(1) at every width), ntk
+~-1/2 (lazy), sp > 0 (blows up with width at a fixed learning rate). One compilation per width.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from workbench import parametrizations as P
 from workbench.config import Config as _Config, spec
 from workbench.data import teacher
-from workbench.models import MLPConfig, build_mlp
+from workbench.experiments.batched import compiled_runs, stacked_params
+from workbench.models import MLPConfig
 from workbench.optim import OPTIMIZERS
-from workbench.training import Record, TrainConfig, train
+from workbench.training import Record
 
 
 @dataclass(frozen=True)
@@ -40,50 +43,66 @@ class Config(_Config):
     in_dim: int = spec(16, lo=1, hi=4096, doc="input dimension")
 
 
-def _hidden(model, x):
-    out, hidden = model(x, return_hidden=True)
-    return hidden["preacts"] + [out]
+def layer_sizes(graphdef, params, params0, x):
+    """(mean |h_l|, RMS of h_l - h_l(0)) for the hidden pre-activations and the readout."""
+    def hidden(p):
+        out, h = nnx.merge(graphdef, p)(x, return_hidden=True)
+        return h["preacts"] + [out]
+
+    now, start = hidden(params), hidden(params0)
+    return (jnp.stack([jnp.mean(jnp.abs(a)) for a in now]),
+            jnp.stack([jnp.sqrt(jnp.mean((a - b) ** 2)) for a, b in zip(now, start)]))
+
+
+def model_config(config: Config, width: int) -> MLPConfig:
+    return MLPConfig(in_dim=config.in_dim, width=width, depth=config.depth, out_dim=1,
+                     activation=config.activation, parametrization=config.parametrization,
+                     base_width=config.base_width)
+
+
+def measure_seeds(config: Config, width: int, seeds) -> dict:
+    """act (seeds, steps+1, depth+1), delta (same) and loss (seeds, steps) for one width."""
+    data = [teacher(n_train=config.n_samples, n_test=1, in_dim=config.in_dim, seed=1000 + s) for s in seeds]
+    x = jnp.stack([jnp.asarray(d.x_train) for d in data])
+    y = jnp.stack([jnp.asarray(d.y_train) for d in data])
+    mc = model_config(config, width)
+    graphdef, params = stacked_params(mc, seeds)
+    fn = compiled_runs(graphdef, mc, config.optimizer, "mse", config.steps, layer_sizes)
+    _, losses, (act, delta) = fn(params, jnp.array([config.lr]), x, y)
+    return {"act": np.asarray(act[:, 0]), "delta": np.asarray(delta[:, 0]), "loss": np.asarray(losses[:, 0])}
 
 
 def measure(config: Config, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(act_mean_abs, delta_rms), each of shape (steps + 1, depth + 1), for one width and seed."""
-    data = teacher(n_train=config.n_samples, n_test=1, in_dim=config.in_dim, seed=1000 + seed)
-    model = build_mlp(MLPConfig(in_dim=config.in_dim, width=width, depth=config.depth, out_dim=1,
-                                activation=config.activation, parametrization=config.parametrization,
-                                base_width=config.base_width), seed=seed)
-    x = jnp.asarray(data.x_train)
-    h0 = _hidden(model, x)
-
-    def stats(m):
-        h = _hidden(m, x)
-        return {"act": np.array([float(jnp.mean(jnp.abs(a))) for a in h]),
-                "delta": np.array([float(jnp.sqrt(jnp.mean((a - b) ** 2))) for a, b in zip(h, h0)])}
-
-    run = train(model, data, TrainConfig(optimizer=config.optimizer, lr=config.lr, steps=config.steps,
-                                         record_every=1, seed=seed), metrics_fn=stats)
-    records = [r for r in run if r.status != "compiling"]
-    return np.stack([r.metrics["act"] for r in records]), np.stack([r.metrics["delta"] for r in records])
+    m = measure_seeds(config, width, (seed,))
+    return m["act"][0], m["delta"][0]
 
 
 def loglog_slope(widths, values) -> np.ndarray:
-    """Least-squares slope of log(values) against log(widths) along the first axis."""
+    """Least-squares slope of log(values) against log(widths) along the first axis (NaN if any is not finite)."""
     logw = np.log(np.asarray(widths, float))
-    logv = np.log(np.maximum(np.asarray(values, float), 1e-30))
-    return np.polyfit(logw, logv.reshape(len(logw), -1), 1)[0].reshape(logv.shape[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logv = np.log(np.maximum(np.asarray(values, float), 1e-30))
+    flat = logv.reshape(len(logw), -1)
+    slopes = np.polyfit(logw, np.where(np.isfinite(flat), flat, 0.0), 1)[0]
+    slopes[~np.all(np.isfinite(flat), axis=0)] = np.nan
+    return slopes.reshape(logv.shape[1:])
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """Yield one Record per width (metrics averaged over seeds), then one with the slopes."""
+    """Yield one Record per width (seed means and stds), then one with the slopes."""
     stop = stop or threading.Event()
-    deltas = []
+    acts, deltas = [], []
     for i, width in enumerate(config.widths):
         if stop.is_set():
             yield Record(i, {}, "stopped")
             return
-        per_seed = [measure(config, width, seed) for seed in range(config.seeds)]
-        act = np.mean([a for a, _ in per_seed], 0)
-        delta = np.mean([d for _, d in per_seed], 0)
-        deltas.append(delta[-1])
-        yield Record(i, {"width": width, "act_mean_abs": act, "delta_rms": delta}, "running")
-    slopes = loglog_slope(config.widths, np.array(deltas))
-    yield Record(len(config.widths), {"widths": np.array(config.widths), "slopes": slopes}, "finished")
+        m = measure_seeds(config, width, tuple(range(config.seeds)))
+        acts.append(m["act"].mean(0))
+        deltas.append(m["delta"].mean(0))
+        yield Record(i, {"width": width, "act_mean_abs": acts[-1], "delta_rms": deltas[-1],
+                         "act_mean_abs_std": m["act"].std(0), "delta_rms_std": m["delta"].std(0),
+                         "loss": m["loss"].mean(0)}, "running")
+    yield Record(len(config.widths), {"widths": np.array(config.widths),
+                                      "slopes": loglog_slope(config.widths, np.array(deltas)[:, -1]),
+                                      "act_slopes": loglog_slope(config.widths, np.array(acts))}, "finished")
