@@ -152,7 +152,7 @@ class Panel:
 
     @staticmethod
     def rescale(ax) -> None:
-        ax.relim()
+        ax.relim(visible_only=True)
         ax.autoscale_view()
 
     def history(self, name: str, index=None):
