@@ -41,6 +41,7 @@ class TrainConfig(Config):
     lr: float = spec(0.1, lo=0.0, lo_open=True, hi=1e4, log=True, doc="base learning rate at the base width")
     momentum: float = spec(0.9, lo=0.0, hi=0.999, doc="momentum (optimizer 'momentum')")
     weight_decay: float = spec(0.0, lo=0.0, hi=100.0, doc="L2 (sgd/adam) or decoupled (adamw) decay")
+    beta2: float = spec(0.999, lo=0.0, hi=0.99999, doc="Adam's second-moment decay (adam/adamw)")
     steps: int = spec(1000, lo=1, hi=10_000_000, log=True, doc="number of optimizer steps")
     batch_size: int = spec(0, lo=0, hi=1_000_000, doc="minibatch size; 0 for full batch")
     loss: str = spec("mse", choices=LOSSES, doc="mean squared error or cross-entropy")
@@ -79,12 +80,17 @@ def model_loss(graphdef, params, x, y, loss: str):
     return loss_value(nnx.merge(graphdef, params)(x), y, loss)
 
 
-def optimizer_for(model_config: MLPConfig, config: TrainConfig):
-    """The per-role optax optimizer of an MLP under `config` (lr and weight decay injected)."""
+def optimizer_for(model_config, config: TrainConfig):
+    """The per-role optax optimizer of an MLP under `config` (lr and weight decay injected). Any other
+    model (its `config` a hashable Config without a parametrization) trains every tensor alike, as SP."""
     c = model_config
+    if not isinstance(c, MLPConfig):
+        return make_optimizer(config.optimizer, config.lr, parametrization="sp", width=1, base_width=1,
+                              roles=lambda params: jax.tree_util.tree_map(lambda _: "hidden", params),
+                              momentum=config.momentum, weight_decay=config.weight_decay, b2=config.beta2)
     return make_optimizer(config.optimizer, config.lr, parametrization=c.parametrization, width=c.width,
                           base_width=c.base_width, roles=functools.partial(param_roles, c),
-                          momentum=config.momentum, weight_decay=config.weight_decay)
+                          momentum=config.momentum, weight_decay=config.weight_decay, b2=config.beta2)
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,9 +136,10 @@ def compiled_eval(graphdef, loss: str, n_classes: int):
 _SEEN: set = set()
 
 
-def train(model: MLP, data: Dataset, config: TrainConfig, *, stop: threading.Event | None = None,
+def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: threading.Event | None = None,
           metrics_fn: Callable[[MLP], dict] | None = None) -> Iterator[Record]:
-    """Train `model` in place on `data`, yielding a Record every `config.record_every` steps.
+    """Train `model` (an MLP, or any NNX module with a hashable `config`) in place on `data`, yielding
+    a Record every `config.record_every` steps.
 
     Metrics: train_loss, test_loss (and train_acc, test_acc for classification), batch_loss (mean
     over the chunk), plus whatever `metrics_fn(model)` returns. The last record has status

@@ -1,0 +1,124 @@
+"""Neural collapse during training (Papyan, Han & Donoho 2020) and its imbalanced, deep-linear form
+(Dang et al. 2023): an MLP on a Gaussian mixture or sklearn digits, or a deep linear
+unconstrained-features model (UFM), trained by the engine of `workbench.training`.
+
+Metrics of every record (besides the engine's train/test loss and accuracy), on the training set,
+for the last hidden features and the readout (see `workbench.collapse` for the definitions):
+`nc1`, `nc2`, `nc3`, `nc4` and the parts of NC2 (`nc2_norm_M`, `nc2_norm_W`, `nc2_angle_M`,
+`nc2_angle_W`, `nc2_maxangle_M`, `nc2_maxangle_W`); `nc1_layers`, `nc2_layers` (arrays over the
+hidden layers, first to last); `gram_M` (C x C cosines of the centred class means, a simplex ETF has
+-1/(C-1) off the diagonal); `proj_M`, `proj_W` (C x 3: centred class means and classifier rows,
+each scaled to unit Frobenius norm, in the top-3 principal axes of the class means); `class_sizes`;
+`w_norms` (||w_k||) and `h_norms` (||mu_k||, raw class means of the last features). For the UFM also
+`gof_w_norms`, `gof_h_norms` (the same two in the general orthogonal frame of `collapse.gof_prediction`)
+and `gof_threshold` (the weight decay above which the smallest class collapses).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench import collapse
+from workbench import data as D
+from workbench.config import Config as _Config, spec
+from workbench.models import MLPConfig, build_mlp
+from workbench.optim import OPTIMIZERS
+from workbench.training import LOSSES, TrainConfig, train
+from workbench.ufm import UFMConfig, build_ufm, index_dataset
+
+DATASETS = ("gaussian", "digits", "ufm")
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    dataset: str = spec("gaussian", choices=DATASETS, doc="Gaussian mixture, sklearn digits or deep linear UFM")
+    class_sizes: tuple = spec((100, 100, 100, 100), lo=1, hi=10_000, doc="training points per class (gaussian, ufm)")
+    dim: int = spec(16, lo=2, hi=1024, log=True, doc="input dimension (gaussian) or feature dimension (ufm)")
+    separation: float = spec(3.0, lo=0.0, hi=100.0, doc="norm of the Gaussian class means")
+    width: int = spec(128, lo=2, hi=4096, log=True, doc="hidden width of the MLP")
+    depth: int = spec(2, lo=1, hi=8, doc="hidden layers (MLP) or linear layers after the features (ufm)")
+    activation: str = spec("relu", check="activation", doc="MLP nonlinearity")
+    init_std: float = spec(0.3, lo=0.0, hi=10.0, doc="UFM init std")
+    optimizer: str = spec("adam", choices=OPTIMIZERS, doc="optimizer")
+    lr: float = spec(3e-3, lo=0.0, lo_open=True, hi=100.0, log=True, doc="learning rate")
+    weight_decay: float = spec(1e-3, lo=0.0, hi=10.0, doc="weight decay (L2 on every tensor of the UFM)")
+    loss: str = spec("mse", choices=LOSSES, doc="loss")
+    steps: int = spec(2000, lo=1, hi=1_000_000, log=True, doc="optimizer steps")
+    record_every: int = spec(100, lo=1, hi=100_000, log=True, doc="steps between records")
+    seed: int = spec(0, lo=0, hi=2**31 - 1, doc="seed of data and init")
+
+    def validate(self):
+        if self.dataset != "digits" and len(self.class_sizes) < 2:
+            raise ValueError(f"class_sizes: need at least 2 classes, got {self.class_sizes!r}")
+        if self.dataset == "ufm" and self.dim < len(self.class_sizes):
+            raise ValueError(f"dim: the UFM needs dim >= number of classes ({len(self.class_sizes)}), got {self.dim}")
+
+
+def make_data(config: Config) -> D.Dataset:
+    if config.dataset == "gaussian":
+        return D.gaussian_mixture(config.class_sizes, dim=config.dim, separation=config.separation, seed=config.seed)
+    if config.dataset == "digits":
+        return D.digits(seed=config.seed)
+    return index_dataset(config.class_sizes)
+
+
+def make_model(config: Config, data: D.Dataset):
+    if config.dataset == "ufm":
+        return build_ufm(UFMConfig(n_samples=len(data.y_train), dim=config.dim, depth=config.depth,
+                                   n_classes=data.n_classes, init_std=config.init_std), seed=config.seed)
+    return build_mlp(MLPConfig(in_dim=data.in_dim, width=config.width, depth=config.depth, out_dim=data.n_classes,
+                               activation=config.activation, parametrization="sp", base_width=config.width),
+                     seed=config.seed)
+
+
+def readout(model) -> tuple[np.ndarray, np.ndarray | None]:
+    """(classifier rows W (C, d), bias b or None) as the logits W h + b of the last features use them."""
+    if hasattr(model, "multipliers"):  # MLP
+        w = model.multipliers[-1] * np.asarray(model.kernels[-1][...]).T
+        return w, (np.asarray(model.biases[-1][...]) if model.config.bias else None)
+    return np.asarray(model.layers[-1][...]).T, None
+
+
+def projection(m: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred class means and classifier rows (each scaled to unit Frobenius norm) in the top-3
+    principal axes of the class means."""
+    axes = np.linalg.svd(m, full_matrices=False)[2][:3]
+    pad = lambda a: np.pad(a, ((0, 0), (0, 3 - a.shape[1])))
+    return pad(m @ axes.T / np.linalg.norm(m)), pad(w @ axes.T / max(np.linalg.norm(w), 1e-300))
+
+
+def collapse_metrics(model, data: D.Dataset) -> dict:
+    """NC metrics of a trained model on its training set (the metric names of the module docstring)."""
+    _, hidden = model(data.x_train, return_hidden=True)
+    features = [np.asarray(h, np.float64) for h in hidden["features"]]
+    y, c = data.y_train, data.n_classes
+    w, b = readout(model)
+    h = features[-1]
+    out = collapse.nc_metrics(h, y, c, w=w, b=b)
+    out.update(collapse.layer_nc(features, y, c))
+    means, mu_g, counts = collapse.class_means(h, y, c)
+    m = means - mu_g
+    unit = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-300)
+    out["gram_M"] = unit @ unit.T
+    out["proj_M"], out["proj_W"] = projection(m, w)
+    out.update(class_sizes=counts, w_norms=np.linalg.norm(w, axis=1), h_norms=np.linalg.norm(means, axis=1))
+    return out
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """Train and yield the engine's Records with the collapse metrics added."""
+    data = make_data(config)
+    model = make_model(config, data)
+    extra = {}
+    if config.dataset == "ufm":
+        wd = config.weight_decay
+        if wd > 0:
+            pred = collapse.gof_prediction(config.class_sizes, wd, [wd] * config.depth)
+            extra = {"gof_w_norms": pred["w_norms"], "gof_h_norms": pred["feature_norms"][-1]}
+        extra["gof_threshold"] = collapse.minority_collapse_threshold(config.class_sizes, config.depth)
+    tc = TrainConfig(optimizer=config.optimizer, lr=config.lr, weight_decay=config.weight_decay, steps=config.steps,
+                     loss=config.loss, record_every=config.record_every, seed=config.seed)
+    yield from train(model, data, tc, stop=stop, metrics_fn=lambda m: {**collapse_metrics(m, data), **extra})
