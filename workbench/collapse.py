@@ -40,10 +40,10 @@ def nc1(h, y, n_classes: int) -> float:
     h = np.asarray(h, np.float64)
     means, mu_g, _ = class_means(h, y, n_classes)
     within = h - means[np.asarray(y)]
-    m = means - mu_g
-    lam, vec = np.linalg.eigh(m.T @ m / n_classes)
+    _, s, vt = np.linalg.svd(means - mu_g, full_matrices=False)  # Sigma_B = V diag(s^2/C) V^T
+    lam = s**2 / n_classes
     keep = lam > PINV_RTOL * max(lam.max(), 1e-300)
-    proj = within @ vec[:, keep]  # Tr(Sigma_W V diag(1/lam) V^T) = sum_j v_j^T Sigma_W v_j / lam_j
+    proj = within @ vt[keep].T  # Tr(Sigma_W Sigma_B^+) = sum_j v_j^T Sigma_W v_j / lam_j
     return float(np.sum(np.mean(proj**2, 0) / lam[keep]) / n_classes)
 
 

@@ -16,10 +16,13 @@ and `gof_threshold` (the weight decay above which the smallest class collapses).
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 
+import jax
 import numpy as np
+from flax import nnx
 
 from workbench import collapse
 from workbench import data as D
@@ -90,10 +93,16 @@ def projection(m: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pad(m @ axes.T / np.linalg.norm(m)), pad(w @ axes.T / max(np.linalg.norm(w), 1e-300))
 
 
+@functools.lru_cache(maxsize=16)
+def hidden_features(graphdef):
+    """jit of (state, x) -> the model's list of hidden feature matrices; cached per graph."""
+    return jax.jit(lambda state, x: nnx.merge(graphdef, state)(x, return_hidden=True)[1]["features"])
+
+
 def collapse_metrics(model, data: D.Dataset) -> dict:
     """NC metrics of a trained model on its training set (the metric names of the module docstring)."""
-    _, hidden = model(data.x_train, return_hidden=True)
-    features = [np.asarray(h, np.float64) for h in hidden["features"]]
+    graphdef, state = nnx.split(model)
+    features = [np.asarray(h, np.float64) for h in hidden_features(graphdef)(state, data.x_train)]
     y, c = data.y_train, data.n_classes
     w, b = readout(model)
     h = features[-1]
