@@ -1,0 +1,98 @@
+"""Grokking panel: train and test accuracy on a log-step axis with the steps of memorisation and
+generalisation, losses, weight norm and the live Fourier spectrum of the embeddings
+(`workbench.experiments.grokking`); a preset menu loads the settings of the papers."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import numpy as np
+from matplotlib.ticker import NullFormatter
+
+from widgets.live import PALETTE
+from widgets.panel import LivePanel
+from workbench.experiments import grokking
+
+ALT = ("Top left: train (solid) and test (dashed) accuracy against step on a log axis, dotted lines at the "
+       "steps of memorisation and generalisation. Top right: train and test loss against step. Bottom left: "
+       "global weight norm against step. Bottom right: share of the embeddings' Fourier power at each "
+       "frequency k = 1..p/2 (modular tasks).")
+
+
+class GrokkingPanel(LivePanel):
+    title = "Grokking"
+    experiment = grokking
+    form_options = dict(exclude=("top_k",), ranges={"steps": dict(hi=200_000), "p": dict(hi=127)})
+    figure_options = dict(nrows=2, ncols=2, figsize=(9.5, 5.6), min_interval=0.25)
+    alt = ALT
+
+    def header(self) -> w.Widget:
+        self.preset = w.Dropdown(options=["(custom)"] + list(grokking.PRESETS), value="(custom)",
+                                 description="preset", layout=w.Layout(width="600px"))
+        self.preset.observe(self._load_preset, names="value")
+        return w.VBox([super().header(), self.preset])
+
+    def _load_preset(self, change) -> None:
+        if change["new"] in grokking.PRESETS:
+            self.form.set_config(grokking.PRESETS[change["new"]])
+
+    def setup(self, axes):
+        self.acc = [axes[0].plot([], [], ls=ls, color=PALETTE[0], label=name)[0]
+                    for name, ls in (("train", "-"), ("test", "--"))]
+        self.marks = [axes[0].plot([], [], ls=":", color=PALETTE[i], label=label)[0]
+                      for i, label in ((1, "memorised"), (2, "generalised"))]
+        axes[0].set(xscale="log", xlabel="step", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+        axes[0].legend(loc="center left")
+        self.loss = [axes[1].plot([], [], ls=ls, color=PALETTE[1], label=name)[0]
+                     for name, ls in (("train", "-"), ("test", "--"))]
+        axes[1].set(xscale="log", yscale="log", xlabel="step", title="loss")
+        axes[1].legend(loc="lower left")
+        self.norm, = axes[2].plot([], [], color=PALETTE[2])
+        axes[2].set(xscale="log", xlabel="step", ylabel="||theta||", title="weight norm")
+        self.bars = None
+        for ax in axes[:3]:
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        axes[3].set(xlabel="frequency k", ylabel="share of power", title="Fourier spectrum of the embeddings")
+
+    def clear(self):
+        config = self._running_config or self.config
+        for line in self.acc + self.loss + self.marks + [self.norm]:
+            line.set_data([], [])
+        if self.bars is not None:
+            self.bars.remove()
+            self.bars = None
+        if config.task == "modular":
+            k = np.arange(1, config.p // 2 + 1)
+            self.bars = self.live.axes[3].bar(k, np.zeros(len(k)), color=PALETTE[4])
+            self.live.axes[3].set_xlim(0.4, len(k) + 0.6)
+        self.live.axes[3].set_title("Fourier spectrum of the embeddings" if config.task == "modular"
+                                    else "(no embedding: XOR task)")
+
+    @staticmethod
+    def _positive(steps, values):
+        keep = steps > 0
+        return steps[keep], values[keep]
+
+    def draw(self, record):
+        m = record.metrics
+        if "weight_norm" not in m:
+            return
+        axes = self.live.axes
+        for line, name in zip(self.acc, ("train_acc", "test_acc")):
+            line.set_data(*self._positive(*self.history(name)))
+        for line, name in zip(self.loss, ("train_loss", "test_loss")):
+            line.set_data(*self._positive(*self.history(name)))
+        self.norm.set_data(*self._positive(*self.history("weight_norm")))
+        for mark, name in zip(self.marks, ("step_memorised", "step_generalised")):
+            if np.isfinite(m[name]) and m[name] > 0:
+                mark.set_data([m[name], m[name]], [0, 1.02])
+        if self.bars is not None and "fourier_power" in m:
+            power = np.asarray(m["fourier_power"])[1:]
+            shares = power / max(power.sum(), 1e-300)
+            for bar, h in zip(self.bars, shares):
+                bar.set_height(h)
+            axes[3].set_ylim(0, max(float(shares.max()) * 1.15, 1e-3))
+            axes[3].set_title(f"Fourier power: top-{self._running_config.top_k} {m['fourier_top_share']:.2f}, "
+                              f"per neuron {m['fourier_neuron_share']:.2f}")
+        for ax in axes[:3]:
+            self.rescale(ax)
+        axes[0].set_ylim(0, 1.02)
