@@ -110,7 +110,7 @@ def test_imbalanced_deep_linear_ufm_reaches_the_predicted_orthogonal_frame(depth
     alive = ~pred["collapsed"]
     np.testing.assert_allclose(last["w_norms"][alive], pred["w_norms"][alive], rtol=0.05)
     np.testing.assert_allclose(last["h_norms"][alive], pred["feature_norms"][-1][alive], rtol=0.05)
-    assert np.all(last["w_norms"][~alive] < 1e-3)  # minority collapse exactly where the formula says
+    assert np.all(last["w_norms"][~alive] < 0.01 * pred["w_norms"].max())  # minority collapse where the formula says
     np.testing.assert_allclose(last["gof_w_norms"], pred["w_norms"])
     np.testing.assert_allclose(pred["feature_norms"][0], pred["h_norms"])
 
