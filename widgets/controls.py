@@ -8,7 +8,7 @@ Field kinds -> widgets: `choices` -> Dropdown; `check="activation"` -> a Combobo
 type an expression) validated on Enter; bool -> Checkbox; int with `log` -> SelectionSlider over
 powers of two; int in a range of <= 1024 values -> IntSlider; other ints -> BoundedIntText; float
 with `log` -> FloatLogSlider; float in [lo, hi] -> FloatSlider; tuple -> Text of comma-separated
-numbers. Invalid input never reaches the Config: the message (the Config's own ValueError) appears
+numbers. Fields listed in `advanced` go into a collapsed "more settings" section. Invalid input never reaches the Config: the message (the Config's own ValueError) appears
 in red under the control, and the last valid config stays in force.
 """
 
@@ -94,7 +94,7 @@ def _parse_tuple(name: str, text: str) -> tuple:
 class ConfigForm:
     """Controls for the fields of a Config class, kept in sync with one validated config instance."""
 
-    def __init__(self, config_cls, config=None, *, include=None, exclude=(), ranges=None):
+    def __init__(self, config_cls, config=None, *, include=None, exclude=(), ranges=None, advanced=()):
         self.config_cls = config_cls
         self.config = config if config is not None else config_cls()
         fields = {f.name: f for f in dataclasses.fields(config_cls)}
@@ -103,7 +103,7 @@ class ConfigForm:
         self.controls: dict[str, w.ValueWidget] = {}
         self.errors: dict[str, w.HTML] = {}
         self._kinds, self._callbacks, self._silent = {}, [], False
-        rows = []
+        rows, more = [], []
         for name in names:
             f = fields[name]
             value = getattr(self.config, name)
@@ -112,8 +112,10 @@ class ConfigForm:
             control.observe(functools.partial(self._changed, name), names="value")
             self.controls[name] = control
             self.errors[name] = w.HTML("", layout=w.Layout(margin="0 0 0 118px"))
-            rows += [control, self.errors[name]]
-        self.widget = w.VBox(rows, layout=w.Layout(min_width="350px"))
+            (more if name in advanced else rows).extend([control, self.errors[name]])
+        if more:
+            rows.append(w.Accordion([w.VBox(more)], titles=("more settings",), selected_index=None))
+        self.widget = w.VBox(rows, layout=w.Layout(width="360px", flex="0 0 auto"))
 
     def observe(self, callback: Callable) -> None:
         """Call `callback(config)` after each change that gives a valid config."""

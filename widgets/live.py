@@ -9,7 +9,7 @@ The figure is a bare `matplotlib.figure.Figure` given an ipympl canvas under `pl
 displayed automatically, never registered with pyplot (so panels leak no pyplot figures), and its
 canvas widget sits in the panel's layout. It works with any pyplot backend (no `%matplotlib widget`
 needed). Colours: a white figure face with the Okabe-Ito palette, readable in light and dark themes.
-`alt` is the figure's text alternative (canvas tooltip and a caption under it).
+`alt` is the figure's text alternative: a caption under the canvas and the Description of exported files.
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ class LiveFigure:
 
     @alt.setter
     def alt(self, text: str) -> None:
-        self._alt = text
-        self.fig.canvas.tooltip = text
+        self._alt = text  # not canvas.tooltip: ipympl 0.10's front end fails to render a canvas that has one
         self.caption.value = f'<div role="note" style="font-size:85%;opacity:0.8">{text}</div>'
 
     def draw(self, force: bool = False) -> bool:

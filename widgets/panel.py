@@ -105,7 +105,8 @@ class Panel:
         self._draw_lock = threading.Lock()
         self.setup(self.live.axes)
         self.form.observe(self._config_changed)
-        self.widget = w.VBox([self.header(), w.HBox([self.form.widget, self.live.widget]), self.message,
+        self.widget = w.VBox([self.header(), w.HBox([self.form.widget, self.live.widget], layout=w.Layout(flex_flow="row wrap")),
+                              self.message,
                               self._share_box(), self._export_box()])
         self.widget.add_class("wb-panel")
 

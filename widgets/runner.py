@@ -110,17 +110,16 @@ class RunController:
             status = last.status if last is not None and last.status != "running" else (
                 "stopped" if stop.is_set() else "finished")
             step = last.step if last is not None else 0
-            text = {"stopped": f"stopped at step {step}",
-                    "diverged": f"diverged at step {step} (loss is not finite): lower the learning rate",
-                    "finished": f"finished in {time.perf_counter() - start:.1f} s"}[status]
-            self._show(status, text)
+            final = (status, {"stopped": f"stopped at step {step}",
+                              "diverged": f"diverged at step {step} (loss is not finite): lower the learning rate",
+                              "finished": f"finished in {time.perf_counter() - start:.1f} s"}[status])
         except Exception as err:  # shown in the panel, never raised into the notebook
             self.error = err
-            self._show("error", f"error: {err}" if isinstance(err, ValueError) else f"error: {type(err).__name__}: {err}")
-        finally:
-            self.run_button.disabled, self.stop_button.disabled = False, True
-            if self.on_end is not None:
-                try:
-                    self.on_end()
-                except Exception as err:
-                    self._show("error", f"error while drawing: {type(err).__name__}: {err}")
+            final = ("error", f"error: {err}" if isinstance(err, ValueError) else f"error: {type(err).__name__}: {err}")
+        if self.on_end is not None:
+            try:
+                self.on_end()
+            except Exception as err:
+                final = ("error", f"error while drawing: {type(err).__name__}: {err}")
+        self.run_button.disabled, self.stop_button.disabled = False, True  # before the final status
+        self._show(*final)
