@@ -1,0 +1,112 @@
+"""Learning-rate transfer (Yang et al. 2022, TP V, Fig. 1 and Fig. 3): training loss after T steps
+against log2(base learning rate) for several widths. Under muP the optimum stays put as the width
+grows; under SP it moves (to smaller learning rates for Adam).
+
+All learning rates of one width train in a single compiled, vmapped call (the optimizer takes lr as
+an injected hyperparameter), so each width compiles once. Metrics per width record: `width`,
+`log2_lrs[r]`, `loss[r]` (training loss after `steps` steps, seed mean; NaN where a run diverged),
+`curves[r, t]` (loss before step t+1, seed mean) and `optimum_log2_lr`. The final record carries
+`widths`, `optima[w]` (log2 of the best learning rate per width) and `shift` = (optimum at the widest
+minus at the narrowest) in grid steps.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from workbench import parametrizations as P
+from workbench.config import Config as _Config, spec
+from workbench.data import digits, teacher
+from workbench.experiments.batched import compiled_runs, stacked_params
+from workbench.models import MLPConfig
+from workbench.optim import OPTIMIZERS
+from workbench.training import Record
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """A grid of learning rates 2**log2_lr_min .. 2**log2_lr_max trained at several widths."""
+
+    widths: tuple = spec((64, 128, 256, 512), lo=1, hi=16_384, doc="widths to compare")
+    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="base width n0")
+    depth: int = spec(3, lo=1, hi=16, doc="hidden layers")
+    activation: str = spec("relu", check="activation", doc="nonlinearity")
+    parametrization: str = spec("mup", choices=P.NAMES, doc="abc-parametrization")
+    optimizer: str = spec("adam", choices=OPTIMIZERS, doc="optimizer")
+    log2_lr_min: float = spec(-11.0, lo=-30.0, hi=10.0, doc="log2 of the smallest base learning rate")
+    log2_lr_max: float = spec(-4.0, lo=-30.0, hi=10.0, doc="log2 of the largest base learning rate")
+    n_lrs: int = spec(8, lo=2, hi=64, doc="learning rates in the grid (vmapped)")
+    steps: int = spec(100, lo=1, hi=100_000, log=True, doc="training steps T")
+    seeds: int = spec(2, lo=1, hi=16, doc="seeds averaged")
+    dataset: str = spec("teacher", choices=("teacher", "digits"), doc="digits (cross-entropy) or teacher (MSE)")
+    n_samples: int = spec(256, lo=1, hi=1257, log=True, doc="training points (full batch)")
+    zero_readout: bool = spec(True, doc="zero-initialise the readout (TP V, App. D.2)")
+
+    def validate(self):
+        if self.log2_lr_max <= self.log2_lr_min:
+            raise ValueError(f"log2_lr_max: must exceed log2_lr_min={self.log2_lr_min}, got {self.log2_lr_max}")
+
+    @property
+    def log2_lrs(self) -> np.ndarray:
+        return np.linspace(self.log2_lr_min, self.log2_lr_max, self.n_lrs)
+
+
+def data(config: Config):
+    """The first `n_samples` training points of scikit-learn's digits, or a teacher regression (targets
+    of a random depth-2 tanh network on 16-dimensional Gaussian inputs)."""
+    if config.dataset == "digits":
+        d = digits(seed=0)
+        return d.x_train[: config.n_samples].astype(np.float32), d.y_train[: config.n_samples], 10, "xent"
+    d = teacher(n_train=config.n_samples, n_test=1, in_dim=16, depth=2, seed=1234)
+    return d.x_train, d.y_train, 1, "mse"
+
+
+def model_config(config: Config, width: int) -> MLPConfig:
+    x, _, out_dim, _ = data(config)
+    return MLPConfig(in_dim=x.shape[1], width=width, depth=config.depth, out_dim=out_dim,
+                     activation=config.activation, parametrization=config.parametrization,
+                     base_width=config.base_width, zero_readout=config.zero_readout)
+
+
+def sweep(config: Config, width: int) -> np.ndarray:
+    """Loss curves (seeds, n_lrs, steps + 1) of every learning rate at one width; the last entry is
+    the loss after `steps` steps."""
+    x, y, _, loss = data(config)
+    seeds = tuple(range(config.seeds))
+    x = jnp.broadcast_to(jnp.asarray(x), (len(seeds),) + x.shape)
+    y = jnp.broadcast_to(jnp.asarray(y), (len(seeds),) + y.shape)
+    mc = model_config(config, width)
+    graphdef, params = stacked_params(mc, seeds)
+    fn = compiled_runs(graphdef, mc, config.optimizer, loss, config.steps + 1)
+    _, losses, _ = fn(params, jnp.asarray(2.0 ** config.log2_lrs, jnp.float32), x, y)
+    return np.asarray(losses)
+
+
+def optimum(log2_lrs, loss) -> float:
+    """log2 of the learning rate with the lowest finite loss (NaN if every run diverged)."""
+    loss = np.where(np.isfinite(loss), loss, np.inf)
+    return float(log2_lrs[np.argmin(loss)]) if np.isfinite(loss).any() else float("nan")
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """Yield one Record per width, then one with the optima and their shift in grid steps."""
+    stop = stop or threading.Event()
+    optima = []
+    for i, width in enumerate(config.widths):
+        if stop.is_set():
+            yield Record(i, {}, "stopped")
+            return
+        with np.errstate(invalid="ignore"):
+            curves = sweep(config, width).mean(0)
+        loss = curves[:, -1]
+        optima.append(optimum(config.log2_lrs, loss))
+        yield Record(i, {"width": width, "log2_lrs": config.log2_lrs, "loss": loss, "curves": curves[:, :-1],
+                         "optimum_log2_lr": optima[-1]}, "running")
+    grid = config.log2_lrs[1] - config.log2_lrs[0]
+    yield Record(len(config.widths), {"widths": np.array(config.widths), "optima": np.array(optima),
+                                      "shift": (optima[-1] - optima[0]) / grid}, "finished")
