@@ -1,0 +1,49 @@
+"""Finite deep tanh networks against the signal-propagation theory (issue 6; Poole et al. 2016 Fig. 3,
+Schoenholz et al. 2017 Fig. 5): below, at and above the order-to-chaos line at sigma_b^2 = 0.05."""
+
+import numpy as np
+import pytest
+
+from workbench.experiments import criticality as E
+
+CONFIG = E.Config(activation="tanh", sigma_w2s=(1.2, 1.76, 2.5), sigma_b2=0.05, width=256, depth=20, seeds=16)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return list(E.run(CONFIG))
+
+
+def test_phases(records):
+    assert records[-1].status == "finished"
+    assert records[-1].metrics["phases"] == ["ordered", "critical", "chaotic"]
+
+
+def _within_sampling_error(m, name, allowance):
+    """|measured - theory| <= 4 standard errors over 16 networks + an allowance for the finite width."""
+    err = np.abs(m[name] - m[f"{name}_theory"])
+    bound = 4 * m[f"{name}_sem"] + allowance * np.abs(m[f"{name}_theory"])
+    assert np.all(err <= bound), (name, m["sigma_w2"], err / bound)
+
+
+def test_correlations_and_lengths_follow_the_maps_within_sampling_error(records):
+    for r in records[:-1]:
+        _within_sampling_error(r.metrics, "c", 1.0 / CONFIG.width)
+        _within_sampling_error(r.metrics, "q", 2.0 / CONFIG.width)
+
+
+def test_gradient_norm_through_depth(records):
+    ordered, critical, chaotic = (r.metrics for r in records[:-1])
+    for m in (ordered, critical, chaotic):  # gradient independence: corrections O(depth / width)
+        _within_sampling_error(m, "grad2", CONFIG.depth / CONFIG.width)
+    # vanishing towards the input in the ordered phase, exploding in the chaotic one, flat at criticality
+    assert ordered["grad2"][0] < 0.05 * ordered["grad2"][-1]
+    assert chaotic["grad2"][0] > 3 * chaotic["grad2"][-1]
+    assert 0.3 < critical["grad2"][0] / critical["grad2"][-1] < 3
+
+
+def test_input_correlation_and_config_errors():
+    x = np.asarray(E.inputs(CONFIG))
+    assert np.dot(x[0], x[1]) / np.linalg.norm(x[0]) / np.linalg.norm(x[1]) == pytest.approx(CONFIG.c0, abs=1e-6)
+    with pytest.raises(ValueError, match="sigma_w2s"):
+        E.Config(sigma_w2s=(0.0, 1.0))

@@ -1,0 +1,293 @@
+"""Signal propagation through deep random networks at infinite width, for any activation.
+
+A layer h' = W phi(h) + b with W_ij ~ N(0, sigma_w2 / n), b_i ~ N(0, sigma_b2) maps the kernel of two
+inputs (q11, q12, q22) to sigma_w2 E[phi(u) phi(v)] + sigma_b2 under (u, v) ~ N(0, [[q11, q12], [q12, q22]])
+(Poole et al. 2016, eqs. 3 and 5). Every Gaussian expectation comes from
+`workbench.kernels.gaussian_expectations` (closed forms by family, quadrature otherwise). Quantities:
+
+- `length_map`, `q_star`: the length map and its fixed point q* (Poole et al. 2016, eq. 3);
+- `correlation_map`, `c_star`: the correlation map at q* and its stable fixed point c* (eq. 5);
+- `chi_1` = sigma_w2 E[phi'(u)^2] at q* (eq. 7): < 1 ordered, > 1 chaotic, = 1 critical;
+- `chi_c`, `chi_q`, `depth_scales`: slopes of the maps at their fixed points and the depth scales
+  xi_c = -1 / log chi_c, xi_q = -1 / log chi_q (Schoenholz et al. 2017, eqs. 6-9);
+- `critical_line`, `phase_diagram`: the order-to-chaos line over (sigma_w2, sigma_b2);
+- `critical_init`: (C_b, C_W) of the universality classes of Roberts, Yaida & Hanin (2022), ch. 5;
+- `selu_moment_map`, `selu_flow`: SELU's mean/variance map (Klambauer et al. 2017, eqs. 3-4).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import optimize
+
+from workbench.activations import derivative, get_activation
+from workbench.kernels import dual, gaussian_expectations
+
+Q_MAX = 1e6  # a length above this counts as diverged (no finite q*)
+
+
+def _np(x):
+    return np.asarray(x, dtype=float)
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted(activation):
+    """jit of `gaussian_expectations` for one activation (compiled once per argument shape)."""
+    return jax.jit(functools.partial(gaussian_expectations, activation))
+
+
+def expectations(activation, q11, q12, q22) -> tuple[np.ndarray, np.ndarray]:
+    """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) as numpy arrays, from `workbench.kernels.gaussian_expectations`."""
+    act = get_activation(activation)
+    e_phi, e_dphi = _jitted(act)(*np.broadcast_arrays(_np(q11), _np(q12), _np(q22)))
+    return _np(e_phi), _np(e_dphi)
+
+
+def diagonal(act, q):
+    """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): the closed forms of `dual` where they exist, else one
+    Gauss-Hermite rule (`dual.hermite_diag`, O(nodes) per point instead of a Mehler sum at c = 1)."""
+    if dual.angular(act) is not None or act.family in dual.SMOOTH:
+        return gaussian_expectations(act, q, q, q)
+    q = jnp.asarray(q, jnp.result_type(q, float))
+    return dual.hermite_diag(act.fn, q), dual.hermite_diag(derivative(act), q)
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted_diagonal(act):
+    return jax.jit(functools.partial(diagonal, act))
+
+
+def diagonal_expectations(activation, q) -> tuple[np.ndarray, np.ndarray]:
+    """(E[phi(sqrt(q) z)^2], E[phi'(sqrt(q) z)^2]) as numpy arrays."""
+    e_phi, e_dphi = _jitted_diagonal(get_activation(activation))(_np(q))
+    return _np(e_phi), _np(e_dphi)
+
+
+def kernel_map(activation, sigma_w2, sigma_b2, q11, q12, q22):
+    """One layer on the kernel of two inputs: (q11, q12, q22) -> the next layer's (Poole et al., eqs. 3, 5)."""
+    e = expectations(activation, np.stack([q11, q11, q22]), np.stack([q11, q12, q22]), np.stack([q11, q22, q22]))[0]
+    return tuple(sigma_w2 * e + sigma_b2)
+
+
+def length_map(activation, sigma_w2, sigma_b2, q):
+    """q -> sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2 (Poole et al. 2016, eq. 3)."""
+    return sigma_w2 * diagonal_expectations(activation, q)[0] + sigma_b2
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_point(activation, kind: str):
+    """jit(while_loop) iterating the length map (kind "q") or the correlation map at q (kind "c")."""
+    def step(x, sw, sb, q):
+        if kind == "q":
+            return jnp.minimum(sw * diagonal(activation, x)[0] + sb, 10 * Q_MAX)
+        return jnp.clip((sw * gaussian_expectations(activation, q, x * q, q)[0] + sb) / q, -1.0, 1.0)
+
+    @jax.jit
+    def solve(x0, sw, sb, q, iters, tol):
+        def body(state):
+            i, x, _ = state
+            new = step(x, sw, sb, q)
+            return i + 1, new, jnp.max(jnp.where(new < Q_MAX, jnp.abs(new - x) / jnp.maximum(1.0, x), 0.0))
+
+        return jax.lax.while_loop(lambda s: (s[0] < iters) & (s[2] > tol), body, (0, x0, jnp.inf))[1]
+
+    return solve
+
+
+def q_star(activation, sigma_w2, sigma_b2, *, q0=1.0, iters=5000, tol=1e-7):
+    """Fixed point of the length map reached from q0 by iteration; inf where the length diverges.
+    Broadcasts over sigma_w2 and sigma_b2."""
+    sw, sb = np.broadcast_arrays(_np(sigma_w2), _np(sigma_b2))
+    solve = _fixed_point(get_activation(activation), "q")
+    q = _np(solve(jnp.full(sw.shape, q0, jnp.float32), sw, sb, sw, iters, tol))
+    return np.where(q >= Q_MAX, np.inf, q)
+
+
+def chi_1(activation, sigma_w2, sigma_b2, q=None):
+    """chi_1 = sigma_w2 E[phi'(sqrt(q*) z)^2] (Poole et al. 2016, eq. 7): slope of the c-map at c = 1."""
+    q = q_star(activation, sigma_w2, sigma_b2) if q is None else _np(q)
+    qf = np.where(np.isfinite(q), q, 1.0)
+    return np.where(np.isfinite(q), sigma_w2 * diagonal_expectations(activation, qf)[1], np.nan)
+
+
+def correlation_map(activation, sigma_w2, sigma_b2, c, q):
+    """c -> (sigma_w2 E[phi(u) phi(v)] + sigma_b2) / q with u, v at length q and correlation c (eq. 5)."""
+    return (sigma_w2 * expectations(activation, q, _np(c) * q, q)[0] + sigma_b2) / q
+
+
+def c_star(activation, sigma_w2, sigma_b2, *, c0=0.0, iters=5000, tol=1e-6):
+    """Stable fixed point c* of the correlation map at q*, reached from c0 (1 in the ordered phase)."""
+    sw, sb = np.broadcast_arrays(_np(sigma_w2), _np(sigma_b2))
+    q = q_star(activation, sw, sb)
+    solve = _fixed_point(get_activation(activation), "c")
+    return _np(solve(jnp.full(sw.shape, c0, jnp.float32), sw, sb, np.where(np.isfinite(q), q, 1.0), iters, tol))
+
+
+def chi_c(activation, sigma_w2, sigma_b2, c=None):
+    """chi_c = sigma_w2 E[phi'(u) phi'(v)] at (q*, c*): slope of the c-map at c* (Schoenholz et al., eq. 9)."""
+    q = q_star(activation, sigma_w2, sigma_b2)
+    c = c_star(activation, sigma_w2, sigma_b2) if c is None else c
+    return sigma_w2 * expectations(activation, q, c * q, q)[1]
+
+
+def chi_q(activation, sigma_w2, sigma_b2, *, rel=1e-3):
+    """Slope of the length map at q* (Schoenholz et al. 2017, eq. 6), by a central difference."""
+    q = q_star(activation, sigma_w2, sigma_b2)
+    h = rel * np.maximum(q, 1e-3)
+    return (length_map(activation, sigma_w2, sigma_b2, q + h) - length_map(activation, sigma_w2, sigma_b2, q - h)) / (2 * h)
+
+
+def depth_scale(chi):
+    """xi = -1 / log(chi): layers over which a perturbation of the fixed point decays (inf at chi = 1)."""
+    chi = _np(chi)
+    with np.errstate(divide="ignore"):
+        return np.where(np.abs(chi - 1) < 1e-9, np.inf, -1.0 / np.log(chi))
+
+
+class DepthScales(NamedTuple):
+    """Fixed points, slopes and depth scales of one (activation, sigma_w2, sigma_b2)."""
+
+    q_star: float
+    c_star: float
+    chi_1: float
+    chi_c: float
+    chi_q: float
+    xi_q: float
+    xi_c: float
+
+
+def depth_scales(activation, sigma_w2, sigma_b2) -> DepthScales:
+    """q*, c*, chi_1, chi_c, chi_q, xi_q and xi_c (Schoenholz et al. 2017, Sec. 3)."""
+    q, c = q_star(activation, sigma_w2, sigma_b2), c_star(activation, sigma_w2, sigma_b2)
+    x1, xc, xq = chi_1(activation, sigma_w2, sigma_b2, q), chi_c(activation, sigma_w2, sigma_b2, c), \
+        chi_q(activation, sigma_w2, sigma_b2)
+    return DepthScales(*(float(v) for v in (q, c, x1, xc, xq, depth_scale(xq), depth_scale(xc))))
+
+
+def critical_line(activation, sigma_b2, *, q_max=100.0):
+    """sigma_w2 on the order-to-chaos line chi_1 = 1 at each sigma_b2.
+
+    Parametrised by q* (Poole et al. 2016, Sec. 3): chi_1 = 1 gives sigma_w2(q) = 1 / E[phi'(sqrt(q) z)^2]
+    and the fixed-point equation then sigma_b2(q) = q - sigma_w2(q) E[phi(sqrt(q) z)^2]; solve for q.
+    NaN where the line does not reach that sigma_b2 (for example ReLU, whose line is the point (2, 0))."""
+    def on_line(q):
+        e_phi, e_dphi = (float(v) for v in diagonal_expectations(activation, q))
+        return 1.0 / e_dphi, q - e_phi / e_dphi
+
+    def solve(target):
+        g = lambda q: on_line(q)[1] - target
+        lo, hi = 1e-8, q_max
+        if target == 0 and abs(g(lo)) < 1e-7:
+            return on_line(lo)[0]
+        if not np.isfinite(g(hi)) or g(lo) * g(hi) > 0:
+            return np.nan
+        return on_line(optimize.brentq(g, lo, hi, xtol=1e-12, rtol=1e-10))[0]
+
+    return np.vectorize(solve, otypes=[float])(_np(sigma_b2))
+
+
+class PhaseDiagram(NamedTuple):
+    """chi_1, q* and c* on a (sigma_b2, sigma_w2) grid, with the critical line sigma_w2(sigma_b2)."""
+
+    sigma_w2: np.ndarray
+    sigma_b2: np.ndarray
+    chi_1: np.ndarray  # (len(sigma_b2), len(sigma_w2)); NaN where q* diverges
+    q_star: np.ndarray
+    critical_w2: np.ndarray  # (len(sigma_b2),)
+
+
+def phase_diagram(activation, sigma_w2, sigma_b2) -> PhaseDiagram:
+    """Order (chi_1 < 1) and chaos (chi_1 > 1) over a grid (Poole et al. 2016, Fig. 2; Schoenholz Fig. 1)."""
+    sw, sb = np.meshgrid(_np(sigma_w2), _np(sigma_b2))
+    q = q_star(activation, sw, sb)
+    return PhaseDiagram(_np(sigma_w2), _np(sigma_b2), chi_1(activation, sw, sb, q), q,
+                        critical_line(activation, sigma_b2))
+
+
+def depth_profile(activation, sigma_w2, sigma_b2, depth, *, q0=1.0, c0=0.5):
+    """Per-layer (q_l, c_l, chi_l), l = 1..depth, for two inputs with |x|^2 / d = q0 and correlation c0:
+    the first layer gives (sigma_w2 q0 + sigma_b2, sigma_w2 c0 q0 + sigma_b2), each further layer the
+    kernel map; chi_l = sigma_w2 E[phi'(h_l)^2] is layer l's factor in the squared gradient norm, so
+    E||df/dh_l||^2 = prod_{k >= l} chi_k for a readout of the same sigma_w2 (Schoenholz et al. 2017, Sec. 4)."""
+    q11 = q22 = sigma_w2 * q0 + sigma_b2
+    q12 = sigma_w2 * c0 * q0 + sigma_b2
+    qs, cs = [], []
+    for _ in range(depth):
+        qs.append(q11)
+        cs.append(q12 / q11)
+        q11, q12, q22 = (min(float(v), Q_MAX) for v in kernel_map(activation, sigma_w2, sigma_b2, q11, q12, q22))
+    qs = np.array(qs)
+    return qs, np.array(cs), sigma_w2 * diagonal_expectations(activation, qs)[1]
+
+
+# ---------------------------------------------------------------- universality classes (RYH ch. 5)
+
+class CriticalInit(NamedTuple):
+    """Critical initialisation hyperparameters (C_b, C_W) and the universality class."""
+
+    C_b: float
+    C_W: float
+    universality: str
+
+
+def critical_init(activation) -> CriticalInit | None:
+    """(C_b, C_W) of Roberts, Yaida & Hanin (2022), Sec. 5.2-5.3: scale-invariant phi(x) = a+ x (x > 0),
+    a- x (x < 0) gives (0, 2 / (a+^2 + a-^2)); the K* = 0 class (phi(0) = 0, phi'(0) != 0, e.g. tanh,
+    sin, erf) gives (0, 1 / phi'(0)^2). None for activations in neither class (sigmoid, softplus...)."""
+    act = get_activation(activation)
+    x = jnp.linspace(-3.0, 3.0, 61)
+    phi = lambda t: np.asarray(act(jnp.asarray(t, jnp.float32)), float)
+    if abs(phi(0.0)) > 1e-6:
+        return None
+    a_plus, a_minus = phi(1.0), -phi(-1.0)
+    if np.allclose(phi(np.asarray(x)), np.where(np.asarray(x) > 0, a_plus, a_minus) * np.asarray(x), atol=1e-5):
+        return CriticalInit(0.0, 2.0 / (a_plus ** 2 + a_minus ** 2), "scale-invariant")
+    slope = float(derivative(act)(jnp.float32(0.0)))
+    if abs(slope) > 1e-6:
+        return CriticalInit(0.0, 1.0 / slope ** 2, "K*=0")
+    return None
+
+
+# ---------------------------------------------------------------- SELU moment map (Klambauer et al. 2017)
+
+_LEGENDRE = np.polynomial.legendre.leggauss(96)
+
+
+def gaussian_moments(activation, mean, var):
+    """(E[phi(z)], E[phi(z)^2]) for z ~ N(mean, var), broadcasting: Gauss-Legendre on [mean - 12 sd, 0]
+    and [0, mean + 12 sd] (exponentially accurate for activations smooth away from a kink at 0); the
+    nonzero mean is what the zero-mean dual kernels do not cover."""
+    act = get_activation(activation)
+    mean, sd = np.broadcast_arrays(_np(mean)[..., None], np.sqrt(_np(var))[..., None])
+    lo, hi = mean - 12 * sd, mean + 12 * sd
+    kink = np.clip(0.0, lo, hi)
+    nodes, weights = _LEGENDRE
+    total = [0.0, 0.0]
+    for a, b in ((lo, kink), (kink, hi)):
+        z = 0.5 * (b - a) * nodes + 0.5 * (a + b)
+        w = 0.5 * (b - a) * weights * np.exp(-0.5 * ((z - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+        f = _np(act(jnp.asarray(z, jnp.float32)))
+        total = [total[0] + np.sum(w * f, -1), total[1] + np.sum(w * f * f, -1)]
+    return total[0], total[1]
+
+
+def selu_moment_map(mu, nu, *, omega=0.0, tau=1.0, activation="selu"):
+    """(mu, nu) -> (mean, variance) of phi(z), z ~ N(mu omega, nu tau), where mu, nu are the mean and
+    variance of a layer's inputs and omega, tau the sum and sum of squares of a unit's weights
+    (Klambauer et al. 2017, eqs. 3-4; fixed point (0, 1) at omega = 0, tau = 1 for SELU)."""
+    m1, m2 = gaussian_moments(activation, mu * omega, nu * tau)
+    return m1, m2 - m1 ** 2
+
+
+def selu_flow(mu0, nu0, steps, **kw) -> np.ndarray:
+    """Trajectories (steps + 1, ..., 2) of the moment map from (mu0, nu0) (arrays broadcast)."""
+    path = [np.broadcast_arrays(_np(mu0), _np(nu0))]
+    for _ in range(steps):
+        path.append(selu_moment_map(*path[-1], **kw))
+    return np.moveaxis(np.array(path), 1, -1)

@@ -1,0 +1,108 @@
+"""Finite deep networks against the signal-propagation theory (Poole et al. 2016, Fig. 3; Schoenholz et al.
+2017, Figs. 2 and 5): correlation between two inputs and gradient norm through depth, below, at and
+above the order-to-chaos line.
+
+For each sigma_w2 in `sigma_w2s` (at `sigma_b2`), `seeds` SP networks of the given width and depth with
+W ~ N(0, sigma_w2 / fan_in), b ~ N(0, sigma_b2) see two inputs with |x|^2 / d = q0 and correlation c0.
+Metrics per record (one per sigma_w2), arrays over layers l = 1..depth: `q` (mean |h_l|^2 / n of the two
+inputs), `c` (cosine of h_l(x1), h_l(x2)), `grad2` (||df(x1)/dh_l||^2, read off the bias gradients);
+seed means with standard errors `*_sem`; `q_theory`, `c_theory`, `grad2_theory` from
+`workbench.criticality.depth_profile`; scalars `sigma_w2`, `chi_1` and `phase` ("ordered" for
+chi_1 < 1, "critical", "chaotic").
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from workbench import criticality as C
+from workbench.config import Config as _Config, spec
+from workbench.experiments.batched import stacked_params
+from workbench.models import MLPConfig
+from workbench.training import Record
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """Deep SP networks at several sigma_w2 around the critical line."""
+
+    activation: str = spec("tanh", check="activation", doc="nonlinearity")
+    sigma_w2s: tuple = spec((1.2, 1.76, 2.5), lo=0.01, hi=20.0, doc="weight variances sigma_w^2 to compare")
+    sigma_b2: float = spec(0.05, lo=0.0, hi=5.0, doc="bias variance sigma_b^2")
+    width: int = spec(512, lo=2, hi=8192, log=True, doc="hidden width n")
+    depth: int = spec(30, lo=1, hi=200, doc="hidden layers")
+    seeds: int = spec(8, lo=2, hi=64, doc="networks sampled")
+    in_dim: int = spec(64, lo=2, hi=4096, doc="input dimension d")
+    q0: float = spec(1.0, lo=0.01, lo_open=False, hi=100.0, doc="input length |x|^2 / d")
+    c0: float = spec(0.5, lo=-1.0, hi=1.0, doc="input correlation")
+
+
+def inputs(config: Config) -> jax.Array:
+    """Two inputs with |x|^2 / d = q0 and cosine c0 (fixed, seed-independent)."""
+    e1, e2 = np.eye(config.in_dim)[:2]
+    x2 = config.c0 * e1 + math.sqrt(max(0.0, 1 - config.c0 ** 2)) * e2
+    return jnp.asarray(np.stack([e1, x2]) * math.sqrt(config.q0 * config.in_dim), jnp.float32)
+
+
+def model_config(config: Config, sigma_w2: float) -> MLPConfig:
+    return MLPConfig(in_dim=config.in_dim, width=config.width, depth=config.depth, out_dim=1,
+                     activation=config.activation, parametrization="sp", base_width=config.width,
+                     weight_std=math.sqrt(sigma_w2), bias_std=math.sqrt(config.sigma_b2))
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_measure(graphdef):
+    """jit(vmap over seeds) of (q, c, grad2) per layer. An SP network at its base width has unit
+    multipliers, so one graph serves every (sigma_w2, sigma_b2): only the sampled parameters differ."""
+    def one(params, x):
+        model = nnx.merge(graphdef, params)
+        _, hidden = model(x, return_hidden=True)
+        h = jnp.stack(hidden["preacts"])  # (depth, 2, n)
+        q = jnp.mean(h ** 2, axis=-1)
+        c = jnp.sum(h[:, 0] * h[:, 1], -1) / jnp.sqrt(jnp.sum(h[:, 0] ** 2, -1) * jnp.sum(h[:, 1] ** 2, -1))
+        grads = nnx.grad(lambda m: m(x[:1])[0, 0])(model)
+        grad2 = jnp.stack([jnp.sum(grads.biases[l][...] ** 2) for l in range(h.shape[0])])
+        return q.mean(-1), c, grad2
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+
+def measure(config: Config, sigma_w2: float) -> dict:
+    """Seed means and standard errors of q, c, grad2 per layer at one sigma_w2, with the theory."""
+    seeds = tuple(range(config.seeds))
+    graphdef, _ = stacked_params(model_config(config, 1.0).replace(bias_std=0.0), seeds[:1])
+    _, params = stacked_params(model_config(config, sigma_w2), seeds)
+    q, c, grad2 = (np.asarray(a, float) for a in compiled_measure(graphdef)(params, inputs(config)))
+    q_th, c_th, chi = C.depth_profile(config.activation, sigma_w2, config.sigma_b2, config.depth,
+                                      q0=config.q0, c0=config.c0)
+    sem = lambda a: a.std(0, ddof=1) / math.sqrt(len(a))
+    chi1 = float(C.chi_1(config.activation, sigma_w2, config.sigma_b2))
+    phase = "critical" if abs(chi1 - 1) < 0.02 else ("ordered" if chi1 < 1 else "chaotic")
+    return {"sigma_w2": sigma_w2, "chi_1": chi1, "phase": phase, "layers": np.arange(1, config.depth + 1),
+            "q": q.mean(0), "q_sem": sem(q), "c": c.mean(0), "c_sem": sem(c),
+            "grad2": grad2.mean(0), "grad2_sem": sem(grad2),
+            "q_theory": q_th, "c_theory": c_th, "grad2_theory": np.cumprod(chi[::-1])[::-1]}
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """Yield one Record per sigma_w2, then a final one listing chi_1 and the phases."""
+    stop = stop or threading.Event()
+    chis, phases = [], []
+    for i, sigma_w2 in enumerate(config.sigma_w2s):
+        if stop.is_set():
+            yield Record(i, {}, "stopped")
+            return
+        m = measure(config, sigma_w2)
+        chis.append(m["chi_1"])
+        phases.append(m["phase"])
+        yield Record(i, m, "running")
+    yield Record(len(config.sigma_w2s), {"sigma_w2s": np.array(config.sigma_w2s), "chi_1": np.array(chis),
+                                         "phases": phases}, "finished")
