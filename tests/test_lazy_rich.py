@@ -1,0 +1,47 @@
+"""Lazy versus rich (issue 6; TP IV Sec. 5): feature movement and NTK change against width fall like
+n^-1/2 under the NTK parametrization and stay Theta(1) under muP; the finite NTK-parametrized network
+approaches the infinite-width NTK gradient-flow prediction as the width grows."""
+
+import numpy as np
+import pytest
+
+from workbench.experiments import lazy_rich as L
+
+WIDTHS = (64, 256, 1024)
+
+
+@pytest.fixture(scope="module")
+def final():
+    out = {}
+    for p in ("ntk", "mup"):
+        records = list(L.run(L.Config(widths=WIDTHS, parametrization=p, seeds=3)))
+        assert records[-1].status == "finished" and len(records) == len(WIDTHS) + 1
+        out[p] = records
+    return out
+
+
+def test_ntk_parametrization_is_lazy(final):
+    m = final["ntk"][-1].metrics
+    assert abs(m["feature_movement_slope"][0] + 0.5) < 0.15, m["feature_movement_slope"]
+    assert abs(m["ntk_change_slope"][0] + 0.5) < 0.3, m["ntk_change_slope"]
+    assert m["ntk_gap_slope"][0] < -0.3 and m["ntk_gap"][0, -1] < 0.1  # converges to the kernel prediction
+
+
+def test_mup_learns_features_at_every_width(final):
+    m = final["mup"][-1].metrics
+    assert abs(m["feature_movement_slope"][0]) < 0.15, m["feature_movement_slope"]
+    assert abs(m["ntk_change_slope"][0]) < 0.3 and np.all(m["ntk_change"] > 0.05)
+    assert np.all(np.isnan(m["ntk_gap"]))  # no fixed-kernel limit for muP
+
+
+def test_records_and_base_width_agreement(final):
+    ntk, mup = final["ntk"][0].metrics, final["mup"][0].metrics
+    assert ntk["feature_curve"].shape == (L.Config().steps + 1,) and ntk["feature_curve"][0] == 0
+    assert ntk["feature_movement"] == pytest.approx(mup["feature_movement"], rel=1e-5)  # SP at the base width
+    assert final["ntk"][-1].metrics["feature_movement"].shape == (1, len(WIDTHS))
+
+
+def test_config_parametrizations():
+    assert L.Config().parametrizations == ("sp", "ntk", "mup", "mf")
+    with pytest.raises(ValueError, match="parametrization"):
+        L.Config(parametrization="muP")

@@ -1,0 +1,123 @@
+"""Lazy versus rich training against width (Chizat et al. 2019; Yang & Hu 2021, TP IV, Sec. 5 and Fig. 1):
+how far features and the tangent kernel move during SGD training, per parametrization, and how close the
+finite network stays to the infinite-width NTK prediction (Jacot et al. 2018; Lee et al. 2019).
+
+Every (parametrization, width) trains `seeds` networks by full-batch SGD on a teacher regression (MSE).
+Metrics per record: `parametrization`, `width`, `feature_movement` = ||x_L(T) - x_L(0)||_F / ||x_L(0)||_F
+of the last hidden features on the training inputs, `feature_curve[t]` (the same after t steps),
+`ntk_change` = ||Theta_T - Theta_0||_F / ||Theta_0||_F of the empirical NTK (`workbench.kernels.empirical_ntk`,
+SGD scaling), `ntk_gap` = RMS over test inputs of f_T - f_NTK divided by RMS of f_NTK - f_0, where f_NTK is
+the infinite-width gradient-flow prediction at t = steps x lr from the same f_0 (`kernels.gradient_flow`;
+NaN for mup and mf, which have no fixed-kernel limit), and `train_loss`. Seed means throughout. The final
+record carries `widths`, `parametrizations`, arrays (parametrization, width) of the three quantities and
+their log-log `*_slope` per parametrization. Theory: slope -1/2 for ntk (lazy), 0 for mup and mf (rich).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from workbench import parametrizations as P
+from workbench.config import Config as _Config, spec
+from workbench.data import teacher
+from workbench.experiments.batched import compiled_runs, stacked_params
+from workbench.experiments.coord_check import loglog_slope
+from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
+from workbench.models import MLPConfig
+from workbench.training import Record
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """Widths and parametrizations to compare under full-batch SGD."""
+
+    widths: tuple = spec((64, 128, 256, 512, 1024), lo=1, hi=16_384, doc="widths to compare")
+    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="base width n0")
+    parametrization: str = spec("all", choices=("all",) + P.NAMES, doc="one parametrization or all four")
+    depth: int = spec(2, lo=1, hi=8, doc="hidden layers")
+    activation: str = spec("relu", check="activation", doc="nonlinearity")
+    lr: float = spec(0.1, lo=0.0, lo_open=True, hi=100.0, log=True, doc="SGD base learning rate")
+    steps: int = spec(100, lo=1, hi=10_000, log=True, doc="SGD steps T")
+    seeds: int = spec(2, lo=1, hi=16, doc="networks averaged")
+    n_train: int = spec(32, lo=2, hi=1024, log=True, doc="training points")
+    in_dim: int = spec(8, lo=1, hi=1024, doc="input dimension")
+
+    @property
+    def parametrizations(self) -> tuple[str, ...]:
+        return P.NAMES if self.parametrization == "all" else (self.parametrization,)
+
+
+def data(config: Config):
+    return teacher(n_train=config.n_train, n_test=64, in_dim=config.in_dim, depth=1, seed=7)
+
+
+def feature_movement(graphdef, params, params0, x):
+    """||x_L - x_L(0)||_F / ||x_L(0)||_F for the last hidden features."""
+    last = lambda p: nnx.merge(graphdef, p)(x, return_hidden=True)[1]["features"][-1]
+    now, start = last(params), last(params0)
+    return jnp.linalg.norm(now - start) / jnp.linalg.norm(start)
+
+
+def rel_change(a, b) -> float:
+    return float(jnp.linalg.norm(b - a) / jnp.linalg.norm(a))
+
+
+def ntk_gap(mc: MLPConfig, model0, model, d, t) -> float:
+    """RMS(f_T - f_NTK) / RMS(f_NTK - f_0) on the test inputs; NaN without a fixed-kernel limit."""
+    try:
+        k_train, k_test_train = limit_kernels(mc, d.x_train), limit_kernels(mc, d.x_test, d.x_train)
+    except ValueError:
+        return float("nan")
+    f0_train, f0_test = model0(d.x_train), model0(d.x_test)
+    pred = gradient_flow(k_train, k_test_train, d.y_train, t, f0_train=f0_train, f0_test=f0_test).mean
+    return float(jnp.sqrt(jnp.mean((model(d.x_test) - pred) ** 2) / jnp.mean((pred - f0_test) ** 2)))
+
+
+def measure(config: Config, parametrization: str, width: int) -> dict:
+    """Seed means of the metrics for one (parametrization, width)."""
+    d = data(config)
+    seeds = tuple(range(config.seeds))
+    mc = MLPConfig(in_dim=config.in_dim, width=width, depth=config.depth, out_dim=1, activation=config.activation,
+                   parametrization=parametrization, base_width=config.base_width)
+    graphdef, params = stacked_params(mc, seeds)
+    x = jnp.broadcast_to(jnp.asarray(d.x_train), (len(seeds),) + d.x_train.shape)
+    y = jnp.broadcast_to(jnp.asarray(d.y_train), (len(seeds),) + d.y_train.shape)
+    fn = compiled_runs(graphdef, mc, "sgd", "mse", config.steps + 1, feature_movement)
+    final, losses, curves = fn(params, jnp.array([config.lr]), x, y)
+    ntk, gap = [], []
+    for s in seeds:
+        model0 = nnx.merge(graphdef, jax.tree.map(lambda a: a[s], params))
+        model = nnx.merge(graphdef, jax.tree.map(lambda a: a[s, 0], final))
+        ntk.append(rel_change(empirical_ntk(model0, d.x_train), empirical_ntk(model, d.x_train)))
+        gap.append(ntk_gap(mc, model0, model, d, config.steps * config.lr))
+    curve = np.asarray(curves[:, 0, :-1]).mean(0)  # after 0..steps steps
+    return {"parametrization": parametrization, "width": width, "feature_movement": float(curve[-1]),
+            "feature_curve": curve, "ntk_change": float(np.mean(ntk)), "ntk_gap": float(np.mean(gap)),
+            "train_loss": float(np.asarray(losses[:, 0, -1]).mean())}
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """Yield one Record per (parametrization, width), then the arrays and slopes."""
+    stop = stop or threading.Event()
+    names = ("feature_movement", "ntk_change", "ntk_gap")
+    table = {k: np.full((len(config.parametrizations), len(config.widths)), np.nan) for k in names}
+    step = 0
+    for i, p in enumerate(config.parametrizations):
+        for j, width in enumerate(config.widths):
+            if stop.is_set():
+                yield Record(step, {}, "stopped")
+                return
+            m = measure(config, p, width)
+            for k in names:
+                table[k][i, j] = m[k]
+            yield Record(step, m, "running")
+            step += 1
+    slopes = {f"{k}_slope": loglog_slope(config.widths, table[k].T) for k in names}
+    yield Record(step, {"widths": np.array(config.widths), "parametrizations": config.parametrizations,
+                        **table, **slopes}, "finished")
