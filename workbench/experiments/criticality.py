@@ -106,3 +106,59 @@ def run(config: Config, stop: threading.Event | None = None):
         yield Record(i, m, "running")
     yield Record(len(config.sigma_w2s), {"sigma_w2s": np.array(config.sigma_w2s), "chi_1": np.array(chis),
                                          "phases": phases}, "finished")
+
+
+@dataclass(frozen=True)
+class PhaseConfig(_Config):
+    """The (sigma_w2, sigma_b2) plane of one activation and a selected point's depth profile."""
+
+    activation: str = spec("tanh", check="activation", doc="nonlinearity")
+    sigma_w2_max: float = spec(4.0, lo=0.5, hi=20.0, doc="largest sigma_w^2 on the grid")
+    sigma_b2_max: float = spec(0.3, lo=0.01, hi=5.0, doc="largest sigma_b^2 on the grid")
+    grid: int = spec(32, lo=8, hi=96, doc="grid points per axis")
+    sigma_w2: float = spec(1.76, lo=0.01, hi=20.0, doc="selected sigma_w^2 (click the diagram)")
+    sigma_b2: float = spec(0.05, lo=0.0, hi=5.0, doc="selected sigma_b^2 (click the diagram)")
+    depth: int = spec(30, lo=1, hi=200, doc="layers of the depth profile")
+    width: int = spec(256, lo=2, hi=4096, log=True, doc="width of the sampled finite networks")
+    seeds: int = spec(4, lo=2, hi=32, doc="finite networks sampled at the selected point")
+
+
+@functools.lru_cache(maxsize=8)
+def phase_grid(activation: str, sigma_w2_max: float, sigma_b2_max: float, grid: int) -> C.PhaseDiagram:
+    """`criticality.phase_diagram` on a grid starting near 0 (cached: clicking does not recompute it)."""
+    return C.phase_diagram(activation, np.linspace(sigma_w2_max / grid, sigma_w2_max, grid),
+                           np.linspace(0.0, sigma_b2_max, grid))
+
+
+def phase_view(config: PhaseConfig, *, finite: bool = True) -> dict:
+    """The phase diagram, the selected point's depth scales and its depth profile (theory and, if
+    `finite`, the finite networks of `measure`)."""
+    diagram = phase_grid(config.activation, config.sigma_w2_max, config.sigma_b2_max, config.grid)
+    scales = C.depth_scales(config.activation, config.sigma_w2, config.sigma_b2)
+    out = {"diagram": diagram, "scales": scales}
+    if finite:
+        finite_config = Config(activation=config.activation, sigma_w2s=(config.sigma_w2,), sigma_b2=config.sigma_b2,
+                               width=config.width, depth=config.depth, seeds=config.seeds)
+        out["profile"] = measure(finite_config, config.sigma_w2)
+    return out
+
+
+@dataclass(frozen=True)
+class SeluConfig(_Config):
+    """SELU's moment map (Klambauer et al. 2017) for weights with sum omega and sum of squares tau."""
+
+    activation: str = spec("selu", check="activation", doc="nonlinearity (selu is self-normalising)")
+    omega: float = spec(0.0, lo=-0.5, hi=0.5, doc="omega = sum of a unit's weights")
+    tau: float = spec(1.0, lo=0.5, hi=2.0, doc="tau = sum of squares of a unit's weights")
+    mu0: float = spec(0.5, lo=-2.0, hi=2.0, doc="start: mean of the inputs")
+    nu0: float = spec(2.0, lo=0.05, hi=4.0, doc="start: variance of the inputs")
+    steps: int = spec(20, lo=1, hi=200, doc="layers")
+
+
+def selu_view(config: SeluConfig, grid: int = 15) -> dict:
+    """Displacement field of the moment map on a (mu, nu) grid and the trajectory from (mu0, nu0)."""
+    mu, nu = np.meshgrid(np.linspace(-1.0, 1.0, grid), np.linspace(0.2, 3.0, grid))
+    kw = dict(omega=config.omega, tau=config.tau, activation=config.activation)
+    new_mu, new_nu = C.selu_moment_map(mu, nu, **kw)
+    return {"mu": mu, "nu": nu, "d_mu": new_mu - mu, "d_nu": new_nu - nu,
+            "path": C.selu_flow(config.mu0, config.nu0, config.steps, **kw)}

@@ -1,0 +1,63 @@
+"""Coordinate-check panel (TP V Fig. 5, microsoft/mup's coord check): mean |h_l| against width at the
+first and last step, the change of h_l against width, and the fitted log-log slope per layer
+(`workbench.experiments.coord_check`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from widgets.live import PALETTE
+from widgets.panel import LivePanel
+from workbench.experiments import coord_check
+
+ALT = ("Top: mean absolute pre-activation of every layer against width (log-log) at initialisation (left) and "
+       "after the last step (right), one line per layer. Bottom left: RMS change of each layer's pre-activation "
+       "against width after the last step. Bottom right: fitted log-log slope of that change per layer "
+       "(0 = width-independent, the muP target).")
+
+
+class CoordCheckPanel(LivePanel):
+    title = "Coordinate check"
+    experiment = coord_check
+    form_options = dict(ranges={"seeds": dict(hi=8)})
+    figure_options = dict(nrows=2, ncols=2, figsize=(9, 6))
+    alt = ALT
+
+    def setup(self, axes):
+        titles = ("mean |h_l| at step 0", "mean |h_l| after the last step", "RMS change of h_l", "slope per layer")
+        for ax, title in zip(axes, titles):
+            ax.set_title(title)
+        for ax in axes[:3]:
+            ax.set(xscale="log", yscale="log", xlabel="width")
+        axes[3].axhline(0, color="#999999", lw=0.8)
+        axes[3].set(xlabel="layer (last = readout)", ylabel="d log / d log width", ylim=(-1.5, 2.5))
+        self.lines, self.slopes = [], axes[3].plot([], [], "o-", color=PALETTE[0])[0]
+
+    def clear(self):
+        config = self._running_config or self.config
+        for line in self.lines:
+            line.remove()
+        n = config.depth + 1
+        labels = [f"h_{l + 1}" for l in range(config.depth)] + ["readout"]
+        self.lines = [[ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0]
+                       for l in range(n)] for ax in self.live.axes[:3]]
+        self.lines = [line for group in self.lines for line in group]
+        self.live.axes[0].legend(fontsize=7, loc="best")
+        self.slopes.set_data([], [])
+
+    def draw(self, record):
+        m = record.metrics
+        rows = [r.metrics for r in self.records if "width" in r.metrics]
+        if rows:
+            widths = np.array([r["width"] for r in rows], float)
+            act = np.stack([r["act_mean_abs"] for r in rows])  # (W, steps + 1, L + 1)
+            delta = np.stack([r["delta_rms"] for r in rows])
+            n = act.shape[-1]
+            panels = (act[:, 0], act[:, -1], delta[:, -1])
+            for k, values in enumerate(panels):
+                for l in range(n):
+                    self.lines[k * n + l].set_data(widths, np.maximum(values[:, l], 1e-12))
+                self.rescale(self.live.axes[k])
+        if "slopes" in m:
+            self.slopes.set_data(np.arange(1, len(m["slopes"]) + 1), m["slopes"])
+            self.live.axes[3].set_xlim(0.5, len(m["slopes"]) + 0.5)

@@ -1,0 +1,52 @@
+"""Lazy-versus-rich panel (TP IV Sec. 5; Chizat et al. 2019): relative feature movement, relative change of
+the empirical NTK and the gap to the infinite-width NTK prediction against width, one line per
+parametrization, with the n^-1/2 lazy reference (`workbench.experiments.lazy_rich`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from widgets.live import PALETTE
+from widgets.panel import LivePanel
+from workbench import parametrizations as P
+from workbench.experiments import lazy_rich
+
+ALT = ("Three log-log plots against width, one line per parametrization: relative movement of the last hidden "
+       "features, relative change of the empirical NTK, and the distance of the trained network from the "
+       "infinite-width NTK prediction (NTK parametrization only). Dashed grey: slope -1/2.")
+METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
+
+
+class LazyRichPanel(LivePanel):
+    title = "Lazy vs rich"
+    experiment = lazy_rich
+    form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
+    figure_options = dict(nrows=1, ncols=3, figsize=(10.5, 3.4))
+    alt = ALT
+
+    def setup(self, axes):
+        self.lines = {}
+        for ax, (key, title) in zip(axes, METRICS):
+            ax.set(xscale="log", yscale="log", xlabel="width", title=title)
+            for i, p in enumerate(P.NAMES):
+                self.lines[key, p] = ax.plot([], [], "o-", ms=3, color=PALETTE[i], label=p)[0]
+        axes[0].legend(fontsize=7)
+        self.refs = [ax.plot([], [], "--", color="#999999", lw=1)[0] for ax in axes]
+
+    def clear(self):
+        for line in list(self.lines.values()) + self.refs:
+            line.set_data([], [])
+
+    def draw(self, record):
+        rows = [r.metrics for r in self.records if "width" in r.metrics]
+        for (key, p), line in self.lines.items():
+            mine = [(m["width"], m[key]) for m in rows if m["parametrization"] == p and np.isfinite(m[key])]
+            line.set_data(*(zip(*mine) if mine else ([], [])))
+        widths = sorted({m["width"] for m in rows})
+        for ref, (key, _) in zip(self.refs, METRICS):
+            first = [m[key] for m in rows if m["width"] == widths[0] and np.isfinite(m[key])] if widths else []
+            if first and len(widths) > 1:
+                w = np.array(widths, float)
+                ref.set_data(w, max(first) * (w / w[0]) ** -0.5)
+        for ax in self.live.axes:
+            self.rescale(ax)

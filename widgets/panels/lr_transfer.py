@@ -1,0 +1,51 @@
+"""Learning-rate transfer panel (TP V Fig. 1): training loss after T steps against log2(lr), one curve per
+width, and the best learning rate against width (`workbench.experiments.lr_transfer`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from widgets.live import PALETTE
+from widgets.panel import LivePanel
+from workbench.experiments import lr_transfer
+
+ALT = ("Left: training loss after T steps (log scale) against log2 of the base learning rate, one curve per "
+       "width, the minimum of each marked. Right: log2 of the best learning rate against width; a flat line "
+       "means the learning rate transfers across widths.")
+
+
+class LRTransferPanel(LivePanel):
+    title = "LR transfer"
+    experiment = lr_transfer
+    form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
+    figure_options = dict(nrows=1, ncols=2, figsize=(9, 3.4))
+    alt = ALT
+
+    def setup(self, axes):
+        axes[0].set(yscale="log", xlabel="log2 learning rate", ylabel="train loss after T steps", title="loss vs lr")
+        axes[1].set(xscale="log", xlabel="width", ylabel="best log2 lr", title="optimum vs width")
+        self.curves, self.best = [], axes[1].plot([], [], "o-", color="black")[0]
+        self.marks = axes[0].plot([], [], "*", color="black", ms=9)[0]
+
+    def clear(self):
+        config = self._running_config or self.config
+        for line in self.curves:
+            line.remove()
+        self.curves = [self.live.axes[0].plot([], [], "o-", ms=3, color=PALETTE[i % len(PALETTE)], label=f"n={w}")[0]
+                       for i, w in enumerate(config.widths)]
+        self.live.axes[0].legend(fontsize=7)
+        self.best.set_data([], [])
+        self.marks.set_data([], [])
+
+    def draw(self, record):
+        rows = [r.metrics for r in self.records if "width" in r.metrics]
+        for line, m in zip(self.curves, rows):
+            line.set_data(m["log2_lrs"], np.where(np.isfinite(m["loss"]), m["loss"], np.nan))
+        if rows:
+            best = [(m["optimum_log2_lr"], float(np.nanmin(np.where(np.isfinite(m["loss"]), m["loss"], np.nan))))
+                    for m in rows if np.isfinite(m["loss"]).any()]
+            if best:
+                self.marks.set_data(*zip(*best))
+            self.best.set_data([m["width"] for m in rows], [m["optimum_log2_lr"] for m in rows])
+            for ax in self.live.axes:
+                self.rescale(ax)
