@@ -8,6 +8,7 @@ from widgets.controls import ConfigForm, make_control
 from widgets.live import PALETTE, LiveFigure
 from widgets.panel import LivePanel, Panel
 from widgets.runner import RunController
+from widgets import kernel_explorer, training_dynamics  # noqa: F401  (register their panels)
 
 __all__ = ["PANELS", "Workbench", "register_panel", "ConfigForm", "make_control", "PALETTE", "LiveFigure",
            "LivePanel", "Panel", "RunController"]

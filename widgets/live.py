@@ -5,6 +5,10 @@
     line.set_data(steps, losses); live.draw()      # at most one draw_idle per `min_interval` seconds
     live.flush()                                    # draw what is pending (end of a run)
 
+The throttle adapts: redraws are spaced by at least `render_share`^-1 times the last measured render
+time (the Agg render that the front end's draw request costs the kernel), so live plotting takes at
+most about `render_share` (default 15%) of the time whatever the figure's complexity and the machine.
+
 The figure is a bare `matplotlib.figure.Figure` given an ipympl canvas under `plt.ioff()`: it is never
 displayed automatically, never registered with pyplot (so panels leak no pyplot figures), and its
 canvas widget sits in the panel's layout. It works with any pyplot backend (no `%matplotlib widget`
@@ -36,7 +40,7 @@ class LiveFigure:
     """A grid of axes on an ipympl canvas, redrawn at most once per `min_interval` seconds."""
 
     def __init__(self, nrows: int = 1, ncols: int = 1, *, figsize=(9.0, 3.0), alt: str = "",
-                 min_interval: float = 0.1):
+                 min_interval: float = 0.1, render_share: float = 0.15):
         with plt.ioff(), plt.rc_context(THEME):
             self.fig = Figure(figsize=figsize, layout="constrained")
             new_figure_manager_given_figure(id(self), self.fig)
@@ -47,9 +51,17 @@ class LiveFigure:
         canvas.toolbar_position = "right"
         canvas.resizable = False
         self.caption = w.HTML()
-        self.min_interval = min_interval
+        self.min_interval, self.render_share, self.render_seconds = min_interval, render_share, 0.0
         self._last, self._pending, self._lock = 0.0, False, threading.Lock()
         self.draws = 0
+        render = canvas.draw
+
+        def timed_render(*args, **kwargs):  # ipympl renders through canvas.draw when the front end asks
+            t = time.perf_counter()
+            render(*args, **kwargs)
+            self.render_seconds = time.perf_counter() - t
+
+        canvas.draw = timed_render
         self.widget = w.VBox([canvas, self.caption])
         self.alt = alt
 
@@ -66,11 +78,20 @@ class LiveFigure:
         self._alt = text  # not canvas.tooltip: ipympl 0.10's front end fails to render a canvas that has one
         self.caption.value = f'<div role="note" style="font-size:85%;opacity:0.8">{text}</div>'
 
+    @property
+    def interval(self) -> float:
+        """Seconds between redraws: `min_interval`, or more when rendering is slow."""
+        return max(self.min_interval, self.render_seconds / self.render_share)
+
+    def due(self) -> bool:
+        """Would `draw()` redraw now?"""
+        return time.monotonic() - self._last >= self.interval
+
     def draw(self, force: bool = False) -> bool:
-        """Ask the front end to redraw, unless one was asked less than `min_interval` ago; True if drawn."""
+        """Ask the front end to redraw, unless the last request is younger than `interval`; True if asked."""
         with self._lock:
             now = time.monotonic()
-            if not force and now - self._last < self.min_interval:
+            if not force and now - self._last < self.interval:
                 self._pending = True
                 return False
             self._last, self._pending = now, False

@@ -102,7 +102,7 @@ class Panel:
         self.form = ConfigForm(self.config_cls, config, **self.form_options)
         self.live = LiveFigure(alt=self.alt, **self.figure_options)
         self.message = w.HTML()
-        self._draw_lock = threading.Lock()
+        self._draw_lock, self._waiting = threading.Lock(), None
         self.setup(self.live.axes)
         self.form.observe(self._config_changed)
         self.widget = w.VBox([self.header(), w.HBox([self.form.widget, self.live.widget], layout=w.Layout(flex_flow="row wrap")),
@@ -146,10 +146,19 @@ class Panel:
             self.show_message(f"error: {type(err).__name__}: {err}")
 
     def redraw(self, record: Record, force: bool = False) -> None:
-        """draw(record) then a throttled redraw; one draw at a time across threads."""
+        """draw(record) and a redraw request when the throttle allows (else the record waits for `flush`)."""
+        if not force and not self.live.due():
+            self._waiting = record
+            return
+        self._waiting = None
         with self._draw_lock:
             self.draw(record)
-        self.live.draw(force=force)
+        self.live.draw(force=True)
+
+    def flush(self) -> None:
+        """Draw the last record that the throttle held back."""
+        if self._waiting is not None:
+            self.redraw(self._waiting, force=True)
 
     @staticmethod
     def rescale(ax) -> None:
@@ -243,18 +252,19 @@ class LivePanel(Panel):
         return self.experiment.run(config, stop=stop)
 
     def _start(self, stop):
-        self._running_config = self.config
+        self._running_config, self._waiting = self.config, None
         with self._draw_lock:
             self.clear()
         return self.run(self._running_config, stop)
 
     def _reset(self) -> None:
+        self._waiting = None
         with self._draw_lock:
             self.clear()
         self.live.draw(force=True)
 
     def _end(self) -> None:
-        self.live.flush()
+        self.flush()
 
     def close(self) -> None:
         self.controller.stop(wait=True)

@@ -1,0 +1,123 @@
+"""Live-dashboard latency: control change -> kernel explorer redrawn, and the cost of live plotting in training.
+
+    python -m benchmarks.bench_widgets [--quick]
+
+1. Kernel explorer at N = 200 points: median over 20 control changes (new sigma_w / sigma_b values) of
+   the time from setting the slider's value to a rendered figure (recompute + set_data + Agg render, which
+   is what the front end's draw request costs the kernel). Target <= 100 ms. Peer: neural-tangents'
+   stax kernel_fn for the same NNGP/NTK on the same 200 points (subprocess in /work/ntvenv, if present).
+   Also shown: when the empirical-NTK overlay (4 finite networks, background thread) has arrived.
+2. Training dynamics: steps/s of `training_dynamics.run` alone versus inside the panel with every
+   throttled redraw rendered synchronously (as the browser would ask). Target: plotting costs <= 20%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+from widgets.kernel_explorer import KernelConfig, KernelExplorerPanel, inputs
+from widgets.training_dynamics import TrainingDynamicsPanel
+from workbench.experiments import training_dynamics
+
+NT_PYTHON = "/work/ntvenv/bin/python"
+NT_SCRIPT = """
+import json, sys, time, numpy as np
+from neural_tangents import stax
+x = np.array(json.loads(sys.argv[1]), np.float32)
+times = []
+for i in range(21):
+    w = 1.2 + 0.04 * i
+    kernel_fn = stax.serial(*[stax.Dense(512, W_std=w, b_std=0.1), stax.Relu()] * 3, stax.Dense(1, W_std=w, b_std=0.1))[2]
+    t = time.perf_counter(); k = kernel_fn(x, None, ("nngp", "ntk")); np.asarray(k.ntk); times.append(time.perf_counter() - t)
+print(json.dumps(times[1:]))
+"""
+
+
+def kernel_explorer_latency(changes: int = 20) -> dict:
+    panel = KernelExplorerPanel(KernelConfig(n_points=200))
+    panel.wait()
+    panel.live.render()
+    controls = panel.form.controls
+    controls["weight_std"].value = 1.5  # warm-up: compile once for this depth and activation
+    panel.wait()
+    panel.live.render()
+    total, compute, render, overlay = [], [], [], []
+    for i in range(changes):
+        name, value = ("weight_std", 1.2 + 0.04 * i) if i % 2 == 0 else ("bias_std", 0.05 + 0.02 * i)
+        panel.wait()
+        t0 = time.perf_counter()
+        controls[name].value = round(value, 3)
+        t1 = time.perf_counter()
+        panel.live.render()
+        t2 = time.perf_counter()
+        compute.append(t1 - t0)
+        render.append(t2 - t1)
+        total.append(t2 - t0)
+        panel.wait()
+        overlay.append(time.perf_counter() - t0)
+    panel.close()
+    return {"total": statistics.median(total), "compute": statistics.median(compute),
+            "render": statistics.median(render), "overlay": statistics.median(overlay)}
+
+
+def nt_peer(x: np.ndarray) -> float | None:
+    """Median seconds of neural-tangents' kernel_fn (NNGP and NTK) on the same points, or None."""
+    if not os.path.exists(NT_PYTHON):
+        return None
+    out = subprocess.run([NT_PYTHON, "-c", NT_SCRIPT, json.dumps(x.tolist())], capture_output=True, text=True,
+                         env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=600)
+    if out.returncode != 0:
+        return None
+    return statistics.median(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def training_rates(config) -> tuple[float, float]:
+    """(steps/s without plotting, steps/s in the panel with every throttled redraw rendered)."""
+    for _ in training_dynamics.run(config):  # warm-up: compilation
+        pass
+    t = time.perf_counter()
+    for _ in training_dynamics.run(config):
+        pass
+    off = config.steps / (time.perf_counter() - t)
+    panel = TrainingDynamicsPanel(config)
+    panel.live.canvas.draw_idle = panel.live.canvas.draw  # render as the front end's draw request would
+    panel.controller.start()
+    panel.controller.thread.join()
+    panel.controller.start()
+    t = time.perf_counter()
+    panel.controller.thread.join()
+    on = config.steps / (time.perf_counter() - t)
+    draws = panel.live.draws
+    panel.close()
+    return off, on, draws
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer changes and steps, for a smoke run")
+    quick = parser.parse_args(argv).quick
+    k = kernel_explorer_latency(5 if quick else 20)
+    peer = None if quick else nt_peer(inputs(KernelConfig(n_points=200)))
+    print("kernel explorer, N = 200, median over control changes (target total <= 100 ms)")
+    print(f"{'total ms':>9} {'compute ms':>11} {'render ms':>10} {'neural-tangents kernel_fn ms':>29} "
+          f"{'compute / peer':>15} {'empirical overlay ms':>21}")
+    peer_ms = f"{1e3 * peer:.1f}" if peer else "n/a"
+    ratio = f"{k['compute'] / peer:.2f}" if peer else "n/a"
+    print(f"{1e3 * k['total']:9.1f} {1e3 * k['compute']:11.1f} {1e3 * k['render']:10.1f} {peer_ms:>29} {ratio:>15} "
+          f"{1e3 * k['overlay']:21.0f}")
+    config = training_dynamics.Config(widths=(64, 256), steps=1000 if quick else 10_000, record_every=25)
+    off, on, draws = training_rates(config)
+    print("\ntraining dynamics (1-D sine), widths (64, 256), a record every 25 steps")
+    print(f"{'plot off steps/s':>17} {'plot on steps/s':>16} {'redraws':>8} {'on / off':>9} {'plotting cost':>14}")
+    print(f"{off:17.0f} {on:16.0f} {draws:8d} {on / off:9.2f} {1 - on / off:14.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Training dynamics panel: finite MLPs of several widths train live beside the infinite-width NTK
+prediction (`workbench.experiments.training_dynamics`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from widgets.app import register_panel
+from widgets.live import PALETTE
+from widgets.panel import LivePanel
+from workbench.experiments import training_dynamics
+
+ALT = ("Top row: train (solid) and test (dashed) loss against step per width, with the NTK prediction "
+       "(dotted); the learned function of the narrowest width (1-D: every width, solid, and its NTK "
+       "prediction, dashed; 2-D: decision margin, NTK decision boundary in black); RMS distance between "
+       "the network and its NTK prediction. Bottom row: relative change of the empirical NTK against "
+       "step; relative feature movement per hidden layer; 1-D: network minus NTK prediction, 2-D: the "
+       "widest network's decision margin.")
+
+
+@register_panel
+class TrainingDynamicsPanel(LivePanel):
+    title = "Training dynamics"
+    experiment = training_dynamics
+    form_options = dict(ranges={"widths": dict(hi=4096), "steps": dict(hi=65_536),
+                                "base_width": dict(hi=4096)}, exclude=("ntk_points",),
+                        advanced=("noise", "base_width", "weight_std", "bias_std", "record_every", "grid", "seed"))
+    figure_options = dict(nrows=2, ncols=3, figsize=(8.6, 5.2), min_interval=0.25)
+    alt = ALT
+
+    def setup(self, axes):
+        self.lines: dict[str, list] = {}
+        self.static: dict = {}
+        titles = ["loss", "learned function", "||f - f_NTK|| (RMS on the grid)",
+                  "||K_t - K_0|| / ||K_0||", "feature movement at the last step", "f - f_NTK"]
+        for ax, title in zip(axes, titles):
+            ax.set_title(title)
+        for ax in (axes[0], axes[2], axes[3]):
+            ax.set_xlabel("step")
+        axes[0].set_yscale("log")
+        axes[4].set(xlabel="hidden layer", ylabel="||x_l(t) - x_l(0)|| / ||x_l(0)||")
+        empty = np.zeros((2, 2))
+        self.surfaces = [ax.imshow(empty, cmap="RdBu", origin="lower", vmin=-1, vmax=1, visible=False)
+                         for ax in (axes[1], axes[5])]
+        self.points = [ax.scatter([], [], s=10, edgecolors="black", linewidths=0.4) for ax in (axes[1], axes[5])]
+        self.contours = [None, None]
+
+    def clear(self):
+        config = self._running_config or self.config
+        for artists in self.lines.values():
+            for artist in artists:
+                artist.remove()
+        axes = self.live.axes
+        self.lines, self.static = {}, {}
+        for ax in axes:
+            leg = ax.get_legend()
+            if leg is not None:
+                leg.remove()
+        colours = [PALETTE[i % len(PALETTE)] for i in range(len(config.widths))]
+        one_d = config.task == "sine"
+
+        def per_width(ax, **kw):
+            return [ax.plot([], [], color=c, **kw)[0] for c in colours]
+
+        self.lines["train"] = per_width(axes[0], lw=1.5)
+        for line, width in zip(self.lines["train"], config.widths):
+            line.set_label(f"n={width}")
+        self.lines["test"] = per_width(axes[0], ls="--", lw=1)
+        self.lines["ntk_train"] = per_width(axes[0], ls=":", lw=1)
+        self.lines["distance"] = per_width(axes[2], marker=".")
+        self.lines["ntk_change"] = per_width(axes[3], marker=".")
+        self.lines["movement"] = per_width(axes[4], marker="o")
+        self.lines["f"] = per_width(axes[1], lw=1.5) if one_d else []
+        self.lines["f_ntk"] = per_width(axes[1], ls="--", lw=1) if one_d else []
+        self.lines["residual"] = per_width(axes[5], lw=1) if one_d else []
+        axes[0].legend(loc="upper right")
+        for surface in self.surfaces:
+            surface.set_visible(False)
+        for points in self.points:
+            points.set_offsets(np.zeros((0, 2)))
+        self._remove_contours()
+        axes[1].set_title("learned function" if one_d else f"n={config.widths[0]}: margin f_1 - f_0")
+        axes[5].set_title("f - f_NTK" if one_d else f"n={config.widths[-1]}: margin f_1 - f_0")
+
+    def _remove_contours(self):
+        for i, contour in enumerate(self.contours):
+            if contour is not None:
+                contour.remove()
+                self.contours[i] = None
+
+    def draw(self, record):
+        m = record.metrics
+        first = next((r.metrics for r in self.records if "grid" in r.metrics), None)
+        if first is None or "f_grid" not in m:
+            return
+        if not self.static:
+            self.static = {k: np.asarray(first[k]) for k in ("grid", "x_train", "y_train", "widths")}
+            self._draw_data()
+        axes = self.live.axes
+        for name, lines in (("train_loss", "train"), ("test_loss", "test"), ("ntk_train_loss", "ntk_train"),
+                            ("ntk_distance", "distance"), ("ntk_change", "ntk_change")):
+            steps, values = self.history(name)
+            for i, line in enumerate(self.lines[lines]):
+                line.set_data(steps, values[:, i])
+        layers = np.arange(1, m["feature_movement"].shape[1] + 1)
+        for i, line in enumerate(self.lines["movement"]):
+            line.set_data(layers, m["feature_movement"][i])
+        grid = self.static["grid"]
+        if grid.shape[1] == 1:
+            for i, (f, g, r) in enumerate(zip(self.lines["f"], self.lines["f_ntk"], self.lines["residual"])):
+                f.set_data(grid[:, 0], m["f_grid"][i])
+                g.set_data(grid[:, 0], m["ntk_f_grid"][i])
+                r.set_data(grid[:, 0], m["f_grid"][i] - m["ntk_f_grid"][i])
+        else:
+            self._draw_surfaces(m)
+        for ax in axes[:5] + axes[5:] if grid.shape[1] == 1 else (axes[0], axes[2], axes[3], axes[4]):
+            self.rescale(ax)
+
+    def _draw_data(self):
+        grid, x, y = self.static["grid"], self.static["x_train"], self.static["y_train"]
+        if grid.shape[1] == 1:
+            self.points[0].set_offsets(np.c_[x[:, 0], y[:, 0]])
+            self.points[0].set_facecolor("black")
+            return
+        colours = np.where(y.astype(int) == 1, PALETTE[0], PALETTE[1])
+        lim = float(np.abs(grid).max())
+        for surface, points in zip(self.surfaces, self.points):
+            surface.set_extent((-lim, lim, -lim, lim))
+            surface.set_visible(True)
+            points.set_offsets(x)
+            points.set_facecolor(colours)
+
+    def _draw_surfaces(self, m):
+        side = int(round(np.sqrt(len(self.static["grid"]))))
+        lim = float(np.abs(self.static["grid"]).max())
+        self._remove_contours()
+        for k, (i, ax) in enumerate(((0, self.live.axes[1]), (-1, self.live.axes[5]))):
+            margin = m["f_grid"][i].reshape(side, side)
+            scale = float(np.nanmax(np.abs(margin))) or 1.0
+            self.surfaces[k].set_data(margin)
+            self.surfaces[k].set_clim(-scale, scale)
+            ntk = m["ntk_f_grid"][i].reshape(side, side)
+            if np.isfinite(ntk).all() and ntk.min() < 0 < ntk.max():
+                self.contours[k] = ax.contour(np.linspace(-lim, lim, side), np.linspace(-lim, lim, side), ntk,
+                                              levels=[0.0], colors="black", linewidths=1.2)

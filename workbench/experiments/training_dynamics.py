@@ -1,0 +1,183 @@
+"""Training dynamics: finite MLPs of several widths train side by side next to the infinite-width NTK
+prediction at the same time t (Jacot et al. 2018; Lee et al. 2019), on a 1-D or 2-D task.
+
+Plain full-batch SGD on 0.5 mean ||f - y||^2 follows df/dt = -(1/N) Theta (f - y) with t = step * lr,
+so the kernel-regime prediction at step k is the gradient flow (`workbench.kernels.predict`)
+f_t(x) = f_0(x) + Theta(x, X) Theta^-1 (I - exp(-t Theta / N)) (y - f_0(X))  (Lee et al. 2019, Eq. 9)
+from each network's own initial outputs f_0, with Theta the infinite-width NTK of the "ntk" parametrization at `base_width` (the kernel of
+training, see `workbench.kernels.empirical`; every parametrization equals it at the base width). Wider
+nets approach it under NTK parametrization (lazy training), not under muP or mean field.
+
+Metrics (arrays over `widths` in the given order; W = number of widths):
+- `t`: step * lr; `train_loss[W]`, `test_loss[W]` (and `train_acc[W]`, `test_acc[W]` for 2-D tasks);
+- `ntk_train_loss`, `ntk_test_loss`: the same losses of the NTK prediction at time t (NaN unless
+  the optimizer is "sgd");
+- `f_grid[W, G]`: the learned function on the plotting grid (1-D: f(x); 2-D: the margin f_1 - f_0
+  on a grid x grid square, row-major), `ntk_f_grid[G]`: the NTK prediction there;
+- `ntk_change[W]`: ||K_t - K_0||_F / ||K_0||_F for the empirical NTK of training (SGD scaling) on
+  the first `ntk_points` training inputs (Fort et al. 2020; Chizat et al. 2019);
+- `feature_movement[W, depth]`: ||x_l(t) - x_l(0)||_F / ||x_l(0)||_F for each hidden layer's
+  features on the training inputs.
+The first record also carries `grid` (G, in_dim), `x_train`, `y_train` and `widths` for drawing.
+A width that diverges ends the run with status "diverged"; the Stop event ends it after the current chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from workbench import data as D
+from workbench import parametrizations as P
+from workbench.config import Config as _Config, spec
+from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
+from workbench.models import MLPConfig, build_mlp
+from workbench.optim import OPTIMIZERS
+from workbench.training import Record, TrainConfig, train
+
+TASKS = ("sine",) + D.PLAYGROUND
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    task: str = spec("sine", choices=TASKS, doc="1-D regression (sine) or a 2-D TF-Playground set")
+    n_train: int = spec(24, lo=4, hi=512, doc="training points")
+    noise: float = spec(0.0, lo=0.0, hi=1.0, doc="label noise (sine) or input noise (2-D)")
+    widths: tuple = spec((64, 1024), lo=1, hi=16_384, doc="widths trained side by side")
+    depth: int = spec(2, lo=1, hi=8, doc="hidden layers")
+    activation: str = spec("relu", check="activation", doc="nonlinearity or expression in x")
+    parametrization: str = spec("ntk", choices=P.NAMES, doc="abc-parametrization")
+    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="width n0 at which all equal SP")
+    weight_std: float = spec(1.5, lo=0.1, hi=4.0, doc="sigma_w")
+    bias_std: float = spec(0.1, lo=0.0, hi=2.0, doc="sigma_b")
+    optimizer: str = spec("sgd", choices=OPTIMIZERS, doc="optimizer (NTK prediction for sgd only)")
+    lr: float = spec(0.02, lo=0.0, lo_open=True, hi=10.0, log=True, doc="base learning rate")
+    steps: int = spec(1000, lo=1, hi=1_000_000, log=True, doc="optimizer steps")
+    record_every: int = spec(25, lo=1, hi=10_000, doc="steps per chunk and per record")
+    ntk_points: int = spec(12, lo=2, hi=128, doc="training inputs of the empirical NTK")
+    grid: int = spec(48, lo=8, hi=200, doc="plotting grid points (per side for 2-D)")
+    seed: int = spec(0, lo=0, hi=2**31 - 1, doc="seed of the data and the weights")
+
+
+def dataset(config: Config) -> D.Dataset:
+    """The task's data: sine regression on [-1, 1] or a TF-Playground set (half of it for testing)."""
+    if config.task == "sine":
+        return D.sine(n_train=config.n_train, n_test=128, noise=config.noise, seed=config.seed)
+    return D.playground(config.task, n=2 * config.n_train, noise=config.noise, seed=config.seed)
+
+
+def plotting_grid(config: Config, data: D.Dataset) -> np.ndarray:
+    """Points where the learned function is drawn: a line over [-1, 1] or a square over the data."""
+    if data.in_dim == 1:
+        return np.linspace(-1.0, 1.0, config.grid, dtype=np.float32)[:, None]
+    lim = 1.1 * float(np.abs(np.concatenate([data.x_train, data.x_test])).max())
+    u = np.linspace(-lim, lim, config.grid, dtype=np.float32)
+    return np.stack(np.meshgrid(u, u), -1).reshape(-1, 2)
+
+
+def model_config(config: Config, data: D.Dataset, width: int) -> MLPConfig:
+    return MLPConfig(in_dim=data.in_dim, width=width, depth=config.depth, out_dim=data.out_dim,
+                     activation=config.activation, parametrization=config.parametrization,
+                     base_width=config.base_width, weight_std=config.weight_std, bias_std=config.bias_std)
+
+
+def readout(out) -> np.ndarray:
+    """What is drawn: f for one output, the margin f_1 - f_0 for two classes."""
+    out = np.asarray(out)
+    return out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0]
+
+
+def _mse(f, y) -> float:
+    return float(0.5 * np.mean(np.sum((f - y) ** 2, axis=-1)))
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """Yield a Record every `record_every` steps with the metrics of the module docstring."""
+    stop = stop or threading.Event()
+    yield Record(0, {}, "compiling")  # kernels, empirical NTKs and the training chunks trace first
+    data = dataset(config)
+    grid = plotting_grid(config, data)
+    n_tr, n_te = len(data.x_train), len(data.x_test)
+    x_all = jnp.asarray(np.concatenate([data.x_train, data.x_test, grid]))  # train | test | grid
+    x_ntk = x_all[: config.ntk_points]
+    y_tr, y_te = (np.asarray(jax.nn.one_hot(y, data.n_classes) if data.n_classes else y)
+                  for y in (data.y_train, data.y_test))
+    kernels = None
+    if config.optimizer == "sgd":  # the kernel of training of the "ntk" parametrization as n -> infinity
+        limit = model_config(config, data, config.base_width).replace(parametrization="ntk")
+        kernels = (limit_kernels(limit, x_all[:n_tr]), limit_kernels(limit, x_all, x_all[:n_tr]))
+    initial = []  # per width: f_0 on x_all
+
+    def observer(model):
+        k0 = empirical_ntk(model, x_ntk)
+        out0, hidden0 = model(x_all, return_hidden=True)
+        initial.append(np.asarray(out0, np.float64))
+        feats0 = [np.asarray(f[:n_tr]) for f in hidden0["features"]]
+
+        def metrics(model):
+            out, hidden = model(x_all, return_hidden=True)
+            moved = [float(np.linalg.norm(np.asarray(f[:n_tr]) - f0) / max(np.linalg.norm(f0), 1e-30))
+                     for f, f0 in zip(hidden["features"], feats0)]
+            k = empirical_ntk(model, x_ntk)
+            return {"f_grid": readout(out[n_tr + n_te:]), "feature_movement": np.array(moved),
+                    "ntk_change": float(jnp.linalg.norm(k - k0) / jnp.linalg.norm(k0))}
+
+        return metrics
+
+    train_config = TrainConfig(optimizer=config.optimizer, lr=config.lr, steps=config.steps,
+                               record_every=config.record_every, loss="mse", seed=config.seed)
+    streams = []
+    for width in config.widths:
+        model = build_mlp(model_config(config, data, width), seed=config.seed)
+        streams.append(train(model, data, train_config, stop=stop, metrics_fn=observer(model)))
+
+    first = True
+    while True:
+        records = []
+        for stream in streams:
+            record = None
+            for record in stream:
+                if record.status != "compiling":
+                    break
+                yield Record(record.step, {}, "compiling", record.elapsed)
+            records.append(record)
+        if any(r is None for r in records):
+            return
+        step = min(r.step for r in records)
+        metrics = {"t": step * config.lr}
+        for name in records[0].metrics:
+            if name != "batch_loss":
+                metrics[name] = np.stack([np.asarray(r.metrics[name]) for r in records])
+        metrics.update(_ntk_metrics(kernels, metrics["t"], initial, y_tr, y_te, metrics["f_grid"]))
+        if first:
+            metrics.update(grid=grid, x_train=np.asarray(data.x_train), y_train=np.asarray(data.y_train),
+                           widths=np.array(config.widths))
+            first = False
+        statuses = {r.status for r in records}
+        status = next((s for s in ("diverged", "stopped") if s in statuses),
+                      "finished" if statuses == {"finished"} else "running")
+        yield Record(step, metrics, status, max(r.elapsed for r in records))
+        if status != "running":
+            return
+
+
+def _ntk_metrics(kernels, t, initial, y_tr, y_te, f_grid) -> dict:
+    """ntk_train_loss[W], ntk_test_loss[W], ntk_f_grid[W, G] and ntk_distance[W] (RMS of f - f_ntk on the grid)."""
+    if kernels is None:
+        nan = np.full(len(initial), np.nan)
+        return {"ntk_train_loss": nan, "ntk_test_loss": nan, "ntk_f_grid": np.full(f_grid.shape, np.nan),
+                "ntk_distance": nan}
+    n_tr, n_te = len(y_tr), len(y_te)
+    train_loss, test_loss, f_ntk = [], [], []
+    for f0 in initial:  # each network's own f_0: Lee et al. 2019, Eq. 9 for that initialisation
+        f = np.asarray(gradient_flow(*kernels, y_tr, t, f0_train=f0[:n_tr], f0_test=f0).mean, np.float64)
+        train_loss.append(_mse(f[:n_tr], y_tr))
+        test_loss.append(_mse(f[n_tr:n_tr + n_te], y_te))
+        f_ntk.append(readout(f[n_tr + n_te:]))
+    f_ntk = np.array(f_ntk)
+    return {"ntk_train_loss": np.array(train_loss), "ntk_test_loss": np.array(test_loss), "ntk_f_grid": f_ntk,
+            "ntk_distance": np.sqrt(np.mean((f_grid - f_ntk) ** 2, axis=1))}
