@@ -49,12 +49,13 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
 
     page.locator(".widget-tab .lm-TabBar-tab", has_text="Training dynamics").click()
     panel = page.locator(".wb-panel", has=page.get_by_role("button", name="Run"))
+    assert drag_slider(page, "steps", 1.0) not in ("", "1000")  # long enough to be stopped by hand
     panel.get_by_role("button", name="Run").click()
     status = panel.locator(".wb-status-text")
     page.wait_for_function(
         "() => /running step [1-9]/.test(document.querySelector('.wb-panel .wb-status-text[data-state=running]')"
         "?.textContent ?? '')", timeout=90_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(5000)  # a few live redraws (spaced by the adaptive throttle) for the screenshot
     panel.screenshot(path=str(SHOTS / "training_dynamics.png"))
     panel.get_by_role("button", name="Stop").click()
     page.wait_for_function(

@@ -7,7 +7,8 @@
 
 The throttle adapts: redraws are spaced by at least `render_share`^-1 times the last measured render
 time (the Agg render that the front end's draw request costs the kernel), so live plotting takes at
-most about `render_share` (default 15%) of the time whatever the figure's complexity and the machine.
+most about `render_share` (default 15%) of the time, but never fewer than one redraw per `max_interval`
+(1.5 s) so that a slow machine still sees the run move.
 
 The figure is a bare `matplotlib.figure.Figure` given an ipympl canvas under `plt.ioff()`: it is never
 displayed automatically, never registered with pyplot (so panels leak no pyplot figures), and its
@@ -40,7 +41,7 @@ class LiveFigure:
     """A grid of axes on an ipympl canvas, redrawn at most once per `min_interval` seconds."""
 
     def __init__(self, nrows: int = 1, ncols: int = 1, *, figsize=(9.0, 3.0), alt: str = "",
-                 min_interval: float = 0.1, render_share: float = 0.15):
+                 min_interval: float = 0.1, render_share: float = 0.15, max_interval: float = 1.5):
         with plt.ioff(), plt.rc_context(THEME):
             self.fig = Figure(figsize=figsize, layout="constrained")
             new_figure_manager_given_figure(id(self), self.fig)
@@ -52,6 +53,7 @@ class LiveFigure:
         canvas.resizable = False
         self.caption = w.HTML()
         self.min_interval, self.render_share, self.render_seconds = min_interval, render_share, 0.0
+        self.max_interval = max_interval
         self._last, self._pending, self._lock = 0.0, False, threading.Lock()
         self.draws = 0
         render = canvas.draw
@@ -80,8 +82,8 @@ class LiveFigure:
 
     @property
     def interval(self) -> float:
-        """Seconds between redraws: `min_interval`, or more when rendering is slow."""
-        return max(self.min_interval, self.render_seconds / self.render_share)
+        """Seconds between redraws: `min_interval`, or more when rendering is slow (at most `max_interval`)."""
+        return max(self.min_interval, min(self.max_interval, self.render_seconds / self.render_share))
 
     def due(self) -> bool:
         """Would `draw()` redraw now?"""

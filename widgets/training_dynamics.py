@@ -40,7 +40,7 @@ class TrainingDynamicsPanel(LivePanel):
         axes[0].set_yscale("log")
         axes[4].set(xlabel="hidden layer", ylabel="||x_l(t) - x_l(0)|| / ||x_l(0)||")
         empty = np.zeros((2, 2))
-        self.surfaces = [ax.imshow(empty, cmap="RdBu", origin="lower", vmin=-1, vmax=1, visible=False)
+        self.surfaces = [ax.imshow(empty, cmap="RdBu", origin="lower", vmin=-1, vmax=1, visible=False, aspect="auto")
                          for ax in (axes[1], axes[5])]
         self.points = [ax.scatter([], [], s=10, edgecolors="black", linewidths=0.4) for ax in (axes[1], axes[5])]
         self.contours = [None, None]
