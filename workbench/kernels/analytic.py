@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from workbench.activations import Activation, derivative, get_activation
 from workbench.kernels import dual
@@ -42,11 +43,8 @@ class _Spec:
 
     depth: int
     act_key: tuple
-    w2: float
-    b2: float
     has_bias: bool
     parametrization: str
-    width: int | None
     degree: int
     block: int
     act: Activation = field(compare=False, hash=False)
@@ -58,86 +56,140 @@ def _act_key(act: Activation) -> tuple:
 
 # ---------------------------------------------------------------- diagonal and pairwise recursions
 
-def _diag(spec: _Spec, sq_norm, d: int):
-    """Per-point recursion: pre- and post-activation variances of every layer, and diag nngp/ntk."""
+def _dense_ntk(spec: _Spec, hp, nngp, nngp_hat, ntk_hat, fan_in):
+    """NTK after a Dense layer: nngp + w^2 ntk ("ntk") or fan_in nngp_hat + w^2 ntk + 1 ("standard")."""
+    if spec.parametrization == "ntk":
+        return nngp + hp[0] * ntk_hat
+    return fan_in * nngp_hat + hp[0] * ntk_hat + spec.has_bias
+
+
+def _fan_ins(spec: _Spec, hp, d: int):
+    """fan_in of the hidden layers (d, width, width, ...) and of the readout."""
+    hidden = jnp.concatenate([jnp.full((min(spec.depth, 1),), d, hp.dtype), jnp.full((max(spec.depth - 1, 0),), hp[2])])
+    return hidden, (d if spec.depth == 0 else hp[2])
+
+
+def _diag(spec: _Spec, hp, sq_norm, d: int):
+    """Per-point recursion (exact diagonal): per layer the pre-activation variance, the input variance of
+    the Dense layer and the Hermite coefficients (quadrature only); then diag nngp and ntk."""
     ang, act = dual.angular(spec.act), spec.act
-    post, pre, coeffs = [sq_norm / d], [], []
-    ntk_hat = jnp.zeros_like(sq_norm)
-    for l in range(spec.depth + 1):
-        q = spec.w2 * post[-1] + spec.b2
-        fan_in = d if l == 0 else spec.width
-        ntk = (q + spec.w2 * ntk_hat if spec.parametrization == "ntk"
-               else fan_in * post[-1] + spec.w2 * ntk_hat + spec.has_bias)
-        if l == spec.depth:
-            return pre, post, coeffs, q, ntk
-        pre.append(q)
+
+    def layer(carry, fan_in):
+        post, ntk_hat = carry
+        q = hp[0] * post + hp[1]
+        ntk = _dense_ntk(spec, hp, q, post, ntk_hat, fan_in)
+        coeffs = ()
         if ang is not None:
             zero = jnp.zeros_like(q)
-            j, dj, _ = ang.fn(zero, zero, zero)
+            j, dj, _, _ = ang.fn(zero, zero + 2.0, zero, zero + math.pi)
             e_phi, e_dphi = q ** ang.degree * j, dj
         elif act.family in dual.SMOOTH:
             e_phi, e_dphi = dual.SMOOTH[act.family](act.params, q, q, q)
         else:
             dphi = derivative(act)
             e_phi, e_dphi = dual.hermite_diag(act.fn, q, spec.degree), dual.hermite_diag(dphi, q, spec.degree)
-            coeffs.append((dual.hermite_coefficients(act.fn, q, spec.degree),
-                           dual.hermite_coefficients(dphi, q, spec.degree)))
-        post.append(e_phi)
-        ntk_hat = e_dphi * ntk
+            coeffs = (dual.hermite_coefficients(act.fn, q, spec.degree), dual.hermite_coefficients(dphi, q, spec.degree))
+        return (e_phi, e_dphi * ntk), (q, post, coeffs)
+
+    hidden, readout = _fan_ins(spec, hp, d)
+    (post, ntk_hat), (pre, post_in, coeffs) = jax.lax.scan(layer, (sq_norm / d, jnp.zeros_like(sq_norm)), hidden)
+    q = hp[0] * post + hp[1]
+    points_first = lambda v: jnp.moveaxis(v, 0, 1)  # noqa: E731  (N, depth, ...) for tiling
+    per_layer = (points_first(pre), points_first(post_in), jax.tree_util.tree_map(points_first, coeffs))
+    return per_layer + (q, _dense_ntk(spec, hp, q, post, ntk_hat, readout))
 
 
-def _dense_s(s, qa, qb, w2, b2):
-    """s'' = 1 - cos(theta'') after a Dense layer, with every term non-negative (no cancellation).
+def _dense_s(s, sc, qa, qb, w2, b2):
+    """(s'', sc'') = 1 -+ cos(theta'') after a Dense layer, every term non-negative (no cancellation).
 
-    From sqrt(Q1 Q2) - w^2 q12 - b^2 = w^2 [(qa-qb)^2 / 2 (1/A^2 - w^2/B^2) + sqrt(qa qb) s] with
-    A = sqrt(qa) + sqrt(qb), B = sqrt(Qa) + sqrt(Qb), B - wA = sum_i b^2 / (sqrt(Qi) + w sqrt(qi))."""
-    w = math.sqrt(w2)
+    With r = sqrt(q), R = sqrt(w^2 q + b^2) and e = R - w r = b^2 / (R + w r) per point:
+    Ra Rb - w^2 q12 - b^2 = w^2 [(ra - rb)^2 (ea + eb)(Ra + Rb + w(ra + rb)) / (2 (Ra + Rb)^2) + ra rb s],
+    Ra Rb + w^2 q12 + b^2 = Ra eb + w rb ea + b^2 + w^2 ra rb sc."""
+    w = jnp.sqrt(w2)
     ra, rb = jnp.sqrt(qa), jnp.sqrt(qb)
     Ra, Rb = jnp.sqrt(w2 * qa + b2), jnp.sqrt(w2 * qb + b2)
-    ea = b2 / jnp.where(Ra + w * ra > 0, Ra + w * ra, 1.0)
-    eb = b2 / jnp.where(Rb + w * rb > 0, Rb + w * rb, 1.0)
-    A, B = ra[:, None] + rb[None, :], Ra[:, None] + Rb[None, :]
-    AB = jnp.where(A > 0, A * B, 1.0)
-    spread = 0.5 * (qa[:, None] - qb[None, :]) ** 2 * (ea[:, None] + eb[None, :]) * (B + w * A) / (AB * AB)
-    inv = 1.0 / jnp.where(Ra > 0, Ra, 1.0)[:, None] / jnp.where(Rb > 0, Rb, 1.0)[None, :]
-    out = w2 * (spread + (ra[:, None] * rb[None, :]) * s) * inv
-    return jnp.where((Ra[:, None] > 0) & (Rb[None, :] > 0), out, 1.0)
+    ea, eb = (b2 / jnp.where(R + w * r > 0, R + w * r, 1.0) for R, r in ((Ra, ra), (Rb, rb)))
+    ia, ib = (jnp.where(R > 0, 1.0 / jnp.where(R > 0, R, 1.0), 0.0) for R in (Ra, Rb))
+    ra, rb, Ra, Rb, ea, ia = ra[:, None], rb[None, :], Ra[:, None], Rb[None, :], ea[:, None], ia[:, None]
+    eb, ib = eb[None, :], ib[None, :]
+    B = Ra + Rb
+    spread = 0.5 * (ra - rb) ** 2 * (ea + eb) * (B + w * (ra + rb)) / jnp.where(B > 0, B * B, 1.0)
+    rr, inv = ra * rb, ia * ib
+    ok = inv > 0  # a zero-variance point counts as orthogonal to everything
+    s_new = jnp.where(ok, w2 * (spread + rr * s) * inv, 1.0)
+    sc_new = jnp.where(ok, (Ra * eb + w * rb * ea + b2 + w2 * rr * sc) * inv, 1.0)
+    return s_new, sc_new
 
 
-def _pairs(spec: _Spec, xa, xb, da, db):
-    """nngp and ntk of the block xa x xb, given both sides' per-point recursions `da`, `db`."""
-    d = xa.shape[-1]
+_NEAR = 1e-4  # blocks with a pair this close to (anti)parallel take s0, sc0 from differences
+
+
+def _exact_pairs(xa, xb, ua, ub):
+    """(s0, sc0) of all row pairs: |ua - ub|^2 / 2, |ua + ub|^2 / 2, and exactly (0, 2) for equal rows and
+    (2, 0) for opposite rows (unit rows of equal inputs may differ in the last bit)."""
+    xa, xb, ua, ub = xa[:, None, :], xb[None, :, :], ua[:, None, :], ub[None, :, :]
+    s = 0.5 * jnp.sum((ua - ub) ** 2, axis=-1)
+    sc = 0.5 * jnp.sum((ua + ub) ** 2, axis=-1)
+    equal, opposite = jnp.all(xa == xb, axis=-1), jnp.all(xa == -xb, axis=-1)
+    return (jnp.where(equal, 0.0, jnp.where(opposite, 2.0, s)),
+            jnp.where(equal, 2.0, jnp.where(opposite, 0.0, sc)))
+
+
+def _one_minus_cos(xa, xb, ua, ub, same):
+    """(s0, sc0) = 1 -+ cos of the angles between rows: from the Gram matrix of the unit rows, or, in a block
+    holding a nearly (anti)parallel pair (the diagonal of a block with itself, `same`, aside) where the
+    Gram matrix would cancel, from differences."""
+    c = jnp.clip(jnp.matmul(ua, ub.T, precision=_HIGHEST), -1.0, 1.0)
+    s, sc = 1.0 - c, 1.0 + c
+    near = (jnp.minimum(s, sc) < _NEAR) & ~(same & jnp.eye(*s.shape, dtype=bool))
+    return jax.lax.cond(jnp.any(near), _exact_pairs, lambda *_: (s, sc), xa, xb, ua, ub)
+
+
+def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
+    """One hidden layer [Dense, phi] on a block of pairs; state = (nngp_hat, ntk_hat[, s, sc])."""
     ang, act = dual.angular(spec.act), spec.act
-    nngp_hat = jnp.matmul(xa, xb.T, precision=_HIGHEST) / d
-    ntk_hat = None
+    nngp_hat, ntk_hat, *angle = state
+    (pre_a, post_a, coeffs_a), (pre_b, post_b, coeffs_b) = side_a, side_b
+    nngp = hp[0] * nngp_hat + hp[1]
+    ntk = _dense_ntk(spec, hp, nngp, nngp_hat, ntk_hat, fan_in)
+    qa, qb = pre_a[:, None], pre_b[None, :]
     if ang is not None:
-        na, nb = [x / jnp.where(n > 0, n, 1.0)[:, None] for x, n in
-                  ((xa, jnp.linalg.norm(xa, axis=1)), (xb, jnp.linalg.norm(xb, axis=1)))]
-        s = 1.0 - jnp.clip(jnp.matmul(na, nb.T, precision=_HIGHEST), -1.0, 1.0)
-        s = jnp.where(s < 8 * jnp.finfo(s.dtype).eps, 0.0, s)  # coincident inputs: angle exactly 0
-    pre_a, post_a, coeffs_a = da
-    pre_b, post_b, coeffs_b = db
-    for l in range(spec.depth + 1):
-        nngp = spec.w2 * nngp_hat + spec.b2
-        if spec.parametrization == "ntk":
-            ntk = nngp if ntk_hat is None else nngp + spec.w2 * ntk_hat
-        else:
-            fan_in = d if l == 0 else spec.width
-            ntk = fan_in * nngp_hat + spec.has_bias + (0.0 if ntk_hat is None else spec.w2 * ntk_hat)
-        if l == spec.depth:
-            return nngp, ntk
-        qa, qb = pre_a[l][:, None], pre_b[l][None, :]
-        if ang is not None:
-            s = _dense_s(s, post_a[l], post_b[l], spec.w2, spec.b2)
-            e_phi, e_dphi, s = dual.angular_expectations(ang, qa, qb, s)
-        elif act.family in dual.SMOOTH:
-            e_phi, e_dphi = dual.SMOOTH[act.family](act.params, qa, nngp, qb)
-        else:
-            c = dual.correlation(qa, nngp, qb)
-            (fa, dfa), (fb, dfb) = coeffs_a[l], coeffs_b[l]
-            e_phi = dual.mehler(fa[:, None, :], fb[None, :, :], c)
-            e_dphi = dual.mehler(dfa[:, None, :], dfb[None, :, :], c)
-        nngp_hat, ntk_hat = e_phi, e_dphi * ntk
+        s, sc = _dense_s(*angle, post_a, post_b, hp[0], hp[1])
+        if ang.nonnegative and not first:
+            sc = 2.0 - s  # phi >= 0: correlations after the first layer are >= 0, so sc >= 1 is accurate
+        e_phi, e_dphi, s, sc = dual.angular_expectations(ang, jnp.sqrt(pre_a)[:, None] * jnp.sqrt(pre_b)[None, :],
+                                                         s, sc)
+        if ang.nonnegative:
+            sc = 2.0 - s
+        return e_phi, e_dphi * ntk, s, sc
+    if act.family in dual.SMOOTH:
+        e_phi, e_dphi = dual.SMOOTH[act.family](act.params, qa, nngp, qb)
+    else:
+        c = dual.correlation(qa, nngp, qb)
+        e_phi = dual.mehler(coeffs_a[0][:, None, :], coeffs_b[0][None, :, :], c)
+        e_dphi = dual.mehler(coeffs_a[1][:, None, :], coeffs_b[1][None, :, :], c)
+    return e_phi, e_dphi * ntk
+
+
+def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
+    """nngp and ntk of the block xa x xb, given both sides' per-point data `da`, `db` (`same`: xa is xb)."""
+    d = xa.shape[-1]
+    state = (jnp.matmul(xa, xb.T, precision=_HIGHEST) / d, jnp.zeros((xa.shape[0], xb.shape[0]), xa.dtype))
+    if dual.angular(spec.act) is not None:
+        state += _one_minus_cos(xa, xb, da[3], db[3], same)
+    layers_first = lambda v: jnp.moveaxis(v, 1, 0)  # noqa: E731
+    side_a, side_b = (jax.tree_util.tree_map(layers_first, p[:3]) for p in (da, db))
+    hidden, readout = _fan_ins(spec, hp, d)
+    if spec.depth:
+        state = _layer(spec, hp, state, _take(side_a, 0), _take(side_b, 0), hidden[0], True)
+
+        def body(state, xs):
+            return _layer(spec, hp, state, xs[0], xs[1], hp[2], False), None
+
+        if spec.depth > 1:
+            state, _ = jax.lax.scan(body, state, jax.tree_util.tree_map(lambda v: v[1:], (side_a, side_b)))
+    nngp = hp[0] * state[0] + hp[1]
+    return nngp, _dense_ntk(spec, hp, nngp, state[0], state[1], readout)
 
 
 # ---------------------------------------------------------------- tiling
@@ -152,43 +204,53 @@ def _pad_rows(x, multiple):
     return x if not extra else jnp.concatenate([x, jnp.broadcast_to(x[:1], (extra,) + x.shape[1:])])
 
 
-@jax.jit
-def _symmetrize(k):
-    upper = jnp.arange(k.shape[0])[:, None] <= jnp.arange(k.shape[1])[None, :]
-    return jnp.where(upper, k, k.T)
+def _assemble(tiles, T: int, B: int, n: int):
+    """The exactly symmetric n x n matrix from its upper tiles (i <= j, row-major): entry (r, c) with r <= c
+    is read from tile (r // B, c // B), the others mirrored, all by one gather."""
+    r, c = np.arange(n)[:, None], np.arange(n)[None, :]
+    lo, hi = np.minimum(r, c), np.maximum(r, c)
+    i, j = lo // B, hi // B
+    pair = i * T - i * (i - 1) // 2 + (j - i)       # index of tile (i, j) in the row-major list
+    return tiles[pair, lo % B, hi % B]
 
 
-def _blocks(spec: _Spec, x, B: int):
-    """x padded to T x B rows, and its per-point recursion in the same (T, B, ...) layout."""
-    T, d = -(-x.shape[0] // B), x.shape[1]
-    xp = _pad_rows(x, B)
-    dp = _diag(spec, jnp.sum(xp * xp, axis=1), d)[:3]
-    return T, xp.reshape(T, B, d), jax.tree_util.tree_map(lambda v: v.reshape((T, B) + v.shape[1:]), dp)
+def _unit(x):
+    """Rows scaled to unit norm (zero rows stay zero)."""
+    n = jnp.linalg.norm(x, axis=1, keepdims=True)
+    return x / jnp.where(n > 0, n, 1.0)
 
 
-def _compute(spec: _Spec, x1, x2):
+def _points(spec: _Spec, hp, x, unit):
+    """Everything `_pairs` needs per point: the diagonal recursion and the unit rows."""
+    return _diag(spec, hp, jnp.sum(x * x, axis=1), x.shape[1])[:3] + (unit,)
+
+
+def _blocks(spec: _Spec, hp, x, unit, B: int):
+    """x padded to T x B rows, and its per-point data in the same (T, B, ...) layout."""
+    T = -(-x.shape[0] // B)
+    xp, up = _pad_rows(x, B), _pad_rows(unit, B)
+    dp = _points(spec, hp, xp, up)
+    return T, xp.reshape(T, B, -1), jax.tree_util.tree_map(lambda v: v.reshape((T, B) + v.shape[1:]), dp)
+
+
+def _compute(spec: _Spec, hp, x1, x2):
+    """hp = (weight_std^2, bias_std^2, width): traced, so moving a slider does not recompile."""
     n1, d = x1.shape
-    B = min(spec.block, n1)
+    B = min(spec.block, n1)  # small tiles keep each layer's intermediates in cache
     if x2 is not None:
-        T, xp, dp = _blocks(spec, x1, B)
-        diag2 = _diag(spec, jnp.sum(x2 * x2, axis=1), d)[:3]
-        rows = jax.lax.map(lambda i: _pairs(spec, xp[i], x2, _take(dp, i), diag2), jnp.arange(T))
+        unit = _unit(jnp.concatenate([x1, x2]))
+        T, xp, dp = _blocks(spec, hp, x1, unit[:n1], B)
+        d2 = _points(spec, hp, x2, unit[n1:])
+        rows = jax.lax.map(lambda i: _pairs(spec, hp, xp[i], x2, _take(dp, i), d2), jnp.arange(T))
         return Kernels(*(r.reshape(T * B, -1)[:n1] for r in rows))
-    diag1 = _diag(spec, jnp.sum(x1 * x1, axis=1), d)
-    if n1 > B:
-        T, xp, dp = _blocks(spec, x1, B)
-        pairs = [(i, j) for i in range(T) for j in range(i, T)]
-        I, J = jnp.array([p[0] for p in pairs]), jnp.array([p[1] for p in pairs])
-        tiles = jax.lax.map(lambda ij: _pairs(spec, xp[ij[0]], xp[ij[1]], _take(dp, ij[0]), _take(dp, ij[1])),
-                            (I, J))
-
-        def assemble(t):
-            full = jnp.zeros((T, T, B, B), t.dtype).at[I, J].set(t).at[J, I].set(jnp.swapaxes(t, 1, 2))
-            return _symmetrize(full.transpose(0, 2, 1, 3).reshape(T * B, T * B)[:n1, :n1])
-
-        out = Kernels(*map(assemble, tiles))
-    else:
-        out = Kernels(*map(_symmetrize, _pairs(spec, x1, x1, diag1[:3], diag1[:3])))
+    # symmetric: only tiles (i, j >= i); lax.map also keeps XLA's fusions far faster than one flat graph
+    diag1 = _diag(spec, hp, jnp.sum(x1 * x1, axis=1), d)
+    T, xp, dp = _blocks(spec, hp, x1, _unit(x1), B)
+    pairs = [(i, j) for i in range(T) for j in range(i, T)]
+    I, J = jnp.array([p[0] for p in pairs]), jnp.array([p[1] for p in pairs])
+    tiles = jax.lax.map(lambda ij: _pairs(spec, hp, xp[ij[0]], xp[ij[1]], _take(dp, ij[0]), _take(dp, ij[1]),
+                                          ij[0] == ij[1]), (I, J))
+    out = Kernels(*(_assemble(t, T, B, n1) for t in tiles))
     idx = jnp.arange(n1)
     return Kernels(out.nngp.at[idx, idx].set(diag1[3]), out.ntk.at[idx, idx].set(diag1[4]))
 
@@ -226,7 +288,7 @@ def _check_float(name, value, lo=0.0):
 
 def mlp_kernels(x1, x2=None, *, depth: int, activation="relu", weight_std: float = 1.0,
                 bias_std: float | None = 0.0, parametrization: str = "ntk", width: int | None = None,
-                degree: int = dual.DEGREE, block_size: int = 1024) -> Kernels:
+                degree: int = dual.DEGREE, block_size: int = 128) -> Kernels:
     """Infinite-width (NNGP, NTK) of `depth` x [Dense, phi] + Dense between rows of x1 and x2 (x1 if None)."""
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth: must be an integer >= 0, got {depth!r}")
@@ -250,6 +312,6 @@ def mlp_kernels(x1, x2=None, *, depth: int, activation="relu", weight_std: float
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     check_memory(x1.shape[0], n2, x1.dtype.itemsize, 3 if x2 is None else 2, "mlp_kernels")
     act = get_activation(activation)
-    spec = _Spec(depth, _act_key(act), float(weight_std) ** 2, float(bias_std or 0.0) ** 2,
-                 bias_std is not None, parametrization, width, degree, block_size, act)
-    return _compute_jit(spec, x1, x2)
+    spec = _Spec(depth, _act_key(act), bias_std is not None, parametrization, degree, block_size, act)
+    hp = jnp.asarray([weight_std ** 2, (bias_std or 0.0) ** 2, width or 0], x1.dtype)
+    return _compute_jit(spec, hp, x1, x2)

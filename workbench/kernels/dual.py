@@ -6,11 +6,14 @@ derivative autograd gives the finite network), erf (Williams 1997), gelu (Tsuchi
 sin / cos, identity and quadratic. Everything else (typed expressions, callables, tanh, ...) falls
 back to quadrature: each variance's Hermite coefficients come from a 1-D Gauss-Hermite rule with
 2 x `DEGREE` nodes and the pair expectation is Mehler's series sum_k c^k a_k b_k (O(DEGREE) per pair
-instead of the O(DEGREE^2) of a tensor-product rule, and 1e-6 accurate where a 64^2 rule is not).
+instead of the O(DEGREE^2) of a tensor-product rule, and 1e-6 accurate for smooth phi where a 64^2 rule
+is not). Kinked expressions (e.g. "maximum(x, 0)" typed out) converge slowly, to ~1e-2 for the step
+derivative at correlation 1: use the registered names, which have closed forms.
 
 Positively homogeneous families ("angular": relu family, sign) depend on the angle theta between u
-and v; they are written in terms of s = 1 - cos(theta), which `workbench.kernels.analytic` carries
-through the layers without cancellation (diagonal s = 0 exactly).
+and v; they are written in terms of s = 1 - cos(theta) and sc = 1 + cos(theta), which
+`workbench.kernels.analytic` carries through the layers without cancellation (diagonal s = 0 exactly,
+antipodal sc = 0 exactly).
 """
 
 from __future__ import annotations
@@ -29,38 +32,47 @@ DEGREE = 256  # Hermite terms (2 x DEGREE Gauss-Hermite nodes); 1e-6 relative fo
 _PI = math.pi
 
 
-# ---------------------------------------------------------------- angle from s = 1 - cos(theta)
+# ---------------------------------------------------------------- angles from s = 1 - cos and sc = 1 + cos
 
-def _atan_f32(t):
-    """arctan(t) for t >= 0 to float32 accuracy (Cephes atanf: range reduction + degree-9 odd polynomial)."""
-    big, mid = t > 2.414213562373095, t > 0.4142135623730951
-    x = jnp.where(big, -1.0 / jnp.maximum(t, 1e-30), jnp.where(mid, (t - 1.0) / (t + 1.0), t))
+def _atan_unit_f32(t):
+    """arctan(t) on [0, 1] to float32 accuracy (Cephes atanf: reduction at tan(pi/8), degree-9 polynomial)."""
+    mid = t > 0.4142135623730951
+    x = jnp.where(mid, (t - 1.0) / (t + 1.0), t)
     z = x * x
     p = (((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * x + x
-    return jnp.where(big, _PI / 2, jnp.where(mid, _PI / 4, 0.0)) + p
+    return jnp.where(mid, _PI / 4, 0.0) + p
 
 
-def angle(s):
-    """theta = arccos(1 - s) without cancellation: 2 atan(sqrt(s / (2 - s))) (fast path in float32)."""
-    sh, ch = jnp.sqrt(0.5 * s), jnp.sqrt(1.0 - 0.5 * s)
-    if s.dtype == jnp.float32:
-        return 2.0 * _atan_f32(sh / jnp.maximum(ch, 1e-30))
-    return 2.0 * jnp.arctan2(sh, ch)
+def angles(s, sc):
+    """(theta, pi - theta) from s = 1 - cos theta and sc = 1 + cos theta, each accurate where
+    it is small, so both theta near 0 and theta near pi come without cancellation."""
+    sh, ch = jnp.sqrt(0.5 * s), jnp.sqrt(0.5 * sc)
+    lo, hi = jnp.minimum(sh, ch), jnp.maximum(sh, ch)
+    t = lo / jnp.where(hi > 0, hi, 1.0)
+    half = 2.0 * (_atan_unit_f32(t) if t.dtype == jnp.float32 else jnp.arctan(t))  # in [0, pi/2]
+    near_zero = sh <= ch
+    return jnp.where(near_zero, half, _PI - half), jnp.where(near_zero, _PI - half, half)
 
 
-def _sin_minus_t_cos(t, sin, cos):
-    """sin t - t cos t, by its series below t = 0.5 (no cancellation for small t)."""
+_SMTC = tuple((-1) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 11))
+
+
+def _sin_minus_t_cos(t):
+    """sin t - t cos t for 0 <= t <= pi/2 by its Taylor series in t^2 (relative error < 1e-16, no cancellation)."""
     z = t * t
-    series = t * z * (1 / 3 - z * (1 / 30 - z * (1 / 840 - z / 45360)))
-    return jnp.where(t < 0.5, series, sin - t * cos)
+    acc = _SMTC[-1]
+    for c in _SMTC[-2::-1]:
+        acc = acc * z + c
+    return acc * z * t
 
 
 class Angular(NamedTuple):
-    """k-homogeneous phi: E[phi phi] = (q11 q22)^(k/2) j, E[phi' phi'] = dj, 1 - j / j(0) = one_minus."""
+    """k-homogeneous phi: E[phi phi] = (q11 q22)^(k/2) j, E[phi' phi'] = dj, and the new s, sc = 1 -+ j / j(0)."""
 
     degree: int
     j0: float
-    fn: Callable  # (s, theta, sin) -> (j, dj, one_minus)
+    fn: Callable  # (s, sc, theta, theta_c) -> (j, dj, one_minus, one_plus)
+    nonnegative: bool = False  # phi >= 0: correlations after the first layer are >= 0
 
 
 def _abrelu(a: float) -> Angular:
@@ -68,22 +80,19 @@ def _abrelu(a: float) -> Angular:
     al2, be2 = ((1 + a) / 2) ** 2, ((1 - a) / 2) ** 2
     j0 = (1 + a * a) / 2
 
-    def fn(s, theta, sin):
-        cos = 1.0 - s
-        # |x| kernel A(theta) = 2/pi (sin + (pi/2 - theta) cos), symmetric about pi/2; 1 - A via theta_m
-        upper = theta > _PI / 2
-        t_m = jnp.where(upper, _PI - theta, theta)
-        one_minus_cos_m = jnp.where(upper, 2.0 - s, s)
-        one_minus_abs = (2 / _PI) * (_PI / 2 * one_minus_cos_m - _sin_minus_t_cos(t_m, sin, jnp.abs(cos)))
+    def fn(s, sc, theta, theta_c):
+        cos = jnp.where(s <= sc, 1.0 - s, sc - 1.0)
+        # |x| kernel A(theta) = 2/pi (sin + (pi/2 - theta) cos) is symmetric about pi/2: use theta_m <= pi/2
+        one_minus_abs = jnp.minimum(s, sc) - (2 / _PI) * _sin_minus_t_cos(jnp.minimum(theta, theta_c))
         j = al2 * cos + be2 * (1.0 - one_minus_abs)
-        dj = al2 + be2 * (1.0 - 2.0 * theta / _PI)
-        return j, dj, (al2 * s + be2 * one_minus_abs) / j0
+        dj = al2 + be2 * (theta_c - theta) / _PI
+        return j, dj, (al2 * s + be2 * one_minus_abs) / j0, (al2 * sc + be2 * (2.0 - one_minus_abs)) / j0
 
-    return Angular(1, j0, fn)
+    return Angular(1, j0, fn, a <= 0)
 
 
-def _sign(s, theta, sin):
-    return 1.0 - 2.0 * theta / _PI, jnp.zeros_like(s), 2.0 * theta / _PI
+def _sign(s, sc, theta, theta_c):
+    return (theta_c - theta) / _PI, jnp.zeros_like(s), 2.0 * theta / _PI, 2.0 * theta_c / _PI
 
 
 ANGULAR: dict[str, Callable[[tuple], Angular]] = {
@@ -99,13 +108,11 @@ def angular(act: Activation) -> Angular | None:
     return ANGULAR[act.family](act.params) if act.family in ANGULAR else None
 
 
-def angular_expectations(ang: Angular, q11, q22, s):
-    """(e_phi, e_dphi, s_new) of an angular activation from the diagonals and s = 1 - cos(theta)."""
-    theta = angle(s)
-    sin = jnp.sqrt(s * (2.0 - s))
-    j, dj, one_minus = ang.fn(s, theta, sin)
-    scale = jnp.sqrt(q11 * q22) ** ang.degree
-    return scale * j, dj, one_minus
+def angular_expectations(ang: Angular, r11r22, s, sc):
+    """(e_phi, e_dphi, s_new, sc_new) of an angular activation from sqrt(q11 q22) and s, sc = 1 -+ cos."""
+    theta, theta_c = angles(s, sc)
+    j, dj, one_minus, one_plus = ang.fn(s, sc, theta, theta_c)
+    return r11r22 ** ang.degree * j, dj, one_minus, one_plus
 
 
 # ---------------------------------------------------------------- smooth closed forms (q11, q12, q22)
@@ -213,7 +220,8 @@ def gaussian_expectations(activation, q11, q12, q22, *, degree: int = DEGREE):
     q11, q12, q22 = jnp.broadcast_arrays(*(jnp.asarray(q, jnp.result_type(q, float)) for q in (q11, q12, q22)))
     ang = angular(act)
     if ang is not None:
-        e_phi, e_dphi, _ = angular_expectations(ang, q11, q22, 1.0 - correlation(q11, q12, q22))
+        c = correlation(q11, q12, q22)
+        e_phi, e_dphi, _, _ = angular_expectations(ang, jnp.sqrt(q11 * q22), 1.0 - c, 1.0 + c)
         return e_phi, e_dphi
     if act.family in SMOOTH:
         return SMOOTH[act.family](act.params, q11, q12, q22)

@@ -1,0 +1,180 @@
+"""Empirical (finite-width) NTK of the workbench MLP and of any model (Jacot et al. 2018, Eq. 5).
+
+    Theta(x, x') = sum_p lambda_p  df(x)/dtheta_p  df(x')/dtheta_p
+
+over the trainable tensors theta_p, averaged over output units (mean of the per-output kernels, the
+"trace" convention; one output gives its kernel). The weights lambda_p are set by `scaling`:
+
+- "sgd" (default): lambda = the parameter's SGD learning-rate factor m^-c of its role
+  (`workbench.parametrizations.lr_scale`). This is the kernel of training: plain SGD at learning
+  rate lr in `workbench.training` (loss 0.5 mean ||f - y||^2) follows df/dt = -(lr/N) Theta (f - y)
+  with t = step * lr. Its infinite-width limit, for parametrization "ntk" (any width) and "sp", is
+  `mlp_kernels(..., parametrization="standard", width=n)` with n = base_width for "ntk" and the
+  actual width for "sp" (see `limit_kernels`); for "mup" and "mf" no fixed kernel governs training.
+- "nt": lambda = init std^2 of the tensor, i.e. the tangent kernel with respect to unit-variance
+  parameters theta / std (neural-tangents' "ntk" parametrization convention). For "ntk" and "sp"
+  models it converges to `mlp_kernels(..., parametrization="ntk", weight_std, bias_std)`, with a
+  relative Frobenius error falling like n^-1/2.
+- "raw": lambda = 1 (the plain J J^T).
+
+`method="structured"` uses the MLP's layer structure: layer l contributes
+lambda_W m_l^2 (A_l A_l'^T) * (D_l D_l'^T) + lambda_b D_l D_l'^T, with A_l the layer's inputs and
+D_l = df/dh_l the backpropagated signals (Novak et al. 2022, "structured derivatives"); nothing of
+size N x parameters is formed. `method="jacobian"` contracts full Jacobians and works for any NNX
+module (or any function with `jacobian_ntk`); the two agree to float32 precision.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from workbench import parametrizations as P
+from workbench.activations import Activation
+from workbench.kernels.analytic import Kernels, _act_key, check_memory, mlp_kernels
+from workbench.models import MLP, MLPConfig, layer_roles, param_roles
+
+SCALINGS = ("sgd", "nt", "raw")
+METHODS = ("structured", "jacobian")
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def role_weights(config: MLPConfig, scaling: str) -> dict[str, float]:
+    """lambda of each role (input, hidden, output, bias, output_bias) under `scaling`."""
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling: must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    c = config
+    m = P.width_ratio(c.width, c.base_width)
+    if scaling == "raw":
+        return {r: 1.0 for r in P.ROLES}
+    if scaling == "sgd":
+        return {r: P.lr_scale(c.parametrization, r, m, "sgd") for r in P.ROLES}
+    fan_in = {"input": c.in_dim, "hidden": c.base_width, "output": c.base_width}
+    stds = {r: P.init_std(c.parametrization, r, m, c.weight_std / fan_in[r] ** 0.5) for r in fan_in}
+    if c.zero_readout:
+        stds["output"] = 0.0
+    return {**{r: s * s for r, s in stds.items()}, "bias": c.bias_std ** 2, "output_bias": c.bias_std ** 2}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    multipliers: tuple
+    weights_w: tuple
+    weights_b: tuple
+    bias: bool
+    act_key: tuple
+    act: Activation = field(compare=False, hash=False)
+
+
+def _signals(spec: _Spec, Ws, bs, x):
+    """Layer inputs A_l (N, fan_in) and backpropagated signals D_l = df/dh_l (N, k, fan_out)."""
+    inputs, slopes = [], []
+    for l, W in enumerate(Ws):
+        inputs.append(x)
+        if l == len(Ws) - 1:
+            break
+        h = spec.multipliers[l] * jnp.matmul(x, W, precision=_HIGHEST) + (bs[l] if spec.bias else 0.0)
+        x, slope = jax.jvp(spec.act.fn, (h,), (jnp.ones_like(h),))
+        slopes.append(slope)
+    k = Ws[-1].shape[1]
+    D = jnp.broadcast_to(jnp.eye(k, dtype=x.dtype), (x.shape[0], k, k))
+    signals = [D]
+    for l in range(len(Ws) - 2, -1, -1):
+        D = spec.multipliers[l + 1] * jnp.matmul(D, Ws[l + 1].T, precision=_HIGHEST) * slopes[l][:, None, :]
+        signals.append(D)
+    return inputs, signals[::-1]
+
+
+def _structured(spec: _Spec, Ws, bs, x1, x2):
+    a1, d1 = _signals(spec, Ws, bs, x1)
+    a2, d2 = (a1, d1) if x2 is None else _signals(spec, Ws, bs, x2)
+    theta = 0.0
+    for l in range(len(Ws)):
+        k = d1[l].shape[1]
+        dd = jnp.matmul(d1[l].reshape(d1[l].shape[0], -1), d2[l].reshape(d2[l].shape[0], -1).T,
+                        precision=_HIGHEST) / k
+        aa = jnp.matmul(a1[l], a2[l].T, precision=_HIGHEST)
+        theta = theta + dd * (spec.weights_w[l] * spec.multipliers[l] ** 2 * aa
+                              + (spec.weights_b[l] if spec.bias else 0.0))
+    return theta
+
+
+_structured_jit = jax.jit(_structured, static_argnums=0)
+
+
+def _leaf_kernel(a, b, k: int):
+    """Mean over the k outputs of the sum over parameter axes of a[n, o, ...] b[m, o, ...]."""
+    a, b = a.reshape(a.shape[0], k, -1), b.reshape(b.shape[0], k, -1)
+    return jnp.einsum("nop,mop->nm", a, b, precision=_HIGHEST) / k
+
+
+def jacobian_ntk(fn, params, x1, x2=None, *, weights=None):
+    """sum_p weights_p J_p(x1) J_p(x2)^T for any fn(params, x) -> (N,) or (N, k...), mean over outputs.
+
+    `weights`: a pytree of scalars shaped like `params` (None: all 1). Forms the full Jacobians, so
+    memory is N x outputs x parameters (checked before anything is computed)."""
+    out = jax.eval_shape(fn, params, x1)
+    k = math.prod(out.shape[1:])
+    n_params = sum(int(jnp.size(p)) for p in jax.tree_util.tree_leaves(params))
+    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    check_memory(x1.shape[0] + (0 if x2 is None else n2), k * n_params, 4, 1, "jacobian_ntk (Jacobians)")
+    j1 = jax.jacrev(fn)(params, x1)
+    j2 = j1 if x2 is None else jax.jacrev(fn)(params, x2)
+    weights = jax.tree_util.tree_map(lambda _: 1.0, params) if weights is None else weights
+    leaves = zip(*(jax.tree_util.tree_leaves(t) for t in (j1, j2, weights)))
+    return sum(w * _leaf_kernel(a, b, k) for a, b, w in leaves)
+
+
+_jacobian_jit = jax.jit(jacobian_ntk, static_argnums=0)
+
+
+@functools.lru_cache(maxsize=32)
+def _mlp_fn(graphdef):
+    return lambda params, x: nnx.merge(graphdef, params)(x)
+
+
+def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: str = "sgd") -> jax.Array:
+    """Empirical NTK (N1, N2) of a workbench MLP (any parametrization) or, with method="jacobian" and
+    scaling="raw", of any NNX module; see the module docstring for `scaling`."""
+    if method not in METHODS:
+        raise ValueError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+    x1 = jnp.asarray(x1, jnp.result_type(x1, jnp.float32))
+    x2 = None if x2 is None else jnp.asarray(x2, x1.dtype)
+    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    check_memory(x1.shape[0], n2, x1.dtype.itemsize, 4, "empirical_ntk")
+    if not isinstance(model, MLP):
+        if method != "jacobian" or scaling != "raw":
+            raise ValueError("empirical_ntk: a model other than workbench.models.MLP needs "
+                             "method='jacobian' and scaling='raw' (or use jacobian_ntk with weights)")
+        graphdef, params = nnx.split(model, nnx.Param)
+        return _jacobian_jit(_mlp_fn(graphdef), params, x1, x2)
+    c = model.config
+    lam = role_weights(c, scaling)
+    if method == "jacobian":
+        graphdef, params = nnx.split(model, nnx.Param)
+        weights = jax.tree_util.tree_map(lambda r: lam[r], param_roles(c, params))
+        return _jacobian_jit(_mlp_fn(graphdef), params, x1, x2, weights=weights)
+    roles = layer_roles(c)
+    spec = _Spec(tuple(model.multipliers), tuple(lam[r] for r in roles),
+                 tuple(lam["bias"] for _ in roles[:-1]) + (lam["output_bias"],), c.bias,
+                 _act_key(model.phi), model.phi)
+    Ws = [k[...] for k in model.kernels]
+    bs = [b[...] for b in model.biases] if c.bias else []
+    return _structured_jit(spec, Ws, bs, x1, x2)
+
+
+def limit_kernels(config: MLPConfig, x1, x2=None) -> Kernels:
+    """Infinite-width limit of the MLP's NNGP and of its "sgd"-scaled empirical NTK (see module docstring)."""
+    if config.parametrization not in ("ntk", "sp"):
+        raise ValueError(f"parametrization: {config.parametrization!r} learns features; only 'ntk' and 'sp' "
+                         "train in a fixed-kernel limit")
+    if config.zero_readout:
+        raise ValueError("zero_readout: the analytic kernels assume a Gaussian readout at init")
+    width = config.base_width if config.parametrization == "ntk" else config.width
+    return mlp_kernels(x1, x2, depth=config.depth, activation=config.activation, weight_std=config.weight_std,
+                       bias_std=config.bias_std if config.bias else None, parametrization="standard", width=width)

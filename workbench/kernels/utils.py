@@ -1,0 +1,44 @@
+"""Kernel utilities for the panels: kernel against angle, spectra, Monte-Carlo empirical NTKs."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+from workbench.kernels.analytic import Kernels, mlp_kernels
+from workbench.kernels.empirical import empirical_ntk
+from workbench.models import MLPConfig, build_mlp
+
+
+def kernel_vs_angle(angles, *, dim: int = 2, q0: float = 1.0, **network) -> Kernels:
+    """Kernels between x(0) and x(theta) for two inputs at angle theta with input kernel x.x/d = q0.
+
+    `network`: the keyword arguments of `mlp_kernels` (depth, activation, stds, ...). Shapes (len(angles),)."""
+    if dim < 2:
+        raise ValueError(f"dim: must be >= 2 to hold two directions, got {dim}")
+    theta = jnp.atleast_1d(jnp.asarray(angles, jnp.float32))
+    r = math.sqrt(q0 * dim)
+    x2 = jnp.zeros((theta.shape[0], dim), theta.dtype).at[:, 0].set(r * jnp.cos(theta)).at[:, 1].set(r * jnp.sin(theta))
+    x1 = jnp.zeros((1, dim), theta.dtype).at[0, 0].set(r)
+    k = mlp_kernels(x1, x2, **network)
+    return Kernels(k.nngp[0], k.ntk[0])
+
+
+def kernel_eigenvalues(k) -> np.ndarray:
+    """Eigenvalues of a symmetric kernel matrix, largest first (float64 on the host)."""
+    k = np.asarray(k, np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"k: must be a square matrix, got shape {k.shape}")
+    return np.linalg.eigvalsh(0.5 * (k + k.T))[::-1]
+
+
+def mc_empirical_ntk(config: MLPConfig, x1, x2=None, *, seeds=range(8), scaling: str = "sgd",
+                     method: str = "structured") -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Mean and standard deviation over initialisation seeds of the empirical NTK at `config.width`."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds: need at least one seed")
+    ks = jnp.stack([empirical_ntk(build_mlp(config, s), x1, x2, scaling=scaling, method=method) for s in seeds])
+    return ks.mean(0), ks.std(0)
