@@ -1,0 +1,50 @@
+"""Infinite-width predictions (workbench.kernels.predict, issue 3): NNGP posterior, NTK gradient flow."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from workbench.kernels import Kernels, gradient_flow, mlp_kernels, nngp_posterior
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(7, 3)).astype(np.float32)
+Y = rng.normal(size=(5, 2)).astype(np.float32)
+K = mlp_kernels(X, depth=2, weight_std=1.4, bias_std=0.2)
+TR, TE = slice(0, 5), slice(5, 7)
+K_TRAIN = Kernels(K.nngp[TR, TR], K.ntk[TR, TR])
+K_TEST_TRAIN = Kernels(K.nngp[TE, TR], K.ntk[TE, TR])
+
+
+def test_nngp_posterior_interpolates_and_is_certain_at_training_points():
+    p = nngp_posterior(K.nngp[TR, TR], K.nngp[TR, TR], Y, k_test=K.nngp[TR, TR])
+    np.testing.assert_allclose(p.mean, Y, atol=2e-3)
+    assert float(jnp.abs(p.cov).max()) < 1e-2 * float(K.nngp[0, 0])
+    q = nngp_posterior(K.nngp[TR, TR], K.nngp[TE, TR], Y, k_test=K.nngp[TE, TE], diag_reg=1e-3)
+    assert q.mean.shape == (2, 2) and q.cov.shape == (2, 2)
+    with pytest.raises(ValueError, match="diag_reg"):
+        nngp_posterior(K.nngp[TR, TR], K.nngp[TE, TR], Y, diag_reg=-1.0)
+
+
+def test_gradient_flow_matches_euler_integration_of_the_mse_dynamics():
+    """df/dt = -(1/N) Theta (f - y) on the training set, with a given initial network f0."""
+    f0 = rng.normal(size=(5, 2)).astype(np.float32)
+    theta, t, steps = np.asarray(K_TRAIN.ntk, np.float64), 3.0, 20000
+    f = f0.astype(np.float64)
+    for _ in range(steps):
+        f = f - t / steps / 5 * theta @ (f - Y)
+    p = gradient_flow(K_TRAIN, K_TRAIN, Y, t, f0_train=f0, f0_test=f0)
+    np.testing.assert_allclose(p.mean, f, rtol=1e-3, atol=1e-3)
+
+
+def test_ensemble_mean_and_covariance_limits():
+    k_test = K.nngp[TE, TE]
+    p = gradient_flow(K_TRAIN, K_TEST_TRAIN, Y, jnp.array([0.0, 1e7]), k_test=k_test)
+    assert p.mean.shape == (2, 2, 2) and p.cov.shape == (2, 2, 2)
+    np.testing.assert_allclose(p.mean[0], 0.0, atol=1e-7)                 # t = 0: the prior
+    np.testing.assert_allclose(p.cov[0], k_test, rtol=1e-6)
+    regression = K_TEST_TRAIN.ntk @ jnp.linalg.solve(K_TRAIN.ntk, Y)      # t -> inf: kernel regression
+    np.testing.assert_allclose(p.mean[1], regression, rtol=1e-3, atol=1e-4)
+    assert float(jnp.linalg.eigvalsh(p.cov[1]).min()) > -1e-4 * float(k_test.max())
+    train = gradient_flow(K_TRAIN, K_TRAIN, Y, 1e7, k_test=K_TRAIN.nngp)  # training points end on the labels
+    np.testing.assert_allclose(train.mean, Y, atol=1e-3)
+    assert float(jnp.abs(train.cov).max()) < 1e-3 * float(K.nngp[0, 0])
