@@ -56,3 +56,16 @@ def test_loglog_slope_marks_non_finite_columns():
 def test_config_rejects_bad_widths():
     with pytest.raises(ValueError, match="widths"):
         cc.Config(widths=(64, 0))
+
+
+def test_panel_runs_headless_and_draws_every_layer():
+    from widgets.panels.coord_check import CoordCheckPanel
+
+    panel = CoordCheckPanel(cc.Config(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8))
+    panel.controller.start()
+    panel.controller.thread.join()
+    assert panel.controller.state == "finished", panel.controller.state
+    lines = [line for line in panel.lines if len(line.get_xdata())]
+    assert len(lines) == 3 * 3  # three axes x (h_1, h_2, readout)
+    assert len(panel.slopes.get_xdata()) == 3
+    panel.close()

@@ -47,3 +47,21 @@ def test_input_correlation_and_config_errors():
     assert np.dot(x[0], x[1]) / np.linalg.norm(x[0]) / np.linalg.norm(x[1]) == pytest.approx(CONFIG.c0, abs=1e-6)
     with pytest.raises(ValueError, match="sigma_w2s"):
         E.Config(sigma_w2s=(0.0, 1.0))
+
+
+def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
+    from matplotlib.backend_bases import MouseEvent
+
+    from widgets.panels.criticality import PhaseDiagramPanel, SeluFlowPanel
+
+    panel = PhaseDiagramPanel(E.PhaseConfig(grid=8, depth=5, width=16, seeds=2))
+    assert "chi_1 = " in panel.message.value and len(panel.c_theory.get_xdata()) == 5
+    ax = panel.live.axes[0]
+    x, y = ax.transData.transform((2.5, 0.05))
+    panel.live.canvas.callbacks.process("button_press_event", MouseEvent("button_press_event", panel.live.canvas, x, y, 1))
+    assert panel.config.sigma_w2 == 2.5 and list(panel.point.get_xdata()) == [2.5]
+    assert "chaotic" in ax.get_title()
+    panel.close()
+    selu = SeluFlowPanel(E.SeluConfig(steps=5))
+    assert len(selu.path.get_xdata()) == 6 and "variance" in selu.message.value
+    selu.close()

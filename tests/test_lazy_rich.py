@@ -45,3 +45,15 @@ def test_config_parametrizations():
     assert L.Config().parametrizations == ("sp", "ntk", "mup", "mf")
     with pytest.raises(ValueError, match="parametrization"):
         L.Config(parametrization="muP")
+
+
+def test_panel_runs_headless():
+    from widgets.panels.lazy_rich import LazyRichPanel
+
+    panel = LazyRichPanel(L.Config(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4))
+    panel.controller.start()
+    panel.controller.thread.join()
+    assert panel.controller.state == "finished", panel.controller.state
+    assert len(panel.lines["feature_movement", "ntk"].get_xdata()) == 2
+    assert len(panel.lines["feature_movement", "mup"].get_xdata()) == 0
+    panel.close()

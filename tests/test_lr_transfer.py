@@ -42,3 +42,15 @@ def test_config_validation():
         lt.Config(log2_lr_min=-3, log2_lr_max=-5)
     with pytest.raises(ValueError, match="n_lrs"):
         lt.Config(n_lrs=1)
+
+
+def test_panel_runs_headless():
+    from widgets.panels.lr_transfer import LRTransferPanel
+
+    panel = LRTransferPanel(lt.Config(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1))
+    panel.controller.start()
+    panel.controller.thread.join()
+    assert panel.controller.state == "finished", panel.controller.state
+    assert [len(line.get_xdata()) for line in panel.curves] == [3, 3]
+    assert len(panel.best.get_xdata()) == 2
+    panel.close()
