@@ -67,6 +67,8 @@ def test_critical_init_of_universality_classes(activation, expected):
 
 def test_critical_init_none_outside_the_classes():
     assert C.critical_init("sigmoid") is None and C.critical_init("softplus") is None
+    # phi(0) = 0 and phi'(0) != 0 but a_1 > 0 (RYH Sec. 5.3.4): GELU and SWISH are not in the K* = 0 class
+    assert C.critical_init("gelu") is None and C.critical_init("x * sigmoid(x)") is None
 
 
 def test_selu_fixed_point_and_convergence():

@@ -238,13 +238,24 @@ class CriticalInit(NamedTuple):
 
 def critical_init(activation) -> CriticalInit | None:
     """(C_b, C_W) of Roberts, Yaida & Hanin (2022), Sec. 5.2-5.3: scale-invariant phi(x) = a+ x (x > 0),
-    a- x (x < 0) gives (0, 2 / (a+^2 + a-^2)); the K* = 0 class (phi(0) = 0, phi'(0) != 0, e.g. tanh,
-    sin, erf) gives (0, 1 / phi'(0)^2). None for activations in neither class (sigmoid, softplus...)."""
+    a- x (x < 0) gives (0, 2 / (a+^2 + a-^2)); the K* = 0 class (phi(0) = 0, sigma_1 = phi'(0) != 0 and
+    a_1 = sigma_3 / sigma_1 + 3/4 (sigma_2 / sigma_1)^2 < 0 with sigma_p = phi^(p)(0); tanh, sin,
+    erf) gives (0, 1 / sigma_1^2). None for activations in neither class (sigmoid, softplus, GELU, SWISH)."""
     act = get_activation(activation)
-    x = jnp.linspace(-3.0, 3.0, 61)
-    phi = lambda t: np.asarray(act(jnp.asarray(t, jnp.float32)), float)
+    fn = lambda t: act(jnp.asarray(t, jnp.float32))
+    phi = lambda t: np.asarray(fn(t), float)
     if abs(phi(0.0)) > 1e-6:
         return None
+    x = np.linspace(-3.0, 3.0, 61)
+    a_plus, a_minus = float(phi(1.0)), -float(phi(-1.0))
+    if np.allclose(phi(x), np.where(x > 0, a_plus, a_minus) * x, atol=1e-5):
+        return CriticalInit(0.0, 2.0 / (a_plus ** 2 + a_minus ** 2), "scale-invariant")
+    d1 = jax.grad(fn)
+    d2 = jax.grad(d1)
+    s1, s2, s3 = (float(d(jnp.float32(0.0))) for d in (d1, d2, jax.grad(d2)))
+    if abs(s1) > 1e-6 and s3 / s1 + 0.75 * (s2 / s1) ** 2 < 0:
+        return CriticalInit(0.0, 1.0 / s1 ** 2, "K*=0")
+    return None
     a_plus, a_minus = phi(1.0), -phi(-1.0)
     if np.allclose(phi(np.asarray(x)), np.where(np.asarray(x) > 0, a_plus, a_minus) * np.asarray(x), atol=1e-5):
         return CriticalInit(0.0, 2.0 / (a_plus ** 2 + a_minus ** 2), "scale-invariant")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
