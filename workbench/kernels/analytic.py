@@ -7,9 +7,12 @@ neural-tangents where b_std=0.0 still adds a zero-initialised trainable bias); p
 -> (E[phi(u)phi(v)], E[phi'(u)phi'(v)] ntk) (see `workbench.kernels.dual`).
 
 Precision: diagonals come from their own recursion (angle 0); angular activations (relu family, sign)
-carry s = 1 - cos(theta) through every layer with cancellation-free updates, so float32 stays within
-1e-5 relative of float64 on every entry. Symmetric requests compute only tiles above the diagonal;
-everything is done in tiles of `block_size` rows so memory stays O(block x N).
+carry s = 1 - cos(theta) and sc = 1 + cos(theta) through every layer with updates free of cancellation
+(input angles from differences of unit rows wherever the Gram matrix would cancel), so float32 stays
+within 1e-5 of float64 on every entry, relative to its scale sqrt(K_ii K_jj) (sign excepted for
+near-duplicate inputs: its kernel map is not Lipschitz at angle 0). Symmetric requests compute only
+tiles on and above the diagonal; everything runs in tiles of `block_size` rows (a `lax.map`), so memory
+stays O(block x N), and a request whose output would not fit in memory fails at once with ValueError.
 """
 
 from __future__ import annotations

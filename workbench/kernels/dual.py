@@ -202,11 +202,12 @@ def correlation(q11, q12, q22):
 
 def quadrature(act: Activation, q11, q12, q22, terms: int = DEGREE):
     """(E[phi phi], E[phi' phi']) by Hermite expansion: 1-D Gauss-Hermite coefficients, Mehler sum."""
-    dphi = derivative(act)
     c = correlation(q11, q12, q22)
+    same = (c == 1.0) & (q11 == q22)  # the diagonal (length map, chi_1): the 1-D rule, no truncated tail
     out = []
-    for fn in (act.fn, dphi):
-        out.append(mehler(hermite_coefficients(fn, q11, terms), hermite_coefficients(fn, q22, terms), c))
+    for fn in (act.fn, derivative(act)):
+        pair = mehler(hermite_coefficients(fn, q11, terms), hermite_coefficients(fn, q22, terms), c)
+        out.append(jnp.where(same, hermite_diag(fn, q11, terms), pair))
     return tuple(out)
 
 

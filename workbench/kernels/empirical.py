@@ -63,6 +63,8 @@ def role_weights(config: MLPConfig, scaling: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class _Spec:
+    """Static structure of an MLP for the jitted structured NTK (hashable: the jit cache key)."""
+
     multipliers: tuple
     weights_w: tuple
     weights_b: tuple
