@@ -87,3 +87,18 @@ def test_any_nnx_module_through_the_jacobian():
     np.testing.assert_allclose(jacobian_ntk(lambda p, x: (x @ p) ** 2, w, X), jac @ jac.T, rtol=1e-5)
     with pytest.raises(ValueError, match="jacobian"):
         empirical_ntk(model, X)
+
+
+def test_changing_the_stds_does_not_recompile():
+    """The role weights are traced: a new weight_std / bias_std reuses the compiled structured NTK."""
+    from workbench.kernels.empirical import _structured_jit
+
+    def ntk(w, b):
+        cfg = MLPConfig(in_dim=3, width=16, depth=2, weight_std=w, bias_std=b, base_width=16)
+        return empirical_ntk(build_mlp(cfg, 0), X, X2, scaling="nt")
+
+    first = ntk(1.0, 0.1)
+    size = _structured_jit._cache_size()
+    second = ntk(2.0, 0.5)
+    assert _structured_jit._cache_size() == size
+    assert not np.allclose(first, second)

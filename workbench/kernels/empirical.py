@@ -63,11 +63,11 @@ def role_weights(config: MLPConfig, scaling: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class _Spec:
-    """Static structure of an MLP for the jitted structured NTK (hashable: the jit cache key)."""
+    """Static structure of an MLP for the jitted structured NTK (hashable: the jit cache key). The role
+    weights lambda (which depend on weight_std and bias_std) are traced arguments, so that changing the
+    stds does not recompile."""
 
     multipliers: tuple
-    weights_w: tuple
-    weights_b: tuple
     bias: bool
     act_key: tuple
     act: Activation = field(compare=False, hash=False)
@@ -92,7 +92,7 @@ def _signals(spec: _Spec, Ws, bs, x):
     return inputs, signals[::-1]
 
 
-def _structured(spec: _Spec, Ws, bs, x1, x2):
+def _structured(spec: _Spec, lam_w, lam_b, Ws, bs, x1, x2):
     a1, d1 = _signals(spec, Ws, bs, x1)
     a2, d2 = (a1, d1) if x2 is None else _signals(spec, Ws, bs, x2)
     theta = 0.0
@@ -101,8 +101,7 @@ def _structured(spec: _Spec, Ws, bs, x1, x2):
         dd = jnp.matmul(d1[l].reshape(d1[l].shape[0], -1), d2[l].reshape(d2[l].shape[0], -1).T,
                         precision=_HIGHEST) / k
         aa = jnp.matmul(a1[l], a2[l].T, precision=_HIGHEST)
-        theta = theta + dd * (spec.weights_w[l] * spec.multipliers[l] ** 2 * aa
-                              + (spec.weights_b[l] if spec.bias else 0.0))
+        theta = theta + dd * (lam_w[l] * spec.multipliers[l] ** 2 * aa + (lam_b[l] if spec.bias else 0.0))
     return theta
 
 
@@ -162,12 +161,12 @@ def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: st
         weights = jax.tree_util.tree_map(lambda r: lam[r], param_roles(c, params))
         return _jacobian_jit(_mlp_fn(graphdef), params, x1, x2, weights=weights)
     roles = layer_roles(c)
-    spec = _Spec(tuple(model.multipliers), tuple(lam[r] for r in roles),
-                 tuple(lam["bias"] for _ in roles[:-1]) + (lam["output_bias"],), c.bias,
-                 _act_key(model.phi), model.phi)
+    spec = _Spec(tuple(model.multipliers), c.bias, _act_key(model.phi), model.phi)
+    lam_w = jnp.asarray([lam[r] for r in roles], x1.dtype)
+    lam_b = jnp.asarray([lam["bias"]] * (len(roles) - 1) + [lam["output_bias"]], x1.dtype)
     Ws = [k[...] for k in model.kernels]
     bs = [b[...] for b in model.biases] if c.bias else []
-    return _structured_jit(spec, Ws, bs, x1, x2)
+    return _structured_jit(spec, lam_w, lam_b, Ws, bs, x1, x2)
 
 
 def limit_kernels(config: MLPConfig, x1, x2=None) -> Kernels:
