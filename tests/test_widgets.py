@@ -12,6 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from widgets import ConfigForm, LiveFigure, LivePanel, RunController, Workbench
+from widgets.live import nice_ceil, round_limits
 from widgets.panel import records_csv, records_json
 from workbench import data as D
 from workbench.config import Config, spec
@@ -148,6 +149,45 @@ def test_live_figure_throttles_draws_and_exports_with_alt_text():
     live.close()
 
 
+def test_dynamic_artists_redraw_over_the_cached_frame_with_the_same_pixels():
+    live = LiveFigure(1, 2, figsize=(4, 2))
+    live.canvas.syncing_data_url = False
+    lines = [ax.plot([0, 1], [0, 1])[0] for ax in live.axes]
+    for ax in live.axes:
+        ax.set(xlim=(0, 1), ylim=(0, 2), title="t")
+    live.dynamic = lines
+    live.render()
+    assert live.full_renders == 1
+    lines[0].set_data([0, 1], [1, 0])
+    live.render()
+    assert live.full_renders == 1  # limits unchanged: only the lines are drawn, over the cached frame
+    fast = np.asarray(live.canvas.get_renderer().buffer_rgba()).copy()
+    live.dynamic = lines  # a new list forgets the cache
+    live.render()
+    assert live.full_renders == 2
+    np.testing.assert_array_equal(np.asarray(live.canvas.get_renderer().buffer_rgba()), fast)
+    live.axes[1].set_ylim(0, 5)  # new ticks: a full render
+    live.render()
+    assert live.full_renders == 3
+    live.close()
+
+
+def test_round_limits_include_zero_and_move_in_steps():
+    live = LiveFigure(1, 2)
+    ax, lg = live.axes
+    line, = ax.plot([0, 3], [-0.3, 7.2])
+    round_limits(ax)
+    assert ax.get_xlim() == pytest.approx((-0.15, 5.15)) and ax.get_ylim() == pytest.approx((-0.815, 10.315))
+    line.set_ydata([-0.3, 9.9])
+    round_limits(ax, "y")
+    assert ax.get_ylim() == pytest.approx((-0.815, 10.315))  # same step: same limits, same ticks
+    lg.semilogy([1, 2], [3e-4, 0.5])
+    round_limits(lg, "y")
+    assert lg.get_ylim() == pytest.approx((1e-4, 1.0))
+    assert [nice_ceil(v) for v in (0.7, 1.0, 1.5, 3, 2e-3)] == pytest.approx([1, 1, 2, 5, 2e-3])
+    live.close()
+
+
 def test_run_updates_artist_data_and_finishes(panel):
     panel.form.controls["steps"].value = 16
     panel.form.controls["record_every"].value = 4
@@ -255,4 +295,16 @@ def test_workbench_builds_tabs_lazily():
     assert list(app.panels) == [0] and app.tabs.titles == ("Tiny", "Tiny")
     app.tabs.selected_index = 1
     assert list(app.panels) == [0, 1]
+    app.close()
+
+
+def test_the_app_holds_every_panel_and_each_builds_without_error():
+    app = Workbench()
+    assert app.tabs.titles == ("Kernel explorer", "Training dynamics", "Coordinate check", "LR transfer",
+                               "Lazy vs rich", "Phase diagram", "SELU flow", "Neural collapse", "Grokking")
+    for i, title in enumerate(app.tabs.titles):
+        panel = app.panel(title)
+        assert app.tabs.selected_index == i and panel.title == title
+        assert "error" not in panel.message.value
+        assert app.tabs.children[i].children == (panel.widget,)
     app.close()

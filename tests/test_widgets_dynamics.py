@@ -76,6 +76,16 @@ def test_two_d_task_draws_a_decision_surface():
         np.testing.assert_allclose(surface.get_array().ravel(), panel.records[-1].metrics["f_grid"][0], rtol=1e-6)
         assert panel.points[0].get_offsets().shape == (12, 2)
         assert len(panel.lines["train"]) == 1 and panel.lines["train"][0].get_xdata()[-1] == 50
+        live = panel.live
+        live.canvas.syncing_data_url = False
+        contours = [c for c in panel.contours if c is not None]
+        assert contours and all(c in live.dynamic for c in contours)  # drawn over the cached frame, not in it
+        live.render()
+        full, cached = live.full_renders, np.asarray(live.canvas.get_renderer().buffer_rgba()).copy()
+        panel.draw(panel.records[-1])  # redraws the contours (new artists) without moving any limits
+        live.render()
+        assert live.full_renders == full
+        np.testing.assert_array_equal(np.asarray(live.canvas.get_renderer().buffer_rgba()), cached)
     finally:
         panel.close()
 

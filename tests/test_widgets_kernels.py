@@ -53,3 +53,15 @@ def test_standard_parametrization_and_no_seeds(panel):
     assert panel.config.parametrization == "standard" and panel.message.value == ""
     assert len(panel.emp.get_xdata()) == 0
     assert "ntk_eigenvalues" in panel.export("json").decode()
+
+
+def test_small_changes_redraw_the_curves_over_cached_frames(panel):
+    panel.live.canvas.syncing_data_url = False
+    panel.live.render()
+    full, ylim = panel.live.full_renders, panel.live.axes[0].get_ylim()
+    panel.form.controls["bias_std"].value = panel.config.bias_std + 0.01
+    panel.live.render()
+    assert panel.live.axes[0].get_ylim() == ylim and panel.live.full_renders == full
+    lo, hi = ylim
+    assert lo <= panel.ntk.get_ydata().min() and panel.ntk.get_ydata().max() <= hi <= 2.2 * panel.ntk.get_ydata().max()
+    assert panel.map in panel.live.dynamic and panel.live.axes[1].get_ylim() == (-1.05, 1.05)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from widgets.app import register_panel
+from widgets.live import round_limits
 from widgets.panel import Panel
 from workbench import data as D
 from workbench.config import Config, spec
@@ -28,6 +29,7 @@ from workbench.training import Record
 DATASETS = ("circle", "spiral", "digits")
 ANGLES = np.linspace(0.0, math.pi, 91)
 EMPIRICAL_ANGLES = np.linspace(0.0, math.pi, 13)
+SPECTRUM_FLOOR = 1e-8  # eigenvalues / largest below this are float32 round-off
 DEBOUNCE = 0.4  # seconds: lets the analytic redraw render first and skips settings passed while dragging
 
 
@@ -144,6 +146,11 @@ class KernelExplorerPanel(Panel):
         (self.ntk_s,) = s.loglog([], [], label="NTK")
         s.set(xlabel="rank", ylabel="eigenvalue / largest", title="spectrum on the data set")
         s.legend(loc="lower left")
+        a.set_xlim(-0.05 * math.pi, 1.05 * math.pi)
+        c.set_ylim(-1.05, 1.05)  # |K(theta)| <= K(0): the correlation map lies in the square
+        s.set_ylim(SPECTRUM_FLOOR, 1.5)
+        self.live.dynamic = [self.nngp, self.ntk, self.emp, *self.emp_band, self.nngp_c, self.ntk_c, self.map,
+                             self.nngp_s, self.ntk_s]
 
     def update(self, config):
         """Analytic kernels now (milliseconds); the finite networks' empirical NTK in a background thread."""
@@ -191,10 +198,10 @@ class KernelExplorerPanel(Panel):
             for line in [self.emp] + self.emp_band:
                 line.set_data([], [])
         self.map.set_data(m["ntk_map"])
-        self.map.set_extent((0, len(m["ntk_map"]), len(m["ntk_map"]), 0))
+        n = len(m["ntk_map"])
+        self.map.set_extent((0, n, n, 0))
         for line, name in ((self.nngp_s, "nngp_eigenvalues"), (self.ntk_s, "ntk_eigenvalues")):
             ev = np.clip(m[name], 1e-12 * m[name][0], None)
             line.set_data(np.arange(1, len(ev) + 1), ev / ev[0])
-        for ax in (self.live.axes[0], self.live.axes[1], self.live.axes[3]):
-            self.rescale(ax)
-        self.live.axes[1].set_xlim(-1, 1)
+        round_limits(self.live.axes[0], "y")  # the other limits are fixed: most changes keep every frame
+        self.live.axes[3].set_xlim(0.8, 1.25 * n)

@@ -10,6 +10,11 @@ time (the Agg render that the front end's draw request costs the kernel), so liv
 most about `render_share` (default 15%) of the time, but never fewer than one redraw per `max_interval`
 (1.5 s) so that a slow machine still sees the run move.
 
+Artists listed in `dynamic` (opt-in) are redrawn over a cached background: while no axes' limits,
+position, title or labels changed since the last full render, a render restores the cached pixels
+(frames, ticks, legends) and draws only those artists, skipping the layout and the text. Any such
+change, a resize or a new dpi gives a full render, which refreshes the cache.
+
 The figure is a bare `matplotlib.figure.Figure` given an ipympl canvas under `plt.ioff()`: it is never
 displayed automatically, never registered with pyplot (so panels leak no pyplot figures), and its
 canvas widget sits in the panel's layout. It works with any pyplot backend (no `%matplotlib widget`
@@ -20,13 +25,16 @@ needed). Colours: a white figure face with the Okabe-Ito palette, readable in li
 from __future__ import annotations
 
 import io
+import math
 import threading
 import time
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
+import numpy as np
 from cycler import cycler
 from ipympl.backend_nbagg import new_figure_manager_given_figure
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 # Okabe & Ito (2008) colour-blind-safe palette, on a white figure in light and dark JupyterLab themes.
@@ -35,6 +43,33 @@ THEME = {"axes.prop_cycle": cycler(color=PALETTE), "figure.facecolor": "white", 
          "savefig.facecolor": "white", "text.color": "black", "axes.labelcolor": "black",
          "xtick.color": "black", "ytick.color": "black", "axes.edgecolor": "#333333",
          "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False}
+
+
+def nice_ceil(v: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is >= v > 0."""
+    e = 10.0 ** math.floor(math.log10(v))
+    return next(m * e for m in (1, 2, 5, 10) if m * e >= v)
+
+
+def round_limits(ax, axis: str = "xy") -> None:
+    """Autoscale to the visible data with zero included and the far ends rounded out to 1, 2 or 5 times a
+    power of ten (whole decades on log axes): limits that move only when the data crosses such a step, so
+    most redraws reuse the cached frame (`LiveFigure.dynamic`)."""
+    ax.relim(visible_only=True)
+    for name in axis:
+        lo, hi = getattr(ax.dataLim, f"interval{name}")
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        if getattr(ax, f"get_{name}scale")() == "log":
+            if lo <= 0:
+                continue
+            lim = 10.0 ** math.floor(math.log10(lo)), 10.0 ** (math.floor(math.log10(hi)) + 1)
+        else:
+            lo, hi = (-nice_ceil(-lo) if lo < 0 else 0.0), (nice_ceil(hi) if hi > 0 else 0.0)
+            hi = hi if hi > lo else 1.0
+            pad = 0.03 * (hi - lo)
+            lim = lo - pad, hi + pad
+        getattr(ax, f"set_{name}lim")(*lim)
 
 
 class LiveFigure:
@@ -55,17 +90,53 @@ class LiveFigure:
         self.min_interval, self.render_share, self.render_seconds = min_interval, render_share, 0.0
         self.max_interval = max_interval
         self._last, self._pending, self._lock = 0.0, False, threading.Lock()
-        self.draws = 0
+        self.draws = self.full_renders = 0
+        self._dynamic, self._background, self._frame = [], None, None
         render = canvas.draw
 
         def timed_render(*args, **kwargs):  # ipympl renders through canvas.draw when the front end asks
             t = time.perf_counter()
-            render(*args, **kwargs)
+            self._render() if self.dynamic else render(*args, **kwargs)
             self.render_seconds = time.perf_counter() - t
 
         canvas.draw = timed_render
         self.widget = w.VBox([canvas, self.caption])
         self.alt = alt
+
+    @property
+    def dynamic(self) -> list:
+        """Artists redrawn over the cached background (empty: every render is a full render)."""
+        return self._dynamic
+
+    @dynamic.setter
+    def dynamic(self, artists) -> None:  # a new list redraws everything; artists that come and go between
+        # full renders (a contour redrawn each time) may be appended to and removed from the list in place
+        self._dynamic, self._frame = list(artists), None
+
+    def _frame_key(self) -> tuple:
+        """What the cached background depends on, besides the artists' styles."""
+        return (self.fig.bbox.bounds,) + tuple(
+            (tuple(ax.viewLim.bounds), ax.get_position().bounds, ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
+            for ax in self.fig.axes)
+
+    def _render(self) -> None:
+        """Agg render of the `dynamic` artists over the cached background (a full render first if it is stale)."""
+        canvas = self.fig.canvas
+        if self._frame != self._frame_key():
+            for artist in self.dynamic:
+                artist.set_animated(True)
+            try:
+                FigureCanvasAgg.draw(canvas)  # layout, frames, ticks, legends: everything but `dynamic`
+            finally:
+                for artist in self.dynamic:
+                    artist.set_animated(False)
+            self._background, self._frame = canvas.copy_from_bbox(self.fig.bbox), self._frame_key()
+            self.full_renders += 1
+        else:
+            canvas.get_renderer().restore_region(self._background)
+        for artist in self.dynamic:
+            self.fig.draw_artist(artist)
+        canvas.blit()  # webagg: send the new frame (a diff image) to the front end
 
     @property
     def canvas(self):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from widgets.app import register_panel
-from widgets.live import PALETTE
+from widgets.live import PALETTE, round_limits
 from widgets.panel import LivePanel
 from workbench.experiments import training_dynamics
 
@@ -81,11 +81,13 @@ class TrainingDynamicsPanel(LivePanel):
         self._remove_contours()
         axes[1].set_title("learned function" if one_d else f"n={config.widths[0]}: margin f_1 - f_0")
         axes[5].set_title("f - f_NTK" if one_d else f"n={config.widths[-1]}: margin f_1 - f_0")
+        self.live.dynamic = [*self.surfaces, *(line for lines in self.lines.values() for line in lines), *self.points]
 
     def _remove_contours(self):
         for i, contour in enumerate(self.contours):
             if contour is not None:
                 contour.remove()
+                self.live.dynamic.remove(contour)
                 self.contours[i] = None
 
     def draw(self, record):
@@ -113,8 +115,8 @@ class TrainingDynamicsPanel(LivePanel):
                 r.set_data(grid[:, 0], m["f_grid"][i] - m["ntk_f_grid"][i])
         else:
             self._draw_surfaces(m)
-        for ax in axes[:5] + axes[5:] if grid.shape[1] == 1 else (axes[0], axes[2], axes[3], axes[4]):
-            self.rescale(ax)
+        for ax in axes if grid.shape[1] == 1 else (axes[0], axes[2], axes[3], axes[4]):
+            round_limits(ax)
 
     def _draw_data(self):
         grid, x, y = self.static["grid"], self.static["x_train"], self.static["y_train"]
@@ -143,3 +145,4 @@ class TrainingDynamicsPanel(LivePanel):
             if np.isfinite(ntk).all() and ntk.min() < 0 < ntk.max():
                 self.contours[k] = ax.contour(np.linspace(-lim, lim, side), np.linspace(-lim, lim, side), ntk,
                                               levels=[0.0], colors="black", linewidths=1.2)
+                self.live.dynamic.append(self.contours[k])
