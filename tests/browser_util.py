@@ -73,7 +73,7 @@ def jupyter_server(app: str, root_dir, *, notebook: str | None = None, timeout: 
     else:
         cmd = [exe, str(notebook or ""), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
                f"--token={token}", "--ServerApp.port_retries=0"]
-    if os.geteuid() == 0:
+    if app == "lab" and os.geteuid() == 0:  # voila has no root check (and no such flag)
         cmd.append("--allow-root")
     env = {**os.environ, "WORKBENCH_CI": "1", "JUPYTER_PLATFORM_DIRS": "1"}
     log = open(log_path, "w")

@@ -63,3 +63,27 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
     assert re.match(r"stopped at step \d+", status.inner_text())
     assert panel.get_by_role("button", name="Run").is_enabled()
     assert not [e for e in page.errors if "matplotlib" in e or "widget" in e.lower()]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("title, run_seconds", [("Coordinate check", 0), ("LR transfer", 0), ("Lazy vs rich", 0),
+                                                ("Phase diagram", 0), ("SELU flow", 0), ("Neural collapse", 8),
+                                                ("Grokking", 12)])
+def test_every_tab_builds_its_panel(lab, page, title, run_seconds):
+    """Each tab's panel draws in the browser; training panels run for a while, then stop by hand."""
+    page.locator(".widget-tab .lm-TabBar-tab", has_text=title).click()
+    panel = page.locator(".wb-panel", has=page.locator(".widget-html b", has_text=re.compile(f"^{title}$")))
+    panel.wait_for(state="visible", timeout=120_000)
+    canvas = panel.locator(CANVAS).first
+    canvas.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)
+    if run_seconds:
+        panel.get_by_role("button", name="Run").click()
+        page.wait_for_timeout(1000 * run_seconds)
+        stop = panel.get_by_role("button", name="Stop")
+        if stop.is_enabled():
+            stop.click()
+        panel.locator(".wb-status-text", has_text=re.compile(r"^(stopped|finished)")).wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+    assert not [m for m in panel.locator("[role=status]").all_inner_texts() if m.startswith("error")]
+    panel.screenshot(path=str(SHOTS / f"{title.lower().replace(' ', '_')}.png"))

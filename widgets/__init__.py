@@ -8,7 +8,10 @@ from widgets.controls import ConfigForm, make_control
 from widgets.live import PALETTE, LiveFigure
 from widgets.panel import LivePanel, Panel
 from widgets.runner import RunController
-from widgets import kernel_explorer, training_dynamics  # noqa: F401  (register their panels)
+# Importing a panel module registers its panel; this order is the order of the app's tabs.
+from widgets import kernel_explorer, training_dynamics  # noqa: F401,E402
+from widgets.panels import (coord_check, lr_transfer, lazy_rich, criticality, collapse,  # noqa: F401,E402
+                            grokking)
 
 __all__ = ["PANELS", "Workbench", "register_panel", "ConfigForm", "make_control", "PALETTE", "LiveFigure",
            "LivePanel", "Panel", "RunController"]

@@ -1,1 +1,1 @@
-"""Panels for single experiments, one module each (registered with the app by `widgets/__init__`)."""
+"""Panels for single experiments, one module each; importing `widgets` registers them all with the app."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import neural_collapse
@@ -19,6 +20,7 @@ ALT = ("Top row: NC1 to NC4 against step on log axes; train (solid) and test (da
        "||w_k|| as bars against class size n_k, black diamonds the predicted frame (UFM).")
 
 
+@register_panel
 class CollapsePanel(LivePanel):
     title = "Neural collapse"
     experiment = neural_collapse

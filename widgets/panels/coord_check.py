@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import coord_check
@@ -16,6 +17,7 @@ ALT = ("Top: mean absolute pre-activation of every layer against width (log-log)
        "(0 = width-independent, the muP target).")
 
 
+@register_panel
 class CoordCheckPanel(LivePanel):
     title = "Coordinate check"
     experiment = coord_check

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import Panel
 from workbench.experiments import criticality
@@ -26,6 +27,7 @@ def _click(panel, ax, fields):
     panel.live.canvas.mpl_connect("button_press_event", on_press)
 
 
+@register_panel
 class PhaseDiagramPanel(Panel):
     title = "Phase diagram"
     config_cls = criticality.PhaseConfig
@@ -70,6 +72,7 @@ class PhaseDiagramPanel(Panel):
         self.live.draw(force=True)
 
 
+@register_panel
 class SeluFlowPanel(Panel):
     title = "SELU flow"
     config_cls = criticality.SeluConfig

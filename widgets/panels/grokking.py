@@ -8,6 +8,7 @@ import ipywidgets as w
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import grokking
@@ -18,6 +19,7 @@ ALT = ("Top left: train (solid) and test (dashed) accuracy against step on a log
        "frequency k = 1..p/2 (modular tasks).")
 
 
+@register_panel
 class GrokkingPanel(LivePanel):
     title = "Grokking"
     experiment = grokking

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench import parametrizations as P
@@ -17,6 +18,7 @@ ALT = ("Three log-log plots against width, one line per parametrization: relativ
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
 
+@register_panel
 class LazyRichPanel(LivePanel):
     title = "Lazy vs rich"
     experiment = lazy_rich

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import lr_transfer
@@ -14,6 +15,7 @@ ALT = ("Left: training loss after T steps (log scale) against log2 of the base l
        "means the learning rate transfers across widths.")
 
 
+@register_panel
 class LRTransferPanel(LivePanel):
     title = "LR transfer"
     experiment = lr_transfer
