@@ -10,37 +10,20 @@ preset (Gaussian mixture, MLP) lowers NC1 by >= 20x within 15 s.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import os
 import time
 
-import jax
-import optax
-from flax import nnx
-
+from benchmarks.bench_engine import bare_loop
 from workbench.experiments import grokking as G
 from workbench.experiments import neural_collapse as NC
-from workbench.training import TrainConfig, model_loss, optimizer_for, targets
+from workbench.training import TrainConfig
 
 
 def bare_seconds(model, data, tc: TrainConfig, steps: int) -> float:
     """Wall time (compilation included) of `steps` optimizer steps as one jitted lax.scan, no records."""
     start = time.perf_counter()
-    graphdef, params = nnx.split(model, nnx.Param)
-    tx = optimizer_for(model.config, tc)
-    grad = jax.grad(functools.partial(model_loss, graphdef, loss=tc.loss))
-    x, y = jax.numpy.asarray(data.x_train), targets(data, data.y_train, tc.loss)
-
-    @jax.jit
-    def run(params, opt_state):
-        def step(carry, _):
-            p, s = carry
-            updates, s = tx.update(grad(p, x, y), s, p)
-            return (optax.apply_updates(p, updates), s), None
-
-        return jax.lax.scan(step, (params, opt_state), None, length=steps)[0]
-
-    jax.block_until_ready(run(params, tx.init(params)))
+    bare_loop(model, data, dataclasses.replace(tc, steps=steps))()
     return time.perf_counter() - start
 
 

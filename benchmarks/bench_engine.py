@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
 
 import jax
 import optax
 from flax import nnx
 
+from benchmarks.timing import best_time
 from workbench import data as D
 from workbench.models import MLPConfig, build_mlp
 from workbench.training import TrainConfig, model_loss, optimizer_for, targets, train
@@ -40,16 +40,6 @@ def bare_loop(model, data, cfg: TrainConfig):
     return lambda: jax.block_until_ready(run(params, tx.init(params)))
 
 
-def timed(fn, repeats=3):
-    fn()  # warm-up (compilation)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -60,8 +50,8 @@ def main(argv=None):
     for width in (64, 256) if quick else (64, 256, 1024):
         mcfg = MLPConfig(in_dim=2, out_dim=2, width=width, depth=3, parametrization="mup")
         cfg = TrainConfig(optimizer="adam", lr=1e-3, steps=steps, record_every=100, loss="xent")
-        bare = timed(bare_loop(build_mlp(mcfg), data, cfg))
-        engine = timed(lambda: [r for r in train(build_mlp(mcfg), data, cfg)])
+        bare = best_time(bare_loop(build_mlp(mcfg), data, cfg))
+        engine = best_time(lambda: [r for r in train(build_mlp(mcfg), data, cfg)])
         print(f"{width:>6} {steps:>6} {steps / bare:>13.0f} {steps / engine:>15.0f} {engine / bare:>8.2f}x")
     print("target: engine overhead <= 1.10x (records every 100 steps with train/test metrics)")
 

@@ -16,27 +16,17 @@ import argparse
 import json
 import pathlib
 import subprocess
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import best_time
 from workbench.kernels import empirical_ntk, mlp_kernels
 from workbench.models import MLPConfig, build_mlp
 
 NETWORK = dict(depth=5, weight_std=1.4, bias_std=0.1)
 DIM = 64
-
-
-def timed(fn, repeats):
-    jax.block_until_ready(fn())
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def peer(python, job):
@@ -67,7 +57,7 @@ def main(argv=None):
     print(f"{'N':>6} {'workbench':>10} {'neural-tangents':>16} {'speed-up':>9}")
     for n in sizes:
         x = jnp.asarray(np.random.default_rng(0).normal(size=(n, DIM)), jnp.float32)
-        ours = timed(lambda: kernels(x), repeats)
+        ours = best_time(lambda: kernels(x), repeats)
         theirs = nt["analytic"][str(n)] if nt else float("nan")
         print(f"{n:>6} {ours:>10.3f} {theirs:>16.3f} {theirs / ours:>8.2f}x")
     print("target: >= 3x at the largest N")
@@ -83,7 +73,7 @@ def main(argv=None):
                     weight_std=NETWORK["weight_std"], bias_std=NETWORK["bias_std"])
     model = build_mlp(cfg, 0)
     xe = jnp.asarray(np.random.default_rng(1).normal(size=(emp_n, DIM)), jnp.float32)
-    ours = timed(lambda: empirical_ntk(model, xe, scaling="nt"), repeats)
+    ours = best_time(lambda: empirical_ntk(model, xe, scaling="nt"), repeats)
     print(f"\nempirical NTK, width {emp_width}, depth {emp_depth}, N={emp_n} (seconds, best of {repeats})")
     print(f"{'implementation':>26} {'seconds':>9} {'ours vs it':>11}")
     print(f"{'workbench structured':>26} {ours:>9.4f}")

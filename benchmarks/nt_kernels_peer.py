@@ -8,23 +8,13 @@ first analytic size. Imports nothing from workbench (it needs a newer jax).
 
 import json
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import neural_tangents as nt
 import numpy as np
 from neural_tangents import stax
-
-
-def timed(fn, repeats):
-    jax.block_until_ready(fn())
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t)
-    return best
+from timing import best_time  # benchmarks/timing.py: this script's folder is on sys.path
 
 
 def mlp(width, depth, w_std, b_std):
@@ -41,7 +31,7 @@ def main():
     kernel_fn = jax.jit(kernel_fn, static_argnames="get")
     for n in job["analytic"]:
         x = jnp.asarray(np.random.default_rng(0).normal(size=(n, job["dim"])), jnp.float32)
-        out["analytic"][n] = timed(lambda: kernel_fn(x, None, get=("nngp", "ntk")), job["repeats"])
+        out["analytic"][n] = best_time(lambda: kernel_fn(x, None, get=("nngp", "ntk")), job["repeats"])
         if "diag" not in out:
             out["diag"] = np.diag(np.asarray(kernel_fn(x, None, get="ntk"))).tolist()
     n, width, depth = job["empirical"]
@@ -51,7 +41,7 @@ def main():
     for impl in (nt.NtkImplementation.JACOBIAN_CONTRACTION, nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
                  nt.NtkImplementation.STRUCTURED_DERIVATIVES):
         fn = jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl))
-        out["empirical"][impl.name.lower()] = timed(lambda: fn(x, None, params), job["repeats"])
+        out["empirical"][impl.name.lower()] = best_time(lambda: fn(x, None, params), job["repeats"])
     print(json.dumps(out))
 
 

@@ -1,7 +1,6 @@
 """Parametrization table (issue 2): every parametrization is SP at the base width, and mf is muP moved
 along the abc symmetry (TP IV, Sec. 3), so the two train to the same function under SGD and Adam."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
