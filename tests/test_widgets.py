@@ -308,3 +308,34 @@ def test_the_app_holds_every_panel_and_each_builds_without_error():
         assert "error" not in panel.message.value
         assert app.tabs.children[i].children == (panel.widget,)
     app.close()
+
+
+def test_past_runs_survive_reset_and_a_new_run(panel):
+    panel.form.controls["steps"].value = 16
+    panel.controller.start(); panel.controller.thread.join()
+    first_losses = panel.line.get_ydata().copy()
+    panel.form.controls["lr"].value = 0.2
+    panel.controller.reset()
+    assert len(panel.line.get_ydata()) == 0 and len(panel.past_runs) == 1
+    panel.controller.start(); panel.controller.thread.join()
+    assert len(panel.past_runs) == 2 and panel.past.value == 1
+    assert "steps=16" in panel.past_runs[0][0] and "lr=0.2" in panel.past_runs[1][0]
+    panel.show_run(0)  # the first run's settings, plots and records come back
+    assert panel.config.lr == 0.05 and panel.config.steps == 16
+    np.testing.assert_array_equal(panel.line.get_ydata(), first_losses)
+    assert [r.step for r in panel.records] == [r.step for r in panel.past_runs[0][2]]
+    assert panel.controller.status.value.count("showing the run of") == 1
+
+
+def test_past_runs_keep_the_latest_and_refuse_to_show_while_running(panel, monkeypatch):
+    monkeypatch.setattr("widgets.panel.PAST_RUNS", 2)
+    panel.form.controls["steps"].value = 8
+    for _ in range(3):
+        panel.controller.start(); panel.controller.thread.join()
+    assert len(panel.past_runs) == 2 and len(panel.past.options) == 2
+    panel.form.controls["steps"].value = 65536
+    panel.controller.start()
+    wait_for(lambda: panel.controller.state == "running")
+    panel.show_run(0)
+    assert "stop the current run" in panel.message.value and panel.config.steps == 65536
+    panel.controller.stop(wait=True)

@@ -36,6 +36,7 @@ import html
 import io
 import json
 import threading
+import time
 from typing import Any
 
 import ipywidgets as w
@@ -226,8 +227,14 @@ class Panel:
         self.widget.close()
 
 
+PAST_RUNS = 12  # finished or stopped runs a panel keeps under "past runs" (the oldest is dropped first)
+
+
 class LivePanel(Panel):
-    """A panel whose experiment trains in the background: `experiment.run(config, stop)` records are drawn live."""
+    """A panel whose experiment trains in the background: `experiment.run(config, stop)` records are drawn live.
+
+    Every run that ends (finished, stopped, diverged) is kept under "past runs" with its config and
+    records, so Reset or a new Run loses nothing: Show restores the settings and the plots."""
 
     experiment = None  # a module with Config and run(config, stop=None)
 
@@ -238,10 +245,15 @@ class LivePanel(Panel):
                                         on_end=self._end,
                                         total=lambda: getattr(self._running_config, "steps", 0))
         self._running_config = None
+        self.past_runs: list[tuple[str, Any, list[Record]]] = []
+        self.past = w.Dropdown(options=[], description="past runs", layout=w.Layout(width="460px"))
+        self.show_button = w.Button(description="Show", icon="history", disabled=True,
+                                    tooltip="restore the selected run's settings and plots")
+        self.show_button.on_click(lambda _: self.show_run(self.past.value))
         super().__init__(config)
 
     def header(self) -> w.Widget:
-        return w.VBox([super().header(), self.controller.widget])
+        return w.VBox([super().header(), self.controller.widget, w.HBox([self.past, self.show_button])])
 
     @property
     def records(self) -> list[Record]:
@@ -265,6 +277,33 @@ class LivePanel(Panel):
 
     def _end(self) -> None:
         self.flush()
+        self._archive(self._running_config, list(self.controller.records))
+
+    def _archive(self, config, records: list[Record]) -> None:
+        """Keep an ended run under "past runs", labelled by its time, last step and non-default settings."""
+        if not any(r.metrics for r in records):
+            return
+        defaults = type(config)().to_dict()
+        changed = ", ".join(f"{k}={v}" for k, v in config.to_dict().items() if v != defaults[k]) or "defaults"
+        label = f"{time.strftime('%H:%M:%S')}  step {records[-1].step}  {changed}"
+        self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]
+        self.past.options = [(text, i) for i, (text, _, _) in enumerate(self.past_runs)]
+        self.past.value = len(self.past_runs) - 1
+        self.show_button.disabled = False
+
+    def show_run(self, index: int) -> None:
+        """Restore past run `index`: its config in the controls, its records in the plots and exports."""
+        if self.controller.running:
+            self.show_message("stop the current run before showing a past one")
+            return
+        label, config, records = self.past_runs[index]
+        self.form.set_config(config)
+        self._running_config, self._waiting = config, None
+        self.controller.records[:] = records
+        with self._draw_lock:
+            self.clear()
+        self.redraw(next(r for r in reversed(records) if r.metrics), force=True)
+        self.controller.show("ready", f"showing the run of {label.split()[0]}")
 
     def close(self) -> None:
         self.controller.stop(wait=True)

@@ -40,7 +40,7 @@ class RunController:
                                    tooltip="train in the background", layout=w.Layout(width="90px"))
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
                                     tooltip="stop after the current chunk", layout=w.Layout(width="90px"))
-        self.reset_button = w.Button(description="Reset", icon="undo", tooltip="stop and clear the plots",
+        self.reset_button = w.Button(description="Reset", icon="undo", tooltip="stop and clear the plots (the run stays under past runs)",
                                      layout=w.Layout(width="90px"))
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -48,7 +48,7 @@ class RunController:
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="160px"))
         self.status = w.HTML()
         self.status.add_class("wb-status")
-        self._show("ready", "ready")
+        self.show("ready", "ready")
         self.widget = w.HBox([self.run_button, self.stop_button, self.reset_button, self.progress, self.status],
                              layout=w.Layout(align_items="center", flex_flow="row wrap"))
 
@@ -56,7 +56,8 @@ class RunController:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def _show(self, state: str, text: str) -> None:
+    def show(self, state: str, text: str) -> None:
+        """Set the status line (and `state`, its bare word)."""
         self.state = state
         colour = _COLOURS.get(state)
         style = f' style="color:{colour};font-weight:bold"' if colour else ""
@@ -71,7 +72,7 @@ class RunController:
         self.stop_event = threading.Event()
         self.progress.value = 0.0
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self._show("starting", "starting...")
+        self.show("starting", "starting...")
         self.thread = threading.Thread(target=self._loop, args=(self.stop_event,), name="workbench-run", daemon=True)
         self.thread.start()
 
@@ -86,7 +87,7 @@ class RunController:
         self.stop(wait=True)
         self.records.clear()
         self.progress.value = 0.0
-        self._show("ready", "ready")
+        self.show("ready", "ready")
         if self.on_reset is not None:
             self.on_reset()
 
@@ -97,7 +98,7 @@ class RunController:
             total = self.total() if self.total else None
             for record in stream:
                 if record.status == "compiling":
-                    self._show("compiling", "compiling...")
+                    self.show("compiling", "compiling...")
                     continue
                 record.params = None
                 last = record
@@ -106,7 +107,7 @@ class RunController:
                 if total:
                     self.progress.value = min(1.0, record.step / total)
                 if record.status == "running" and not stop.is_set():
-                    self._show("running", f"running step {record.step}")
+                    self.show("running", f"running step {record.step}")
             status = last.status if last is not None and last.status != "running" else (
                 "stopped" if stop.is_set() else "finished")
             step = last.step if last is not None else 0
@@ -122,4 +123,4 @@ class RunController:
             except Exception as err:
                 final = ("error", f"error while drawing: {type(err).__name__}: {err}")
         self.run_button.disabled, self.stop_button.disabled = False, True  # before the final status
-        self._show(*final)
+        self.show(*final)
