@@ -20,7 +20,7 @@ browser-deps:
 	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
 run: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) notebooks/00_tour.ipynb
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_tour.ipynb
 
 # One pytest run: unit tests, real-browser tests and every notebook (nbval, lax mode, CI parameters).
 test: $(STAMP) browser-deps
