@@ -116,7 +116,8 @@ class KernelExplorerPanel(Panel):
     alt = ("Top left: NNGP and NTK against the angle between two inputs, with the empirical NTK of finite "
            "networks (mean, and mean plus and minus one standard deviation over seeds). Top right: the "
            "correlation map K(theta)/K(0) against cos(theta). Bottom left: the normalized NTK on the data "
-           "set. Bottom right: eigenvalues of both kernels on the data set, largest first.")
+           "set. Bottom right: eigenvalues of both kernels on the data set relative to the largest, largest first, "
+           "down to 1e-8.")
 
     def __init__(self, config=None):
         self._records: list[Record] = []

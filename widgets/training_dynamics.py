@@ -31,7 +31,7 @@ class TrainingDynamicsPanel(LivePanel):
     def setup(self, axes):
         self.lines: dict[str, list] = {}
         self.static: dict = {}
-        titles = ["loss", "learned function", "||f - f_NTK|| (RMS on the grid)",
+        titles = ["loss", "learned function", "RMS ||f - f_NTK|| on the grid",
                   "||K_t - K_0|| / ||K_0||", "feature movement at the last step", "f - f_NTK"]
         for ax, title in zip(axes, titles):
             ax.set_title(title)
@@ -128,6 +128,7 @@ class TrainingDynamicsPanel(LivePanel):
         lim = float(np.abs(grid).max())
         for surface, points in zip(self.surfaces, self.points):
             surface.set_extent((-lim, lim, -lim, lim))
+            surface.axes.set(xlim=(-lim, lim), ylim=(-lim, lim))  # not the union with the placeholder's extent
             surface.set_visible(True)
             points.set_offsets(x)
             points.set_facecolor(colours)
