@@ -40,7 +40,7 @@ def main(argv=None):
     steps = 50 if quick else 200
     print(f"{'param':>6} {'vmapped sweep s':>16} {'engine per-lr s':>16} {'speed-up':>9}  optima (log2 lr) by width")
     for param in ("mup", "sp"):
-        config = lt.Config(parametrization=param, steps=steps, seeds=1)
+        config = lt.Config(parametrization=param, steps=steps, seeds=1, n_samples=256)
         t = time.perf_counter()
         records = list(lt.run(config))
         ours = time.perf_counter() - t

@@ -65,3 +65,16 @@ def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
     selu = SeluFlowPanel(E.SeluConfig(steps=5))
     assert len(selu.path.get_xdata()) == 6 and "variance" in selu.message.value
     selu.close()
+
+
+def test_networks_are_sampled_in_chunks_that_fit_memory(monkeypatch):
+    assert E.seed_chunk(CONFIG) == 16  # 16 x 256-wide, 20-deep networks: 80 MB of weights, one call
+    assert E.seed_chunk(CONFIG.replace(width=1024, depth=50)) == 1  # 200 MB each
+    assert E.seed_chunk(CONFIG.replace(width=512, depth=40, seeds=12)) == 6  # a divisor: no recompilation
+    small = CONFIG.replace(width=32, depth=6, seeds=4)
+    whole = E.measure(small, 1.76)
+    monkeypatch.setattr(E, "CHUNK_BYTES", 1)
+    assert E.seed_chunk(small) == 1
+    chunked = E.measure(small, 1.76)
+    for name in ("q", "c", "grad2", "c_sem"):
+        np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-5, err_msg=name)

@@ -58,6 +58,9 @@ def model_config(config: Config, sigma_w2: float) -> MLPConfig:
                      weight_std=math.sqrt(sigma_w2), bias_std=math.sqrt(config.sigma_b2))
 
 
+CHUNK_BYTES = 256 * 2**20  # weights sampled at once by `measure`
+
+
 @functools.lru_cache(maxsize=16)
 def compiled_measure(graphdef):
     """jit(vmap over seeds) of (q, c, grad2) per layer. An SP network at its base width has unit
@@ -75,12 +78,22 @@ def compiled_measure(graphdef):
     return jax.jit(jax.vmap(one, in_axes=(0, None)))
 
 
+def seed_chunk(config: Config) -> int:
+    """Networks sampled per vmapped call: the largest divisor of `seeds` whose float32 weights fit in
+    CHUNK_BYTES (a 1024-wide, 50-deep MLP has 200 MB of them; 16 at once would not fit a 2 GB Binder)."""
+    per_seed = 4 * config.width * (config.in_dim + (config.depth - 1) * config.width)
+    cap = max(1, CHUNK_BYTES // per_seed)
+    return max(k for k in range(1, config.seeds + 1) if config.seeds % k == 0 and k <= cap)
+
+
 def measure(config: Config, sigma_w2: float) -> dict:
     """Seed means and standard errors of q, c, grad2 per layer at one sigma_w2, with the theory."""
-    seeds = tuple(range(config.seeds))
+    seeds, k, x = tuple(range(config.seeds)), seed_chunk(config), inputs(config)
     graphdef, _ = stacked_params(model_config(config, 1.0).replace(bias_std=0.0), seeds[:1])
-    _, params = stacked_params(model_config(config, sigma_w2), seeds)
-    q, c, grad2 = (np.asarray(a, float) for a in compiled_measure(graphdef)(params, inputs(config)))
+    fn = compiled_measure(graphdef)
+    parts = [fn(stacked_params(model_config(config, sigma_w2), seeds[i:i + k])[1], x)
+             for i in range(0, len(seeds), k)]
+    q, c, grad2 = (np.concatenate([np.asarray(p[j], float) for p in parts]) for j in range(3))
     q_th, c_th, chi = C.depth_profile(config.activation, sigma_w2, config.sigma_b2, config.depth,
                                       q0=config.q0, c0=config.c0)
     sem = lambda a: a.std(0, ddof=1) / math.sqrt(len(a))
