@@ -66,7 +66,7 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("title, run_seconds", [("Coordinate check", 0), ("LR transfer", 0), ("Lazy vs rich", 0),
+@pytest.mark.parametrize("title, run_seconds", [("Coordinate check", 15), ("LR transfer", 0), ("Lazy vs rich", 0),
                                                 ("Phase diagram", 0), ("SELU flow", 0), ("Neural collapse", 8),
                                                 ("Grokking", 12)])
 def test_every_tab_builds_its_panel(lab, page, title, run_seconds):
