@@ -44,10 +44,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     quick = parser.parse_args(argv).quick
-    steps = 500 if quick else 4000
-    data = D.playground("spiral", n=512)
+    steps = 500 if quick else 2000
+    data = D.playground("spiral", n=256)
     print(f"{'width':>6} {'steps':>6} {'bare steps/s':>13} {'engine steps/s':>15} {'overhead':>9}")
-    for width in (64, 256) if quick else (64, 256, 1024):
+    for width in (64, 256) if quick else (64, 256, 512):
         mcfg = MLPConfig(in_dim=2, out_dim=2, width=width, depth=3, parametrization="mup")
         cfg = TrainConfig(optimizer="adam", lr=1e-3, steps=steps, record_every=100, loss="xent")
         bare = best_time(bare_loop(build_mlp(mcfg), data, cfg))

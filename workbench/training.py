@@ -96,7 +96,8 @@ def optimizer_for(model_config, config: TrainConfig):
 @functools.lru_cache(maxsize=64)
 def compiled_chunk(graphdef, model_config: MLPConfig, optimizer: str, momentum: float, loss: str,
                    steps: int, batch_size: int):
-    """jit(scan of `steps` optimizer steps); cached so equal graphs and settings reuse one compilation."""
+    """jit(scan of `steps` optimizer steps) -> (params, opt_state, mean loss, all finite); cached so equal
+    graphs and settings reuse one compilation. The divergence check runs inside, so a chunk costs one sync."""
     tx = optimizer_for(model_config, TrainConfig(optimizer=optimizer, momentum=momentum))
     grad = jax.value_and_grad(functools.partial(model_loss, graphdef, loss=loss), argnums=0)
 
@@ -114,7 +115,9 @@ def compiled_chunk(graphdef, model_config: MLPConfig, optimizer: str, momentum: 
     def chunk(params, opt_state, key, x, y):
         keys = jax.random.split(key, steps)
         (params, opt_state, _, _), values = jax.lax.scan(step, (params, opt_state, x, y), keys)
-        return params, opt_state, values
+        mean = jnp.mean(values)
+        finite = jnp.isfinite(mean) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
+        return params, opt_state, mean, finite
 
     return chunk
 
@@ -159,7 +162,7 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
     start, step = time.perf_counter(), 0
 
     def record(status, batch_loss=float("nan")):
-        tr, te = evaluate(params, x_tr, y_tr, lab_tr), evaluate(params, x_te, y_te, lab_te)
+        tr, te = jax.device_get((evaluate(params, x_tr, y_tr, lab_tr), evaluate(params, x_te, y_te, lab_te)))
         metrics = {"train_loss": float(tr["loss"]), "test_loss": float(te["loss"]), "batch_loss": batch_loss}
         if data.n_classes:
             metrics.update(train_acc=float(tr["acc"]), test_acc=float(te["acc"]))
@@ -181,10 +184,10 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
             _SEEN.add(cache_key)
         chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, k, config.batch_size)
         key, sub = jax.random.split(key)
-        params, opt_state, values = chunk(params, opt_state, sub, x_tr, y_tr)
+        params, opt_state, mean, finite = chunk(params, opt_state, sub, x_tr, y_tr)
         step += k
-        batch_loss = float(jnp.mean(values))
-        if not np.isfinite(batch_loss) or not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(params)):
+        batch_loss, finite = (v.item() for v in jax.device_get((mean, finite)))
+        if not finite:
             yield record("diverged", batch_loss)
             return
         yield record("running" if step < config.steps else "finished", batch_loss)
