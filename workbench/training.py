@@ -161,8 +161,12 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
     key = jax.random.key(config.seed)
     start, step = time.perf_counter(), 0
 
-    def record(status, batch_loss=float("nan")):
-        tr, te = jax.device_get((evaluate(params, x_tr, y_tr, lab_tr), evaluate(params, x_te, y_te, lab_te)))
+    def evaluated(params):
+        """Train and test metrics of `params`, dispatched now and read by `record` later."""
+        return evaluate(params, x_tr, y_tr, lab_tr), evaluate(params, x_te, y_te, lab_te)
+
+    def record(status, params, step, evals, batch_loss=float("nan")):
+        tr, te = jax.device_get(evals)
         metrics = {"train_loss": float(tr["loss"]), "test_loss": float(te["loss"]), "batch_loss": batch_loss}
         if data.n_classes:
             metrics.update(train_acc=float(tr["acc"]), test_acc=float(te["acc"]))
@@ -171,23 +175,36 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
             metrics.update(metrics_fn(model))
         return Record(step, metrics, status, time.perf_counter() - start, params)
 
-    yield record("running")
-    while step < config.steps:
-        if stop.is_set():
-            yield record("stopped")
-            return
-        k = min(config.record_every, config.steps - step)
-        cache_key = (graphdef, config.optimizer, config.momentum, config.loss, k, config.batch_size,
-                     x_tr.shape, y_tr.shape, str(y_tr.dtype))
-        if cache_key not in _SEEN:
-            yield Record(step, {}, "compiling", time.perf_counter() - start)
-            _SEEN.add(cache_key)
-        chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, k, config.batch_size)
-        key, sub = jax.random.split(key)
-        params, opt_state, mean, finite = chunk(params, opt_state, sub, x_tr, y_tr)
-        step += k
-        batch_loss, finite = (v.item() for v in jax.device_get((mean, finite)))
+    yield record("running", params, step, evaluated(params))
+    # Pipelined: chunk i+1 (and its evaluations) is dispatched before chunk i's results are read, so the
+    # host's work on record i overlaps the device's work on chunk i+1. A chunk dispatched after a
+    # divergence or a Stop is discarded.
+    ahead = None  # (params, step, (mean loss, finite), evaluations) of the chunk dispatched last
+    while ahead is not None or (step < config.steps and not stop.is_set()):
+        current, ahead = ahead, None
+        if step < config.steps and not stop.is_set():
+            k = min(config.record_every, config.steps - step)
+            cache_key = (graphdef, config.optimizer, config.momentum, config.loss, k, config.batch_size,
+                         x_tr.shape, y_tr.shape, str(y_tr.dtype))
+            if cache_key not in _SEEN:
+                yield Record(step, {}, "compiling", time.perf_counter() - start)
+                _SEEN.add(cache_key)
+            chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, k,
+                                   config.batch_size)
+            key, sub = jax.random.split(key)
+            params, opt_state, mean, finite = chunk(params, opt_state, sub, x_tr, y_tr)
+            step += k
+            ahead = (params, step, (mean, finite), evaluated(params))
+        if current is None:
+            continue
+        done_params, done_step, flags, evals = current
+        batch_loss, finite = (v.item() for v in jax.device_get(flags))
         if not finite:
-            yield record("diverged", batch_loss)
+            yield record("diverged", done_params, done_step, evals, batch_loss)
             return
-        yield record("running" if step < config.steps else "finished", batch_loss)
+        if ahead is None:
+            status = "finished" if done_step >= config.steps else "stopped"
+            yield record(status, done_params, done_step, evals, batch_loss)
+            return
+        yield record("running", done_params, done_step, evals, batch_loss)
+    yield record("stopped", params, step, evaluated(params))  # stopped before the first chunk
