@@ -115,7 +115,7 @@ def run(config: Config, stop: threading.Event | None = None):
         if config.task == "modular":
             out["fourier_power"] = spectrum(m, config.p)
             out["fourier_top_share"] = top_share(out["fourier_power"], config.top_k)
-            out["fourier_neuron_share"] = neuron_concentration(np.asarray(m.embeddings()))
+            out["fourier_neuron_share"] = neuron_concentration(np.asarray(m.embeddings()), config.p)
         return out
 
     for record in train(model, data, tc, stop=stop, metrics_fn=metrics):
