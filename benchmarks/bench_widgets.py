@@ -25,8 +25,9 @@ import time
 
 import numpy as np
 
-from widgets.kernel_explorer import KernelConfig, KernelExplorerPanel, inputs
-from widgets.training_dynamics import TrainingDynamicsPanel
+from widgets.panels.kernel_explorer import KernelExplorerPanel
+from workbench.experiments.kernel_explorer import Config as KernelConfig, inputs
+from widgets.panels.training_dynamics import TrainingDynamicsPanel
 from workbench.experiments import training_dynamics
 
 NT_PYTHON = "/work/ntvenv/bin/python"

@@ -53,7 +53,7 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
     panel.get_by_role("button", name="Run").click()
     status = panel.locator(".wb-status-text")
     page.wait_for_function(
-        "() => /running step [1-9]/.test(document.querySelector('.wb-panel .wb-status-text[data-state=running]')"
+        "() => /running: step [1-9]/.test(document.querySelector('.wb-panel .wb-status-text[data-state=running]')"
         "?.textContent ?? '')", timeout=90_000)
     page.wait_for_timeout(5000)  # a few live redraws (spaced by the adaptive throttle) for the screenshot
     panel.screenshot(path=str(SHOTS / "training_dynamics.png"))

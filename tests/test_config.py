@@ -13,7 +13,7 @@ from workbench.training import TrainConfig
 
 @pytest.mark.parametrize("cls, field, value, words", [
     (MLPConfig, "width", 0, "width: must be in [1, 65536]"),
-    (MLPConfig, "depth", -1, "depth: must be in [1, 64]"),
+    (MLPConfig, "depth", -1, "depth: must be in [1, 256]"),
     (MLPConfig, "width", 2.5, "width: must be an integer"),
     (MLPConfig, "width", True, "width: must be a number"),
     (MLPConfig, "activation", "relu2", "activation: unknown name"),
@@ -70,3 +70,48 @@ def test_lr_validator_accepts_exactly_its_range(value):
         assert TrainConfig(lr=value).lr == value and ok
     except ValueError as err:
         assert not ok and str(err).startswith("lr:")
+
+
+def test_tuple_fields_are_element_typed_and_scalars_reject_tuples():
+    from workbench.experiments import coord_check, criticality
+    with pytest.raises(ValueError, match=r"widths: must be an integer in \[1, 65536\], got 64.5"):
+        coord_check.Config(widths=(64.5, 128))
+    for bad in (64, "64", None):
+        with pytest.raises(ValueError, match="widths: must be a non-empty list of ints"):
+            coord_check.Config(widths=bad)
+    assert criticality.Config(sigma_w2s=(1, 2)).sigma_w2s == (1.0, 2.0)
+    with pytest.raises(ValueError, match="depth: must be a single int"):
+        MLPConfig(depth=(1, 2))
+    with pytest.raises(ValueError, match="width: must be a finite number .* 401 digits"):
+        MLPConfig(width=10**400)
+    with pytest.raises(ValueError, match="activation: must be a name or an expression"):
+        MLPConfig(activation=lambda x: x)
+
+
+def test_numpy_scalars_are_accepted():
+    import numpy as np
+    c = MLPConfig(width=np.int64(64), weight_std=np.float32(1.5), bias=np.bool_(False))
+    assert (c.width, c.weight_std, c.bias) == (64, 1.5, False) and type(c.width) is int
+
+
+def test_shared_fields_have_one_range_everywhere():
+    """Every config field named like a shared field (depth, width, lr, ...) has the shared range."""
+    import dataclasses
+    from workbench import fields as F
+    from workbench.experiments import (coord_check, criticality, grokking, lazy_rich, lr_transfer,
+                                       neural_collapse, phase_diagram, training_dynamics)
+    shared = {"depth": F.DEPTH(1), "width": F.WIDTH(1), "widths": F.WIDTH(1), "base_width": F.BASE_WIDTH(1),
+              "lr": F.LR(1.0), "seed": F.SEED(0)}
+    for module in (coord_check, criticality, grokking, lazy_rich, lr_transfer, neural_collapse, phase_diagram,
+                   training_dynamics):
+        for f in dataclasses.fields(module.Config):
+            if f.name in shared:
+                want = shared[f.name].metadata
+                assert (f.metadata["lo"], f.metadata["hi"]) == (want["lo"], want["hi"]), (module.__name__, f.name)
+
+
+def test_mlp_config_like_takes_shared_fields():
+    from workbench.experiments import training_dynamics as T
+    c = T.Config(depth=3, activation="tanh", weight_std=2.0)
+    m = MLPConfig.like(c, in_dim=5, width=32, out_dim=1)
+    assert (m.depth, m.activation, m.weight_std, m.parametrization, m.in_dim, m.width) == (3, "tanh", 2.0, "ntk", 5, 32)

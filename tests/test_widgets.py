@@ -4,6 +4,7 @@ import gc
 import threading
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -17,7 +18,8 @@ from widgets.panel import records_csv, records_json
 from workbench import data as D
 from workbench.config import Config, spec
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import Record, TrainConfig, train
+from workbench.experiment import Record
+from workbench.training import TrainConfig, train
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class TinyConfig(Config):
     lr: float = spec(0.05, lo=0.0, lo_open=True, hi=1e4, log=True, doc="learning rate")
     steps: int = spec(200, lo=1, hi=100_000, log=True, doc="steps")
     record_every: int = spec(5, lo=1, hi=1000, doc="steps per chunk")
-    widths: tuple = spec((8, 16), lo=1, hi=1024, doc="widths")
+    widths: tuple[int, ...] = spec((8, 16), lo=1, hi=1024, doc="widths")
     parametrization: str = spec("ntk", choices=("ntk", "mup"), doc="parametrization")
     bias: bool = spec(True, doc="biases")
 
@@ -43,12 +45,9 @@ def tiny_run(config: TinyConfig, stop=None):
 
 class TinyPanel(LivePanel):
     title = "Tiny"
-    config_cls = TinyConfig
+    experiment = SimpleNamespace(Config=TinyConfig, run=tiny_run, METRICS={})
     figure_options = dict(figsize=(3, 2))
     alt = "training loss against step"
-
-    def run(self, config, stop):
-        return tiny_run(config, stop)
 
     def setup(self, axes):
         (self.line,) = axes[0].plot([], [])
@@ -194,7 +193,7 @@ def test_run_updates_artist_data_and_finishes(panel):
     panel.controller.start()
     panel.controller.thread.join(60)
     assert panel.controller.state == "finished"
-    assert panel.controller.status.value.count("finished in")
+    assert panel.controller.status.value.count("finished: 16 steps in")
     assert [r.step for r in panel.records] == [0, 4, 8, 12, 16]
     x, y = panel.line.get_data()
     assert list(x) == [0, 4, 8, 12, 16] and y[-1] < y[0]
@@ -224,7 +223,7 @@ def test_diverging_learning_rate_gives_status_diverged(panel):
 
 def test_errors_in_the_run_are_shown_not_raised():
     def broken(stop):
-        yield Record(0, {"loss": 1.0})
+        yield Record(0, 10, "steps", {"loss": 1.0})
         raise ValueError("batch_size: must be in [0, 16]")
 
     controller = RunController(broken, on_record=lambda r: None)
@@ -256,7 +255,7 @@ def test_fifty_run_reset_cycles_leave_no_threads_or_figures(panel):
 def test_share_code_and_json_round_trip(panel):
     panel.form.controls["depth"].value = 3
     panel.form.controls["activation"].value = "erf"
-    code_button, json_button, load_button = panel.widget.children[3].children[1:]
+    code_button, json_button, load_button = panel.share_buttons
     code_button.click()
     code = panel.share_text.value
     panel.form.set_config(TinyConfig())
@@ -275,7 +274,7 @@ def test_exports(panel):
     panel.controller.start()
     panel.controller.thread.join(60)
     csv_text = panel.export("csv").decode().splitlines()
-    assert csv_text[0].startswith("step,status,elapsed,train_loss") and len(csv_text) == 4
+    assert csv_text[0].startswith("done,total,unit,kind,status,elapsed,train_loss") and len(csv_text) == 4
     assert '"train_loss"' in panel.export("json").decode()
     assert panel.export("png")[:4] == b"\x89PNG"
     panel._offer("csv")
@@ -285,9 +284,9 @@ def test_exports(panel):
 
 
 def test_records_csv_flattens_short_vectors():
-    text = records_csv([Record(0, {"loss": np.array([1.0, 2.0]), "big": np.zeros(100), "acc": 0.5})])
-    assert text.splitlines()[0] == "step,status,elapsed,loss[0],loss[1],acc"
-    assert '"big"' in records_json([Record(0, {"big": np.zeros(3)})])
+    text = records_csv([Record(0, 1, "steps", {"loss": np.array([1.0, 2.0]), "big": np.zeros(100), "acc": 0.5})])
+    assert text.splitlines()[0] == "done,total,unit,kind,status,elapsed,loss[0],loss[1],acc"
+    assert '"big"' in records_json([Record(0, 1, "steps", {"big": np.zeros(3)})])
 
 
 def test_workbench_builds_tabs_lazily():

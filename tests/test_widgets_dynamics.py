@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from widgets.training_dynamics import TrainingDynamicsPanel
+from widgets.panels.training_dynamics import TrainingDynamicsPanel
 from workbench.experiments import training_dynamics as T
 
 SMALL = dict(widths=(32, 512), steps=100, record_every=50, n_train=12, grid=16, ntk_points=8, base_width=32)

@@ -1,17 +1,17 @@
-"""Panels: a panel is a Config class + a run function + a draw(record) callback, in a standard frame.
+"""Panels: a panel is an experiment (Config + run) and a draw(record) callback, in a standard dashboard.
 
 How to make a panel (see widgets/README.md for a complete example):
 
-    from widgets import LivePanel, register_panel
+    from widgets.panel import LivePanel
     from workbench.experiments import grokking
 
-    @register_panel
     class GrokkingPanel(LivePanel):
         title = "Grokking"
         experiment = grokking                        # module with Config and run(config, stop)
-        form_options = dict(exclude=("seed",), ranges={"p": dict(hi=113)})
-        figure_options = dict(nrows=1, ncols=2, figsize=(9, 3))
+        form_options = dict(exclude=("seed",))
+        figure_options = dict(nrows=1, ncols=2, figsize=(6, 3))
         alt = "Train and test accuracy against step (left), weight norm (right)"
+        help = Help(what="...", try_="...", theory="...")
 
         def setup(self, axes):                       # create empty artists once
             self.train, = axes[0].plot([], [], label="train")
@@ -21,11 +21,13 @@ How to make a panel (see widgets/README.md for a complete example):
         def clear(self):                             # Reset: empty the artists
             self.train.set_data([], [])
 
-`LivePanel` adds the Run / Stop / Reset controller; `Panel` alone suits fast computations that
-redraw on every control change (override `update(config)`). Every panel gets controls generated from
-the Config's `spec` metadata, a share box (config as a short code or JSON, pasted back to restore),
-export buttons (figure PNG/SVG, records CSV/JSON, offered as download links, which work in
-JupyterLab and in Voila) and an error line. Errors are shown in the panel, never raised.
+and one line in `widgets/panels/__init__.py`'s `PANELS`. `LivePanel` adds Run / Stop / Reset and past
+runs; a `Panel` is a view recomputed in the background on every control change (debounced, one
+computation in flight, stale results dropped, a spinner meanwhile). Every panel gets controls generated
+from the Config's `spec` metadata (tooltips from the fields' docs), a help toggle, a share box (config as
+a short code or JSON, pasted back to restore), export buttons (figure PNG/SVG, records CSV/JSON, offered
+as download links, which work in JupyterLab and in Voila) and an error line. Errors are shown in the
+panel, never raised.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import io
 import json
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
@@ -45,15 +48,16 @@ import numpy as np
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController
-from workbench.store import _plain
-from workbench.training import Record
+from workbench.experiment import Record
+from workbench.store import plain, record_dict
 
 
 def records_table(records: list[Record]) -> tuple[list[str], list[list[Any]]]:
-    """CSV columns: step, status, elapsed, every scalar metric and every short vector metric as name[i]."""
-    rows, columns = [], ["step", "status", "elapsed"]
+    """CSV columns: progress (done, total, unit), kind, status, elapsed, every scalar metric and every short vector metric as name[i]."""
+    rows, columns = [], ["done", "total", "unit", "kind", "status", "elapsed"]
     for r in records:
-        row = {"step": r.step, "status": r.status, "elapsed": round(r.elapsed, 4)}
+        row = {"done": r.done, "total": r.total, "unit": r.unit, "kind": r.kind, "status": r.status,
+               "elapsed": round(r.elapsed, 4)}
         for name, value in r.metrics.items():
             a = np.asarray(value)
             if a.ndim == 0 and a.dtype.kind in "fiub":
@@ -76,9 +80,8 @@ def records_csv(records: list[Record]) -> str:
 
 def records_json(records: list[Record], config=None) -> str:
     body = {"config": config.to_dict() if config is not None else None,
-            "records": [{"step": r.step, "status": r.status, "elapsed": r.elapsed, "metrics": r.metrics}
-                        for r in records]}
-    return json.dumps(_plain(body))
+            "records": [record_dict(r) for r in records]}
+    return json.dumps(plain(body))
 
 
 def download_link(data: bytes, filename: str, mime: str) -> str:
@@ -90,26 +93,56 @@ def download_link(data: bytes, filename: str, mime: str) -> str:
 _MIME = {"png": "image/png", "svg": "image/svg+xml", "csv": "text/csv", "json": "application/json"}
 
 
+@dataclass(frozen=True)
+class Help:
+    """A panel's plain-language help (shown by its "?" toggle and quoted by the tour notebook)."""
+
+    what: str
+    try_: str
+    theory: str
+
+    def html(self) -> str:
+        rows = (("What am I looking at?", self.what), ("What to try", self.try_), ("What theory predicts", self.theory))
+        return "".join(f"<p><b>{q}</b> {html.escape(a)}</p>" for q, a in rows)
+
+    def markdown(self) -> str:
+        return (f"**What am I looking at?** {self.what}\n\n**What to try.** {self.try_}\n\n"
+                f"**What theory predicts.** {self.theory}")
+
+
+FORM_WIDTH = "300px"
+
+
 class Panel:
-    """Controls + LiveFigure + share box + export buttons for one Config class (see module docstring)."""
+    """A view: controls beside a LiveFigure, recomputed in the background on every control change."""
 
     title = "panel"
-    config_cls: type | None = None
+    experiment: Any = None  # a module (or object) with Config and run(config, stop=None)
     form_options: dict = {}
     figure_options: dict = {}
     alt = ""
+    help: Help | None = None
+    auto = True
+    quick: dict = {}  # settings small enough for a smoke run of the panel (tests, CI), e.g. dict(steps=40)
 
     def __init__(self, config=None):
+        self.config_cls = self.experiment.Config
         self.form = ConfigForm(self.config_cls, config, **self.form_options)
         self.live = LiveFigure(alt=self.alt, **self.figure_options)
         self.message = w.HTML()
+        self.running_config = None
         self._draw_lock, self._waiting = threading.Lock(), None
+        self.controller = RunController(self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end,
+                                        auto=self.auto)
         self.setup(self.live.axes)
         self.form.observe(self._config_changed)
-        self.widget = w.VBox([self.header(), w.HBox([self.form.widget, self.live.widget], layout=w.Layout(flex_flow="row wrap")),
-                              self.message,
-                              self._share_box(), self._export_box()])
+        self.widget = w.VBox([self.header(), self.controller.widget,
+                              w.HBox([self.form.widget, self.live.widget],
+                                     layout=w.Layout(flex_flow="row wrap", align_items="flex-start")),
+                              self.message, self._share_box(), self._export_box()])
         self.widget.add_class("wb-panel")
+        if self.auto:
+            self.controller.request()
 
     # ---- hooks for subclasses
     def setup(self, axes) -> None:
@@ -121,15 +154,19 @@ class Panel:
     def clear(self) -> None:
         """Empty the artists (Reset)."""
 
-    def update(self, config) -> None:
-        """Called after every valid control change."""
-
     def header(self) -> w.Widget:
-        return w.HTML(f"<b>{html.escape(self.title)}</b>")
+        title = w.HTML(f"<b>{html.escape(self.title)}</b>")
+        if self.help is None:
+            return title
+        text = w.HTML(self.help.html(), layout=w.Layout(display="none", max_width="760px"))
+        toggle = w.ToggleButton(description="?", tooltip="what am I looking at, what to try, what theory predicts",
+                                layout=w.Layout(width="36px"))
+        toggle.observe(lambda change: setattr(text.layout, "display", "" if change["new"] else "none"), names="value")
+        return w.VBox([w.HBox([title, toggle], layout=w.Layout(align_items="center")), text])
 
     @property
     def records(self) -> list[Record]:
-        return []
+        return self.controller.records
 
     # ---- shared machinery
     @property
@@ -141,13 +178,39 @@ class Panel:
         self.message.value = f'<span role="status" style="color:{colour}">{html.escape(text)}</span>' if text else ""
 
     def _config_changed(self, config) -> None:
-        try:
-            self.update(config)
-        except Exception as err:  # shown in the panel, never raised
-            self.show_message(f"error: {type(err).__name__}: {err}")
+        self.show_message("")
+        if self.auto:
+            self.controller.request()
+
+    def run(self, config, stop: threading.Event):
+        """The stream of records for `config` (default: the experiment's run)."""
+        return self.experiment.run(config, stop=stop)
+
+    def _start(self, stop):
+        config = self.config
+        if not self.auto:
+            self._waiting = None
+            with self._draw_lock:
+                self.clear()
+        self.running_config = config
+        return self.run(config, stop)
+
+    def _reset(self) -> None:
+        self._waiting = None
+        with self._draw_lock:
+            self.clear()
+        self.live.draw(force=True)
+
+    def _end(self) -> None:
+        self.flush()
+
+    def wait(self, timeout: float | None = 120.0) -> bool:
+        """Block until the current computation ended (tests, benchmarks, notebooks)."""
+        return self.controller.wait(timeout)
 
     def redraw(self, record: Record, force: bool = False) -> None:
         """draw(record) and a redraw request when the throttle allows (else the record waits for `flush`)."""
+        force = force or self.auto or record.kind in ("summary", "point")
         if not force and not self.live.due():
             self._waiting = record
             return
@@ -166,15 +229,18 @@ class Panel:
         ax.relim(visible_only=True)
         ax.autoscale_view()
 
+    def points(self) -> list[dict]:
+        """Metrics of the current run's "point" records (one per job of a sweep), in order."""
+        return [r.metrics for r in self.records if r.kind == "point"]
+
     def history(self, name: str, index=None):
-        """(steps, values) of a metric over this run's records (values[:, index] if given)."""
-        recs = [r for r in self.records if name in r.metrics]
-        steps = np.array([r.step for r in recs], float)
+        """(steps, values) of a metric over this run's training records (values[:, index] if given)."""
+        recs = [r for r in self.records if r.kind == "step" and name in r.metrics]
+        steps = np.array([r.done for r in recs], float)
         values = np.array([np.asarray(r.metrics[name], float) for r in recs])
         if index is not None and len(values):
             values = values[(slice(None),) + np.index_exp[index]]
         return steps, values
-
     def _share_box(self) -> w.Widget:
         self.share_text = w.Text(placeholder="config code or JSON", layout=w.Layout(width="420px"))
         copy = w.Button(description="Copy config", tooltip="show this config as a short code", icon="share")
@@ -183,19 +249,21 @@ class Panel:
         copy.on_click(lambda _: setattr(self.share_text, "value", self.config.to_code()))
         as_json.on_click(lambda _: setattr(self.share_text, "value", self.config.to_json()))
         load.on_click(lambda _: self.load(self.share_text.value))
+        self.share_buttons = (copy, as_json, load)
         return w.HBox([self.share_text, copy, as_json, load])
 
     def load(self, text: str) -> None:
-        """Restore a config from a code or JSON string (errors go to the message line)."""
+        """Restore a config from a code or JSON string: the whole config is validated first, then the
+        controls move at once; any failure is a message in the panel and changes nothing."""
         text = text.strip()
         try:
             config = (self.config_cls.from_json(text) if text.startswith("{")
                       else self.config_cls.from_code(text))
-        except ValueError as err:
+        except (ValueError, TypeError) as err:
             self.show_message(str(err))
             return
-        self.show_message("")
         self.form.set_config(config)
+        self.show_message("")
 
     def export(self, fmt: str) -> bytes:
         """The figure (png, svg) or the records (csv, json) as bytes."""
@@ -222,29 +290,32 @@ class Panel:
         self.download.value = download_link(self.export(fmt), name, _MIME[fmt])
 
     def close(self) -> None:
-        """Release the figure and the widgets."""
+        """Stop the run and release the figure and every widget of the panel."""
+        self.controller.close()
         self.live.close()
-        self.widget.close()
+        for widget in walk(self.widget):
+            widget.close()
+
+
+def walk(widget: w.Widget):
+    """A widget and every widget inside it (children, accordion pages), depth first."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
 
 
 PAST_RUNS = 12  # finished or stopped runs a panel keeps under "past runs" (the oldest is dropped first)
 
 
 class LivePanel(Panel):
-    """A panel whose experiment trains in the background: `experiment.run(config, stop)` records are drawn live.
+    """A panel whose experiment trains in the background: Run / Stop / Reset, records drawn live.
 
     Every run that ends (finished, stopped, diverged) is kept under "past runs" with its config and
     records, so Reset or a new Run loses nothing: Show restores the settings and the plots."""
 
-    experiment = None  # a module with Config and run(config, stop=None)
+    auto = False
 
     def __init__(self, config=None):
-        if self.config_cls is None:
-            self.config_cls = self.experiment.Config
-        self.controller = RunController(self._start, on_record=self.redraw, on_reset=self._reset,
-                                        on_end=self._end,
-                                        total=lambda: getattr(self._running_config, "steps", 0))
-        self._running_config = None
         self.past_runs: list[tuple[str, Any, list[Record]]] = []
         self.past = w.Dropdown(options=[], description="past runs", layout=w.Layout(width="460px"))
         self.show_button = w.Button(description="Show", icon="history", disabled=True,
@@ -253,39 +324,20 @@ class LivePanel(Panel):
         super().__init__(config)
 
     def header(self) -> w.Widget:
-        return w.VBox([super().header(), self.controller.widget, w.HBox([self.past, self.show_button])])
-
-    @property
-    def records(self) -> list[Record]:
-        return self.controller.records
-
-    def run(self, config, stop: threading.Event):
-        """The stream of records for `config` (default: the experiment module's run)."""
-        return self.experiment.run(config, stop=stop)
-
-    def _start(self, stop):
-        self._running_config, self._waiting = self.config, None
-        with self._draw_lock:
-            self.clear()
-        return self.run(self._running_config, stop)
-
-    def _reset(self) -> None:
-        self._waiting = None
-        with self._draw_lock:
-            self.clear()
-        self.live.draw(force=True)
+        return w.VBox([super().header(), w.HBox([self.past, self.show_button])])
 
     def _end(self) -> None:
         self.flush()
-        self._archive(self._running_config, list(self.controller.records))
+        self._archive(self.running_config, list(self.controller.records))
 
     def _archive(self, config, records: list[Record]) -> None:
-        """Keep an ended run under "past runs", labelled by its time, last step and non-default settings."""
+        """Keep an ended run under "past runs", labelled by its time, progress and non-default settings."""
         if not any(r.metrics for r in records):
             return
         defaults = type(config)().to_dict()
-        changed = ", ".join(f"{k}={v}" for k, v in config.to_dict().items() if v != defaults[k]) or "defaults"
-        label = f"{time.strftime('%H:%M:%S')}  step {records[-1].step}  {changed}"
+        changed = ", ".join(f"{k}={short(v)}" for k, v in config.to_dict().items() if v != defaults[k]) or "defaults"
+        last = records[-1]
+        label = f"{time.strftime('%H:%M:%S')}  {last.unit[:-1]} {last.done}/{last.total}  {changed}"
         self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]
         self.past.options = [(text, i) for i, (text, _, _) in enumerate(self.past_runs)]
         self.past.value = len(self.past_runs) - 1
@@ -298,13 +350,16 @@ class LivePanel(Panel):
             return
         label, config, records = self.past_runs[index]
         self.form.set_config(config)
-        self._running_config, self._waiting = config, None
+        self.running_config, self._waiting = config, None
         self.controller.records[:] = records
         with self._draw_lock:
             self.clear()
         self.redraw(next(r for r in reversed(records) if r.metrics), force=True)
         self.controller.show("ready", f"showing the run of {label.split()[0]}")
 
-    def close(self) -> None:
-        self.controller.stop(wait=True)
-        super().close()
+
+def short(value) -> str:
+    """A setting as a past-run label shows it: floats to 3 significant digits, lists joined by '/'."""
+    if isinstance(value, (list, tuple)):
+        return "/".join(short(v) for v in value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,14 +1,20 @@
-"""RunController: Run / Stop / Reset buttons, a status line and a progress bar around a background run.
+"""RunController: a status line and a progress bar around an experiment that runs in a background thread.
 
-    controller = RunController(lambda stop: experiment.run(config, stop=stop), on_record=draw,
-                               total=lambda: config.steps)
+    controller = RunController(lambda stop: experiment.run(config, stop=stop), on_record=draw)
 
-Run starts `run(stop)` in a `threading.Thread`; the loop hands every Record (params dropped) to
-`on_record` in that thread, which sets artist data and asks for a throttled redraw. Stop sets the
-`threading.Event` the experiment checks between jitted chunks. The status line reads "compiling...",
-"running step k", "stopped at step k", "diverged at step k", "finished in X s" or "error: ...";
-`state` holds the bare word. Exceptions end the run with their message in the status line: they are
-never raised into the notebook (no traceback stream) and never printed from the thread.
+Two ways to start a run:
+- a training panel shows Run / Stop / Reset: Run starts `run(stop)` in a `threading.Thread`, Stop sets
+  the `threading.Event` the experiment checks between jitted chunks or jobs;
+- a view panel (`auto=True`) calls `request()` on every control change: one worker thread computes
+  the latest settings after a short debounce; a newer request stops the computation in flight, whose
+  records are then dropped, so at most one computation runs and the plot never shows stale settings
+  as current. The caller's thread (the kernel's) only sets a flag: a control change never blocks it.
+
+Records go to `on_record` (params dropped) in the worker thread. The progress bar and the status text
+come from the record itself (`Record.fraction`, `workbench.experiment.progress_text`): "compiling...",
+"running: step 1200 of 4000", "stopped at job 3 of 20", "diverged at step k of n", "finished: 20 jobs
+in X s" or "error: ...". Exceptions end the run with their message in the status line: they are never
+raised into the notebook and never printed from the thread.
 """
 
 from __future__ import annotations
@@ -20,9 +26,24 @@ from typing import Callable, Iterable
 
 import ipywidgets as w
 
-from workbench.training import Record
+from workbench.experiment import Record, progress_text
 
 _COLOURS = {"diverged": "#D55E00", "error": "#D55E00", "finished": "#009E73"}
+DEBOUNCE = 0.15  # seconds a view waits for a newer control change before it computes
+
+
+def final_text(record: Record | None, stop: threading.Event, seconds: float) -> tuple[str, str]:
+    """(state, status text) of an ended run, from its last record."""
+    if record is None:
+        return ("stopped", "stopped before the first result") if stop.is_set() else ("finished", "finished")
+    status = record.status if record.status != "running" else ("stopped" if stop.is_set() else "finished")
+    where = progress_text(record)
+    if status == "finished":
+        unit = record.unit if record.total != 1 else record.unit[:-1]
+        return status, f"finished: {record.total} {unit} in {seconds:.1f} s"
+    if status == "diverged":
+        return status, f"diverged at {where} (a loss or metric is not finite): lower the learning rate"
+    return status, f"stopped at {where}"
 
 
 class RunController:
@@ -30,30 +51,39 @@ class RunController:
 
     def __init__(self, run: Callable[[threading.Event], Iterable[Record]], *,
                  on_record: Callable[[Record], None], on_reset: Callable[[], None] | None = None,
-                 on_end: Callable[[], None] | None = None, total: Callable[[], int] | None = None):
-        self._run, self.on_record, self.on_reset, self.on_end, self.total = run, on_record, on_reset, on_end, total
+                 on_end: Callable[[], None] | None = None, auto: bool = False, debounce: float = DEBOUNCE):
+        self._run, self.on_record, self.on_reset, self.on_end = run, on_record, on_reset, on_end
+        self.auto, self.debounce = auto, debounce
         self.records: list[Record] = []
         self.thread: threading.Thread | None = None
         self.stop_event = threading.Event()
         self.state, self.error = "ready", None
+        self._wake = threading.Condition()
+        self._requested = self._served = 0
+        self._closed = False
         self.run_button = w.Button(description="Run", button_style="success", icon="play",
                                    tooltip="train in the background", layout=w.Layout(width="90px"))
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                    tooltip="stop after the current chunk", layout=w.Layout(width="90px"))
-        self.reset_button = w.Button(description="Reset", icon="undo", tooltip="stop and clear the plots (the run stays under past runs)",
+                                    tooltip="stop after the current chunk or job", layout=w.Layout(width="90px"))
+        self.reset_button = w.Button(description="Reset", icon="undo",
+                                     tooltip="stop and clear the plots (the run stays under past runs)",
                                      layout=w.Layout(width="90px"))
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="160px"))
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="140px"))
         self.status = w.HTML()
         self.status.add_class("wb-status")
         self.show("ready", "ready")
-        self.widget = w.HBox([self.run_button, self.stop_button, self.reset_button, self.progress, self.status],
+        buttons = [] if auto else [self.run_button, self.stop_button, self.reset_button]
+        self.widget = w.HBox(buttons + [self.progress, self.status],
                              layout=w.Layout(align_items="center", flex_flow="row wrap"))
 
     @property
     def running(self) -> bool:
+        """A computation is in flight or waiting to start."""
+        if self.auto:
+            return self._served < self._requested or self.state in ("starting", "compiling", "running")
         return self.thread is not None and self.thread.is_alive()
 
     def show(self, state: str, text: str) -> None:
@@ -61,26 +91,26 @@ class RunController:
         self.state = state
         colour = _COLOURS.get(state)
         style = f' style="color:{colour};font-weight:bold"' if colour else ""
-        self.status.value = f'<span class="wb-status-text" data-state="{state}"{style}>{html.escape(text)}</span>'
+        spin = '<i class="fa fa-spinner fa-spin"></i> ' if state in ("starting", "compiling", "running") else ""
+        self.status.value = (f'<span class="wb-status-text" data-state="{state}"{style}>{spin}'
+                             f'{html.escape(text)}</span>')
 
+    # ---- training panels: Run / Stop / Reset
     def start(self) -> None:
         """Start a run in a background thread (ignored while one is running)."""
         if self.running:
             return
-        self.records.clear()
-        self.error = None
         self.stop_event = threading.Event()
-        self.progress.value = 0.0
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self.show("starting", "starting...")
-        self.thread = threading.Thread(target=self._loop, args=(self.stop_event,), name="workbench-run", daemon=True)
+        self.thread = threading.Thread(target=self._loop, args=(self.stop_event, None), name="workbench-run",
+                                       daemon=True)
         self.thread.start()
 
     def stop(self, wait: bool = False, timeout: float | None = 30.0) -> None:
-        """Ask the run to stop after its current chunk; with `wait`, join the thread."""
+        """Ask the run to stop after its current chunk or job; with `wait`, join the thread."""
         self.stop_event.set()
-        if wait and self.thread is not None:
-            self.thread.join(timeout)
+        if wait:
+            self.wait(timeout)
 
     def reset(self) -> None:
         """Stop the run, forget its records and clear the plots."""
@@ -91,12 +121,65 @@ class RunController:
         if self.on_reset is not None:
             self.on_reset()
 
-    def _loop(self, stop: threading.Event) -> None:
+    def wait(self, timeout: float | None = 120.0) -> bool:
+        """Block until nothing is running or requested (tests, benchmarks, notebooks); True if idle."""
+        end = None if timeout is None else time.monotonic() + timeout
+        if not self.auto:
+            if self.thread is not None:
+                self.thread.join(timeout)
+            return not self.running
+        with self._wake:
+            while self.running and not self._closed:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._wake.wait(0.05 if left is None else min(left, 0.05))
+        return True
+
+    # ---- view panels: recompute on every control change
+    def request(self) -> None:
+        """Compute the current settings in the background, superseding any computation in flight."""
+        with self._wake:
+            self._requested += 1
+            self.stop_event.set()
+            self._wake.notify_all()
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._serve, name="workbench-view", daemon=True)
+                self.thread.start()
+        self.show("starting", "updating for the new settings...")
+
+    def _serve(self) -> None:
+        while True:
+            with self._wake:
+                while self._served == self._requested and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                target = self._requested
+            time.sleep(self.debounce)  # settings passed while a slider is dragged are skipped
+            with self._wake:
+                if self._requested != target:
+                    continue
+                self.stop_event = stop = threading.Event()
+            self._loop(stop, target)
+            with self._wake:
+                self._served = max(self._served, target)
+                self._wake.notify_all()
+
+    def _current(self, generation: int | None) -> bool:
+        return generation is None or (generation == self._requested and not self._closed)
+
+    # ---- the loop shared by both
+    def _loop(self, stop: threading.Event, generation: int | None) -> None:
         start, last = time.perf_counter(), None
+        if self._current(generation):
+            self.records.clear()
+            self.progress.value = 0.0
+            self.show("starting", "starting..." if generation is None else "updating for the new settings...")
         try:
-            stream = iter(self._run(stop))
-            total = self.total() if self.total else None
-            for record in stream:
+            for record in self._run(stop):
+                if not self._current(generation):
+                    return  # superseded: a newer request redraws
                 if record.status == "compiling":
                     self.show("compiling", "compiling...")
                     continue
@@ -104,19 +187,15 @@ class RunController:
                 last = record
                 self.records.append(record)
                 self.on_record(record)
-                if total:
-                    self.progress.value = min(1.0, record.step / total)
+                self.progress.value = record.fraction
                 if record.status == "running" and not stop.is_set():
-                    self.show("running", f"running step {record.step}")
-            status = last.status if last is not None and last.status != "running" else (
-                "stopped" if stop.is_set() else "finished")
-            step = last.step if last is not None else 0
-            final = (status, {"stopped": f"stopped at step {step}",
-                              "diverged": f"diverged at step {step} (loss is not finite): lower the learning rate",
-                              "finished": f"finished in {time.perf_counter() - start:.1f} s"}[status])
+                    self.show("running", f"running: {progress_text(record)}")
+            final = final_text(last, stop, time.perf_counter() - start)
         except Exception as err:  # shown in the panel, never raised into the notebook
             self.error = err
             final = ("error", f"error: {err}" if isinstance(err, ValueError) else f"error: {type(err).__name__}: {err}")
+        if not self._current(generation):
+            return
         if self.on_end is not None:
             try:
                 self.on_end()
@@ -124,3 +203,14 @@ class RunController:
                 final = ("error", f"error while drawing: {type(err).__name__}: {err}")
         self.run_button.disabled, self.stop_button.disabled = False, True  # before the final status
         self.show(*final)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop whatever runs, end the worker thread and close the widgets."""
+        with self._wake:
+            self._closed = True
+            self.stop_event.set()
+            self._wake.notify_all()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        for widget in (self.run_button, self.stop_button, self.reset_button, self.progress, self.status, self.widget):
+            widget.close()

@@ -13,9 +13,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import functools
 import math
+import numbers
+import typing
 import zlib
 from typing import Any
+
+import numpy as np
 
 _MISSING = object()
 
@@ -37,6 +42,8 @@ def _range_text(meta) -> str:
 def _check_activation(value):
     from workbench.activations import get_activation  # the registry is the one source of truth
 
+    if not isinstance(value, str):
+        raise ValueError(f"activation: must be a name or an expression in x (text), got {type(value).__name__}")
     get_activation(value)
     return value
 
@@ -44,46 +51,71 @@ def _check_activation(value):
 _CHECKS = {"activation": _check_activation}
 
 
-def check_field(name: str, meta: dict, kind: type, value: Any) -> Any:
-    """Validate one value against its field's declared type and range; return it (normalised)."""
+def _number(name: str, meta: dict, kind: type, value: Any):
+    """One int or float against its declared range."""
+    rng = _range_text(meta)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: must be a number in {rng}, got {value!r}")
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: must be a finite number in {rng}, got a number with {len(str(value))} digits") from None
+    if not math.isfinite(as_float):
+        raise ValueError(f"{name}: must be a finite number in {rng}, got {value!r}")
+    if kind is int:
+        if not as_float.is_integer():
+            raise ValueError(f"{name}: must be an integer in {rng}, got {value!r}")
+        value = int(value)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    too_low = lo is not None and (value <= lo if meta.get("lo_open") else value < lo)
+    if too_low or (hi is not None and value > hi):
+        raise ValueError(f"{name}: must be in {rng}, got {value!r}")
+    return value if kind is int else as_float
+
+
+def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
+    """Validate one value against its field's declared type (`int`, `float`, `bool`, `str` or
+    `tuple[T, ...]`, checked per element) and range; return it normalised."""
+    if kind is tuple:
+        raise TypeError(f"{name}: declare a tuple field with its element type, e.g. tuple[int, ...]")
+    if typing.get_origin(kind) is tuple:
+        element = typing.get_args(kind)[0]
+        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or not value:
+            raise ValueError(f"{name}: must be a non-empty list of {element.__name__}s in {_range_text(meta)}, "
+                             f"got {value!r}")
+        return tuple(check_field(name, meta, element, v) for v in value)
+    if isinstance(value, (tuple, list, dict)):
+        raise ValueError(f"{name}: must be a single {getattr(kind, '__name__', 'value')}, got {value!r}")
     if meta.get("choices"):
         if value not in meta["choices"]:
             raise ValueError(f"{name}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
         return value
     if meta.get("check"):
         return _CHECKS[meta["check"]](value)
-    if isinstance(value, (tuple, list)) and (meta.get("lo") is not None or meta.get("hi") is not None):
-        if not value:
-            raise ValueError(f"{name}: must be a non-empty list of numbers in {_range_text(meta)}")
-        return tuple(check_field(name, meta, type(v) if isinstance(v, float) else int, v) for v in value)
     if kind is bool:
-        if not isinstance(value, bool):
+        if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name}: must be True or False, got {value!r}")
-        return value
+        return bool(value)
     if kind in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name}: must be a number in {_range_text(meta)}, got {value!r}")
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(f"{name}: must be an integer in {_range_text(meta)}, got {value!r}")
-            value = int(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: must be a finite number in {_range_text(meta)}, got {value!r}")
-        lo, hi = meta.get("lo"), meta.get("hi")
-        too_low = lo is not None and (value <= lo if meta.get("lo_open") else value < lo)
-        if too_low or (hi is not None and value > hi):
-            raise ValueError(f"{name}: must be in {_range_text(meta)}, got {value!r}")
-        return float(value) if kind is float else value
+        return _number(name, meta, kind, value)
+    if kind is str and not isinstance(value, str):
+        raise ValueError(f"{name}: must be text, got {value!r}")
     return value
+
+
+@functools.cache
+def field_types(cls) -> dict[str, Any]:
+    """The resolved annotation of every field of a Config class."""
+    return typing.get_type_hints(cls)
 
 
 class Config:
     """Base of the frozen experiment configs: validates on construction, round-trips to text."""
 
     def __post_init__(self):
+        types = field_types(type(self))
         for f in dataclasses.fields(self):
-            kind = f.type if isinstance(f.type, type) else _TYPES.get(f.type)
-            value = check_field(f.name, dict(f.metadata) or _DEFAULT_META, kind, getattr(self, f.name))
+            value = check_field(f.name, dict(f.metadata) or _DEFAULT_META, types[f.name], getattr(self, f.name))
             object.__setattr__(self, f.name, value)
         self.validate()
 
@@ -101,6 +133,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict):
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__}: expected a JSON object of fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -110,12 +144,14 @@ class Config:
 
     @classmethod
     def from_json(cls, text: str):
+        if len(text) > MAX_CODE_BYTES:
+            raise ValueError(f"{cls.__name__}: config JSON longer than {MAX_CODE_BYTES} characters")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ValueError(f"{cls.__name__}: not valid JSON ({err.msg})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{cls.__name__}: expected a JSON object")
+        except RecursionError:
+            raise ValueError(f"{cls.__name__}: JSON nested too deeply for a config") from None
         return cls.from_dict(data)
 
     def to_code(self) -> str:
@@ -127,13 +163,23 @@ class Config:
 
     @classmethod
     def from_code(cls, code: str):
+        """The config of a share code; refused if it is not one or inflates past `MAX_CODE_BYTES`."""
+        refusal = f"{cls.__name__}: not a config code (paste the text from 'Copy config')"
+        if not isinstance(code, str) or len(code) > MAX_CODE_BYTES:
+            raise ValueError(refusal)
         try:
             raw = base64.urlsafe_b64decode(code.strip() + "=" * (-len(code.strip()) % 4))
-            data = json.loads(zlib.decompress(raw))
-        except Exception:
-            raise ValueError(f"{cls.__name__}: not a config code (paste the text from 'Copy config')") from None
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(raw, MAX_CODE_BYTES)
+            too_long = bool(inflater.unconsumed_tail)
+            data = None if too_long else json.loads(text)
+        except (ValueError, zlib.error, RecursionError):
+            raise ValueError(refusal) from None
+        if too_long:
+            raise ValueError(f"{cls.__name__}: the code inflates past {MAX_CODE_BYTES} bytes; not a config code")
         return cls.from_dict(data)
 
 
-_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+MAX_CODE_BYTES = 65_536  # share codes and their inflated JSON: configs are a few hundred bytes
+
 _DEFAULT_META = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None)

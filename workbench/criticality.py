@@ -52,10 +52,7 @@ def expectations(activation, q11, q12, q22) -> tuple[np.ndarray, np.ndarray]:
 def diagonal(act, q):
     """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): the closed forms of `dual` where they exist, else one
     Gauss-Hermite rule (`dual.hermite_diag`, O(nodes) per point instead of a Mehler sum at c = 1)."""
-    if dual.angular(act) is not None or act.family in dual.SMOOTH:
-        return gaussian_expectations(act, q, q, q)
-    q = jnp.asarray(q, jnp.result_type(q, float))
-    return dual.hermite_diag(act.fn, q), dual.hermite_diag(derivative(act), q)
+    return dual.dual_of(act).diagonal(jnp.asarray(q, jnp.result_type(q, float)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -6,6 +6,7 @@ readout is f = m^-a * x_L @ W_out + b_out. `depth` counts hidden layers, as in `
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,23 +17,52 @@ from flax import nnx
 from workbench import parametrizations as P
 from workbench.activations import get_activation
 from workbench.config import Config, spec
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, PARAMETRIZATION, WIDTH
+
+
+class ModelConfig(Config):
+    """Base of a model's config: the model owns how the optimizer treats its tensors (`param_labels`, fed
+    to `optax.multi_transform`) and how its learning rates scale with width (`scaling`). By default every
+    tensor is "hidden" under SP, which trains them all alike."""
+
+    def scaling(self) -> tuple[str, int, int]:
+        """(parametrization, width, base_width) read by `workbench.optim.make_optimizer`."""
+        return "sp", 1, 1
+
+    def param_labels(self, params):
+        """A pytree like `params` holding each tensor's role in the abc table."""
+        return jax.tree_util.tree_map(lambda _: "hidden", params)
 
 
 @dataclass(frozen=True)
-class MLPConfig(Config):
+class MLPConfig(ModelConfig):
     """Architecture and parametrization of a finite MLP."""
 
     in_dim: int = spec(2, lo=1, hi=100_000, doc="input dimension d")
-    width: int = spec(128, lo=1, hi=65_536, log=True, doc="hidden width n")
-    depth: int = spec(2, lo=1, hi=64, doc="number of hidden layers")
+    width: int = WIDTH(128, doc="hidden width n")
+    depth: int = DEPTH(2, doc="number of hidden layers")
     out_dim: int = spec(1, lo=1, hi=10_000, doc="output dimension")
-    activation: str = spec("relu", check="activation", doc="nonlinearity or expression in x")
-    parametrization: str = spec("mup", choices=P.NAMES, doc="abc-parametrization")
-    base_width: int = spec(128, lo=1, hi=65_536, log=True, doc="width n0 at which all equal SP")
+    activation: str = ACTIVATION("relu", doc="nonlinearity or expression in x")
+    parametrization: str = PARAMETRIZATION("mup", doc="abc-parametrization")
+    base_width: int = BASE_WIDTH(128, doc="width n0 at which all equal SP")
     weight_std: float = spec(1.0, lo=0.0, hi=10.0, doc="sigma_w: SP init std is sigma_w/sqrt(fan_in)")
     bias_std: float = spec(0.0, lo=0.0, hi=10.0, doc="sigma_b: init std of the biases")
     bias: bool = spec(True, doc="use biases")
     zero_readout: bool = spec(False, doc="initialise the readout weights to zero")
+
+    @classmethod
+    def like(cls, experiment_config, **fields) -> "MLPConfig":
+        """The MLP of an experiment: every MLPConfig field the experiment's config has (width, depth,
+        activation, ...), then `fields` (sizes of the data, a width of a sweep, ...)."""
+        mine = {f.name for f in dataclasses.fields(cls)}
+        shared = {k: v for k, v in dataclasses.asdict(experiment_config).items() if k in mine}
+        return cls(**{**shared, **fields})
+
+    def scaling(self) -> tuple[str, int, int]:
+        return self.parametrization, self.width, self.base_width
+
+    def param_labels(self, params):
+        return param_roles(self, params)
 
 
 def layer_roles(config: MLPConfig) -> tuple[str, ...]:
@@ -68,6 +98,11 @@ class MLP(nnx.Module):
         """Pre-activation of layer l (the readout for l = depth)."""
         h = self.multipliers[l] * (x @ self.kernels[l][...])
         return h + self.biases[l][...] if self.config.bias else h
+
+    def classifier(self) -> tuple[jax.Array, jax.Array | None]:
+        """(W (C, n), b or None): the logits are W x_L + b of the last features x_L."""
+        w = self.multipliers[-1] * self.kernels[-1][...].T
+        return w, (self.biases[-1][...] if self.config.bias else None)
 
     def __call__(self, x: jax.Array, *, return_hidden: bool = False):
         preacts, features = [], []

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.training import Record
+from workbench.experiment import Record
 
 
-def _plain(value):
+def plain(value):
     """JSON-ready copy of a metric: arrays to nested lists, non-finite floats to strings."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "tolist"):
-        return _plain(np.asarray(value).tolist())
+        return plain(np.asarray(value).tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
@@ -40,6 +40,12 @@ def _restore(value):
     return value
 
 
+def record_dict(record: Record) -> dict:
+    """A record as a JSON-ready dict (params dropped)."""
+    return plain({"done": record.done, "total": record.total, "unit": record.unit, "kind": record.kind,
+                  "status": record.status, "elapsed": record.elapsed, "metrics": record.metrics})
+
+
 class RunStore:
     """A file of one JSON object per line: first the config, then one line per record."""
 
@@ -51,17 +57,16 @@ class RunStore:
 
     def _write(self, obj, mode="a"):
         with self.path.open(mode) as f:
-            f.write(json.dumps(_plain(obj)) + "\n")
+            f.write(json.dumps(plain(obj)) + "\n")
             f.flush()
 
     def append(self, record: Record) -> None:
-        self._write({"step": record.step, "status": record.status, "elapsed": record.elapsed,
-                     "metrics": record.metrics})
+        self._write(record_dict(record))
 
     @staticmethod
     def load(path) -> tuple[dict, list[Record]]:
         lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
         head = lines[0] if lines and "config" in lines[0] else {}
-        records = [Record(d["step"], _restore(d["metrics"]), d["status"], d["elapsed"])
-                   for d in lines[1 if head else 0:]]
+        records = [Record(d["done"], d["total"], d["unit"], _restore(d["metrics"]), d["status"], d["kind"],
+                          d["elapsed"]) for d in lines[1 if head else 0:]]
         return head, records

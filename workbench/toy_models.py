@@ -18,16 +18,18 @@ import jax.numpy as jnp
 from flax import nnx
 
 from workbench.activations import get_activation
-from workbench.config import Config, spec
+from workbench.config import spec
+from workbench.fields import ACTIVATION, WIDTH
+from workbench.models import ModelConfig
 
 
 @dataclass(frozen=True)
-class PairMLPConfig(Config):
+class PairMLPConfig(ModelConfig):
     """Sizes of a one-hidden-layer MLP on token pairs."""
 
     p: int = spec(59, lo=2, hi=1000, doc="vocabulary size (the modulus)")
-    width: int = spec(256, lo=1, hi=16_384, log=True, doc="hidden width")
-    activation: str = spec("relu", check="activation", doc="nonlinearity")
+    width: int = WIDTH(256, doc="hidden width")
+    activation: str = ACTIVATION("relu", doc="nonlinearity")
     init_scale: float = spec(1.0, lo=0.0, hi=100.0, doc="multiplies the SP init of every weight")
 
 
@@ -55,11 +57,11 @@ class PairMLP(nnx.Module):
 
 
 @dataclass(frozen=True)
-class XORNetConfig(Config):
+class XORNetConfig(ModelConfig):
     """Sizes of the Xu et al. (2024) two-layer network."""
 
     in_dim: int = spec(1000, lo=2, hi=100_000, log=True, doc="input dimension d")
-    width: int = spec(64, lo=2, hi=16_384, log=True, doc="hidden width m (even)")
+    width: int = WIDTH(64, doc="hidden width m (even)")
     init_std: float = spec(1e-4, lo=0.0, hi=10.0, log=False, doc="std of the first-layer weights")
 
 

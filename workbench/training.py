@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import jax
@@ -25,39 +25,29 @@ import optax
 from flax import nnx
 
 from workbench.config import Config, spec
+from workbench.fields import LR, OPTIMIZER, SEED, STEPS
 from workbench.data import Dataset
-from workbench.models import MLP, MLPConfig, param_roles
+from workbench.experiment import Record
+from workbench.models import MLP, ModelConfig
 from workbench.optim import OPTIMIZERS, make_optimizer
 
 LOSSES = ("mse", "xent")
-STATUSES = ("compiling", "running", "finished", "stopped", "diverged")
 
 
 @dataclass(frozen=True)
 class TrainConfig(Config):
     """Optimizer and schedule of a run."""
 
-    optimizer: str = spec("sgd", choices=OPTIMIZERS, doc="optax optimizer")
-    lr: float = spec(0.1, lo=0.0, lo_open=True, hi=1e4, log=True, doc="base learning rate at the base width")
+    optimizer: str = OPTIMIZER("sgd", doc="optax optimizer")
+    lr: float = LR(0.1, doc="base learning rate at the base width")
     momentum: float = spec(0.9, lo=0.0, hi=0.999, doc="momentum (optimizer 'momentum')")
     weight_decay: float = spec(0.0, lo=0.0, hi=100.0, doc="L2 (sgd/adam) or decoupled (adamw) decay")
     beta2: float = spec(0.999, lo=0.0, hi=0.99999, doc="Adam's second-moment decay (adam/adamw)")
-    steps: int = spec(1000, lo=1, hi=10_000_000, log=True, doc="number of optimizer steps")
+    steps: int = STEPS(1000, doc="number of optimizer steps")
     batch_size: int = spec(0, lo=0, hi=1_000_000, doc="minibatch size; 0 for full batch")
     loss: str = spec("mse", choices=LOSSES, doc="mean squared error or cross-entropy")
     record_every: int = spec(50, lo=1, hi=1_000_000, doc="steps per jitted chunk and per record")
-    seed: int = spec(0, lo=0, hi=2**31 - 1, doc="seed of the minibatch sampler")
-
-
-@dataclass
-class Record:
-    """What a run reports every `record_every` steps (and once at the end with its final status)."""
-
-    step: int
-    metrics: dict = field(default_factory=dict)
-    status: str = "running"
-    elapsed: float = 0.0
-    params: nnx.State | None = field(default=None, repr=False)
+    seed: int = SEED(0, doc="seed of the minibatch sampler")
 
 
 def targets(data: Dataset, y: np.ndarray, loss: str) -> jax.Array:
@@ -81,20 +71,16 @@ def model_loss(graphdef, params, x, y, loss: str):
 
 
 def optimizer_for(model_config, config: TrainConfig):
-    """The per-role optax optimizer of an MLP under `config` (lr and weight decay injected). Any other
-    model (its `config` a hashable Config without a parametrization) trains every tensor alike, as SP."""
-    c = model_config
-    if not isinstance(c, MLPConfig):
-        return make_optimizer(config.optimizer, config.lr, parametrization="sp", width=1, base_width=1,
-                              roles=lambda params: jax.tree_util.tree_map(lambda _: "hidden", params),
-                              momentum=config.momentum, weight_decay=config.weight_decay, b2=config.beta2)
-    return make_optimizer(config.optimizer, config.lr, parametrization=c.parametrization, width=c.width,
-                          base_width=c.base_width, roles=functools.partial(param_roles, c),
+    """The per-role optax optimizer of a model under `config` (lr and weight decay injected); the model's
+    config says how its tensors scale (`ModelConfig.scaling`, `ModelConfig.param_labels`)."""
+    parametrization, width, base_width = model_config.scaling()
+    return make_optimizer(config.optimizer, config.lr, parametrization=parametrization, width=width,
+                          base_width=base_width, roles=model_config.param_labels,
                           momentum=config.momentum, weight_decay=config.weight_decay, b2=config.beta2)
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_chunk(graphdef, model_config: MLPConfig, optimizer: str, momentum: float, loss: str,
+def compiled_chunk(graphdef, model_config: ModelConfig, optimizer: str, momentum: float, loss: str,
                    steps: int, batch_size: int):
     """jit(scan of `steps` optimizer steps) -> (params, opt_state, mean loss, all finite); cached so equal
     graphs and settings reuse one compilation. The divergence check runs inside, so a chunk costs one sync."""
@@ -173,7 +159,7 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
         nnx.update(model, params, rest)
         if metrics_fn is not None:
             metrics.update(metrics_fn(model))
-        return Record(step, metrics, status, time.perf_counter() - start, params)
+        return Record(step, config.steps, "steps", metrics, status, "step", time.perf_counter() - start, params)
 
     yield record("running", params, step, evaluated(params))
     # Pipelined: chunk i+1 (and its evaluations) is dispatched before chunk i's results are read, so the
@@ -187,7 +173,7 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
             cache_key = (graphdef, config.optimizer, config.momentum, config.loss, k, config.batch_size,
                          x_tr.shape, y_tr.shape, str(y_tr.dtype))
             if cache_key not in _SEEN:
-                yield Record(step, {}, "compiling", time.perf_counter() - start)
+                yield Record(step, config.steps, "steps", {}, "compiling", "status", time.perf_counter() - start)
                 _SEEN.add(cache_key)
             chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, k,
                                    config.batch_size)

@@ -13,11 +13,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from workbench.config import Config, spec
+from workbench.config import spec
+from workbench.models import ModelConfig
 
 
 @dataclass(frozen=True)
-class TransformerConfig(Config):
+class TransformerConfig(ModelConfig):
     """Sizes of the one-layer transformer (Nanda et al. use p=113, d_model=128, 4 heads, d_mlp=512)."""
 
     p: int = spec(113, lo=2, hi=1000, doc="modulus: tokens 0..p-1 and '=' (token p)")

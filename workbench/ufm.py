@@ -12,12 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from workbench.config import Config, spec
+from workbench.config import spec
 from workbench.data import Dataset
+from workbench.models import ModelConfig
 
 
 @dataclass(frozen=True)
-class UFMConfig(Config):
+class UFMConfig(ModelConfig):
     """Sizes of a deep linear unconstrained-features model."""
 
     n_samples: int = spec(400, lo=2, hi=100_000, log=True, doc="number of free feature vectors N")
@@ -37,6 +38,10 @@ class UFM(nnx.Module):
         dims = [c.dim] * c.depth + [c.n_classes]
         self.layers = nnx.List([nnx.Param(c.init_std * jax.random.normal(rngs.params(), (c.dim, d_out)))
                                 for d_out in dims[1:]])
+
+    def classifier(self) -> tuple[jax.Array, None]:
+        """(W (C, d), no bias): the logits are W h of the last features h."""
+        return self.layers[-1][...].T, None
 
     def __call__(self, idx: jax.Array, *, return_hidden: bool = False):
         x = self.features[...][jnp.reshape(idx, (-1,))]

@@ -1,1 +1,23 @@
-"""Panels for single experiments, one module each; importing `widgets` registers them all with the app."""
+"""Every panel of the app, in tab order: the one registry that `Workbench`, the headless tests and the
+browser test read. A new panel is one experiment module, one panel module and one line here."""
+
+from widgets.panels.collapse import CollapsePanel
+from widgets.panels.coord_check import CoordCheckPanel
+from widgets.panels.criticality import PhaseDiagramPanel, SeluFlowPanel
+from widgets.panels.grokking import GrokkingPanel
+from widgets.panels.kernel_explorer import KernelExplorerPanel
+from widgets.panels.lazy_rich import LazyRichPanel
+from widgets.panels.lr_transfer import LRTransferPanel
+from widgets.panels.training_dynamics import TrainingDynamicsPanel
+
+PANELS = (
+    KernelExplorerPanel,
+    TrainingDynamicsPanel,
+    CoordCheckPanel,
+    LRTransferPanel,
+    LazyRichPanel,
+    PhaseDiagramPanel,
+    SeluFlowPanel,
+    CollapsePanel,
+    GrokkingPanel,
+)

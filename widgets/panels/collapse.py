@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import neural_collapse
@@ -20,9 +19,9 @@ ALT = ("Top row: NC1 to NC4 against step on log axes; train (solid) and test (da
        "||w_k|| as bars against class size n_k, black diamonds the predicted frame (UFM).")
 
 
-@register_panel
 class CollapsePanel(LivePanel):
     title = "Neural collapse"
+    quick = dict(dataset="ufm", class_sizes=(20, 10), dim=4, optimizer="sgd", lr=0.5, steps=80, record_every=20)
     experiment = neural_collapse
     form_options = dict(ranges={"steps": dict(hi=100_000), "width": dict(hi=1024)})
     figure_options = dict(nrows=2, ncols=3, figsize=(10.5, 5.6), min_interval=0.25)
@@ -49,7 +48,7 @@ class CollapsePanel(LivePanel):
         self.layers, self.bars = [], None
 
     def clear(self):
-        config = self._running_config or self.config
+        config = self.running_config or self.config
         axes = self.live.axes
         for line in list(self.nc.values()) + self.acc + [self.prediction]:
             line.set_data([], [])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import coord_check
@@ -17,9 +16,9 @@ ALT = ("Top: mean absolute pre-activation of every layer against width (log-log)
        "(0 = width-independent, the muP target).")
 
 
-@register_panel
 class CoordCheckPanel(LivePanel):
     title = "Coordinate check"
+    quick = dict(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8)
     experiment = coord_check
     form_options = dict(ranges={"seeds": dict(hi=8)})
     figure_options = dict(nrows=2, ncols=2, figsize=(9, 6))
@@ -36,7 +35,7 @@ class CoordCheckPanel(LivePanel):
         self.lines, self.slopes = [], axes[3].plot([], [], "o-", color=PALETTE[0])[0]
 
     def clear(self):
-        config = self._running_config or self.config
+        config = self.running_config or self.config
         for line in self.lines:
             line.remove()
         n = config.depth + 1
@@ -49,7 +48,7 @@ class CoordCheckPanel(LivePanel):
 
     def draw(self, record):
         m = record.metrics
-        rows = [r.metrics for r in self.records if "width" in r.metrics]
+        rows = self.points()
         if rows:
             widths = np.array([r["width"] for r in rows], float)
             act = np.stack([r["act_mean_abs"] for r in rows])  # (W, steps + 1, L + 1)

@@ -1,15 +1,14 @@
 """Criticality panels (Poole et al. 2016; Schoenholz et al. 2017; Klambauer et al. 2017): the phase diagram
 over (sigma_w^2, sigma_b^2) whose clicked point shows its depth profile (theory and sampled finite networks),
-and SELU's moment-map flow (`workbench.criticality`, `workbench.experiments.criticality`)."""
+and SELU's moment-map flow (`workbench.experiments.phase_diagram`, `workbench.experiments.selu_flow`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from widgets.app import register_panel
 from widgets.live import PALETTE
-from widgets.panel import Panel
-from workbench.experiments import criticality
+from widgets.panel import Help, Panel
+from workbench.experiments import phase_diagram, selu_flow
 
 PHASE_ALT = ("Left: log chi_1 over sigma_w^2 (x) and sigma_b^2 (y), blue ordered, red chaotic, white where q* "
              "diverges; black line chi_1 = 1 (order to chaos); the cross is the selected point (click to move it). "
@@ -23,79 +22,101 @@ def _click(panel, ax, fields):
     """Move two fields of the panel's config to a click inside `ax`."""
     def on_press(event):
         if event.inaxes is ax and event.xdata is not None:
-            panel.form.set_config(panel.config.replace(**{fields[0]: float(event.xdata), fields[1]: float(event.ydata)}))
+            x, y = (float(f"{v:.3g}") for v in (event.xdata, event.ydata))  # what a user would type
+            panel.form.set_config(panel.config.replace(**{fields[0]: x, fields[1]: y}))
     panel.live.canvas.mpl_connect("button_press_event", on_press)
 
 
-@register_panel
+PHASE_HELP = Help(
+    what="Where a deep network keeps two inputs apart: log chi_1 over the weight and bias variances (blue "
+         "ordered, red chaotic); the black line is the edge of chaos. Click a point to see how two inputs' "
+         "correlation and the gradient norm evolve through its layers, in theory and in sampled networks.",
+    try_="Click in the blue region (correlation goes to 1: inputs become indistinguishable), then in the red "
+         "(gradients explode), then on the line (both survive for many layers).",
+    theory="chi_1 = 1 separates order from chaos; the depth scales xi_c and xi_q diverge on the line, so "
+           "only near it can deep networks train (Schoenholz et al. 2017).")
+
+
 class PhaseDiagramPanel(Panel):
     title = "Phase diagram"
-    config_cls = criticality.PhaseConfig
-    figure_options = dict(nrows=1, ncols=3, figsize=(11, 3.5))
+    quick = dict(grid=8, depth=5, width=16, seeds=2)
+    experiment = phase_diagram
+    help = PHASE_HELP
+    figure_options = dict(nrows=1, ncols=3, figsize=(9.6, 3.3))
     alt = PHASE_ALT
 
     def __init__(self, config=None):
         super().__init__(config)
         _click(self, self.live.axes[0], ("sigma_w2", "sigma_b2"))
-        self._config_changed(self.config)
 
     def setup(self, axes):
         self.image = axes[0].imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
-        self.line, = axes[0].plot([], [], color="black", lw=1.5)
+        self.live.fig.colorbar(self.image, ax=axes[0], label="log chi_1", shrink=0.85)
+        self.line, = axes[0].plot([], [], color="black", lw=1.5, label="chi_1 = 1")
         self.point, = axes[0].plot([], [], "x", color="black", ms=10, mew=2)
-        axes[0].set(xlabel="sigma_w^2", ylabel="sigma_b^2", title="log chi_1")
+        axes[0].set(xlabel="sigma_w^2", ylabel="sigma_b^2", title="order (blue) to chaos (red)")
         self.c_theory, = axes[1].plot([], [], color=PALETTE[0], label="theory")
         self.c_net, = axes[1].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
-        axes[1].set(xlabel="layer", ylabel="c_l", ylim=(-0.05, 1.05), title="correlation")
+        axes[1].set(xlabel="layer", ylabel="correlation c_l", ylim=(-0.05, 1.05), title="correlation of two inputs")
         axes[1].legend(fontsize=7)
-        self.g_theory, = axes[2].plot([], [], color=PALETTE[0])
-        self.g_net, = axes[2].plot([], [], "o", ms=3, color=PALETTE[1])
-        axes[2].set(xlabel="layer", yscale="log", title="||df/dh_l||^2")
+        self.g_theory, = axes[2].plot([], [], color=PALETTE[0], label="theory")
+        self.g_net, = axes[2].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
+        axes[2].set(xlabel="layer", ylabel="||df/dh_l||^2", yscale="log", title="gradient norm")
 
-    def update(self, config):
-        view = criticality.phase_view(config)
-        d, s, p = view["diagram"], view["scales"], view["profile"]
-        self.image.set_data(np.log(d.chi_1))
-        self.image.set_extent((d.sigma_w2[0], d.sigma_w2[-1], d.sigma_b2[0], d.sigma_b2[-1]))
-        self.line.set_data(d.critical_w2, d.sigma_b2)
+    def draw(self, record):
+        m, config = record.metrics, self.running_config
+        w2, b2 = m["sigma_w2_grid"], m["sigma_b2_grid"]
+        self.image.set_data(m["log_chi_1"])
+        self.image.set_extent((w2[0], w2[-1], b2[0], b2[-1]))
+        self.line.set_data(m["critical_w2"], b2)
         self.point.set_data([config.sigma_w2], [config.sigma_b2])
-        self.c_theory.set_data(p["layers"], p["c_theory"])
-        self.c_net.set_data(p["layers"], p["c"])
-        self.g_theory.set_data(p["layers"], p["grad2_theory"])
-        self.g_net.set_data(p["layers"], p["grad2"])
-        for ax in self.live.axes[1:]:
-            self.rescale(ax)
-        self.live.axes[1].set_ylim(min(-0.05, float(np.nanmin(p["c"])) - 0.05), 1.05)
-        self.live.axes[0].set_title(f"log chi_1   (selected: chi_1={s.chi_1:.3f}, {p['phase']})")
-        self.show_message(f"q* = {s.q_star:.3g}, c* = {s.c_star:.3g}, chi_1 = {s.chi_1:.4g}, "
-                          f"xi_q = {s.xi_q:.3g}, xi_c = {s.xi_c:.3g} layers", error=False)
-        self.live.draw(force=True)
+        profile = "c" in m
+        self.c_theory.set_data(m["layers"], m["c_theory"]) if profile else self.c_theory.set_data([], [])
+        self.c_net.set_data(m["layers"], m["c"]) if profile else self.c_net.set_data([], [])
+        self.g_theory.set_data(m["layers"], m["grad2_theory"]) if profile else self.g_theory.set_data([], [])
+        self.g_net.set_data(m["layers"], m["grad2"]) if profile else self.g_net.set_data([], [])
+        if profile:
+            for ax in self.live.axes[1:]:
+                self.rescale(ax)
+            self.live.axes[1].set_ylim(min(-0.05, float(np.nanmin(m["c"])) - 0.05), 1.05)
+        self.show_message(f"selected point: {m['phase']}, chi_1 = {m['chi_1']:.4g}, q* = {m['q_star']:.3g}, "
+                          f"c* = {m['c_star']:.3g}, xi_q = {m['xi_q']:.3g}, xi_c = {m['xi_c']:.3g} layers", error=False)
 
 
-@register_panel
+SELU_HELP = Help(
+    what="How the mean and variance of a layer's activations change from one layer to the next in a SELU "
+         "network: grey arrows (a third of one layer's step), the path from the chosen start (orange), "
+         "and the fixed point (0, 1) (black diamond).",
+    try_="Click anywhere to start a path there; change omega and tau away from (0, 1) to see the fixed "
+         "point move; type another activation.",
+    theory="For SELU with omega = 0 and tau = 1 the map contracts to (0, 1) from a wide basin: activations "
+           "normalise themselves with depth (Klambauer et al. 2017, Theorem 1).")
+
+
 class SeluFlowPanel(Panel):
     title = "SELU flow"
-    config_cls = criticality.SeluConfig
-    figure_options = dict(nrows=1, ncols=1, figsize=(5.5, 4))
+    quick = dict(steps=5)
+    experiment = selu_flow
+    help = SELU_HELP
+    figure_options = dict(nrows=1, ncols=1, figsize=(5.0, 3.8))
     alt = SELU_ALT
 
     def __init__(self, config=None):
         super().__init__(config)
         _click(self, self.live.axes[0], ("mu0", "nu0"))
-        self._config_changed(self.config)
 
     def setup(self, axes):
-        view = criticality.selu_view(self.config)
+        view = selu_flow.view(self.config)
         self.arrows = axes[0].quiver(view["mu"], view["nu"], view["d_mu"], view["d_nu"], color="#777777",
                                      angles="xy", scale_units="xy", scale=3.0, width=0.004)
-        self.path, = axes[0].plot([], [], "o-", ms=3, color=PALETTE[1])
-        axes[0].plot([0.0], [1.0], "D", color="black", ms=6)
+        self.path, = axes[0].plot([], [], "o-", ms=3, color=PALETTE[1], label="path from the start")
+        axes[0].plot([0.0], [1.0], "D", color="black", ms=6, label="fixed point (0, 1)")
         axes[0].set(xlabel="mean mu", ylabel="variance nu", xlim=(-1.1, 1.1), ylim=(0.1, 3.1), title="moment map")
+        axes[0].legend(loc="upper right", fontsize=7)
 
-    def update(self, config):
-        view = criticality.selu_view(config)
-        self.arrows.set_UVC(view["d_mu"], view["d_nu"])
-        self.path.set_data(view["path"][:, 0], view["path"][:, 1])
-        end = view["path"][-1]
+    def draw(self, record):
+        m, config = record.metrics, self.running_config
+        self.arrows.set_UVC(m["d_mu"], m["d_nu"])
+        self.path.set_data(m["path"][:, 0], m["path"][:, 1])
+        end = m["path"][-1]
         self.show_message(f"after {config.steps} layers: mean {end[0]:.4f}, variance {end[1]:.4f}", error=False)
-        self.live.draw(force=True)

@@ -8,7 +8,6 @@ import ipywidgets as w
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import grokking
@@ -19,9 +18,9 @@ ALT = ("Top left: train (solid) and test (dashed) accuracy against step on a log
        "frequency k = 1..p/2 (modular tasks).")
 
 
-@register_panel
 class GrokkingPanel(LivePanel):
     title = "Grokking"
+    quick = dict(p=11, train_fraction=0.5, width=16, steps=80, record_every=20)
     experiment = grokking
     form_options = dict(exclude=("top_k",), ranges={"steps": dict(hi=200_000), "p": dict(hi=127)})
     figure_options = dict(nrows=2, ncols=2, figsize=(9.5, 5.6), min_interval=0.25)
@@ -56,7 +55,7 @@ class GrokkingPanel(LivePanel):
         axes[3].set(xlabel="frequency k", ylabel="share of power", title="Fourier spectrum of the embeddings")
 
     def clear(self):
-        config = self._running_config or self.config
+        config = self.running_config or self.config
         for line in self.acc + self.loss + self.marks + [self.norm]:
             line.set_data([], [])
         if self.bars is not None:
@@ -93,7 +92,7 @@ class GrokkingPanel(LivePanel):
             for bar, h in zip(self.bars, shares):
                 bar.set_height(h)
             axes[3].set_ylim(0, max(float(shares.max()) * 1.15, 1e-3))
-            axes[3].set_title(f"Fourier power: top-{self._running_config.top_k} {m['fourier_top_share']:.2f}, "
+            axes[3].set_title(f"Fourier power: top-{self.running_config.top_k} {m['fourier_top_share']:.2f}, "
                               f"per neuron {m['fourier_neuron_share']:.2f}")
         for ax in axes[:3]:
             self.rescale(ax)

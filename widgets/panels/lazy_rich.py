@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench import parametrizations as P
@@ -18,9 +17,9 @@ ALT = ("Three log-log plots against width, one line per parametrization: relativ
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
 
-@register_panel
 class LazyRichPanel(LivePanel):
     title = "Lazy vs rich"
+    quick = dict(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4)
     experiment = lazy_rich
     form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
     figure_options = dict(nrows=1, ncols=3, figsize=(10.5, 3.4))
@@ -40,7 +39,7 @@ class LazyRichPanel(LivePanel):
             line.set_data([], [])
 
     def draw(self, record):
-        rows = [r.metrics for r in self.records if "width" in r.metrics]
+        rows = self.points()
         for (key, p), line in self.lines.items():
             mine = [(m["width"], m[key]) for m in rows if m["parametrization"] == p and np.isfinite(m[key])]
             line.set_data(*(zip(*mine) if mine else ([], [])))

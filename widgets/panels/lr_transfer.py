@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.app import register_panel
 from widgets.live import PALETTE
 from widgets.panel import LivePanel
 from workbench.experiments import lr_transfer
@@ -15,9 +14,9 @@ ALT = ("Left: training loss after T steps (log scale) against log2 of the base l
        "means the learning rate transfers across widths.")
 
 
-@register_panel
 class LRTransferPanel(LivePanel):
     title = "LR transfer"
+    quick = dict(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1)
     experiment = lr_transfer
     form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
     figure_options = dict(nrows=1, ncols=2, figsize=(9, 3.4))
@@ -30,7 +29,7 @@ class LRTransferPanel(LivePanel):
         self.marks = axes[0].plot([], [], "*", color="black", ms=9)[0]
 
     def clear(self):
-        config = self._running_config or self.config
+        config = self.running_config or self.config
         for line in self.curves:
             line.remove()
         self.curves = [self.live.axes[0].plot([], [], "o-", ms=3, color=PALETTE[i % len(PALETTE)], label=f"n={w}")[0]
@@ -40,7 +39,7 @@ class LRTransferPanel(LivePanel):
         self.marks.set_data([], [])
 
     def draw(self, record):
-        rows = [r.metrics for r in self.records if "width" in r.metrics]
+        rows = self.points()
         for line, m in zip(self.curves, rows):
             line.set_data(m["log2_lrs"], np.where(np.isfinite(m["loss"]), m["loss"], np.nan))
         if rows:

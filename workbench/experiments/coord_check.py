@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax.numpy as jnp
 import numpy as np
@@ -21,26 +22,47 @@ from flax import nnx
 
 from workbench import parametrizations as P
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
 from workbench.data import teacher
+from workbench.experiment import sweep
 from workbench.experiments.batched import compiled_runs, stacked_params
 from workbench.models import MLPConfig
 from workbench.optim import OPTIMIZERS
-from workbench.training import Record
 
 
 @dataclass(frozen=True)
 class Config(_Config):
-    widths: tuple = spec((64, 128, 256, 512, 1024), lo=1, hi=16_384, doc="widths to compare")
-    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="base width n0")
-    depth: int = spec(3, lo=1, hi=16, doc="hidden layers")
-    activation: str = spec("relu", check="activation", doc="nonlinearity")
-    parametrization: str = spec("mup", choices=P.NAMES, doc="abc-parametrization")
-    optimizer: str = spec("sgd", choices=OPTIMIZERS, doc="optimizer")
-    lr: float = spec(0.2, lo=0.0, lo_open=True, hi=100.0, log=True, doc="base learning rate")
+    widths: tuple[int, ...] = WIDTH((64, 128, 256, 512, 1024), doc="widths to compare")
+    base_width: int = BASE_WIDTH(64, doc="base width n0")
+    depth: int = DEPTH(3, doc="hidden layers")
+    activation: str = ACTIVATION("relu", doc="nonlinearity")
+    parametrization: str = PARAMETRIZATION("mup", doc="abc-parametrization")
+    optimizer: str = OPTIMIZER("sgd", doc="optimizer")
+    lr: float = LR(0.2, doc="base learning rate")
     steps: int = spec(6, lo=1, hi=100, doc="steps after init")
-    seeds: int = spec(2, lo=1, hi=16, doc="seeds averaged")
+    seeds: int = SEEDS(2, doc="seeds averaged")
     n_samples: int = spec(32, lo=1, hi=4096, doc="batch size (full batch)")
     in_dim: int = spec(16, lo=1, hi=4096, doc="input dimension")
+
+class Point(TypedDict):
+    """One width (seed means; `*_std` over seeds); t = 0..steps, l = hidden layers and the readout."""
+
+    width: int
+    act_mean_abs: np.ndarray  # (steps + 1, depth + 1)
+    delta_rms: np.ndarray  # (steps + 1, depth + 1)
+    act_mean_abs_std: np.ndarray  # (steps + 1, depth + 1)
+    delta_rms_std: np.ndarray  # (steps + 1, depth + 1)
+    loss: np.ndarray  # (steps,)
+
+
+class Summary(TypedDict):
+    widths: np.ndarray  # (W,)
+    slopes: np.ndarray  # (depth + 1,) log-log slope of delta_rms at the last step
+    act_slopes: np.ndarray  # (steps + 1, depth + 1)
+
+
+METRICS = {"point": Point, "summary": Summary}
+
 
 
 def layer_sizes(graphdef, params, params0, x):
@@ -55,9 +77,7 @@ def layer_sizes(graphdef, params, params0, x):
 
 
 def model_config(config: Config, width: int) -> MLPConfig:
-    return MLPConfig(in_dim=config.in_dim, width=width, depth=config.depth, out_dim=1,
-                     activation=config.activation, parametrization=config.parametrization,
-                     base_width=config.base_width)
+    return MLPConfig.like(config, width=width, out_dim=1)
 
 
 def measure_seeds(config: Config, width: int, seeds) -> dict:
@@ -90,19 +110,16 @@ def loglog_slope(widths, values) -> np.ndarray:
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """Yield one Record per width (seed means and stds), then one with the slopes."""
-    stop = stop or threading.Event()
-    acts, deltas = [], []
-    for i, width in enumerate(config.widths):
-        if stop.is_set():
-            yield Record(i, {}, "stopped")
-            return
+    """Yield one point per width (seed means and stds), then a summary with the slopes."""
+
+    def measure(width):
         m = measure_seeds(config, width, tuple(range(config.seeds)))
-        acts.append(m["act"].mean(0))
-        deltas.append(m["delta"].mean(0))
-        yield Record(i, {"width": width, "act_mean_abs": acts[-1], "delta_rms": deltas[-1],
-                         "act_mean_abs_std": m["act"].std(0), "delta_rms_std": m["delta"].std(0),
-                         "loss": m["loss"].mean(0)}, "running")
-    yield Record(len(config.widths), {"widths": np.array(config.widths),
-                                      "slopes": loglog_slope(config.widths, np.array(deltas)[:, -1]),
-                                      "act_slopes": loglog_slope(config.widths, np.array(acts))}, "finished")
+        return {"width": width, "act_mean_abs": m["act"].mean(0), "delta_rms": m["delta"].mean(0),
+                "act_mean_abs_std": m["act"].std(0), "delta_rms_std": m["delta"].std(0), "loss": m["loss"].mean(0)}
+
+    def summary(points):
+        acts, deltas = np.array([p["act_mean_abs"] for p in points]), np.array([p["delta_rms"] for p in points])
+        return {"widths": np.array(config.widths), "slopes": loglog_slope(config.widths, deltas[:, -1]),
+                "act_slopes": loglog_slope(config.widths, acts)}
+
+    return sweep(config.widths, measure, stop, summary=summary, finite=("loss",))

@@ -17,6 +17,7 @@ import functools
 import math
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -25,24 +26,52 @@ from flax import nnx
 
 from workbench import criticality as C
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
 from workbench.experiments.batched import stacked_params
 from workbench.models import MLPConfig
-from workbench.training import Record
+from workbench.experiment import sweep
 
 
 @dataclass(frozen=True)
 class Config(_Config):
     """Deep SP networks at several sigma_w2 around the critical line."""
 
-    activation: str = spec("tanh", check="activation", doc="nonlinearity")
-    sigma_w2s: tuple = spec((1.2, 1.76, 2.5), lo=0.01, hi=20.0, doc="weight variances sigma_w^2 to compare")
+    activation: str = ACTIVATION("tanh", doc="nonlinearity")
+    sigma_w2s: tuple[float, ...] = spec((1.2, 1.76, 2.5), lo=0.01, hi=20.0, doc="weight variances sigma_w^2 to compare")
     sigma_b2: float = spec(0.05, lo=0.0, hi=5.0, doc="bias variance sigma_b^2")
-    width: int = spec(512, lo=2, hi=8192, log=True, doc="hidden width n")
-    depth: int = spec(30, lo=1, hi=200, doc="hidden layers")
-    seeds: int = spec(8, lo=2, hi=64, doc="networks sampled")
+    width: int = WIDTH(512, doc="hidden width n")
+    depth: int = DEPTH(30, doc="hidden layers")
+    seeds: int = SEEDS(8, doc="networks sampled")
     in_dim: int = spec(64, lo=2, hi=4096, doc="input dimension d")
     q0: float = spec(1.0, lo=0.01, lo_open=False, hi=100.0, doc="input length |x|^2 / d")
     c0: float = spec(0.5, lo=-1.0, hi=1.0, doc="input correlation")
+
+class Point(TypedDict):
+    """One sigma_w2: arrays over layers l = 1..depth (seed means, `*_sem` standard errors)."""
+
+    sigma_w2: float
+    chi_1: float
+    phase: str  # ordered, critical or chaotic
+    layers: np.ndarray  # (depth,)
+    q: np.ndarray
+    q_sem: np.ndarray
+    c: np.ndarray
+    c_sem: np.ndarray
+    grad2: np.ndarray
+    grad2_sem: np.ndarray
+    q_theory: np.ndarray
+    c_theory: np.ndarray
+    grad2_theory: np.ndarray
+
+
+class Summary(TypedDict):
+    sigma_w2s: np.ndarray
+    chi_1: np.ndarray
+    phases: list
+
+
+METRICS = {"point": Point, "summary": Summary}
+
 
 
 def inputs(config: Config) -> jax.Array:
@@ -53,9 +82,8 @@ def inputs(config: Config) -> jax.Array:
 
 
 def model_config(config: Config, sigma_w2: float) -> MLPConfig:
-    return MLPConfig(in_dim=config.in_dim, width=config.width, depth=config.depth, out_dim=1,
-                     activation=config.activation, parametrization="sp", base_width=config.width,
-                     weight_std=math.sqrt(sigma_w2), bias_std=math.sqrt(config.sigma_b2))
+    return MLPConfig.like(config, out_dim=1, parametrization="sp", base_width=config.width,
+                          weight_std=math.sqrt(sigma_w2), bias_std=math.sqrt(config.sigma_b2))
 
 
 CHUNK_BYTES = 256 * 2**20  # weights sampled at once by `measure`
@@ -106,72 +134,10 @@ def measure(config: Config, sigma_w2: float) -> dict:
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """Yield one Record per sigma_w2, then a final one listing chi_1 and the phases."""
-    stop = stop or threading.Event()
-    chis, phases = [], []
-    for i, sigma_w2 in enumerate(config.sigma_w2s):
-        if stop.is_set():
-            yield Record(i, {}, "stopped")
-            return
-        m = measure(config, sigma_w2)
-        chis.append(m["chi_1"])
-        phases.append(m["phase"])
-        yield Record(i, m, "running")
-    yield Record(len(config.sigma_w2s), {"sigma_w2s": np.array(config.sigma_w2s), "chi_1": np.array(chis),
-                                         "phases": phases}, "finished")
+    """Yield one point per sigma_w2, then a summary listing chi_1 and the phases."""
 
+    def summary(points):
+        return {"sigma_w2s": np.array(config.sigma_w2s), "chi_1": np.array([p["chi_1"] for p in points]),
+                "phases": [p["phase"] for p in points]}
 
-@dataclass(frozen=True)
-class PhaseConfig(_Config):
-    """The (sigma_w2, sigma_b2) plane of one activation and a selected point's depth profile."""
-
-    activation: str = spec("tanh", check="activation", doc="nonlinearity")
-    sigma_w2_max: float = spec(4.0, lo=0.5, hi=20.0, doc="largest sigma_w^2 on the grid")
-    sigma_b2_max: float = spec(0.3, lo=0.01, hi=5.0, doc="largest sigma_b^2 on the grid")
-    grid: int = spec(32, lo=8, hi=96, doc="grid points per axis")
-    sigma_w2: float = spec(1.76, lo=0.01, hi=20.0, doc="selected sigma_w^2 (click the diagram)")
-    sigma_b2: float = spec(0.05, lo=0.0, hi=5.0, doc="selected sigma_b^2 (click the diagram)")
-    depth: int = spec(30, lo=1, hi=200, doc="layers of the depth profile")
-    width: int = spec(256, lo=2, hi=4096, log=True, doc="width of the sampled finite networks")
-    seeds: int = spec(4, lo=2, hi=32, doc="finite networks sampled at the selected point")
-
-
-@functools.lru_cache(maxsize=8)
-def phase_grid(activation: str, sigma_w2_max: float, sigma_b2_max: float, grid: int) -> C.PhaseDiagram:
-    """`criticality.phase_diagram` on a grid starting near 0 (cached: clicking does not recompute it)."""
-    return C.phase_diagram(activation, np.linspace(sigma_w2_max / grid, sigma_w2_max, grid),
-                           np.linspace(0.0, sigma_b2_max, grid))
-
-
-def phase_view(config: PhaseConfig, *, finite: bool = True) -> dict:
-    """The phase diagram, the selected point's depth scales and its depth profile (theory and, if
-    `finite`, the finite networks of `measure`)."""
-    diagram = phase_grid(config.activation, config.sigma_w2_max, config.sigma_b2_max, config.grid)
-    scales = C.depth_scales(config.activation, config.sigma_w2, config.sigma_b2)
-    out = {"diagram": diagram, "scales": scales}
-    if finite:
-        finite_config = Config(activation=config.activation, sigma_w2s=(config.sigma_w2,), sigma_b2=config.sigma_b2,
-                               width=config.width, depth=config.depth, seeds=config.seeds)
-        out["profile"] = measure(finite_config, config.sigma_w2)
-    return out
-
-
-@dataclass(frozen=True)
-class SeluConfig(_Config):
-    """SELU's moment map (Klambauer et al. 2017) for weights with sum omega and sum of squares tau."""
-
-    activation: str = spec("selu", check="activation", doc="nonlinearity (selu is self-normalising)")
-    omega: float = spec(0.0, lo=-0.5, hi=0.5, doc="omega = sum of a unit's weights")
-    tau: float = spec(1.0, lo=0.5, hi=2.0, doc="tau = sum of squares of a unit's weights")
-    mu0: float = spec(0.5, lo=-2.0, hi=2.0, doc="start: mean of the inputs")
-    nu0: float = spec(2.0, lo=0.05, hi=4.0, doc="start: variance of the inputs")
-    steps: int = spec(20, lo=1, hi=200, doc="layers")
-
-
-def selu_view(config: SeluConfig, grid: int = 15) -> dict:
-    """Displacement field of the moment map on a (mu, nu) grid and the trajectory from (mu0, nu0)."""
-    mu, nu = np.meshgrid(np.linspace(-1.0, 1.0, grid), np.linspace(0.2, 3.0, grid))
-    kw = dict(omega=config.omega, tau=config.tau, activation=config.activation)
-    new_mu, new_nu = C.selu_moment_map(mu, nu, **kw)
-    return {"mu": mu, "nu": nu, "d_mu": new_mu - mu, "d_nu": new_nu - nu,
-            "path": C.selu_flow(config.mu0, config.nu0, config.steps, **kw)}
+    return sweep(config.sigma_w2s, lambda sigma_w2: measure(config, sigma_w2), stop, summary=summary)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax
 import numpy as np
@@ -28,6 +29,7 @@ from flax import nnx
 
 from workbench import data as D
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.fourier import fourier_power, neuron_concentration, top_share
 from workbench.optim import OPTIMIZERS
 from workbench.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
@@ -46,22 +48,41 @@ class Config(_Config):
     op: str = spec("+", choices=D.MODULAR_OPS, doc="operation a op b mod p")
     train_fraction: float = spec(0.4, lo=0.01, hi=0.99, doc="share of all pairs used for training")
     model: str = spec("mlp", choices=MODELS, doc="one-hidden-layer MLP on token pairs or 1-layer transformer")
-    width: int = spec(256, lo=2, hi=8192, log=True, doc="hidden width (MLP, XOR net) or d_model (transformer)")
-    activation: str = spec("gelu", check="activation", doc="MLP nonlinearity")
+    width: int = WIDTH(256, doc="hidden width (MLP, XOR net) or d_model (transformer)")
+    activation: str = ACTIVATION("gelu", doc="MLP nonlinearity")
     init_scale: float = spec(1.0, lo=0.0, hi=100.0, doc="MLP init scale (x SP std); XOR net init std")
     n_heads: int = spec(4, lo=1, hi=64, doc="transformer heads")
     xor_dim: int = spec(1000, lo=2, hi=100_000, log=True, doc="XOR input dimension d")
     xor_n_train: int = spec(100, lo=2, hi=100_000, log=True, doc="XOR training points")
     label_flip: float = spec(0.1, lo=0.0, hi=0.5, doc="share of flipped XOR training labels")
-    optimizer: str = spec("adamw", choices=OPTIMIZERS, doc="optimizer")
-    lr: float = spec(3e-3, lo=0.0, lo_open=True, hi=100.0, log=True, doc="learning rate")
+    optimizer: str = OPTIMIZER("adamw", doc="optimizer")
+    lr: float = LR(3e-3, doc="learning rate")
     weight_decay: float = spec(1.0, lo=0.0, hi=100.0, doc="weight decay (decoupled for adamw)")
     beta2: float = spec(0.98, lo=0.0, hi=0.99999, doc="Adam beta_2 (Nanda et al. use 0.98)")
     loss: str = spec("xent", choices=LOSSES, doc="loss")
-    steps: int = spec(4000, lo=1, hi=10_000_000, log=True, doc="optimizer steps")
+    steps: int = STEPS(4000, doc="optimizer steps")
     record_every: int = spec(100, lo=1, hi=100_000, log=True, doc="steps between records")
     top_k: int = spec(5, lo=1, hi=500, doc="frequencies counted in fourier_top_share")
-    seed: int = spec(0, lo=0, hi=2**31 - 1, doc="seed of data split and init")
+    seed: int = SEED(0, doc="seed of data split and init")
+
+class Step(TypedDict):
+    """The engine's losses and accuracies plus the grokking metrics (module docstring)."""
+
+    train_loss: float
+    test_loss: float
+    batch_loss: float
+    train_acc: float
+    test_acc: float
+    weight_norm: float
+    fourier_power: NotRequired[np.ndarray]  # (p//2 + 1,) modular tasks
+    fourier_top_share: NotRequired[float]
+    fourier_neuron_share: NotRequired[float]
+    step_memorised: float  # NaN until reached
+    step_generalised: float
+
+
+METRICS = {"step": Step}
+
 
 
 PRESETS = {

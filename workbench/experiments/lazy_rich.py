@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -25,32 +26,59 @@ from flax import nnx
 
 from workbench import parametrizations as P
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
 from workbench.data import teacher
+from workbench.experiment import sweep
 from workbench.experiments.batched import compiled_runs, stacked_params
 from workbench.experiments.coord_check import loglog_slope
 from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
 from workbench.models import MLPConfig
-from workbench.training import Record
 
 
 @dataclass(frozen=True)
 class Config(_Config):
     """Widths and parametrizations to compare under full-batch SGD."""
 
-    widths: tuple = spec((64, 128, 256, 512, 1024), lo=1, hi=16_384, doc="widths to compare")
-    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="base width n0")
+    widths: tuple[int, ...] = WIDTH((64, 128, 256, 512, 1024), doc="widths to compare")
+    base_width: int = BASE_WIDTH(64, doc="base width n0")
     parametrization: str = spec("all", choices=("all",) + P.NAMES, doc="one parametrization or all four")
-    depth: int = spec(2, lo=1, hi=8, doc="hidden layers")
-    activation: str = spec("relu", check="activation", doc="nonlinearity")
-    lr: float = spec(0.1, lo=0.0, lo_open=True, hi=100.0, log=True, doc="SGD base learning rate")
+    depth: int = DEPTH(2, doc="hidden layers")
+    activation: str = ACTIVATION("relu", doc="nonlinearity")
+    lr: float = LR(0.1, doc="SGD base learning rate")
     steps: int = spec(100, lo=1, hi=10_000, log=True, doc="SGD steps T")
-    seeds: int = spec(2, lo=1, hi=16, doc="networks averaged")
+    seeds: int = SEEDS(2, doc="networks averaged")
     n_train: int = spec(32, lo=2, hi=1024, log=True, doc="training points")
     in_dim: int = spec(8, lo=1, hi=1024, doc="input dimension")
 
     @property
     def parametrizations(self) -> tuple[str, ...]:
         return P.NAMES if self.parametrization == "all" else (self.parametrization,)
+
+class Point(TypedDict):
+    """One (parametrization, width), seed means."""
+
+    parametrization: str
+    width: int
+    feature_movement: float
+    feature_curve: np.ndarray  # (steps + 1,)
+    ntk_change: float
+    ntk_gap: float  # NaN for mup and mf
+    train_loss: float
+
+
+class Summary(TypedDict):
+    widths: np.ndarray  # (W,)
+    parametrizations: tuple  # (P,)
+    feature_movement: np.ndarray  # (P, W)
+    ntk_change: np.ndarray  # (P, W)
+    ntk_gap: np.ndarray  # (P, W)
+    feature_movement_slope: np.ndarray  # (P,)
+    ntk_change_slope: np.ndarray  # (P,)
+    ntk_gap_slope: np.ndarray  # (P,)
+
+
+METRICS = {"point": Point, "summary": Summary}
+
 
 
 def data(config: Config):
@@ -83,8 +111,7 @@ def measure(config: Config, parametrization: str, width: int) -> dict:
     """Seed means of the metrics for one (parametrization, width)."""
     d = data(config)
     seeds = tuple(range(config.seeds))
-    mc = MLPConfig(in_dim=config.in_dim, width=width, depth=config.depth, out_dim=1, activation=config.activation,
-                   parametrization=parametrization, base_width=config.base_width)
+    mc = MLPConfig.like(config, width=width, out_dim=1, parametrization=parametrization)
     graphdef, params = stacked_params(mc, seeds)
     x = jnp.broadcast_to(jnp.asarray(d.x_train), (len(seeds),) + d.x_train.shape)
     y = jnp.broadcast_to(jnp.asarray(d.y_train), (len(seeds),) + d.y_train.shape)
@@ -103,21 +130,16 @@ def measure(config: Config, parametrization: str, width: int) -> dict:
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """Yield one Record per (parametrization, width), then the arrays and slopes."""
-    stop = stop or threading.Event()
+    """Yield one point per (parametrization, width), then a summary with the arrays and slopes; a
+    non-finite training loss ends the run "diverged"."""
+    jobs = [(p, width) for p in config.parametrizations for width in config.widths]
     names = ("feature_movement", "ntk_change", "ntk_gap")
-    table = {k: np.full((len(config.parametrizations), len(config.widths)), np.nan) for k in names}
-    step = 0
-    for i, p in enumerate(config.parametrizations):
-        for j, width in enumerate(config.widths):
-            if stop.is_set():
-                yield Record(step, {}, "stopped")
-                return
-            m = measure(config, p, width)
-            for k in names:
-                table[k][i, j] = m[k]
-            yield Record(step, m, "running")
-            step += 1
-    slopes = {f"{k}_slope": loglog_slope(config.widths, table[k].T) for k in names}
-    yield Record(step, {"widths": np.array(config.widths), "parametrizations": config.parametrizations,
-                        **table, **slopes}, "finished")
+
+    def summary(points):
+        shape = (len(config.parametrizations), len(config.widths))
+        table = {k: np.array([p[k] for p in points]).reshape(shape) for k in names}
+        slopes = {f"{k}_slope": loglog_slope(config.widths, table[k].T) for k in names}
+        return {"widths": np.array(config.widths), "parametrizations": config.parametrizations, **table, **slopes}
+
+    return sweep(jobs, lambda job: measure(config, *job), stop, summary=summary,
+                 finite=("train_loss", "feature_movement"))

@@ -18,34 +18,36 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax.numpy as jnp
 import numpy as np
 
 from workbench import parametrizations as P
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
 from workbench.data import digits, teacher
+from workbench.experiment import sweep
 from workbench.experiments.batched import compiled_runs, stacked_params
 from workbench.models import MLPConfig
 from workbench.optim import OPTIMIZERS
-from workbench.training import Record
 
 
 @dataclass(frozen=True)
 class Config(_Config):
     """A grid of learning rates 2**log2_lr_min .. 2**log2_lr_max trained at several widths."""
 
-    widths: tuple = spec((64, 128, 256, 512), lo=1, hi=16_384, doc="widths to compare")
-    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="base width n0")
-    depth: int = spec(3, lo=1, hi=16, doc="hidden layers")
-    activation: str = spec("relu", check="activation", doc="nonlinearity")
-    parametrization: str = spec("mup", choices=P.NAMES, doc="abc-parametrization")
-    optimizer: str = spec("adam", choices=OPTIMIZERS, doc="optimizer")
+    widths: tuple[int, ...] = WIDTH((64, 128, 256, 512), doc="widths to compare")
+    base_width: int = BASE_WIDTH(64, doc="base width n0")
+    depth: int = DEPTH(3, doc="hidden layers")
+    activation: str = ACTIVATION("relu", doc="nonlinearity")
+    parametrization: str = PARAMETRIZATION("mup", doc="abc-parametrization")
+    optimizer: str = OPTIMIZER("adam", doc="optimizer")
     log2_lr_min: float = spec(-11.0, lo=-30.0, hi=10.0, doc="log2 of the smallest base learning rate")
     log2_lr_max: float = spec(-4.0, lo=-30.0, hi=10.0, doc="log2 of the largest base learning rate")
     n_lrs: int = spec(8, lo=2, hi=64, doc="learning rates in the grid (vmapped)")
     steps: int = spec(30, lo=1, hi=100_000, log=True, doc="training steps T")
-    seeds: int = spec(2, lo=1, hi=16, doc="seeds averaged")
+    seeds: int = SEEDS(2, doc="seeds averaged")
     dataset: str = spec("teacher", choices=("teacher", "digits"), doc="digits (cross-entropy) or teacher (MSE)")
     n_samples: int = spec(1024, lo=1, hi=1257, log=True, doc="training points (full batch)")
     zero_readout: bool = spec(True, doc="zero-initialise the readout (TP V, App. D.2)")
@@ -57,6 +59,25 @@ class Config(_Config):
     @property
     def log2_lrs(self) -> np.ndarray:
         return np.linspace(self.log2_lr_min, self.log2_lr_max, self.n_lrs)
+
+class Point(TypedDict):
+    """One width: the loss after T steps for every learning rate of the grid (seed means)."""
+
+    width: int
+    log2_lrs: np.ndarray  # (R,)
+    loss: np.ndarray  # (R,) NaN where a run diverged
+    curves: np.ndarray  # (R, steps) loss before each step
+    optimum_log2_lr: float
+
+
+class Summary(TypedDict):
+    widths: np.ndarray  # (W,)
+    optima: np.ndarray  # (W,) log2 of the best learning rate
+    shift: float  # optimum at the widest minus at the narrowest, in grid steps
+
+
+METRICS = {"point": Point, "summary": Summary}
+
 
 
 def data(config: Config):
@@ -71,12 +92,10 @@ def data(config: Config):
 
 def model_config(config: Config, width: int) -> MLPConfig:
     x, _, out_dim, _ = data(config)
-    return MLPConfig(in_dim=x.shape[1], width=width, depth=config.depth, out_dim=out_dim,
-                     activation=config.activation, parametrization=config.parametrization,
-                     base_width=config.base_width, zero_readout=config.zero_readout)
+    return MLPConfig.like(config, in_dim=x.shape[1], width=width, out_dim=out_dim)
 
 
-def sweep(config: Config, width: int) -> np.ndarray:
+def loss_curves(config: Config, width: int) -> np.ndarray:
     """Loss curves (seeds, n_lrs, steps + 1) of every learning rate at one width; the last entry is
     the loss after `steps` steps."""
     x, y, _, loss = data(config)
@@ -97,19 +116,18 @@ def optimum(log2_lrs, loss) -> float:
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """Yield one Record per width, then one with the optima and their shift in grid steps."""
-    stop = stop or threading.Event()
-    optima = []
-    for i, width in enumerate(config.widths):
-        if stop.is_set():
-            yield Record(i, {}, "stopped")
-            return
+    """Yield one point per width, then a summary with the optima and their shift in grid steps."""
+
+    def measure(width):
         with np.errstate(invalid="ignore"):
-            curves = sweep(config, width).mean(0)
+            curves = loss_curves(config, width).mean(0)
         loss = curves[:, -1]
-        optima.append(optimum(config.log2_lrs, loss))
-        yield Record(i, {"width": width, "log2_lrs": config.log2_lrs, "loss": loss, "curves": curves[:, :-1],
-                         "optimum_log2_lr": optima[-1]}, "running")
-    grid = config.log2_lrs[1] - config.log2_lrs[0]
-    yield Record(len(config.widths), {"widths": np.array(config.widths), "optima": np.array(optima),
-                                      "shift": (optima[-1] - optima[0]) / grid}, "finished")
+        return {"width": width, "log2_lrs": config.log2_lrs, "loss": loss, "curves": curves[:, :-1],
+                "optimum_log2_lr": optimum(config.log2_lrs, loss)}
+
+    def summary(points):
+        optima = [p["optimum_log2_lr"] for p in points]
+        grid = config.log2_lrs[1] - config.log2_lrs[0]
+        return {"widths": np.array(config.widths), "optima": np.array(optima), "shift": (optima[-1] - optima[0]) / grid}
+
+    return sweep(config.widths, measure, stop, summary=summary)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax
 import numpy as np
@@ -27,6 +28,7 @@ from flax import nnx
 from workbench import collapse
 from workbench import data as D
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.models import MLPConfig, build_mlp
 from workbench.optim import OPTIMIZERS
 from workbench.training import LOSSES, TrainConfig, train
@@ -38,26 +40,60 @@ DATASETS = ("gaussian", "digits", "ufm")
 @dataclass(frozen=True)
 class Config(_Config):
     dataset: str = spec("gaussian", choices=DATASETS, doc="Gaussian mixture, sklearn digits or deep linear UFM")
-    class_sizes: tuple = spec((100, 100, 100, 100), lo=1, hi=10_000, doc="training points per class (gaussian, ufm)")
+    class_sizes: tuple[int, ...] = spec((100, 100, 100, 100), lo=1, hi=10_000, doc="training points per class (gaussian, ufm)")
     dim: int = spec(16, lo=2, hi=1024, log=True, doc="input dimension (gaussian) or feature dimension (ufm)")
     separation: float = spec(3.0, lo=0.0, hi=100.0, doc="norm of the Gaussian class means")
-    width: int = spec(128, lo=2, hi=4096, log=True, doc="hidden width of the MLP")
-    depth: int = spec(2, lo=1, hi=8, doc="hidden layers (MLP) or linear layers after the features (ufm)")
-    activation: str = spec("relu", check="activation", doc="MLP nonlinearity")
+    width: int = WIDTH(128, doc="hidden width of the MLP")
+    depth: int = DEPTH(2, doc="hidden layers (MLP) or linear layers after the features (ufm)")
+    activation: str = ACTIVATION("relu", doc="MLP nonlinearity")
     init_std: float = spec(0.3, lo=0.0, hi=10.0, doc="UFM init std")
-    optimizer: str = spec("adam", choices=OPTIMIZERS, doc="optimizer")
-    lr: float = spec(3e-3, lo=0.0, lo_open=True, hi=100.0, log=True, doc="learning rate")
+    optimizer: str = OPTIMIZER("adam", doc="optimizer")
+    lr: float = LR(3e-3, doc="learning rate")
     weight_decay: float = spec(1e-3, lo=0.0, hi=10.0, doc="weight decay (L2 on every tensor of the UFM)")
     loss: str = spec("mse", choices=LOSSES, doc="loss")
-    steps: int = spec(2000, lo=1, hi=1_000_000, log=True, doc="optimizer steps")
+    steps: int = STEPS(2000, doc="optimizer steps")
     record_every: int = spec(100, lo=1, hi=100_000, log=True, doc="steps between records")
-    seed: int = spec(0, lo=0, hi=2**31 - 1, doc="seed of data and init")
+    seed: int = SEED(0, doc="seed of data and init")
 
     def validate(self):
         if self.dataset != "digits" and len(self.class_sizes) < 2:
             raise ValueError(f"class_sizes: need at least 2 classes, got {self.class_sizes!r}")
         if self.dataset == "ufm" and self.dim < len(self.class_sizes):
             raise ValueError(f"dim: the UFM needs dim >= number of classes ({len(self.class_sizes)}), got {self.dim}")
+
+class Step(TypedDict):
+    """The engine's losses and accuracies plus the collapse metrics (Papyan, Han & Donoho 2020)."""
+
+    train_loss: float
+    test_loss: float
+    batch_loss: float
+    train_acc: float
+    test_acc: float
+    nc1: float
+    nc2: float
+    nc2_norm_M: float
+    nc2_angle_M: float
+    nc2_maxangle_M: float
+    nc2_norm_W: float
+    nc2_angle_W: float
+    nc2_maxangle_W: float
+    nc3: float
+    nc4: float
+    nc1_layers: np.ndarray  # (hidden layers,)
+    nc2_layers: np.ndarray
+    gram_M: np.ndarray  # (C, C)
+    proj_M: np.ndarray  # (C, 3)
+    proj_W: np.ndarray  # (C, 3)
+    class_sizes: np.ndarray  # (C,)
+    w_norms: np.ndarray  # (C,)
+    h_norms: np.ndarray  # (C,)
+    gof_w_norms: NotRequired[np.ndarray]  # ufm with weight decay
+    gof_h_norms: NotRequired[np.ndarray]
+    gof_threshold: NotRequired[float]  # ufm
+
+
+METRICS = {"step": Step}
+
 
 
 def make_data(config: Config) -> D.Dataset:
@@ -72,17 +108,15 @@ def make_model(config: Config, data: D.Dataset):
     if config.dataset == "ufm":
         return build_ufm(UFMConfig(n_samples=len(data.y_train), dim=config.dim, depth=config.depth,
                                    n_classes=data.n_classes, init_std=config.init_std), seed=config.seed)
-    return build_mlp(MLPConfig(in_dim=data.in_dim, width=config.width, depth=config.depth, out_dim=data.n_classes,
-                               activation=config.activation, parametrization="sp", base_width=config.width),
-                     seed=config.seed)
+    mlp = MLPConfig.like(config, in_dim=data.in_dim, out_dim=data.n_classes, parametrization="sp",
+                         base_width=config.width)
+    return build_mlp(mlp, seed=config.seed)
 
 
 def readout(model) -> tuple[np.ndarray, np.ndarray | None]:
     """(classifier rows W (C, d), bias b or None) as the logits W h + b of the last features use them."""
-    if hasattr(model, "multipliers"):  # MLP
-        w = model.multipliers[-1] * np.asarray(model.kernels[-1][...]).T
-        return w, (np.asarray(model.biases[-1][...]) if model.config.bias else None)
-    return np.asarray(model.layers[-1][...]).T, None
+    w, b = model.classifier()
+    return np.asarray(w), (None if b is None else np.asarray(b))
 
 
 def projection(m: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -34,10 +35,12 @@ import numpy as np
 from workbench import data as D
 from workbench import parametrizations as P
 from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
 from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
 from workbench.models import MLPConfig, build_mlp
 from workbench.optim import OPTIMIZERS
-from workbench.training import Record, TrainConfig, train
+from workbench.experiment import Record
+from workbench.training import TrainConfig, train
 
 TASKS = ("sine",) + D.PLAYGROUND
 
@@ -47,20 +50,44 @@ class Config(_Config):
     task: str = spec("sine", choices=TASKS, doc="1-D regression (sine) or a 2-D TF-Playground set")
     n_train: int = spec(24, lo=4, hi=512, doc="training points")
     noise: float = spec(0.0, lo=0.0, hi=1.0, doc="label noise (sine) or input noise (2-D)")
-    widths: tuple = spec((64, 1024), lo=1, hi=16_384, doc="widths trained side by side")
-    depth: int = spec(2, lo=1, hi=8, doc="hidden layers")
-    activation: str = spec("relu", check="activation", doc="nonlinearity or expression in x")
-    parametrization: str = spec("ntk", choices=P.NAMES, doc="abc-parametrization")
-    base_width: int = spec(64, lo=1, hi=16_384, log=True, doc="width n0 at which all equal SP")
+    widths: tuple[int, ...] = WIDTH((64, 1024), doc="widths trained side by side")
+    depth: int = DEPTH(2, doc="hidden layers")
+    activation: str = ACTIVATION("relu", doc="nonlinearity or expression in x")
+    parametrization: str = PARAMETRIZATION("ntk", doc="abc-parametrization")
+    base_width: int = BASE_WIDTH(64, doc="width n0 at which all equal SP")
     weight_std: float = spec(1.5, lo=0.1, hi=4.0, doc="sigma_w")
     bias_std: float = spec(0.1, lo=0.0, hi=2.0, doc="sigma_b")
-    optimizer: str = spec("sgd", choices=OPTIMIZERS, doc="optimizer (NTK prediction for sgd only)")
-    lr: float = spec(0.02, lo=0.0, lo_open=True, hi=10.0, log=True, doc="base learning rate")
-    steps: int = spec(1000, lo=1, hi=1_000_000, log=True, doc="optimizer steps")
+    optimizer: str = OPTIMIZER("sgd", doc="optimizer (NTK prediction for sgd only)")
+    lr: float = LR(0.02, doc="base learning rate")
+    steps: int = STEPS(1000, doc="optimizer steps")
     record_every: int = spec(25, lo=1, hi=10_000, doc="steps per chunk and per record")
     ntk_points: int = spec(12, lo=2, hi=128, doc="training inputs of the empirical NTK")
     grid: int = spec(48, lo=8, hi=200, doc="plotting grid points (per side for 2-D)")
-    seed: int = spec(0, lo=0, hi=2**31 - 1, doc="seed of the data and the weights")
+    seed: int = SEED(0, doc="seed of the data and the weights")
+
+class Step(TypedDict):
+    """Metrics of every training record; arrays over `widths` (W) in the given order."""
+
+    t: float  # step * lr
+    train_loss: np.ndarray  # (W,)
+    test_loss: np.ndarray  # (W,)
+    train_acc: NotRequired[np.ndarray]  # (W,) 2-D tasks
+    test_acc: NotRequired[np.ndarray]  # (W,) 2-D tasks
+    f_grid: np.ndarray  # (W, G) learned function (1-D) or margin (2-D) on the plotting grid
+    feature_movement: np.ndarray  # (W, depth)
+    ntk_change: np.ndarray  # (W,)
+    ntk_train_loss: np.ndarray  # (W,) NaN unless sgd
+    ntk_test_loss: np.ndarray  # (W,)
+    ntk_f_grid: np.ndarray  # (W, G)
+    ntk_distance: np.ndarray  # (W,)
+    grid: NotRequired[np.ndarray]  # (G, in_dim) first record only
+    x_train: NotRequired[np.ndarray]  # first record only
+    y_train: NotRequired[np.ndarray]  # first record only
+    widths: NotRequired[np.ndarray]  # first record only
+
+
+METRICS = {"step": Step}
+
 
 
 def dataset(config: Config) -> D.Dataset:
@@ -80,9 +107,7 @@ def plotting_grid(config: Config, data: D.Dataset) -> np.ndarray:
 
 
 def model_config(config: Config, data: D.Dataset, width: int) -> MLPConfig:
-    return MLPConfig(in_dim=data.in_dim, width=width, depth=config.depth, out_dim=data.out_dim,
-                     activation=config.activation, parametrization=config.parametrization,
-                     base_width=config.base_width, weight_std=config.weight_std, bias_std=config.bias_std)
+    return MLPConfig.like(config, in_dim=data.in_dim, width=width, out_dim=data.out_dim)
 
 
 def readout(out) -> np.ndarray:
@@ -98,7 +123,7 @@ def _mse(f, y) -> float:
 def run(config: Config, stop: threading.Event | None = None):
     """Yield a Record every `record_every` steps with the metrics of the module docstring."""
     stop = stop or threading.Event()
-    yield Record(0, {}, "compiling")  # kernels, empirical NTKs and the training chunks trace first
+    yield Record(0, config.steps, "steps", {}, "compiling", "status")  # kernels, empirical NTKs and the training chunks trace first
     data = dataset(config)
     grid = plotting_grid(config, data)
     n_tr, n_te = len(data.x_train), len(data.x_test)
@@ -143,7 +168,7 @@ def run(config: Config, stop: threading.Event | None = None):
             for record in stream:
                 if record.status != "compiling":
                     break
-                yield Record(record.step, {}, "compiling", record.elapsed)
+                yield Record(record.done, config.steps, "steps", {}, "compiling", "status", record.elapsed)
             records.append(record)
         if any(r is None for r in records):
             return
@@ -160,7 +185,7 @@ def run(config: Config, stop: threading.Event | None = None):
         statuses = {r.status for r in records}
         status = next((s for s in ("diverged", "stopped") if s in statuses),
                       "finished" if statuses == {"finished"} else "running")
-        yield Record(step, metrics, status, max(r.elapsed for r in records))
+        yield Record(step, config.steps, "steps", metrics, status, "step", max(r.elapsed for r in records))
         if status != "running":
             return
 

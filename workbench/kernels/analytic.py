@@ -53,6 +53,14 @@ class _Spec:
     act: Activation = field(compare=False, hash=False)
 
 
+class Hyper(NamedTuple):
+    """The traced hyper-parameters of the recursion (a pytree: moving a slider does not recompile)."""
+
+    w2: jax.Array  # weight_std^2
+    b2: jax.Array  # bias_std^2
+    width: jax.Array  # fan_in of hidden layers under "standard" (0 under "ntk")
+
+
 def _act_key(act: Activation) -> tuple:
     return (act.name, act.family, act.params, act.fn if act.family == "callable" else None)
 
@@ -62,41 +70,35 @@ def _act_key(act: Activation) -> tuple:
 def _dense_ntk(spec: _Spec, hp, nngp, nngp_hat, ntk_hat, fan_in):
     """NTK after a Dense layer: nngp + w^2 ntk ("ntk") or fan_in nngp_hat + w^2 ntk + 1 ("standard")."""
     if spec.parametrization == "ntk":
-        return nngp + hp[0] * ntk_hat
-    return fan_in * nngp_hat + hp[0] * ntk_hat + spec.has_bias
+        return nngp + hp.w2 * ntk_hat
+    return fan_in * nngp_hat + hp.w2 * ntk_hat + spec.has_bias
 
 
 def _fan_ins(spec: _Spec, hp, d: int):
     """fan_in of the hidden layers (d, width, width, ...) and of the readout."""
-    hidden = jnp.concatenate([jnp.full((min(spec.depth, 1),), d, hp.dtype), jnp.full((max(spec.depth - 1, 0),), hp[2])])
-    return hidden, (d if spec.depth == 0 else hp[2])
+    dtype = hp.w2.dtype
+    hidden = jnp.concatenate([jnp.full((min(spec.depth, 1),), d, dtype), jnp.full((max(spec.depth - 1, 0),), hp.width)])
+    return hidden, (d if spec.depth == 0 else hp.width)
 
 
 def _diag(spec: _Spec, hp, sq_norm, d: int):
     """Per-point recursion (exact diagonal): per layer the pre-activation variance, the input variance of
     the Dense layer and the Hermite coefficients (quadrature only); then diag nngp and ntk."""
-    ang, act = dual.angular(spec.act), spec.act
+    kernel = dual.dual_of(spec.act)
 
     def layer(carry, fan_in):
         post, ntk_hat = carry
-        q = hp[0] * post + hp[1]
+        q = hp.w2 * post + hp.b2
         ntk = _dense_ntk(spec, hp, q, post, ntk_hat, fan_in)
+        e_phi, e_dphi = kernel.diagonal(q, spec.degree)
         coeffs = ()
-        if ang is not None:
-            zero = jnp.zeros_like(q)
-            j, dj, _, _ = ang.fn(zero, zero + 2.0, zero, zero + math.pi)
-            e_phi, e_dphi = q ** ang.degree * j, dj
-        elif act.family in dual.SMOOTH:
-            e_phi, e_dphi = dual.SMOOTH[act.family](act.params, q, q, q)
-        else:
-            dphi = derivative(act)
-            e_phi, e_dphi = dual.hermite_diag(act.fn, q, spec.degree), dual.hermite_diag(dphi, q, spec.degree)
-            coeffs = (dual.hermite_coefficients(act.fn, q, spec.degree), dual.hermite_coefficients(dphi, q, spec.degree))
+        if kernel.kind == "quadrature":  # the pairs' Mehler sums need each point's Hermite coefficients
+            coeffs = tuple(dual.hermite_coefficients(fn, q, spec.degree) for fn in (spec.act.fn, derivative(spec.act)))
         return (e_phi, e_dphi * ntk), (q, post, coeffs)
 
     hidden, readout = _fan_ins(spec, hp, d)
     (post, ntk_hat), (pre, post_in, coeffs) = jax.lax.scan(layer, (sq_norm / d, jnp.zeros_like(sq_norm)), hidden)
-    q = hp[0] * post + hp[1]
+    q = hp.w2 * post + hp.b2
     points_first = lambda v: jnp.moveaxis(v, 0, 1)  # noqa: E731  (N, depth, ...) for tiling
     per_layer = (points_first(pre), points_first(post_in), jax.tree_util.tree_map(points_first, coeffs))
     return per_layer + (q, _dense_ntk(spec, hp, q, post, ntk_hat, readout))
@@ -150,14 +152,15 @@ def _one_minus_cos(xa, xb, ua, ub, same):
 
 def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
     """One hidden layer [Dense, phi] on a block of pairs; state = (nngp_hat, ntk_hat[, s, sc])."""
-    ang, act = dual.angular(spec.act), spec.act
+    kernel = dual.dual_of(spec.act)
+    ang = kernel.angular
     nngp_hat, ntk_hat, *angle = state
     (pre_a, post_a, coeffs_a), (pre_b, post_b, coeffs_b) = side_a, side_b
-    nngp = hp[0] * nngp_hat + hp[1]
+    nngp = hp.w2 * nngp_hat + hp.b2
     ntk = _dense_ntk(spec, hp, nngp, nngp_hat, ntk_hat, fan_in)
     qa, qb = pre_a[:, None], pre_b[None, :]
     if ang is not None:
-        s, sc = _dense_s(*angle, post_a, post_b, hp[0], hp[1])
+        s, sc = _dense_s(*angle, post_a, post_b, hp.w2, hp.b2)
         if ang.nonnegative and not first:
             sc = 2.0 - s  # phi >= 0: correlations after the first layer are >= 0, so sc >= 1 is accurate
         e_phi, e_dphi, s, sc = dual.angular_expectations(ang, jnp.sqrt(pre_a)[:, None] * jnp.sqrt(pre_b)[None, :],
@@ -165,8 +168,8 @@ def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
         if ang.nonnegative:
             sc = 2.0 - s
         return e_phi, e_dphi * ntk, s, sc
-    if act.family in dual.SMOOTH:
-        e_phi, e_dphi = dual.SMOOTH[act.family](act.params, qa, nngp, qb)
+    if kernel.kind == "smooth":
+        e_phi, e_dphi = kernel.expectations(qa, nngp, qb)
     else:
         c = dual.correlation(qa, nngp, qb)
         e_phi = dual.mehler(coeffs_a[0][:, None, :], coeffs_b[0][None, :, :], c)
@@ -178,7 +181,7 @@ def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
     """nngp and ntk of the block xa x xb, given both sides' per-point data `da`, `db` (`same`: xa is xb)."""
     d = xa.shape[-1]
     state = (jnp.matmul(xa, xb.T, precision=_HIGHEST) / d, jnp.zeros((xa.shape[0], xb.shape[0]), xa.dtype))
-    if dual.angular(spec.act) is not None:
+    if dual.dual_of(spec.act).angular is not None:
         state += _one_minus_cos(xa, xb, da[3], db[3], same)
     layers_first = lambda v: jnp.moveaxis(v, 1, 0)  # noqa: E731
     side_a, side_b = (jax.tree_util.tree_map(layers_first, p[:3]) for p in (da, db))
@@ -187,11 +190,11 @@ def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
         state = _layer(spec, hp, state, _take(side_a, 0), _take(side_b, 0), hidden[0], True)
 
         def body(state, xs):
-            return _layer(spec, hp, state, xs[0], xs[1], hp[2], False), None
+            return _layer(spec, hp, state, xs[0], xs[1], hp.width, False), None
 
         if spec.depth > 1:
             state, _ = jax.lax.scan(body, state, jax.tree_util.tree_map(lambda v: v[1:], (side_a, side_b)))
-    nngp = hp[0] * state[0] + hp[1]
+    nngp = hp.w2 * state[0] + hp.b2
     return nngp, _dense_ntk(spec, hp, nngp, state[0], state[1], readout)
 
 
@@ -238,7 +241,7 @@ def _blocks(spec: _Spec, hp, x, unit, B: int):
 
 
 def _compute(spec: _Spec, hp, x1, x2):
-    """hp = (weight_std^2, bias_std^2, width): traced, so moving a slider does not recompile."""
+    """`hp` is traced (`Hyper`), so moving a slider does not recompile."""
     n1, d = x1.shape
     B = min(spec.block, n1)  # small tiles keep each layer's intermediates in cache
     if x2 is not None:
@@ -317,5 +320,5 @@ def mlp_kernels(x1, x2=None, *, depth: int, activation="relu", weight_std: float
     check_memory(x1.shape[0], n2, x1.dtype.itemsize, 3 if x2 is None else 2, "mlp_kernels")
     act = get_activation(activation)
     spec = _Spec(depth, _act_key(act), bias_std is not None, parametrization, degree, block_size, act)
-    hp = jnp.asarray([weight_std ** 2, (bias_std or 0.0) ** 2, width or 0], x1.dtype)
+    hp = Hyper(*(jnp.asarray(v, x1.dtype) for v in (weight_std ** 2, (bias_std or 0.0) ** 2, width or 0)))
     return _compute_jit(spec, hp, x1, x2)

@@ -19,6 +19,7 @@ antipodal sc = 0 exactly).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
@@ -134,14 +135,21 @@ def _gelu(p, q11, q12, q22):
     return e_phi, first + 0.25 + ang / (2 * _PI)
 
 
+def _sin_cos(q11, q12, q22):
+    """(e^{-m} sinh q12, e^{-m} cosh q12), m = (q11 + q22)/2, as differences of exponentials whose
+    exponents stay <= 0 (|q12| <= m): no overflow of sinh or cosh at large variances."""
+    m = 0.5 * (q11 + q22)
+    up, down = jnp.exp(q12 - m), jnp.exp(-q12 - m)
+    return 0.5 * (up - down), 0.5 * (up + down)
+
+
 def _sin(p, q11, q12, q22):
-    damp = jnp.exp(-0.5 * (q11 + q22))
-    return damp * jnp.sinh(q12), damp * jnp.cosh(q12)
+    return _sin_cos(q11, q12, q22)
 
 
 def _cos(p, q11, q12, q22):
-    damp = jnp.exp(-0.5 * (q11 + q22))
-    return damp * jnp.cosh(q12), damp * jnp.sinh(q12)
+    sinh, cosh = _sin_cos(q11, q12, q22)
+    return cosh, sinh
 
 
 SMOOTH: dict[str, Callable] = {
@@ -211,19 +219,49 @@ def quadrature(act: Activation, q11, q12, q22, terms: int = DEGREE):
     return tuple(out)
 
 
+# ---------------------------------------------------------------- the dual of an activation
+
+@dataclass(frozen=True)
+class Dual:
+    """The Gaussian dual of an activation (Daniely et al. 2016; Cho & Saul 2009), decided once by
+    `dual_of`: an angular closed form, a smooth closed form, or Gauss-Hermite quadrature of `act.fn`."""
+
+    act: Activation
+    angular: Angular | None
+    smooth: Callable | None
+
+    @property
+    def kind(self) -> str:
+        return "angular" if self.angular is not None else ("smooth" if self.smooth is not None else "quadrature")
+
+    def expectations(self, q11, q12, q22, degree: int = DEGREE):
+        """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]); jit-able."""
+        if self.angular is not None:
+            c = correlation(q11, q12, q22)
+            e_phi, e_dphi, _, _ = angular_expectations(self.angular, jnp.sqrt(q11 * q22), 1.0 - c, 1.0 + c)
+            return e_phi, e_dphi
+        if self.smooth is not None:
+            return self.smooth(self.act.params, q11, q12, q22)
+        return quadrature(self.act, q11, q12, q22, degree)
+
+    def diagonal(self, q, degree: int = DEGREE):
+        """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): a closed form, or one Gauss-Hermite rule (no Mehler sum)."""
+        if self.kind != "quadrature":
+            return self.expectations(q, q, q)
+        return hermite_diag(self.act.fn, q, degree), hermite_diag(derivative(self.act), q, degree)
+
+
+@lru_cache(maxsize=128)
+def dual_of(act: Activation) -> Dual:
+    """The one place that decides how an activation's Gaussian expectations are computed."""
+    return Dual(act, angular(act), SMOOTH.get(act.family))
+
+
 # ---------------------------------------------------------------- public entry point
 
 def gaussian_expectations(activation, q11, q12, q22, *, degree: int = DEGREE):
     """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]), broadcasting.
 
-    Closed forms by activation family, Gauss-Hermite quadrature otherwise; jit-able."""
-    act = get_activation(activation)
+    Closed forms by activation family, Gauss-Hermite quadrature otherwise (`dual_of`); jit-able."""
     q11, q12, q22 = jnp.broadcast_arrays(*(jnp.asarray(q, jnp.result_type(q, float)) for q in (q11, q12, q22)))
-    ang = angular(act)
-    if ang is not None:
-        c = correlation(q11, q12, q22)
-        e_phi, e_dphi, _, _ = angular_expectations(ang, jnp.sqrt(q11 * q22), 1.0 - c, 1.0 + c)
-        return e_phi, e_dphi
-    if act.family in SMOOTH:
-        return SMOOTH[act.family](act.params, q11, q12, q22)
-    return quadrature(act, q11, q12, q22, degree)
+    return dual_of(get_activation(activation)).expectations(q11, q12, q22, degree)

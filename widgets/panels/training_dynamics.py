@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.app import register_panel
 from widgets.live import PALETTE, round_limits
 from widgets.panel import LivePanel
 from workbench.experiments import training_dynamics
@@ -18,9 +17,9 @@ ALT = ("Top row: train (solid) and test (dashed) loss against step per width, wi
        "widest network's decision margin.")
 
 
-@register_panel
 class TrainingDynamicsPanel(LivePanel):
     title = "Training dynamics"
+    quick = dict(widths=(16, 32), steps=100, record_every=25, n_train=8, grid=16, ntk_points=4)
     experiment = training_dynamics
     form_options = dict(ranges={"widths": dict(hi=4096), "steps": dict(hi=65_536),
                                 "base_width": dict(hi=4096)}, exclude=("ntk_points",),
@@ -46,7 +45,7 @@ class TrainingDynamicsPanel(LivePanel):
         self.contours = [None, None]
 
     def clear(self):
-        config = self._running_config or self.config
+        config = self.running_config or self.config
         for artists in self.lines.values():
             for artist in artists:
                 artist.remove()

@@ -1,0 +1,85 @@
+"""Kernel explorer panel: infinite-width NNGP and NTK of an MLP (`workbench.experiments.kernel_explorer`),
+recomputed in the background on every control change; the finite networks' empirical NTK follows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from widgets.live import round_limits
+from widgets.panel import Help, Panel
+from workbench.experiments import kernel_explorer
+from workbench.experiments.kernel_explorer import SPECTRUM_FLOOR
+
+HELP = Help(
+    what="The kernels of an infinitely wide MLP: NNGP (the prior covariance of its outputs) and NTK (the kernel "
+         "of gradient-descent training), against the angle between two inputs; the correlation map that depth "
+         "iterates; the NTK on a data set; and its eigenvalues. Black dots: the NTK measured on finite networks.",
+    try_="Raise depth and watch the correlation map flatten towards its fixed point; switch relu to erf; lower "
+         "the width and see the finite networks scatter around the curve.",
+    theory="Finite networks' NTK converges to the analytic curve as width grows, with spread ~ 1/sqrt(width) "
+           "(Jacot et al. 2018); deep ReLU kernels forget the angle (the spectrum decays faster with depth).")
+
+
+class KernelExplorerPanel(Panel):
+    title = "Kernel explorer"
+    quick = dict(n_points=24, seeds=2, width=64)
+    experiment = kernel_explorer
+    help = HELP
+    figure_options = dict(nrows=2, ncols=2, figsize=(7.8, 5.4), min_interval=0.0)
+    alt = ("Top left: NNGP and NTK against the angle between two inputs, with the empirical NTK of finite "
+           "networks (mean, and mean plus and minus one standard deviation over seeds). Top right: the "
+           "correlation map K(theta)/K(0) against cos(theta). Bottom left: the normalized NTK on the data "
+           "set. Bottom right: eigenvalues of both kernels on the data set relative to the largest, largest first, "
+           "down to 1e-8.")
+
+    def setup(self, axes):
+        a, c, m, s = axes
+        (self.nngp,) = a.plot([], [], label="NNGP")
+        (self.ntk,) = a.plot([], [], label="NTK")
+        (self.emp,) = a.plot([], [], "o", ms=4, color="black", label="empirical NTK")
+        self.emp_band = [a.plot([], [], "_", ms=8, color="black")[0] for _ in range(2)]
+        a.set(xlabel="angle theta between the inputs", ylabel="kernel value", title="kernel against angle")
+        a.legend(loc="upper right")
+        (self.nngp_c,) = c.plot([], [], label="NNGP")
+        (self.ntk_c,) = c.plot([], [], label="NTK")
+        c.plot([-1, 1], [-1, 1], ls=":", color="grey", lw=1)
+        c.set(xlabel="cos theta (input)", ylabel="K(theta) / K(0)", title="correlation map", xlim=(-1, 1))
+        c.legend(loc="upper left")
+        self.map = m.imshow(np.eye(2), cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
+        m.set(title="normalized NTK on the data set", xticks=[], yticks=[])
+        self.live.fig.colorbar(self.map, ax=m, shrink=0.8)
+        (self.nngp_s,) = s.loglog([], [], label="NNGP")
+        (self.ntk_s,) = s.loglog([], [], label="NTK")
+        s.set(xlabel="rank", ylabel="eigenvalue / largest", title="spectrum on the data set")
+        s.legend(loc="lower left")
+        a.set_xlim(-0.05 * math.pi, 1.05 * math.pi)
+        c.set_ylim(-1.05, 1.05)  # |K(theta)| <= K(0): the correlation map lies in the square
+        s.set_ylim(SPECTRUM_FLOOR, 1.5)
+        self.live.dynamic = [self.nngp, self.ntk, self.emp, *self.emp_band, self.nngp_c, self.ntk_c, self.map,
+                             self.nngp_s, self.ntk_s]
+
+    def draw(self, record):
+        m = record.metrics
+        theta, cos = m["angle"], np.cos(m["angle"])
+        self.nngp.set_data(theta, m["nngp_angle"])
+        self.ntk.set_data(theta, m["ntk_angle"])
+        self.nngp_c.set_data(cos, m["nngp_angle"] / m["nngp_angle"][0])
+        self.ntk_c.set_data(cos, m["ntk_angle"] / m["ntk_angle"][0])
+        if "empirical_ntk_mean" in m:
+            mean, std = m["empirical_ntk_mean"], m["empirical_ntk_std"]
+            self.emp.set_data(m["empirical_angle"], mean)
+            for band, sign in zip(self.emp_band, (-1, 1)):
+                band.set_data(m["empirical_angle"], mean + sign * std)
+        else:
+            for line in [self.emp] + self.emp_band:
+                line.set_data([], [])
+        self.map.set_data(m["ntk_map"])
+        n = len(m["ntk_map"])
+        self.map.set_extent((0, n, n, 0))
+        for line, name in ((self.nngp_s, "nngp_eigenvalues"), (self.ntk_s, "ntk_eigenvalues")):
+            ev = np.clip(m[name], 1e-12 * m[name][0], None)
+            line.set_data(np.arange(1, len(ev) + 1), ev / ev[0])
+        round_limits(self.live.axes[0], "y")  # the other limits are fixed: most changes keep every frame
+        self.live.axes[3].set_xlim(0.8, 1.25 * n)

@@ -1,0 +1,128 @@
+"""Kernel explorer: the infinite-width NNGP and NTK of an MLP (neural-tangents conventions, `workbench.kernels`)
+and the empirical NTK of finite networks of the same architecture.
+
+A view in two stages. Stage 1 (analytic, milliseconds once compiled): `angle[A]`, `nngp_angle[A]`,
+`ntk_angle[A]` for two inputs with x.x/d = 1 at angle theta (`kernel_vs_angle`); `ntk_map[N, N]`, the NTK
+on the data set normalized by its diagonal; `nngp_eigenvalues[N]`, `ntk_eigenvalues[N]`, largest first.
+Stage 2 (finite networks, `seeds` > 0): `empirical_angle[E]`, `empirical_ntk_mean[E]`,
+`empirical_ntk_std[E]` over seeds (`mc_empirical_ntk`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from workbench import data as D
+from workbench.config import Config as _Config, spec
+from workbench.experiment import stages
+from workbench.fields import ACTIVATION, DEPTH, WIDTH
+from workbench.kernels import kernel_eigenvalues, kernel_vs_angle, mc_empirical_ntk, mlp_kernels
+from workbench.models import MLPConfig
+
+DATASETS = ("circle", "spiral", "digits")
+ANGLES = np.linspace(0.0, math.pi, 91)
+EMPIRICAL_ANGLES = np.linspace(0.0, math.pi, 13)
+BLAS = ThreadpoolController()
+SPECTRUM_FLOOR = 1e-8  # eigenvalues / largest below this are float32 round-off
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """What the kernel explorer shows."""
+
+    activation: str = ACTIVATION("relu")
+    depth: int = DEPTH(3)
+    weight_std: float = spec(1.4, lo=0.1, hi=4.0, doc="sigma_w")
+    bias_std: float = spec(0.1, lo=0.0, hi=2.0, doc="sigma_b")
+    parametrization: str = spec("ntk", choices=("ntk", "standard"), doc="neural-tangents convention")
+    width: int = WIDTH(256, doc="width of the finite networks (and of 'standard')")
+    seeds: int = spec(4, lo=0, hi=32, doc="finite networks averaged for the empirical NTK (0: none)")
+    dataset: str = spec("circle", choices=DATASETS, doc="inputs of the spectrum and the kernel map")
+    n_points: int = spec(200, lo=8, hi=2000, doc="points of the data set")
+
+class Stage(TypedDict):
+    """Metrics of the view's records: analytic curves, then (with `seeds`) the finite networks."""
+
+    angle: np.ndarray  # (A,) angles theta between two inputs
+    nngp_angle: np.ndarray  # (A,)
+    ntk_angle: np.ndarray  # (A,)
+    ntk_map: np.ndarray  # (N, N) NTK on the data set over sqrt of its diagonal
+    nngp_eigenvalues: np.ndarray  # (N,) largest first
+    ntk_eigenvalues: np.ndarray  # (N,)
+    empirical_angle: NotRequired[np.ndarray]  # (E,)
+    empirical_ntk_mean: NotRequired[np.ndarray]  # (E,) over seeds
+    empirical_ntk_std: NotRequired[np.ndarray]  # (E,)
+
+
+METRICS = {"stage": Stage}
+
+
+
+def inputs(config: Config) -> np.ndarray:
+    """The data set's inputs, ordered along the circle / spiral / by class (so the kernel map has structure)."""
+    n = config.n_points
+    if config.dataset == "circle":
+        a = np.linspace(0, 2 * math.pi, n, endpoint=False)
+        return (math.sqrt(2.0) * np.stack([np.cos(a), np.sin(a)], 1)).astype(np.float32)
+    if config.dataset == "spiral":
+        d = D.playground("spiral", n=max(n, 4), noise=0.0, test_fraction=0.5, seed=0)
+        x = np.concatenate([d.x_train, d.x_test])[:n]
+        return x[np.argsort(np.arctan2(x[:, 1], x[:, 0]) + 10 * np.hypot(x[:, 0], x[:, 1]))]
+    d = D.digits(seed=0)
+    x, y = np.concatenate([d.x_train, d.x_test])[:n], np.concatenate([d.y_train, d.y_test])[:n]
+    return x[np.argsort(y, kind="stable")].astype(np.float32)
+
+
+def network(config: Config) -> dict:
+    """Keyword arguments of `mlp_kernels` for this config."""
+    return dict(depth=config.depth, activation=config.activation, weight_std=config.weight_std,
+                bias_std=config.bias_std, parametrization=config.parametrization, width=config.width)
+
+
+def finite_network(config: Config, in_dim: int) -> tuple[MLPConfig, str]:
+    """The finite MLP whose empirical NTK converges to the analytic one, and the NTK scaling that does it.
+
+    At base_width = width every parametrization is SP; "nt" scaling gives neural-tangents' "ntk"
+    convention and "sgd" its "standard" one (see `workbench.kernels.empirical`)."""
+    mlp = MLPConfig(in_dim=in_dim, width=config.width, depth=config.depth, out_dim=1, activation=config.activation,
+                    parametrization="sp", base_width=config.width, weight_std=config.weight_std,
+                    bias_std=config.bias_std)
+    return mlp, "nt" if config.parametrization == "ntk" else "sgd"
+
+
+def analytic(config: Config) -> dict:
+    """The infinite-width curves, map and spectra the panel draws (arrays; exported as CSV/JSON)."""
+    curve = kernel_vs_angle(ANGLES, dim=2, **network(config))
+    x = inputs(config)
+    k = mlp_kernels(x, **network(config))
+    ntk = np.asarray(k.ntk, np.float64)
+    scale = np.sqrt(np.clip(np.diag(ntk), 1e-30, None))
+    with BLAS.limit(limits=1, user_api="blas"):  # 4-10x faster here: OpenBLAS threads contend with XLA's
+        spectra = {"nngp_eigenvalues": kernel_eigenvalues(k.nngp), "ntk_eigenvalues": kernel_eigenvalues(ntk)}
+    return {"angle": ANGLES, "nngp_angle": np.asarray(curve.nngp), "ntk_angle": np.asarray(curve.ntk),
+            "ntk_map": ntk / scale[:, None] / scale[None, :], **spectra}
+
+
+def empirical(config: Config) -> dict:
+    """Mean and std over `seeds` finite networks of the empirical NTK at the angles of `EMPIRICAL_ANGLES`."""
+    if not config.seeds:
+        return {}
+    r = math.sqrt(2.0)
+    x1 = np.array([[r, 0.0]], np.float32)
+    x2 = (r * np.stack([np.cos(EMPIRICAL_ANGLES), np.sin(EMPIRICAL_ANGLES)], 1)).astype(np.float32)
+    mlp, scaling = finite_network(config, 2)
+    mean, std = mc_empirical_ntk(mlp, x1, x2, seeds=range(config.seeds), scaling=scaling)
+    return {"empirical_angle": EMPIRICAL_ANGLES, "empirical_ntk_mean": np.asarray(mean[0]),
+            "empirical_ntk_std": np.asarray(std[0])}
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """Stage 1: the analytic kernels; stage 2: the finite networks' empirical NTK (if `seeds`)."""
+    parts = [lambda: analytic(config)] + ([lambda: empirical(config)] if config.seeds else [])
+    return stages(parts, stop)

@@ -1,0 +1,56 @@
+"""SELU's moment map (Klambauer et al. 2017, Eqs. 4-5 and Fig. 2): the displacement field of the map of
+(mean, variance) of a layer's activations, and the trajectory from a chosen start towards the fixed point
+(0, 1). One stage: `mu[G, G]`, `nu[G, G]`, `d_mu`, `d_nu` (one layer's change) and `path[steps + 1, 2]`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+import numpy as np
+
+from workbench import criticality as C
+from workbench.config import Config as _Config, spec
+from workbench.fields import ACTIVATION
+from workbench.experiment import stages
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """SELU's moment map for weights with sum omega and sum of squares tau."""
+
+    activation: str = ACTIVATION("selu", doc="nonlinearity (selu is self-normalising)")
+    omega: float = spec(0.0, lo=-0.5, hi=0.5, doc="omega = sum of a unit's weights")
+    tau: float = spec(1.0, lo=0.5, hi=2.0, doc="tau = sum of squares of a unit's weights")
+    mu0: float = spec(0.5, lo=-2.0, hi=2.0, doc="start: mean of the inputs")
+    nu0: float = spec(2.0, lo=0.05, hi=4.0, doc="start: variance of the inputs")
+    steps: int = spec(20, lo=1, hi=200, doc="layers")
+
+class Stage(TypedDict):
+    mu: np.ndarray  # (G, G)
+    nu: np.ndarray  # (G, G)
+    d_mu: np.ndarray  # (G, G) one layer's change of the mean
+    d_nu: np.ndarray  # (G, G)
+    path: np.ndarray  # (steps + 1, 2) (mean, variance) per layer
+
+
+METRICS = {"stage": Stage}
+
+
+
+def view(config: Config, grid: int = 15) -> dict:
+    """Displacement field of the moment map on a (mu, nu) grid and the trajectory from (mu0, nu0)."""
+    mu, nu = np.meshgrid(np.linspace(-1.0, 1.0, grid), np.linspace(0.2, 3.0, grid))
+    kw = dict(omega=config.omega, tau=config.tau, activation=config.activation)
+    new_mu, new_nu = C.selu_moment_map(mu, nu, **kw)
+    path = np.asarray(C.selu_flow(config.mu0, config.nu0, config.steps, **kw))
+    if not np.all(np.isfinite(path)):
+        raise ValueError(f"activation: the moment map of {config.activation!r} is not finite along the path "
+                         f"from (mu0, nu0) = ({config.mu0}, {config.nu0}); choose a milder nonlinearity")
+    return {"mu": mu, "nu": nu, "d_mu": new_mu - mu, "d_nu": new_nu - nu, "path": path}
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    return stages([lambda: view(config)], stop)
