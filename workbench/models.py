@@ -17,6 +17,7 @@ from flax import nnx
 from workbench import parametrizations as P
 from workbench.activations import get_activation
 from workbench.config import Config, spec
+from workbench.memory import require
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, PARAMETRIZATION, WIDTH
 
 
@@ -115,8 +116,20 @@ class MLP(nnx.Module):
         return (out, {"preacts": preacts, "features": features}) if return_hidden else out
 
 
+def n_params(config: MLPConfig) -> int:
+    """Trainable scalars of the MLP of `config` (weights and biases), without building it."""
+    dims = [config.in_dim] + [config.width] * config.depth + [config.out_dim]
+    return sum(a * b + (b if config.bias else 0) for a, b in zip(dims, dims[1:]))
+
+
+TRAINING_COPIES = 6  # float32 copies of the parameters while training: params, grads, two Adam moments, update, init
+
+
 def build_mlp(config: MLPConfig, seed: int = 0) -> MLP:
-    """A freshly initialised MLP; the same config and seed give the same weights."""
+    """A freshly initialised MLP; the same config and seed give the same weights. Refused before
+    allocating when training it would not fit in memory (`workbench.memory.require`)."""
+    require(4 * TRAINING_COPIES * n_params(config), "MLPConfig",
+            f"width {config.width} x depth {config.depth} ({n_params(config):,} parameters)", "use a smaller width or depth")
     return MLP(config, rngs=nnx.Rngs(params=seed))
 
 

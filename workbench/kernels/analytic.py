@@ -18,7 +18,6 @@ stays O(block x N), and a request whose output would not fit in memory fails at 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from workbench.activations import Activation, derivative, get_activation
 from workbench.kernels import dual
+from workbench.memory import require
 
 PARAMETRIZATIONS = ("ntk", "standard")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -267,25 +267,15 @@ _compute_jit = jax.jit(_compute, static_argnums=0)
 
 # ---------------------------------------------------------------- public entry point
 
-def _available_bytes() -> int:
-    """MemAvailable from /proc/meminfo (physical pages as a fallback)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+KERNEL_BYTES_PER_ENTRY = 90  # measured peak of mlp_kernels per float32 output entry at N >= 2000
+KERNEL_BASE_BYTES = 100 * 2**20  # compiled program, constants and tiles at small N
 
 
 def check_memory(n1: int, n2: int, itemsize: int, copies: int, what: str) -> None:
-    """Raise ValueError early when `copies` arrays of n1 x n2 entries would not fit in memory."""
-    need, have = copies * n1 * n2 * itemsize, _available_bytes()
-    if need > 0.8 * have:
-        raise ValueError(f"{what}: {n1} x {n2} kernels need about {need / 2**30:.1f} GiB but only "
-                         f"{have / 2**30:.1f} GiB of memory is available; use fewer points or "
-                         f"compute the kernel in row slices of x1")
+    """Raise ValueError before computing when an n1 x n2 kernel would not fit (`workbench.memory.require`);
+    `copies` scales the per-entry peak of `mlp_kernels` for other computations of the same size."""
+    need = KERNEL_BASE_BYTES + copies / 3 * KERNEL_BYTES_PER_ENTRY * itemsize / 4 * n1 * n2
+    require(need, what, f"{n1} x {n2} kernel entries", "use fewer points or compute the kernel in row slices of x1")
 
 
 def _check_float(name, value, lo=0.0):
