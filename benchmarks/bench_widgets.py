@@ -31,9 +31,10 @@ import numpy as np
 
 from widgets.panels.criticality import PhaseDiagramPanel
 from widgets.panels.kernel_explorer import KernelExplorerPanel
-from workbench.experiments.kernel_explorer import Config as KernelConfig, inputs
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
 from workbench.experiments import training_dynamics
+from workbench.experiments.kernel_explorer import Config as KernelConfig
+from workbench.experiments.kernel_explorer import inputs
 
 NT_PYTHON = "/work/ntvenv/bin/python"
 NT_SCRIPT = """

@@ -1,9 +1,11 @@
 """The activation registry and the typed-expression parser (issue 2, item 3)."""
 
+import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench.activations import ALLOWED_FUNCTIONS, NAMES, derivative, get_activation, parse_expression
 
@@ -61,10 +63,35 @@ def test_parser_refuses_everything_outside_the_whitelist(bad, words):
     assert words in str(err.value)
 
 
-def test_error_lists_what_is_allowed():
+def test_error_says_what_is_wrong_in_one_line_and_the_full_list_exists():
     with pytest.raises(ValueError) as err:
         parse_expression("foo(x)")
-    assert "maximum" in str(err.value) and "relu" in str(err.value)
+    assert "function 'foo' is not allowed" in str(err.value) and "relu" in str(err.value)
+    assert len(str(err.value)) < 160 and "\n" not in str(err.value)
+    from workbench.activations import ALLOWED_HELP
+    assert "maximum" in ALLOWED_HELP and "leaky_relu(a)" in ALLOWED_HELP
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("leaky_relu(.)", "leaky_relu(a) needs a number a"),
+    ("elu(--1)", "elu(a) needs a number a"),
+    ("(e)", "does not use x"),
+    ("(1e-)", "cannot parse"),
+    ("(-8)**(1/3)*x", "is not a real number"),
+    ("(-1)**0.5*x", "is not a real number"),
+    ("x/0", "division by zero"),
+    ("x/(1-1)", "division by zero"),
+    ("1e309*x", "is not finite"),
+    ("10**400*x", "is not a finite number"),
+])
+def test_parser_refuses_numbers_that_are_not_finite_reals(bad, words):
+    with pytest.raises(ValueError, match="activation") as err:
+        get_activation(bad)
+    assert words in str(err.value), str(err.value)
+
+
+def test_constant_folding_keeps_valid_expressions():
+    np.testing.assert_allclose(get_activation("2**-1 * x + pi/2")(jnp.array([2.0])), [1.0 + math.pi / 2])
 
 
 def test_derivative_by_autodiff():

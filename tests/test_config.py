@@ -4,7 +4,8 @@ import dataclasses
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench.data import gaussian_mixture, modular
 from workbench.models import MLPConfig
@@ -97,9 +98,18 @@ def test_numpy_scalars_are_accepted():
 def test_shared_fields_have_one_range_everywhere():
     """Every config field named like a shared field (depth, width, lr, ...) has the shared range."""
     import dataclasses
+
     from workbench import fields as F
-    from workbench.experiments import (coord_check, criticality, grokking, lazy_rich, lr_transfer,
-                                       neural_collapse, phase_diagram, training_dynamics)
+    from workbench.experiments import (
+        coord_check,
+        criticality,
+        grokking,
+        lazy_rich,
+        lr_transfer,
+        neural_collapse,
+        phase_diagram,
+        training_dynamics,
+    )
     shared = {"depth": F.DEPTH(1), "width": F.WIDTH(1), "widths": F.WIDTH(1), "base_width": F.BASE_WIDTH(1),
               "lr": F.LR(1.0), "seed": F.SEED(0)}
     for module in (coord_check, criticality, grokking, lazy_rich, lr_transfer, neural_collapse, phase_diagram,

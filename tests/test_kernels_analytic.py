@@ -6,7 +6,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench.kernels import dual, kernel_eigenvalues, kernel_vs_angle, mlp_kernels
 

@@ -1,7 +1,7 @@
 """The README's first command: `make run` serves JupyterLab with the tour notebook open (also as root)."""
 
-import os
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browser_util import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from browser_util import chromium_page, drag_slider, jupyter_server, wait_for_change
 
 ROOT = Path(__file__).resolve().parents[1]

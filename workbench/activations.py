@@ -20,8 +20,8 @@ import ast
 import math
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -98,7 +98,8 @@ ALLOWED_HELP = (
     "an activation name (" + ", ".join(NAMES) + ") or an expression in x using numbers, "
     "+ - * / **, comparisons (> >= < <=), the constants pi and e, and the functions "
     + ", ".join(sorted(ALLOWED_FUNCTIONS))
-)
+)  # the full list, shown behind a toggle in the panels; error messages stay one line
+SHORT_HELP = "use a name such as relu, erf or tanh, or an expression in x such as x * sigmoid(x)"
 
 
 def _check(node: ast.AST) -> None:
@@ -111,7 +112,7 @@ def _check(node: ast.AST) -> None:
         return None
     if isinstance(node, ast.Name):
         if node.id != "x" and node.id not in ALLOWED_CONSTANTS:
-            raise ValueError(f"activation: unknown name {node.id!r}; allowed: {ALLOWED_HELP}")
+            raise ValueError(f"activation: unknown name {node.id!r}; {SHORT_HELP}")
         return None
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         _check(node.left)
@@ -124,14 +125,46 @@ def _check(node: ast.AST) -> None:
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS:
             what = node.func.id if isinstance(node.func, ast.Name) else type(node.func).__name__
-            raise ValueError(f"activation: function {what!r} is not allowed; allowed: {ALLOWED_HELP}")
+            raise ValueError(f"activation: function {what!r} is not allowed; {SHORT_HELP}")
         if node.keywords:
             raise ValueError("activation: keyword arguments are not allowed; pass arguments by position")
         for arg in node.args:
             _check(arg)
         return None
-    raise ValueError(f"activation: {type(node).__name__} is not allowed in an expression; "
-                     f"allowed: {ALLOWED_HELP}")
+    raise ValueError(f"activation: {type(node).__name__} is not allowed in an expression; {SHORT_HELP}")
+
+
+def _fold(node: ast.AST):
+    """The real value of a subexpression free of x and of calls (None if it has either), refusing what is not
+    a finite real number: 1e309, (-8)**(1/3), (-1)**0.5, x/0 (a constant zero divisor), 10**400."""
+    if isinstance(node, ast.Constant):
+        value = float(node.value) if abs(node.value) < 1e308 or isinstance(node.value, float) else math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"activation: the number {ast.unparse(node)[:20]} is not finite")
+        return value
+    if isinstance(node, ast.Name):
+        return ALLOWED_CONSTANTS.get(node.id)
+    if isinstance(node, ast.UnaryOp):
+        inner = _fold(node.operand)
+        return None if inner is None else _UNARY[type(node.op)](inner)
+    if isinstance(node, ast.BinOp):
+        left, right = _fold(node.left), _fold(node.right)
+        if isinstance(node.op, ast.Div) and right == 0:
+            raise ValueError(f"activation: division by zero in {ast.unparse(node)!r}")
+        if left is None or right is None:
+            return None
+        try:
+            value = _BINOPS[type(node.op)](left, right)
+        except (OverflowError, ZeroDivisionError):
+            value = math.inf
+        if isinstance(value, complex):
+            raise ValueError(f"activation: {ast.unparse(node)!r} is not a real number")
+        if not math.isfinite(value):
+            raise ValueError(f"activation: {ast.unparse(node)!r} is not a finite number")
+        return value
+    for child in ast.iter_child_nodes(node):
+        _fold(child)
+    return None
 
 
 def _evaluate(node: ast.AST, x: Array):
@@ -154,14 +187,15 @@ def _evaluate(node: ast.AST, x: Array):
 def parse_expression(text: str) -> Callable[[Array], Array]:
     """Parse a typed expression in `x` into a function, or raise ValueError saying what is allowed."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"activation: expected {ALLOWED_HELP}; got an empty expression")
+        raise ValueError(f"activation: got an empty expression; {SHORT_HELP}")
     if len(text) > 500:
         raise ValueError("activation: expression longer than 500 characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"activation: cannot parse {text!r} ({err.msg}); expected {ALLOWED_HELP}") from None
+        raise ValueError(f"activation: cannot parse {text!r} ({err.msg}); {SHORT_HELP}") from None
     _check(tree)
+    _fold(tree.body)
     body = tree.body
     if not any(isinstance(n, ast.Name) and n.id == "x" for n in ast.walk(body)):
         raise ValueError(f"activation: expression {text!r} does not use x")
@@ -194,7 +228,11 @@ def get_activation(spec: str | Activation | Callable) -> Activation:
         return Activation(key, _NAMED[key], key)
     match = _PARAM_NAME.match(key)
     if match and match.group(1) in _PARAMETRIZED:
-        family, value = match.group(1), float(match.group(2))
+        family = match.group(1)
+        try:
+            value = float(match.group(2))
+        except ValueError:
+            raise ValueError(f"activation: {family}(a) needs a number a, got {match.group(2)!r}") from None
         if not math.isfinite(value):
             raise ValueError(f"activation: parameter of {family} must be finite, got {value}")
         base = _PARAMETRIZED[family][0]

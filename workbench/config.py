@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import functools
+import json
 import math
 import numbers
 import typing

@@ -17,8 +17,8 @@ from flax import nnx
 from workbench import parametrizations as P
 from workbench.activations import get_activation
 from workbench.config import Config, spec
-from workbench.memory import require
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, PARAMETRIZATION, WIDTH
+from workbench.memory import require
 
 
 class ModelConfig(Config):
@@ -52,7 +52,7 @@ class MLPConfig(ModelConfig):
     zero_readout: bool = spec(False, doc="initialise the readout weights to zero")
 
     @classmethod
-    def like(cls, experiment_config, **fields) -> "MLPConfig":
+    def like(cls, experiment_config, **fields) -> MLPConfig:
         """The MLP of an experiment: every MLPConfig field the experiment's config has (width, depth,
         activation, ...), then `fields` (sizes of the data, a width of a sweep, ...)."""
         mine = {f.name for f in dataclasses.fields(cls)}

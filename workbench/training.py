@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -25,11 +25,11 @@ import optax
 from flax import nnx
 
 from workbench.config import Config, spec
-from workbench.fields import LR, OPTIMIZER, SEED, STEPS
 from workbench.data import Dataset
 from workbench.experiment import Record
+from workbench.fields import LR, OPTIMIZER, SEED, STEPS
 from workbench.models import MLP, ModelConfig
-from workbench.optim import OPTIMIZERS, make_optimizer
+from workbench.optim import make_optimizer
 
 LOSSES = ("mse", "xent")
 

@@ -10,7 +10,7 @@ learning rates; the learning rate reaches the optimizer as the injected hyperpar
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -17,7 +17,7 @@ import functools
 import math
 import threading
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -25,11 +25,12 @@ import numpy as np
 from flax import nnx
 
 from workbench import criticality as C
-from workbench.config import Config as _Config, spec
-from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
-from workbench.experiments.batched import stacked_params
-from workbench.models import MLPConfig
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.experiment import sweep
+from workbench.experiments.batched import stacked_params
+from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
+from workbench.models import MLPConfig
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,10 @@ import numpy as np
 from flax import nnx
 
 from workbench import data as D
-from workbench.config import Config as _Config, spec
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.fields import ACTIVATION, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.fourier import fourier_power, neuron_concentration, top_share
-from workbench.optim import OPTIMIZERS
 from workbench.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
 from workbench.training import LOSSES, TrainConfig, train
 from workbench.transformer import Transformer, TransformerConfig

@@ -19,7 +19,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from workbench import data as D
-from workbench.config import Config as _Config, spec
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.experiment import stages
 from workbench.fields import ACTIVATION, DEPTH, WIDTH
 from workbench.kernels import kernel_eigenvalues, kernel_vs_angle, mc_empirical_ntk, mlp_kernels

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -25,12 +25,13 @@ import numpy as np
 from flax import nnx
 
 from workbench import parametrizations as P
-from workbench.config import Config as _Config, spec
-from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.data import teacher
 from workbench.experiment import sweep
 from workbench.experiments.batched import compiled_runs, stacked_params
 from workbench.experiments.coord_check import loglog_slope
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
 from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
 from workbench.models import MLPConfig
 

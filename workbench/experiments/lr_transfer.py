@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 import jax.numpy as jnp
 import numpy as np
 
-from workbench import parametrizations as P
-from workbench.config import Config as _Config, spec
-from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.data import digits, teacher
 from workbench.experiment import sweep
 from workbench.experiments.batched import compiled_runs, stacked_params
+from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
 from workbench.models import MLPConfig
-from workbench.optim import OPTIMIZERS
 
 
 @dataclass(frozen=True)

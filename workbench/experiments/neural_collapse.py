@@ -27,10 +27,10 @@ from flax import nnx
 
 from workbench import collapse
 from workbench import data as D
-from workbench.config import Config as _Config, spec
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.models import MLPConfig, build_mlp
-from workbench.optim import OPTIMIZERS
 from workbench.training import LOSSES, TrainConfig, train
 from workbench.ufm import UFMConfig, build_ufm, index_dataset
 

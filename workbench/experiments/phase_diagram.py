@@ -18,10 +18,11 @@ from typing import NotRequired, TypedDict
 import numpy as np
 
 from workbench import criticality as C
-from workbench.config import Config as _Config, spec
-from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.experiment import stages
 from workbench.experiments import criticality
+from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
 
 
 @dataclass(frozen=True)

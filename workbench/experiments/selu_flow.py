@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 import numpy as np
 
 from workbench import criticality as C
-from workbench.config import Config as _Config, spec
-from workbench.fields import ACTIVATION
+from workbench.config import Config as _Config
+from workbench.config import spec
 from workbench.experiment import stages
+from workbench.fields import ACTIVATION
 
 
 @dataclass(frozen=True)
