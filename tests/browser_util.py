@@ -23,25 +23,40 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+VIEWPORT = (1280, 800)  # a laptop screen; JupyterLab's file browser (open by default) takes 250 px of it
 
 
 @dataclass
 class Server:
     url: str
-    token: str
+    token: str = field(repr=False)
     pid: int
     log: Path
 
     def link(self, path: str) -> str:
         sep = "&" if "?" in path else "?"
         return f"{self.url}/{path.lstrip('/')}{sep}token={self.token}"
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """Server output with its token hidden: `token=...` in URLs, and the token itself wherever it appears."""
+    text = re.sub(r"(token=)[^\s&\"'<>]+", r"\1<redacted>", text)
+    return text.replace(token, "<redacted>") if token else text
+
+
+def _log_tail(log_path: Path, token: str, n: int = 3000) -> None:
+    """Print the end of a server's log, redacted, to stderr (pytest shows it with the failure); never put
+    the log in an exception message."""
+    with contextlib.suppress(OSError):
+        print(f"--- end of {log_path.name} (token redacted) ---\n{redact(log_path.read_text()[-n:], token)}",
+              file=sys.stderr)
 
 
 def free_port() -> int:
@@ -83,15 +98,16 @@ def jupyter_server(app: str, root_dir, *, notebook: str | None = None, timeout: 
         end = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{app} server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                _log_tail(log_path, token)
+                raise RuntimeError(f"{app} server exited with {proc.returncode} (log: {log_path})")
             try:
                 urllib.request.urlopen(f"{url}/api/status?token={token}" if app == "lab" else f"{url}/?token={token}",
                                        timeout=5 if app == "lab" else 60)
                 break
             except Exception:
                 if time.monotonic() > end:
-                    raise RuntimeError(f"{app} server did not answer in {timeout:.0f} s:\n"
-                                       f"{log_path.read_text()[-3000:]}") from None
+                    _log_tail(log_path, token)
+                    raise RuntimeError(f"{app} server did not answer in {timeout:.0f} s (log: {log_path})") from None
                 time.sleep(0.5)
         yield Server(url, token, proc.pid, log_path)
     finally:
@@ -106,8 +122,9 @@ def jupyter_server(app: str, root_dir, *, notebook: str | None = None, timeout: 
 
 
 @contextlib.contextmanager
-def chromium_page(viewport=(1760, 1400)):
-    """A Playwright page in headless Debian Chromium; page errors are collected in `page.errors`."""
+def chromium_page(viewport=VIEWPORT):
+    """A Playwright page in headless Debian Chromium at `viewport` (width, height) CSS pixels; page errors are
+    collected in `page.errors`."""
     from playwright.sync_api import sync_playwright
 
     path = chromium_path()
@@ -170,6 +187,7 @@ def slider(page, label: str):
 def drag_slider(page, label: str, fraction: float) -> str:
     """Mouse-drag a slider's handle to `fraction` of its track; return the readout it then shows."""
     box = slider(page, label).first
+    box.scroll_into_view_if_needed()  # the mouse only reaches what the viewport shows
     track, handle = box.locator(".noUi-target"), box.locator(".noUi-handle")
     tb, hb = track.bounding_box(), handle.bounding_box()
     page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)

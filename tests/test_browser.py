@@ -1,19 +1,32 @@
-"""The tour notebook in a real browser: JupyterLab + Debian Chromium (Playwright), controls -> plots -> Run/Stop.
+"""The workbench in a real browser: JupyterLab + Debian Chromium (Playwright) at 1280x800 with the file browser
+open. The tour notebook: controls -> plots -> Run/Stop. Every panel of `widgets.panels.PANELS` in its tab: computed
+or run and stopped, every figure inside the visible width, a screenshot in docs/screenshots/ (used in the README)."""
 
-Screenshots go to docs/screenshots/ (used in the README)."""
-
+import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+from browser_util import (
+    ACTIVE,
+    VIEWPORT,
+    chromium_page,
+    drag_slider,
+    jupyter_server,
+    open_notebook,
+    output_errors,
+    run_all_cells,
+    wait_for_change,
+)
 
-from browser_util import (chromium_page, drag_slider, jupyter_server, open_notebook, output_errors, run_all_cells,
-                          wait_for_change)
+from widgets.panels import PANELS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
 CANVAS = ".jupyter-matplotlib-canvas-div canvas"
+APP_NOTEBOOK = "workbench.ipynb"  # the app alone, every panel at its defaults (the tour test moves sliders)
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +34,10 @@ def lab(tmp_path_factory):
     """JupyterLab serving a copy of the tour notebook (so autosave never touches the repository)."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / "00_tour.ipynb", root / "00_tour.ipynb")
+    app = json.loads((ROOT / "notebooks" / "00_tour.ipynb").read_text())  # its kernelspec, no kernel dialog
+    app["cells"] = [dict(cell_type="code", metadata={}, execution_count=None, outputs=[],
+                         source="from widgets import Workbench\n\nWorkbench()")]
+    (root / APP_NOTEBOOK).write_text(json.dumps(app))
     with jupyter_server("lab", root) as server:
         yield server
 
@@ -33,15 +50,14 @@ def page():
 
 @pytest.mark.browser
 def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
-    SHOTS.mkdir(parents=True, exist_ok=True)
     open_notebook(page, lab, "00_tour.ipynb")
     run_all_cells(page)
     assert output_errors(page) == []
-    canvas = page.locator(CANVAS).first
-    canvas.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(1500)  # first image round trip (front end asks, kernel renders)
+    first = page.locator(f"{ACTIVE} .wb-panel").first
+    first.locator(".wb-status-text[data-state=finished]").wait_for(timeout=120_000)
+    wait_for_settled_canvases(first)  # the first image arrived (front end asks, kernel renders)
+    canvas = first.locator(CANVAS).first
     before = canvas.screenshot()
-    page.locator(".wb-panel").first.screenshot(path=str(SHOTS / "kernel_explorer.png"))
 
     readout = drag_slider(page, "depth", 0.1)  # a few layers more: deep kernels take long to compile
     assert readout not in ("", "3"), "the depth slider did not move"
@@ -55,35 +71,131 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
     page.wait_for_function(
         "() => /running: step [1-9]/.test(document.querySelector('.wb-panel .wb-status-text[data-state=running]')"
         "?.textContent ?? '')", timeout=90_000)
-    page.wait_for_timeout(5000)  # a few live redraws (spaced by the adaptive throttle) for the screenshot
-    panel.screenshot(path=str(SHOTS / "training_dynamics.png"))
     panel.get_by_role("button", name="Stop").click()
     page.wait_for_function(
         "() => document.querySelector('.wb-panel .wb-status-text[data-state=stopped]') !== null", timeout=30_000)
-    assert re.match(r"stopped at step \d+", status.inner_text())
+    assert re.match(r"stopped at step \d+ of \d+", status.inner_text().strip())
     assert panel.get_by_role("button", name="Run").is_enabled()
     assert not [e for e in page.errors if "matplotlib" in e or "widget" in e.lower()]
 
 
+def shot_name(panel_cls) -> str:
+    """docs/screenshots/<this>.png: the title in lower case, spaces to underscores."""
+    return panel_cls.title.lower().replace(" ", "_")
+
+
+@pytest.fixture(scope="module")
+def app(lab, page):
+    """The bare app (`Workbench()`, every panel at its defaults) open and run in JupyterLab, file browser open."""
+    open_notebook(page, lab, APP_NOTEBOOK)
+    run_all_cells(page)
+    assert output_errors(page) == []
+    assert page.locator("#filebrowser").is_visible(), "JupyterLab's file browser should be open (its default)"
+    return page
+
+
+def canvas_images(panel) -> list[str]:
+    """Each figure's image in the panel as a data URL ("" while a canvas is still blank)."""
+    return panel.evaluate("""p => [...p.querySelectorAll('.jupyter-matplotlib-canvas-div')].map(d => {
+        const c = d.querySelector('canvas'), blank = document.createElement('canvas');
+        [blank.width, blank.height] = [c.width, c.height];
+        const url = c.toDataURL();
+        return url === blank.toDataURL() ? "" : url; })""")
+
+
+def wait_for_settled_canvases(panel, timeout: float = 60.0, interval: float = 0.4, repeats: int = 3) -> None:
+    """Wait until every canvas holds an image and the images stopped changing (the last redraw arrived)."""
+    end, last, same = time.monotonic() + timeout, None, 0
+    while time.monotonic() < end:
+        now = canvas_images(panel)
+        same = same + 1 if now == last and all(now) else 0
+        if same >= repeats:
+            return
+        last = now
+        time.sleep(interval)
+    raise TimeoutError(f"canvases blank or still changing after {timeout:.0f} s")
+
+
+GEOMETRY = """p => {
+    const box = e => { const b = e.getBoundingClientRect();
+                       return {left: b.left, right: b.right, top: b.top, bottom: b.bottom}; };
+    const panel = box(p), scroller = box(p.closest('.jp-WindowedPanel-outer') ?? document.documentElement);
+    const visible = {left: Math.max(panel.left, scroller.left, 0),
+                     right: Math.min(panel.right, scroller.right, document.documentElement.clientWidth)};
+    const tab = [...document.querySelectorAll('ACTIVE .wb-app > .lm-TabBar .lm-TabBar-tab.lm-mod-current')]
+        .map(t => { const l = t.querySelector('.lm-TabBar-tabLabel');
+                    return {text: l.textContent, cut: l.scrollWidth > l.clientWidth + 1, right: box(t).right}; })[0];
+    return {panel, visible, tab,
+            canvases: [...p.querySelectorAll('CANVAS')].map(box),
+            toolbars: [...p.querySelectorAll('.jupyter-matplotlib-toolbar')].map(box),
+            captions: [...p.querySelectorAll('[role=note]')].map(box),
+            progress: p.querySelector('.widget-hprogress .progress-bar')?.style.width ?? null};
+}""".replace("ACTIVE", ACTIVE).replace("CANVAS", CANVAS)
+
+
+def overlaps(a, b) -> bool:
+    """Do boxes a and b share more than a pixel's edge?"""
+    return (a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1
+            and a["top"] < b["bottom"] - 1 and b["top"] < a["bottom"] - 1)
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize("title, run_seconds", [("Coordinate check", 15), ("LR transfer", 0), ("Lazy vs rich", 0),
-                                                ("Phase diagram", 0), ("SELU flow", 0), ("Neural collapse", 8),
-                                                ("Grokking", 12)])
-def test_every_tab_builds_its_panel(lab, page, title, run_seconds):
-    """Each tab's panel draws in the browser; training panels run for a while, then stop by hand."""
-    page.locator(".widget-tab .lm-TabBar-tab", has_text=title).click()
-    panel = page.locator(".wb-panel", has=page.locator(".widget-html b", has_text=re.compile(f"^{title}$")))
-    panel.wait_for(state="visible", timeout=120_000)
-    canvas = panel.locator(CANVAS).first
-    canvas.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(1500)
-    if run_seconds:
+@pytest.mark.parametrize("panel_cls", PANELS, ids=shot_name)
+def test_every_tab_builds_its_panel(app, panel_cls):
+    """Every panel of the registry in its tab at 1280x800 with the file browser open: a view computes to
+    `finished`, a training panel runs (a step or job done), then stops by hand; no error; every figure inside the
+    panel's visible width, no toolbar over a figure, full tab title; a screenshot for docs/screenshots/."""
+    page, title = app, panel_cls.title
+    page.set_viewport_size(dict(zip(("width", "height"), VIEWPORT)))
+    page.locator(f"{ACTIVE} .wb-app .lm-TabBar-tab", has_text=re.compile(f"^{re.escape(title)}$")).click()
+    panel = page.locator(f"{ACTIVE} .wb-panel",
+                         has=page.locator(".widget-html b", has_text=re.compile(f"^{re.escape(title)}$")))
+    panel.wait_for(state="visible", timeout=180_000)
+    status = panel.locator(".wb-status-text")
+    if panel_cls.auto:  # a view: computed on opening
+        panel.locator(".wb-status-text[data-state=finished]").wait_for(timeout=300_000)
+    else:
         panel.get_by_role("button", name="Run").click()
-        page.wait_for_timeout(1000 * run_seconds)
+        page.wait_for_function(  # at least one step or job done (or, for a short run, already finished)
+            """p => { const s = p.querySelector('.wb-status-text'), state = s.dataset.state;
+                      return state === 'finished' || state === 'stopped' ||
+                             (state === 'running' && /running: \\w+ [1-9]\\d* of \\d+/.test(s.textContent)); }""",
+            arg=panel.element_handle(), timeout=300_000)
         stop = panel.get_by_role("button", name="Stop")
         if stop.is_enabled():
-            stop.click()
-        panel.locator(".wb-status-text", has_text=re.compile(r"^(stopped|finished)")).wait_for(timeout=60_000)
-        page.wait_for_timeout(1500)
-    assert not [m for m in panel.locator("[role=status]").all_inner_texts() if m.startswith("error")]
-    panel.screenshot(path=str(SHOTS / f"{title.lower().replace(' ', '_')}.png"))
+            stop.click(force=True)  # force: the run may end (and Stop disable) in between; a no-op then
+        ended = panel.locator(".wb-status-text[data-state=stopped], .wb-status-text[data-state=finished]")
+        ended.wait_for(timeout=300_000)
+    state, text = status.get_attribute("data-state"), status.inner_text().strip()
+    messages = panel.locator("[role=status]").all_inner_texts()
+    assert state in ("finished", "stopped") and not text.startswith("error"), text
+    assert not [m for m in messages if m.startswith("error")], messages
+    if panel_cls.auto:
+        assert re.match(r"finished: \d+ \w+ in [\d.]+ s", text), text
+    else:
+        assert re.match(r"(stopped at \w+ \d+ of \d+|finished: \d+ \w+ in [\d.]+ s)", text), text
+    wait_for_settled_canvases(panel)
+
+    g = panel.evaluate(GEOMETRY)
+    vis = g["visible"]
+    print(f"{title}: panel {g['panel']['left']:.0f}-{g['panel']['right']:.0f}, visible {vis['left']:.0f}-"
+          f"{vis['right']:.0f}, canvases " + ", ".join(f"{c['left']:.0f}-{c['right']:.0f}" for c in g["canvases"]))
+    assert g["canvases"], "no figure"
+    for c in g["canvases"] + g["captions"]:  # nothing clipped horizontally, neither on the right nor on the left
+        assert vis["left"] - 0.5 <= c["left"] and c["right"] <= vis["right"] + 0.5, (c, vis)
+    for t in g["toolbars"]:
+        assert not any(overlaps(t, c) for c in g["canvases"]), ("toolbar over a figure", t)
+    assert g["tab"]["text"] == title and not g["tab"]["cut"], g["tab"]
+    if panel_cls.auto:
+        assert g["progress"] == "100%", g["progress"]
+
+    # The screenshot: same width, a viewport tall enough for the whole panel (JupyterLab scrolls inside the page).
+    height = panel.bounding_box()["height"]
+    page.set_viewport_size({"width": VIEWPORT[0], "height": max(VIEWPORT[1], int(height) + 300)})
+    try:
+        panel.scroll_into_view_if_needed()
+        wait_for_settled_canvases(panel)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        panel.screenshot(path=str(SHOTS / f"{shot_name(panel_cls)}.png"))
+    finally:
+        page.set_viewport_size(dict(zip(("width", "height"), VIEWPORT)))

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-# Full tab titles (JupyterLab truncates tabs to a fixed width) and captions that wrap instead of clipping.
+# Full tab titles (ipywidgets shrinks tabs to a fixed width and cuts their labels): tabs as wide as their
+# titles, wrapping onto a second row when the notebook is narrow; a thinner frame around the tab's panel
+# (more width for the figures); captions that wrap instead of clipping. The selectors out-rank ipywidgets' own.
 STYLE = """<style>
-.wb-app > .lm-TabBar .lm-TabBar-tab, .wb-app > .p-TabBar .p-TabBar-tab { flex: 0 0 auto; max-width: none; min-width: 0; }
+.jupyter-widgets.jupyter-widget-tab.wb-app > .lm-TabBar > .lm-TabBar-content { flex-wrap: wrap; }
+.jupyter-widgets.jupyter-widget-tab.wb-app > .lm-TabBar .lm-TabBar-tab { flex: 0 0 auto; max-width: none; }
+.jupyter-widgets.jupyter-widget-tab.wb-app > .lm-TabBar .lm-TabBar-tabLabel { overflow: visible; }
+.jupyter-widgets.jupyter-widget-tab.wb-app > .widget-tab-contents { padding: 6px; }
 .wb-panel .widget-html-content { white-space: normal; }
 </style>"""
 

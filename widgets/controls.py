@@ -25,7 +25,7 @@ import ipywidgets as w
 ACTIVATION_SUGGESTIONS = ("relu", "erf", "tanh", "gelu", "abs", "sin", "identity", "sign", "silu",
                           "leaky_relu(0.1)", "x * sigmoid(x)", "maximum(x, 0)**2")
 _STYLE = {"description_width": "110px"}
-_LAYOUT = dict(width="340px")
+_LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
 
 
 def _meta(field: dataclasses.Field, override: dict | None) -> dict:
@@ -115,7 +115,7 @@ class ConfigForm:
             (more if name in advanced else rows).extend([control, self.errors[name]])
         if more:
             rows.append(w.Accordion([w.VBox(more)], titles=("more settings",), selected_index=None))
-        self.widget = w.VBox(rows, layout=w.Layout(width="360px", flex="0 0 auto"))
+        self.widget = w.VBox(rows, layout=w.Layout(width="300px", flex="0 0 auto"))
 
     def observe(self, callback: Callable) -> None:
         """Call `callback(config)` after each change that gives a valid config."""

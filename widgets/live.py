@@ -36,6 +36,7 @@ from cycler import cycler
 from ipympl.backend_nbagg import new_figure_manager_given_figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 # Okabe & Ito (2008) colour-blind-safe palette, on a white figure in light and dark JupyterLab themes.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -43,6 +44,7 @@ THEME = {"axes.prop_cycle": cycler(color=PALETTE), "figure.facecolor": "white", 
          "savefig.facecolor": "white", "text.color": "black", "axes.labelcolor": "black",
          "xtick.color": "black", "ytick.color": "black", "axes.edgecolor": "#333333",
          "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False}
+TOOLBAR_BAND = 34  # px above the canvas for ipympl's toolbar (one row of 28 px buttons)
 
 
 def nice_ceil(v: float) -> float:
@@ -84,7 +86,10 @@ class LiveFigure:
         canvas = self.fig.canvas
         canvas.header_visible = False
         canvas.footer_visible = False
-        canvas.toolbar_position = "right"
+        # The toolbar (absolutely placed by ipympl, shown on hover) sits in a band of its own above the figure:
+        # at "right" or "left" it would cover the outer axes' titles and ticks, and width is the scarce side.
+        canvas.toolbar_position = "top"
+        canvas.layout.padding = f"{TOOLBAR_BAND}px 0 0 0"
         canvas.resizable = False
         self.caption = w.HTML()
         self.min_interval, self.render_share, self.render_seconds = min_interval, render_share, 0.0
@@ -96,11 +101,14 @@ class LiveFigure:
 
         def timed_render(*args, **kwargs):  # ipympl renders through canvas.draw when the front end asks
             t = time.perf_counter()
+            self.theme_text()
             self._render() if self.dynamic else render(*args, **kwargs)
             self.render_seconds = time.perf_counter() - t
 
         canvas.draw = timed_render
-        self.widget = w.VBox([canvas, self.caption])
+        # As wide as the figure (min-content: the canvas is the widest child), so the caption wraps under it
+        # and a panel's flex-wrap row sees the figure's true width.
+        self.widget = w.VBox([canvas, self.caption], layout=w.Layout(width="min-content"))
         self.alt = alt
 
     @property
@@ -138,6 +146,24 @@ class LiveFigure:
             self.fig.draw_artist(artist)
         canvas.blit()  # webagg: send the new frame (a diff image) to the front end
 
+    def theme_text(self) -> None:
+        """Titles and legends at THEME's sizes, titles wrapped where they would cross the figure's edge.
+        `set_title` and `legend` read the global rcParams when a panel calls them (after the figure's rc_context,
+        often in a worker thread), so texts they left at the global default size get THEME's; sizes a panel
+        chose (`fontsize=7`) stay. Called before every render (constrained layout then makes room)."""
+        defaults = [(FontProperties(size=plt.rcParams[key]).get_size_in_points(), THEME[key])
+                    for key in ("axes.titlesize", "legend.fontsize")]
+        for ax in self.fig.axes:
+            titles = [t for t in (ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))
+                      if t is not None]
+            for title in titles:
+                title.set_wrap(True)
+            legend = ax.get_legend()
+            for texts, (default, size) in zip((titles, legend.get_texts() if legend is not None else ()), defaults):
+                for text in texts:
+                    if text.get_fontsize() == default != size:
+                        text.set_fontsize(size)
+
     @property
     def canvas(self):
         return self.fig.canvas
@@ -149,7 +175,8 @@ class LiveFigure:
     @alt.setter
     def alt(self, text: str) -> None:
         self._alt = text  # not canvas.tooltip: ipympl 0.10's front end fails to render a canvas that has one
-        self.caption.value = f'<div role="note" style="font-size:85%;opacity:0.8">{text}</div>'
+        self.caption.value = (f'<div role="note" style="font-size:85%;opacity:0.8;white-space:normal;'
+                              f'line-height:1.35">{text}</div>')
 
     @property
     def interval(self) -> float:
@@ -184,6 +211,7 @@ class LiveFigure:
     def to_bytes(self, fmt: str = "png") -> bytes:
         """The figure as PNG or SVG bytes, with its alt text in the file's metadata."""
         buf = io.BytesIO()
+        self.theme_text()
         self.fig.savefig(buf, format=fmt, dpi=150, metadata={"Description": self.alt} if self.alt else None)
         return buf.getvalue()
 

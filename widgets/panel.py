@@ -110,7 +110,7 @@ class Help:
                 f"**What theory predicts.** {self.theory}")
 
 
-FORM_WIDTH = "300px"
+FORM_WIDTH = "300px"  # controls column: at 1280 px, file browser open, a figure <= 5 in wide fits beside it
 
 
 class Panel:
@@ -136,6 +136,7 @@ class Panel:
                                         auto=self.auto)
         self.setup(self.live.axes)
         self.form.observe(self._config_changed)
+        self.form.widget.layout.width = FORM_WIDTH  # the figure beside it when both fit, else below it
         self.widget = w.VBox([self.header(), self.controller.widget,
                               w.HBox([self.form.widget, self.live.widget],
                                      layout=w.Layout(flex_flow="row wrap", align_items="flex-start")),

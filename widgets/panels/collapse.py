@@ -24,7 +24,7 @@ class CollapsePanel(LivePanel):
     quick = dict(dataset="ufm", class_sizes=(20, 10), dim=4, optimizer="sgd", lr=0.5, steps=80, record_every=20)
     experiment = neural_collapse
     form_options = dict(ranges={"steps": dict(hi=100_000), "width": dict(hi=1024)})
-    figure_options = dict(nrows=2, ncols=3, figsize=(10.5, 5.6), min_interval=0.25)
+    figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4), min_interval=0.25)
     alt = ALT
 
     def setup(self, axes):

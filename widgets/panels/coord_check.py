@@ -21,7 +21,7 @@ class CoordCheckPanel(LivePanel):
     quick = dict(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8)
     experiment = coord_check
     form_options = dict(ranges={"seeds": dict(hi=8)})
-    figure_options = dict(nrows=2, ncols=2, figsize=(9, 6))
+    figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.8))
     alt = ALT
 
     def setup(self, axes):

@@ -42,7 +42,7 @@ class PhaseDiagramPanel(Panel):
     quick = dict(grid=8, depth=5, width=16, seeds=2)
     experiment = phase_diagram
     help = PHASE_HELP
-    figure_options = dict(nrows=1, ncols=3, figsize=(9.6, 3.3))
+    figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = PHASE_ALT
 
     def __init__(self, config=None):

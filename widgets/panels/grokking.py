@@ -23,7 +23,7 @@ class GrokkingPanel(LivePanel):
     quick = dict(p=11, train_fraction=0.5, width=16, steps=80, record_every=20)
     experiment = grokking
     form_options = dict(exclude=("top_k",), ranges={"steps": dict(hi=200_000), "p": dict(hi=127)})
-    figure_options = dict(nrows=2, ncols=2, figsize=(9.5, 5.6), min_interval=0.25)
+    figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.8), min_interval=0.25)
     alt = ALT
 
     def header(self) -> w.Widget:

@@ -27,7 +27,7 @@ class KernelExplorerPanel(Panel):
     quick = dict(n_points=24, seeds=2, width=64)
     experiment = kernel_explorer
     help = HELP
-    figure_options = dict(nrows=2, ncols=2, figsize=(7.8, 5.4), min_interval=0.0)
+    figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.6), min_interval=0.0)
     alt = ("Top left: NNGP and NTK against the angle between two inputs, with the empirical NTK of finite "
            "networks (mean, and mean plus and minus one standard deviation over seeds). Top right: the "
            "correlation map K(theta)/K(0) against cos(theta). Bottom left: the normalized NTK on the data "

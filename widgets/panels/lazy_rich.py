@@ -22,7 +22,7 @@ class LazyRichPanel(LivePanel):
     quick = dict(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4)
     experiment = lazy_rich
     form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
-    figure_options = dict(nrows=1, ncols=3, figsize=(10.5, 3.4))
+    figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = ALT
 
     def setup(self, axes):

@@ -24,7 +24,7 @@ class TrainingDynamicsPanel(LivePanel):
     form_options = dict(ranges={"widths": dict(hi=4096), "steps": dict(hi=65_536),
                                 "base_width": dict(hi=4096)}, exclude=("ntk_points",),
                         advanced=("noise", "base_width", "weight_std", "bias_std", "record_every", "grid", "seed"))
-    figure_options = dict(nrows=2, ncols=3, figsize=(8.6, 5.2), min_interval=0.25)
+    figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.0), min_interval=0.25)
     alt = ALT
 
     def setup(self, axes):
