@@ -95,7 +95,8 @@ _MIME = {"png": "image/png", "svg": "image/svg+xml", "csv": "text/csv", "json": 
 
 @dataclass(frozen=True)
 class Help:
-    """A panel's plain-language help (shown by its "?" toggle and quoted by the tour notebook)."""
+    """A panel's plain-language help (shown by its "?" toggle and by the tour notebook: one source); `$...$`
+    is LaTeX, rendered by the panel's HTMLMath and by Markdown."""
 
     what: str
     try_: str
@@ -159,7 +160,7 @@ class Panel:
         title = w.HTML(f"<b>{html.escape(self.title)}</b>")
         if self.help is None:
             return title
-        text = w.HTML(self.help.html(), layout=w.Layout(display="none", max_width="760px"))
+        text = w.HTMLMath(self.help.html(), layout=w.Layout(display="none", max_width="760px"))
         toggle = w.ToggleButton(description="?", tooltip="what am I looking at, what to try, what theory predicts",
                                 layout=w.Layout(width="36px"))
         toggle.observe(lambda change: setattr(text.layout, "display", "" if change["new"] else "none"), names="value")

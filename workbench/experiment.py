@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,9 +79,9 @@ def schema_errors(record: Record, metrics: dict[str, type]) -> list[str]:
         return []
     if record.kind not in metrics:
         return [f"kind {record.kind!r} has no declared metrics"]
-    schema = metrics[record.kind]
-    names = set(record.metrics)
-    required, known = set(schema.__required_keys__), set(schema.__annotations__)
+    hints = typing.get_type_hints(metrics[record.kind], include_extras=True)
+    names, known = set(record.metrics), set(hints)
+    required = {n for n, hint in hints.items() if typing.get_origin(hint) is not typing.NotRequired}
     return ([f"missing {n}" for n in sorted(required - names)] +
             [f"undeclared {n}" for n in sorted(names - known)])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from widgets.live import PALETTE
-from widgets.panel import LivePanel
+from widgets.panel import Help, LivePanel
 from workbench.experiments import neural_collapse
 
 NC_NAMES = ("nc1", "nc2", "nc3", "nc4")
@@ -18,9 +18,18 @@ ALT = ("Top row: NC1 to NC4 against step on log axes; train (solid) and test (da
        "(crosses) in the class means' top principal plane, unit Frobenius norm each; classifier row norms "
        "||w_k|| as bars against class size n_k, black diamonds the predicted frame (UFM).")
 
+HELP = Help(
+    what="Trained past zero training error, last-layer features collapse to their class means (NC1), the class "
+         "means form a simplex equiangular tight frame (NC2), the classifier aligns with them (NC3) and the "
+         "network decides like a nearest-class-centre rule (NC4) (Papyan, Han & Donoho 2020).",
+    try_="Imbalanced class sizes with weight decay on the deep-linear model (ufm).",
+    theory="The classifier-row norms follow the class sizes as the deep-linear theory predicts (black diamonds, "
+           "Dang et al. 2023), and below a size threshold minority classes collapse onto each other.")
+
 
 class CollapsePanel(LivePanel):
     title = "Neural collapse"
+    help = HELP
     quick = dict(dataset="ufm", class_sizes=(20, 10), dim=4, optimizer="sgd", lr=0.5, steps=80, record_every=20)
     experiment = neural_collapse
     form_options = dict(ranges={"steps": dict(hi=100_000), "width": dict(hi=1024)})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from widgets.live import PALETTE
-from widgets.panel import LivePanel
+from widgets.panel import Help, LivePanel
 from workbench.experiments import coord_check
 
 ALT = ("Top: mean absolute pre-activation of every layer against width (log-log) at initialisation (left) and "
@@ -15,9 +15,19 @@ ALT = ("Top: mean absolute pre-activation of every layer against width (log-log)
        "against width after the last step. Bottom right: fitted log-log slope of that change per layer "
        "(0 = width-independent, the muP target).")
 
+HELP = Help(
+    what="The size of each layer's activations, and of their change, after a few optimizer steps, against width, "
+         "as microsoft/mup's coordinate check draws it (Yang et al. 2022, Fig. 5); the fitted log-log slope per "
+         "layer is in the legend.",
+    try_="Compare sp, ntk, mup and mf at the same learning rate; switch SGD to Adam.",
+    theory="Under muP and mean field every curve is flat (slope 0); under the standard parametrization with a fixed "
+           "learning rate the last layers blow up with width; under NTK parametrization updates shrink like "
+           "$n^{-1/2}$.")
+
 
 class CoordCheckPanel(LivePanel):
     title = "Coordinate check"
+    help = HELP
     quick = dict(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8)
     experiment = coord_check
     form_options = dict(ranges={"seeds": dict(hi=8)})

@@ -13,13 +13,17 @@ from workbench.experiments import kernel_explorer
 from workbench.experiments.kernel_explorer import SPECTRUM_FLOOR
 
 HELP = Help(
-    what="The kernels of an infinitely wide MLP: NNGP (the prior covariance of its outputs) and NTK (the kernel "
-         "of gradient-descent training), against the angle between two inputs; the correlation map that depth "
-         "iterates; the NTK on a data set; and its eigenvalues. Black dots: the NTK measured on finite networks.",
-    try_="Raise depth and watch the correlation map flatten towards its fixed point; switch relu to erf; lower "
-         "the width and see the finite networks scatter around the curve.",
-    theory="Finite networks' NTK converges to the analytic curve as width grows, with spread ~ 1/sqrt(width) "
-           "(Jacot et al. 2018); deep ReLU kernels forget the angle (the spectrum decays faster with depth).")
+    what="The infinite-width NNGP kernel $\\Sigma$ and neural tangent kernel $\\Theta$ of a deep MLP (Neal 1996; Lee et al. "
+         "2018; Jacot et al. 2018) against the angle between two unit inputs, the correlation map that each layer "
+         "applies, the normalized NTK on a data set and its eigenvalue spectrum. Black dots: the empirical NTK of "
+         "finite networks of the chosen width (mean and spread over seeds).",
+    try_="Raise the depth of a ReLU network from 1 to 10 and watch the correlation map turn flat. Switch to erf and "
+         "raise sigma_w: the kernel decorrelates instead (the chaotic phase). Type your own activation, e.g. "
+         "x * sigmoid(x): it is integrated by Gauss-Hermite quadrature. Lower the width to see the finite networks "
+         "scatter around the curve.",
+    theory="Deep ReLU kernels forget the angle (every pair of inputs becomes correlated), which is why very deep "
+           "ReLU networks are hard to train without care; the finite networks' NTK converges to the analytic curve "
+           "with a spread that shrinks like $n^{-1/2}$.")
 
 
 class KernelExplorerPanel(Panel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from widgets.live import PALETTE
-from widgets.panel import LivePanel
+from widgets.panel import Help, LivePanel
 from workbench import parametrizations as P
 from workbench.experiments import lazy_rich
 
@@ -16,9 +16,17 @@ ALT = ("Three log-log plots against width, one line per parametrization: relativ
        "infinite-width NTK prediction (NTK parametrization only). Dashed grey: slope -1/2.")
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
+HELP = Help(
+    what="Relative feature movement, relative change of the empirical NTK and the distance to the infinite-width "
+         "NTK prediction after training, against width, one line per parametrization.",
+    try_="Run all four parametrizations; raise the steps or the learning rate.",
+    theory="Slope $-1/2$ for ntk (lazy: wide networks barely move their features or kernel), slope 0 for mup and "
+           "mf (rich: features learn at every width; Yang & Hu 2021).")
+
 
 class LazyRichPanel(LivePanel):
     title = "Lazy vs rich"
+    help = HELP
     quick = dict(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4)
     experiment = lazy_rich
     form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})

@@ -6,16 +6,24 @@ from __future__ import annotations
 import numpy as np
 
 from widgets.live import PALETTE
-from widgets.panel import LivePanel
+from widgets.panel import Help, LivePanel
 from workbench.experiments import lr_transfer
 
 ALT = ("Left: training loss after T steps (log scale) against log2 of the base learning rate, one curve per "
        "width, the minimum of each marked. Right: log2 of the best learning rate against width; a flat line "
        "means the learning rate transfers across widths.")
 
+HELP = Help(
+    what="Training loss after T steps against log2(learning rate), one curve per width (all learning rates of a "
+         "width in one vectorised call), and the best learning rate against width.",
+    try_="Run under mup, then under sp with Adam, and compare the optimum-against-width lines.",
+    theory="Tensor Programs V: under muP the optimal learning rate found at a small width is optimal at every width "
+           "(muTransfer: a flat line); under SP with Adam it shifts to smaller values as the width grows.")
+
 
 class LRTransferPanel(LivePanel):
     title = "LR transfer"
+    help = HELP
     quick = dict(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1)
     experiment = lr_transfer
     form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from widgets.live import PALETTE, round_limits
-from widgets.panel import LivePanel
+from widgets.panel import Help, LivePanel
 from workbench.experiments import training_dynamics
 
 ALT = ("Top row: train (solid) and test (dashed) loss against step per width, with the NTK prediction "
@@ -16,9 +16,20 @@ ALT = ("Top row: train (solid) and test (dashed) loss against step per width, wi
        "step; relative feature movement per hidden layer; 1-D: network minus NTK prediction, 2-D: the "
        "widest network's decision margin.")
 
+HELP = Help(
+    what="Finite MLPs of several widths train side by side on a 1-D or 2-D task, with the infinite-width NTK "
+         "prediction at the same time t = step x lr overlaid (Lee et al. 2019): losses, the learned function, "
+         "the distance to the prediction, how much the tangent kernel and the features move.",
+    try_="Widths 64 and 1024 under the ntk parametrization, then switch to mup; try a 2-D task (xor, spiral) for "
+         "decision surfaces.",
+    theory="Under ntk the wider network follows its kernel prediction more closely and its tangent kernel changes "
+           "less (relative change $\\propto n^{-1/2}$, lazy training, Chizat et al. 2019); under mup the kernel and "
+           "the features keep moving by $\\Theta(1)$ at every width (feature learning).")
+
 
 class TrainingDynamicsPanel(LivePanel):
     title = "Training dynamics"
+    help = HELP
     quick = dict(widths=(16, 32), steps=100, record_every=25, n_train=8, grid=16, ntk_points=4)
     experiment = training_dynamics
     form_options = dict(ranges={"widths": dict(hi=4096), "steps": dict(hi=65_536),
