@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from workbench.kernels import Kernels, gradient_flow, mlp_kernels, nngp_posterior
+from workbench.kernels.predict import gradient_descent
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(7, 3)).astype(np.float32)
@@ -35,6 +36,33 @@ def test_gradient_flow_matches_euler_integration_of_the_mse_dynamics():
     p = gradient_flow(K_TRAIN, K_TRAIN, Y, t, f0_train=f0, f0_test=f0)
     np.testing.assert_allclose(p.mean, f, rtol=1e-3, atol=1e-3)
 
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.9, 1.5])  # lr lambda_max / N: smooth, fast, oscillating
+def test_gradient_descent_is_the_linearised_network_stepped_by_sgd(rate):
+    """f <- f - (lr/N) Theta(., X)(f(X) - y) on train and test points alike, from a given initial network."""
+    theta = np.asarray(K.ntk, np.float64)
+    lr = rate * 5 / np.linalg.eigvalsh(theta[TR, TR]).max()
+    f0 = rng.normal(size=(7, 2))
+    f, y, want = f0.copy(), Y.astype(np.float64), {}
+    for k in range(41):
+        want[k] = f.copy()
+        f = f - lr / 5 * theta[:, TR] @ (f[TR] - y)
+    steps = [0, 1, 2, 3, 8, 40]
+    p = gradient_descent(K_TRAIN, Kernels(K.nngp[:, TR], K.ntk[:, TR]), Y, jnp.array(steps), lr,
+                         f0_train=f0[TR], f0_test=f0)
+    for i, k in enumerate(steps):
+        np.testing.assert_allclose(p.mean[i], want[k], rtol=1e-4, atol=1e-4 * np.abs(want[k]).max())
+    with pytest.raises(ValueError, match="steps"):
+        gradient_descent(K_TRAIN, K_TEST_TRAIN, Y, 2.5, lr)
+
+
+def test_gradient_descent_tends_to_gradient_flow_at_small_steps():
+    lr = 1e-3 * 5 / float(jnp.linalg.eigvalsh(K_TRAIN.ntk).max())
+    step = gradient_descent(K_TRAIN, K_TEST_TRAIN, Y, 4000, lr, k_test=K.nngp[TE, TE])
+    flow = gradient_flow(K_TRAIN, K_TEST_TRAIN, Y, 4000 * lr, k_test=K.nngp[TE, TE])
+    np.testing.assert_allclose(step.mean, flow.mean, atol=1e-3 * float(jnp.abs(flow.mean).max()))
+    np.testing.assert_allclose(step.cov, flow.cov, atol=1e-3 * float(jnp.abs(flow.cov).max()))
 
 def test_ensemble_mean_and_covariance_limits():
     k_test = K.nngp[TE, TE]

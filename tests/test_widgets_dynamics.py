@@ -8,7 +8,7 @@ import pytest
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
 from workbench.experiments import training_dynamics as T
 
-SMALL = dict(widths=(32, 512), steps=100, record_every=50, n_train=12, grid=16, ntk_points=8, base_width=32)
+SMALL = dict(widths=(32, 512), steps=100, record_every=50, n_train=12, grid=16, ntk_points=8, base_width=32, depth=2)
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,30 @@
 """Training dynamics: finite MLPs of several widths train side by side next to the infinite-width NTK
-prediction at the same time t (Jacot et al. 2018; Lee et al. 2019), on a 1-D or 2-D task.
+prediction at the same step (Jacot et al. 2018; Lee et al. 2019), on a 1-D or 2-D task.
 
-Plain full-batch SGD on 0.5 mean ||f - y||^2 follows df/dt = -(1/N) Theta (f - y) with t = step * lr,
-so the kernel-regime prediction at step k is the gradient flow (`workbench.kernels.predict`)
-f_t(x) = f_0(x) + Theta(x, X) Theta^-1 (I - exp(-t Theta / N)) (y - f_0(X))  (Lee et al. 2019, Eq. 9)
-from each network's own initial outputs f_0, with Theta the infinite-width NTK of the "ntk" parametrization at `base_width` (the kernel of
-training, see `workbench.kernels.empirical`; every parametrization equals it at the base width). Wider
-nets approach it under NTK parametrization (lazy training), not under muP or mean field.
+Plain full-batch SGD at learning rate lr on 0.5 mean ||f - y||^2 moves the linearised network by
+f_{k+1} = f_k - (lr/N) Theta (f_k - y), so the kernel-regime prediction at step k is
+(`workbench.kernels.predict.gradient_descent`)
+f_k(x) = f_0(x) + Theta(x, X) Theta^-1 (I - (I - lr Theta / N)^k) (y - f_0(X))  (Lee et al. 2019, Sec. 2.2;
+its lr -> 0 limit at t = k lr is the gradient flow of their Eq. 9), from each network's own initial outputs
+f_0 (not the ensemble mean f_0 = 0), with Theta the infinite-width NTK of the "ntk" parametrization at
+`base_width` (the kernel of training, see `workbench.kernels.empirical`; every parametrization equals it at
+the base width). Wider nets approach it under NTK parametrization (lazy training), not under muP or mean field.
+
+How fast depends on the network. With the defaults (sine, one hidden ReLU layer) the RMS gap on the grid after
+1000 steps is 0.046, 0.023, 0.010, 0.0038 at widths 64, 256, 1024, 4096 (slope -0.6) and the width-4096 loss
+stays within 1% of its prediction (tests/test_training_dynamics_theory.py). ReLU nets with two or more hidden
+layers on this 1-D task do not get there at any width offered here (depth 2, seed 0: gap 0.066, 0.110, 0.111,
+0.094 at widths 64, 256, 1024, 4096, loss 4-7x its prediction at step 1000; the analytic kernel is right, but the
+late loss lives in eigendirections 60-1000x below the top one, which the finite kernel's fluctuations and motion
+swamp); smooth activations (tanh, gelu) at depth 2 converge (gap 0.001-0.004 at width 4096, slope about -0.4).
 
 Metrics (arrays over `widths` in the given order; W = number of widths):
 - `t`: step * lr; `train_loss[W]`, `test_loss[W]` (and `train_acc[W]`, `test_acc[W]` for 2-D tasks);
-- `ntk_train_loss`, `ntk_test_loss`: the same losses of the NTK prediction at time t (NaN unless
-  the optimizer is "sgd");
+- `ntk_train_loss[W]`, `ntk_test_loss[W]`: the same losses of each network's NTK prediction at that step (NaN
+  unless the optimizer is "sgd");
 - `f_grid[W, G]`: the learned function on the plotting grid (1-D: f(x); 2-D: the margin f_1 - f_0
-  on a grid x grid square, row-major), `ntk_f_grid[G]`: the NTK prediction there;
+  on a grid x grid square, row-major), `ntk_f_grid[W, G]`: each network's NTK prediction there;
+- `ntk_distance[W]`: RMS over the grid of f_grid - ntk_f_grid;
 - `ntk_change[W]`: ||K_t - K_0||_F / ||K_0||_F for the empirical NTK of training (SGD scaling) on
   the first `ntk_points` training inputs (Fort et al. 2020; Chizat et al. 2019);
 - `feature_movement[W, depth]`: ||x_l(t) - x_l(0)||_F / ||x_l(0)||_F for each hidden layer's
@@ -36,7 +47,8 @@ from workbench import data as D
 from workbench import parametrizations as P
 from workbench.config import Config as _Config, spec
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
-from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
+from workbench.kernels import empirical_ntk, limit_kernels
+from workbench.kernels.predict import gradient_descent
 from workbench.models import MLPConfig, build_mlp
 from workbench.optim import OPTIMIZERS
 from workbench.experiment import Record
@@ -51,7 +63,7 @@ class Config(_Config):
     n_train: int = spec(24, lo=4, hi=512, doc="training points")
     noise: float = spec(0.0, lo=0.0, hi=1.0, doc="label noise (sine) or input noise (2-D)")
     widths: tuple[int, ...] = WIDTH((64, 1024), doc="widths trained side by side")
-    depth: int = DEPTH(2, doc="hidden layers")
+    depth: int = DEPTH(1, doc="hidden layers (ReLU nets deeper than 1 reach the kernel limit far more slowly)")
     activation: str = ACTIVATION("relu", doc="nonlinearity or expression in x")
     parametrization: str = PARAMETRIZATION("ntk", doc="abc-parametrization")
     base_width: int = BASE_WIDTH(64, doc="width n0 at which all equal SP")
@@ -177,7 +189,7 @@ def run(config: Config, stop: threading.Event | None = None):
         for name in records[0].metrics:
             if name != "batch_loss":
                 metrics[name] = np.stack([np.asarray(r.metrics[name]) for r in records])
-        metrics.update(_ntk_metrics(kernels, metrics["t"], initial, y_tr, y_te, metrics["f_grid"]))
+        metrics.update(_ntk_metrics(kernels, step, config.lr, initial, y_tr, y_te, metrics["f_grid"]))
         if first:
             metrics.update(grid=grid, x_train=np.asarray(data.x_train), y_train=np.asarray(data.y_train),
                            widths=np.array(config.widths))
@@ -190,7 +202,7 @@ def run(config: Config, stop: threading.Event | None = None):
             return
 
 
-def _ntk_metrics(kernels, t, initial, y_tr, y_te, f_grid) -> dict:
+def _ntk_metrics(kernels, step, lr, initial, y_tr, y_te, f_grid) -> dict:
     """ntk_train_loss[W], ntk_test_loss[W], ntk_f_grid[W, G] and ntk_distance[W] (RMS of f - f_ntk on the grid)."""
     if kernels is None:
         nan = np.full(len(initial), np.nan)
@@ -198,8 +210,8 @@ def _ntk_metrics(kernels, t, initial, y_tr, y_te, f_grid) -> dict:
                 "ntk_distance": nan}
     n_tr, n_te = len(y_tr), len(y_te)
     train_loss, test_loss, f_ntk = [], [], []
-    for f0 in initial:  # each network's own f_0: Lee et al. 2019, Eq. 9 for that initialisation
-        f = np.asarray(gradient_flow(*kernels, y_tr, t, f0_train=f0[:n_tr], f0_test=f0).mean, np.float64)
+    for f0 in initial:  # each network's own f_0: the linearised network of that initialisation
+        f = np.asarray(gradient_descent(*kernels, y_tr, step, lr, f0_train=f0[:n_tr], f0_test=f0).mean, np.float64)
         train_loss.append(_mse(f[:n_tr], y_tr))
         test_loss.append(_mse(f[n_tr:n_tr + n_te], y_te))
         f_ntk.append(readout(f[n_tr + n_te:]))

@@ -9,6 +9,14 @@ f_t = y + exp(-Theta t / N)(f_0 - y). With T(t) = Theta_*x Theta^-1 (I - exp(-Th
 
 Theta^-1 (I - exp(-Theta t / N)) is taken in Theta's eigenbasis as -expm1(-lambda t / N) / lambda,
 which stays finite (-> t / N) for vanishing eigenvalues, so no regulariser is needed at finite t.
+
+`gradient_descent` is the same prediction after k full-batch steps of plain SGD at learning rate lr, the
+dynamics the finite networks of `workbench.training` actually follow: the linearised network (Lee et al.
+2019, Sec. 2.2) obeys f_{k+1} = f_k - (lr/N) Theta (f_k - y), so T_k = Theta_*x Theta^-1 (I - (I - lr Theta/N)^k)
+with gain (1 - (1 - lr lambda/N)^k) / lambda (-> k lr / N for vanishing eigenvalues). It equals gradient flow
+at t = k lr up to O(k (lr lambda/N)^2) per mode, which is not small when lr lambda_max / N is near 1, and,
+unlike the flow, it oscillates for lr lambda/N in (1, 2) and diverges beyond 2, as the network does.
+
 `diag_reg` adds diag_reg x mean(diag) to the train-train kernels (neural-tangents' convention).
 Cross-entropy is not covered: its gradient flow has no closed form (an ODE would be needed).
 """
@@ -57,13 +65,42 @@ def gradient_flow(k_train: Kernels, k_test_train: Kernels, y_train, t, *, k_test
     k_train, k_test_train: Kernels(nngp, ntk) of train x train and test x train; k_test: the test x test
     NNGP (or Kernels) for the covariance; f0_train/f0_test: one network's initial outputs to follow it
     (mean over initialisations otherwise)."""
+    def gain(lam, n, dtype):
+        t_ = jnp.asarray(t, dtype)[..., None]
+        lam_t = lam * t_ / n                                # (..., N)
+        return jnp.where(lam_t > 0, -jnp.expm1(-lam_t) / jnp.where(lam > 0, lam, 1.0), t_ / n)
+
+    return _kernel_regime(gain, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg)
+
+
+def gradient_descent(k_train: Kernels, k_test_train: Kernels, y_train, steps, lr: float, *, k_test=None,
+                     f0_train=None, f0_test=None, diag_reg: float = 0.0) -> Prediction:
+    """Outputs at x* of the infinite-width network after `steps` (int or int array) full-batch steps of plain
+    SGD at learning rate `lr` on 0.5 mean ||f - y||^2 (module docstring); arguments as `gradient_flow`."""
+    steps = jnp.asarray(steps)
+    if not jnp.issubdtype(steps.dtype, jnp.integer):
+        raise ValueError(f"steps: must be an integer number of steps, got {steps!r}")
+
+    def gain(lam, n, dtype):
+        k = steps.astype(dtype)[..., None]                  # (..., 1)
+        lam = jnp.where(lam > 0, lam, 0.0)                  # round-off negatives: a flat direction
+        a = lr * lam / n                                    # per-step contraction 1 - a of each mode
+        safe = jnp.where(lam > 0, lam, 1.0)
+        below = -jnp.expm1(k * jnp.log1p(-jnp.minimum(a, 0.5))) / safe   # a < 1/2: accurate for small a
+        flip = (a > 1) & jnp.asarray(steps % 2 == 1)[..., None]           # (1 - a)^k < 0: odd k, a > 1
+        above = (1.0 - jnp.where(flip, -1.0, 1.0) * jnp.abs(1.0 - a) ** k) / safe
+        return jnp.where(lam > 0, jnp.where(a < 0.5, below, above), k * lr / n)
+
+    return _kernel_regime(gain, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg)
+
+
+def _kernel_regime(gain_of, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg) -> Prediction:
+    """Mean and covariance of the module docstring for T = Theta_*x V diag(gain_of(lambda, N, dtype)) V^T."""
     theta = _regularise(jnp.asarray(k_train.ntk), diag_reg)
     n = theta.shape[0]
     lam, v = jnp.linalg.eigh(theta)
-    t = jnp.asarray(t, theta.dtype)
-    lam_t = lam * t[..., None] / n                      # (..., N)
-    gain = jnp.where(lam_t > 0, -jnp.expm1(-lam_t) / jnp.where(lam > 0, lam, 1.0), t[..., None] / n)
-    # T(t) = Theta_*x V diag(gain) V^T
+    gain = gain_of(lam, n, theta.dtype)                 # (..., N)
+    # T = Theta_*x V diag(gain) V^T
     transfer = jnp.einsum("sn,nk,...k,mk->...sm", k_test_train.ntk, v, gain, v)
     residual = _targets(y_train) if f0_train is None else _targets(y_train) - _targets(f0_train)
     mean = transfer @ residual
