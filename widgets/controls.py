@@ -1,6 +1,6 @@
 """Controls generated from a Config's `spec` metadata: the declared ranges are the only ranges.
 
-    form = ConfigForm(MLPConfig, ranges={"width": dict(lo=8, hi=4096)}, include=("width", "depth"))
+    form = ConfigForm(Config, exclude=("seed",), visible={"n_heads": lambda c: c.model == "transformer"})
     form.observe(lambda config: ...)      # called with each new valid config
     form.config                           # the current, validated frozen dataclass
 
@@ -22,16 +22,17 @@ from typing import Callable
 
 import ipywidgets as w
 
+from workbench.activations import ALLOWED_HELP
+
 ACTIVATION_SUGGESTIONS = ("relu", "erf", "tanh", "gelu", "abs", "sin", "identity", "sign", "silu",
                           "leaky_relu(0.1)", "x * sigmoid(x)", "maximum(x, 0)**2")
 _STYLE = {"description_width": "110px"}
 _LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
 
 
-def _meta(field: dataclasses.Field, override: dict | None) -> dict:
+def _meta(field: dataclasses.Field) -> dict:
     meta = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None)
     meta.update(field.metadata or {})
-    meta.update(override or {})
     return meta
 
 
@@ -69,8 +70,8 @@ def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
         return w.BoundedIntText(value=value, min=lo, max=hi, **common)
     if kind is float and hi is not None:
         if meta["log"]:
-            low = lo if lo else hi * 1e-6
-            return w.FloatLogSlider(value=value, min=math.log10(low), max=math.log10(hi), step=0.05,
+            low = lo if lo else hi * 1e-10  # an open lower bound at 0: ten decades below the top
+            return w.FloatLogSlider(value=value, min=math.log10(min(low, value)), max=math.log10(hi), step=0.05,
                                     continuous_update=False, readout_format=".3g", **common)
         if lo is not None:
             return w.FloatSlider(value=value, min=lo, max=hi, step=meta["step"] or (hi - lo) / 100,
@@ -80,6 +81,17 @@ def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
     if kind is float:
         return w.FloatText(value=value, **common)
     return w.Text(value=str(value), continuous_update=False, **common)
+
+
+def _fit(control: w.ValueWidget, value) -> None:
+    """Widen a slider so that it shows `value` exactly (a slider clamps what lies outside its track)."""
+    if isinstance(control, w.SelectionSlider):
+        if value not in control.options:
+            control.options = sorted(set(control.options) | {value})
+    elif isinstance(control, w.FloatLogSlider):
+        control.min = min(control.min, math.log10(value))
+    elif isinstance(control, (w.FloatSlider, w.IntSlider, w.BoundedIntText)):
+        control.min, control.max = min(control.min, value), max(control.max, value)
 
 
 def _parse_tuple(name: str, text: str) -> tuple:
@@ -94,12 +106,12 @@ def _parse_tuple(name: str, text: str) -> tuple:
 class ConfigForm:
     """Controls for the fields of a Config class, kept in sync with one validated config instance."""
 
-    def __init__(self, config_cls, config=None, *, include=None, exclude=(), ranges=None, advanced=()):
+    def __init__(self, config_cls, config=None, *, include=None, exclude=(), advanced=(), visible=None):
         self.config_cls = config_cls
         self.config = config if config is not None else config_cls()
         fields = {f.name: f for f in dataclasses.fields(config_cls)}
         names = [n for n in (include or fields) if n not in exclude]
-        ranges = ranges or {}
+        self.visible = visible or {}
         self.controls: dict[str, w.ValueWidget] = {}
         self.errors: dict[str, w.HTML] = {}
         self._kinds, self._callbacks, self._silent = {}, [], False
@@ -108,11 +120,15 @@ class ConfigForm:
             f = fields[name]
             value = getattr(self.config, name)
             self._kinds[name] = _kind(f, value)
-            control = make_control(name, self._kinds[name], _meta(f, ranges.get(name)), value)
+            control = make_control(name, self._kinds[name], _meta(f), value)
             control.observe(functools.partial(self._changed, name), names="value")
             self.controls[name] = control
             self.errors[name] = w.HTML("", layout=w.Layout(margin="0 0 0 118px"))
-            (more if name in advanced else rows).extend([control, self.errors[name]])
+            extra = [w.HTML(f'<details style="font-size:85%;margin-left:8px"><summary>allowed names and '
+                            f'functions</summary>{html.escape(ALLOWED_HELP)}</details>',
+                            layout=w.Layout(width="290px"))] if f.metadata.get("check") == "activation" else []
+            (more if name in advanced else rows).extend([control, self.errors[name]] + extra)
+        self._show_applicable()
         if more:
             rows.append(w.Accordion([w.VBox(more)], titles=("more settings",), selected_index=None))
         self.widget = w.VBox(rows, layout=w.Layout(width="300px", flex="0 0 auto"))
@@ -141,8 +157,14 @@ class ConfigForm:
         for other in self.errors:
             self.show_error(other, "")
         self.config = config
+        self._show_applicable()
         for callback in self._callbacks:
             callback(config)
+
+    def _show_applicable(self) -> None:
+        """Hide the controls whose field does not apply to the current config (`visible`: name -> predicate)."""
+        for name, applies in self.visible.items():
+            self.controls[name].layout.display = "" if applies(self.config) else "none"
 
     def set_config(self, config) -> None:
         """Show `config` in the controls (one change notification, not one per field)."""
@@ -152,12 +174,12 @@ class ConfigForm:
                 value = getattr(config, name)
                 if self._kinds[name] is tuple:
                     value = ", ".join(map(str, value))
-                if isinstance(control, w.SelectionSlider) and value not in control.options:
-                    control.options = sorted(set(control.options) | {value})
+                _fit(control, value)
                 control.value = value
                 self.show_error(name, "")
         finally:
             self._silent = False
         self.config = config
+        self._show_applicable()
         for callback in self._callbacks:
             callback(config)

@@ -36,6 +36,7 @@ from cycler import cycler
 from ipympl.backend_nbagg import new_figure_manager_given_figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 from matplotlib.font_manager import FontProperties
 
 # Okabe & Ito (2008) colour-blind-safe palette, on a white figure in light and dark JupyterLab themes.
@@ -72,6 +73,15 @@ def round_limits(ax, axis: str = "xy") -> None:
             pad = 0.03 * (hi - lo)
             lim = lo - pad, hi + pad
         getattr(ax, f"set_{name}lim")(*lim)
+
+
+def width_axis(ax, widths) -> None:
+    """A log2 x axis labelled at exactly the given widths (no crowded minor labels)."""
+    widths = sorted({int(v) for v in widths})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(widths, [str(v) for v in widths])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(widths[0] / 1.3, widths[-1] * 1.3)
 
 
 class LiveFigure:

@@ -136,6 +136,8 @@ class Panel:
         self.controller = RunController(self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end,
                                         auto=self.auto)
         self.setup(self.live.axes)
+        if not self.auto:
+            self.clear()  # the artists and limits of an empty run, so the figure renders before the first Run
         self.form.observe(self._config_changed)
         self.form.widget.layout.width = FORM_WIDTH  # the figure beside it when both fit, else below it
         self.widget = w.VBox([self.header(), self.controller.widget,

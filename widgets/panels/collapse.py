@@ -32,7 +32,10 @@ class CollapsePanel(LivePanel):
     help = HELP
     quick = dict(dataset="ufm", class_sizes=(20, 10), dim=4, optimizer="sgd", lr=0.5, steps=80, record_every=20)
     experiment = neural_collapse
-    form_options = dict(ranges={"steps": dict(hi=100_000), "width": dict(hi=1024)})
+    form_options = dict(visible={"class_sizes": lambda c: c.dataset != "digits",
+                                 "separation": lambda c: c.dataset == "gaussian",
+                                 "width": lambda c: c.dataset != "ufm", "activation": lambda c: c.dataset != "ufm",
+                                 "init_std": lambda c: c.dataset == "ufm"})
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4), min_interval=0.25)
     alt = ALT
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.live import PALETTE
+from widgets.live import PALETTE, width_axis
 from widgets.panel import Help, LivePanel
 from workbench.experiments import coord_check
 
@@ -30,7 +30,6 @@ class CoordCheckPanel(LivePanel):
     help = HELP
     quick = dict(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8)
     experiment = coord_check
-    form_options = dict(ranges={"seeds": dict(hi=8)})
     figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.8))
     alt = ALT
 
@@ -39,22 +38,28 @@ class CoordCheckPanel(LivePanel):
         for ax, title in zip(axes, titles):
             ax.set_title(title)
         for ax in axes[:3]:
-            ax.set(xscale="log", yscale="log", xlabel="width")
+            ax.set(xscale="log", yscale="log", xlabel="width", ylabel="size")
         axes[3].axhline(0, color="#999999", lw=0.8)
         axes[3].set(xlabel="layer (last = readout)", ylabel="d log / d log width", ylim=(-1.5, 2.5))
         self.lines, self.slopes = [], axes[3].plot([], [], "o-", color=PALETTE[0])[0]
+        self.pending = axes[3].text(0, 0, "")
 
     def clear(self):
         config = self.running_config or self.config
-        for line in self.lines:
-            line.remove()
+        for artist in self.lines + [self.pending] + list(self.live.fig.legends):
+            artist.remove()
         n = config.depth + 1
         labels = [f"h_{l + 1}" for l in range(config.depth)] + ["readout"]
         self.lines = [[ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0]
                        for l in range(n)] for ax in self.live.axes[:3]]
         self.lines = [line for group in self.lines for line in group]
-        self.live.axes[0].legend(fontsize=7, loc="best")
+        self.live.fig.legend(handles=self.lines[:n], fontsize=7, loc="outside right upper")
+        for ax in self.live.axes[:3]:
+            width_axis(ax, config.widths)
         self.slopes.set_data([], [])
+        self.live.axes[3].set_xlim(0.5, n + 0.5)
+        self.pending = self.live.axes[3].text(0.5, 0.5, "fitted when the run finishes", ha="center", va="center",
+                                              transform=self.live.axes[3].transAxes, color="#777777")
 
     def draw(self, record):
         m = record.metrics
@@ -70,5 +75,6 @@ class CoordCheckPanel(LivePanel):
                     self.lines[k * n + l].set_data(widths, np.maximum(values[:, l], 1e-12))
                 self.rescale(self.live.axes[k])
         if "slopes" in m:
+            self.pending.set_visible(False)
             self.slopes.set_data(np.arange(1, len(m["slopes"]) + 1), m["slopes"])
             self.live.axes[3].set_xlim(0.5, len(m["slopes"]) + 0.5)

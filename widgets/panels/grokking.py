@@ -31,7 +31,11 @@ class GrokkingPanel(LivePanel):
     help = HELP
     quick = dict(p=11, train_fraction=0.5, width=16, steps=80, record_every=20)
     experiment = grokking
-    form_options = dict(exclude=("top_k",), ranges={"steps": dict(hi=200_000), "p": dict(hi=127)})
+    form_options = dict(exclude=("top_k",), visible={
+        **{name: (lambda c: c.task == "modular") for name in ("p", "op", "train_fraction", "model")},
+        **{name: (lambda c: c.task == "xor") for name in ("xor_dim", "xor_n_train", "label_flip")},
+        "n_heads": lambda c: c.task == "modular" and c.model == "transformer",
+        "activation": lambda c: c.task == "modular" and c.model == "mlp"})
     figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.8), min_interval=0.25)
     alt = ALT
 
@@ -54,7 +58,7 @@ class GrokkingPanel(LivePanel):
         axes[0].legend(loc="center left")
         self.loss = [axes[1].plot([], [], ls=ls, color=PALETTE[1], label=name)[0]
                      for name, ls in (("train", "-"), ("test", "--"))]
-        axes[1].set(xscale="log", yscale="log", xlabel="step", title="loss")
+        axes[1].set(xscale="log", yscale="log", xlabel="step", ylabel="cross-entropy / MSE", title="loss")
         axes[1].legend(loc="lower left")
         self.norm, = axes[2].plot([], [], color=PALETTE[2])
         axes[2].set(xscale="log", xlabel="step", ylabel="||theta||", title="weight norm")
@@ -76,6 +80,10 @@ class GrokkingPanel(LivePanel):
             self.live.axes[3].set_xlim(0.4, len(k) + 0.6)
         self.live.axes[3].set_title("Fourier spectrum of the embeddings" if config.task == "modular"
                                     else "(no embedding: XOR task)")
+        for ax in self.live.axes[:3]:  # log-step axes need positive limits before the first record
+            ax.set_xlim(1, max(config.steps, 10))
+        self.live.axes[1].set_ylim(1e-3, 10)
+        self.live.axes[2].set_ylim(0, 1)
 
     @staticmethod
     def _positive(steps, values):
@@ -101,8 +109,8 @@ class GrokkingPanel(LivePanel):
             for bar, h in zip(self.bars, shares):
                 bar.set_height(h)
             axes[3].set_ylim(0, max(float(shares.max()) * 1.15, 1e-3))
-            axes[3].set_title(f"Fourier power: top-{self.running_config.top_k} {m['fourier_top_share']:.2f}, "
-                              f"per neuron {m['fourier_neuron_share']:.2f}")
+            axes[3].set_title(f"Fourier: top-{self.running_config.top_k} share {m['fourier_top_share']:.2f}, "
+                              f"neurons {m['fourier_neuron_share']:.2f}")
         for ax in axes[:3]:
             self.rescale(ax)
         axes[0].set_ylim(0, 1.02)

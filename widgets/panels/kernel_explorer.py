@@ -42,10 +42,10 @@ class KernelExplorerPanel(Panel):
         a, c, m, s = axes
         (self.nngp,) = a.plot([], [], label="NNGP")
         (self.ntk,) = a.plot([], [], label="NTK")
-        (self.emp,) = a.plot([], [], "o", ms=4, color="black", label="empirical NTK")
+        (self.emp,) = a.plot([], [], "o", ms=4, color="black", label="finite nets")
         self.emp_band = [a.plot([], [], "_", ms=8, color="black")[0] for _ in range(2)]
         a.set(xlabel="angle theta between the inputs", ylabel="kernel value", title="kernel against angle")
-        a.legend(loc="upper right")
+        a.legend(loc="upper right", fontsize=7, handlelength=1.2)
         (self.nngp_c,) = c.plot([], [], label="NNGP")
         (self.ntk_c,) = c.plot([], [], label="NTK")
         c.plot([-1, 1], [-1, 1], ls=":", color="grey", lw=1)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.live import PALETTE
+from widgets.live import PALETTE, width_axis
 from widgets.panel import Help, LivePanel
 from workbench import parametrizations as P
 from workbench.experiments import lazy_rich
 
 ALT = ("Three log-log plots against width, one line per parametrization: relative movement of the last hidden "
        "features, relative change of the empirical NTK, and the distance of the trained network from the "
-       "infinite-width NTK prediction (NTK parametrization only). Dashed grey: slope -1/2.")
+       "infinite-width NTK prediction (sp and ntk; mup and mf have no fixed-kernel limit). Dashed grey: slope -1/2, the lazy rate.")
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
 HELP = Help(
@@ -29,14 +29,13 @@ class LazyRichPanel(LivePanel):
     help = HELP
     quick = dict(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4)
     experiment = lazy_rich
-    form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
     figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = ALT
 
     def setup(self, axes):
         self.lines = {}
         for ax, (key, title) in zip(axes, METRICS):
-            ax.set(xscale="log", yscale="log", xlabel="width", title=title)
+            ax.set(xscale="log", yscale="log", xlabel="width", ylabel="relative size", title=title)
             for i, p in enumerate(P.NAMES):
                 self.lines[key, p] = ax.plot([], [], "o-", ms=3, color=PALETTE[i], label=p)[0]
         axes[0].legend(fontsize=7)
@@ -45,6 +44,8 @@ class LazyRichPanel(LivePanel):
     def clear(self):
         for line in list(self.lines.values()) + self.refs:
             line.set_data([], [])
+        for ax in self.live.axes:
+            width_axis(ax, (self.running_config or self.config).widths)
 
     def draw(self, record):
         rows = self.points()
@@ -58,4 +59,5 @@ class LazyRichPanel(LivePanel):
                 w = np.array(widths, float)
                 ref.set_data(w, max(first) * (w / w[0]) ** -0.5)
         for ax in self.live.axes:
-            self.rescale(ax)
+            ax.relim(visible_only=True)
+            ax.autoscale_view(scalex=False)

@@ -26,7 +26,6 @@ class LRTransferPanel(LivePanel):
     help = HELP
     quick = dict(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1)
     experiment = lr_transfer
-    form_options = dict(ranges={"steps": dict(hi=2000), "seeds": dict(hi=4)})
     figure_options = dict(nrows=1, ncols=2, figsize=(5.0, 3.0))
     alt = ALT
 

@@ -32,8 +32,7 @@ class TrainingDynamicsPanel(LivePanel):
     help = HELP
     quick = dict(widths=(16, 32), steps=100, record_every=25, n_train=8, grid=16, ntk_points=4)
     experiment = training_dynamics
-    form_options = dict(ranges={"widths": dict(hi=4096), "steps": dict(hi=65_536),
-                                "base_width": dict(hi=4096)}, exclude=("ntk_points",),
+    form_options = dict(exclude=("ntk_points",),
                         advanced=("noise", "base_width", "weight_std", "bias_std", "record_every", "grid", "seed"))
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.0), min_interval=0.25)
     alt = ALT
