@@ -74,7 +74,7 @@ def test_two_d_task_draws_a_decision_surface():
         surface = panel.surfaces[0]
         assert surface.get_visible() and surface.get_array().shape == (16, 16)
         np.testing.assert_allclose(surface.get_array().ravel(), panel.records[-1].metrics["f_grid"][0], rtol=1e-6)
-        assert panel.points[0].get_offsets().shape == (12, 2)
+        assert panel.data_points[0].get_offsets().shape == (12, 2)
         assert len(panel.lines["train"]) == 1 and panel.lines["train"][0].get_xdata()[-1] == 50
         live = panel.live
         live.canvas.syncing_data_url = False

@@ -79,7 +79,8 @@ def width_axis(ax, widths) -> None:
     """A log2 x axis labelled at exactly the given widths (no crowded minor labels)."""
     widths = sorted({int(v) for v in widths})
     ax.set_xscale("log", base=2)
-    ax.set_xticks(widths, [str(v) for v in widths])
+    crowded = len(widths) > 3
+    ax.set_xticks(widths, [str(v) for v in widths], rotation=45 if crowded else 0, ha="right" if crowded else "center")
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlim(widths[0] / 1.3, widths[-1] * 1.3)
 

@@ -49,6 +49,7 @@ class CollapsePanel(LivePanel):
         axes[1].legend(loc="lower right")
         axes[2].set(yscale="log", xlabel="step", title="NC1 per hidden layer")
         self.gram = axes[3].imshow(np.zeros((2, 2)), cmap="RdBu_r", vmin=-1, vmax=1)
+        self.live.fig.colorbar(self.gram, ax=axes[3], label="cosine", shrink=0.85)
         axes[3].set_title("class-mean cosines | simplex ETF")
         axes[4].set(aspect="equal", title="class means (o), classifier rows (x)")
         axes[4].axhline(0, color="#999999", lw=0.5)

@@ -46,14 +46,14 @@ class CoordCheckPanel(LivePanel):
 
     def clear(self):
         config = self.running_config or self.config
-        for artist in self.lines + [self.pending] + list(self.live.fig.legends):
+        for artist in self.lines + [self.pending]:
             artist.remove()
         n = config.depth + 1
         labels = [f"h_{l + 1}" for l in range(config.depth)] + ["readout"]
         self.lines = [[ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0]
                        for l in range(n)] for ax in self.live.axes[:3]]
         self.lines = [line for group in self.lines for line in group]
-        self.live.fig.legend(handles=self.lines[:n], fontsize=7, loc="outside right upper")
+        self.live.axes[3].legend(handles=self.lines[:n], fontsize=7, loc="upper right", ncols=2)
         for ax in self.live.axes[:3]:
             width_axis(ax, config.widths)
         self.slopes.set_data([], [])

@@ -4,6 +4,7 @@ prediction (`workbench.experiments.training_dynamics`)."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from widgets.live import PALETTE, round_limits
 from widgets.panel import Help, LivePanel
@@ -18,12 +19,14 @@ ALT = ("Top row: train (solid) and test (dashed) loss against step per width, wi
 
 HELP = Help(
     what="Finite MLPs of several widths train side by side on a 1-D or 2-D task, with the infinite-width NTK "
-         "prediction at the same time t = step x lr overlaid (Lee et al. 2019): losses, the learned function, "
-         "the distance to the prediction, how much the tangent kernel and the features move.",
+         "prediction at the same step overlaid (Lee et al. 2019: the linearised network started from this "
+         "network's own initial outputs f_0): losses, the learned function, the distance to the prediction, how "
+         "much the tangent kernel and the features move.",
     try_="Widths 64 and 1024 under the ntk parametrization, then switch to mup; try a 2-D task (xor, spiral) for "
-         "decision surfaces.",
+         "decision surfaces. Raise the depth to 2: ReLU networks with two or more hidden layers on the sine need "
+         "far larger widths to follow their prediction.",
     theory="Under ntk the wider network follows its kernel prediction more closely and its tangent kernel changes "
-           "less (relative change $\\propto n^{-1/2}$, lazy training, Chizat et al. 2019); under mup the kernel and "
+           "less (relative change $O(n^{-1/2})$, lazy training, Chizat et al. 2019); under mup the kernel and "
            "the features keep moving by $\\Theta(1)$ at every width (feature learning).")
 
 
@@ -40,19 +43,22 @@ class TrainingDynamicsPanel(LivePanel):
     def setup(self, axes):
         self.lines: dict[str, list] = {}
         self.static: dict = {}
-        titles = ["loss", "learned function", "RMS ||f - f_NTK|| on the grid",
-                  "||K_t - K_0|| / ||K_0||", "feature movement at the last step", "f - f_NTK"]
+        titles = ["loss", "learned function", "RMS f - f_NTK (own f_0)",
+                  "NTK change", "feature movement at the last step", "f - f_NTK"]
         for ax, title in zip(axes, titles):
             ax.set_title(title)
         for ax in (axes[0], axes[2], axes[3]):
             ax.set_xlabel("step")
-        axes[0].set_yscale("log")
+        axes[0].set(yscale="log", ylabel="0.5 mean (f - y)^2")
+        axes[2].set_ylabel("RMS on the plotting grid")
+        axes[3].set_ylabel("||K_t - K_0|| / ||K_0||")
         axes[4].set(xlabel="hidden layer", ylabel="||x_l(t) - x_l(0)|| / ||x_l(0)||")
         empty = np.zeros((2, 2))
         self.surfaces = [ax.imshow(empty, cmap="RdBu", origin="lower", vmin=-1, vmax=1, visible=False, aspect="auto")
                          for ax in (axes[1], axes[5])]
-        self.points = [ax.scatter([], [], s=10, edgecolors="black", linewidths=0.4) for ax in (axes[1], axes[5])]
+        self.data_points = [ax.scatter([], [], s=10, edgecolors="black", linewidths=0.4) for ax in (axes[1], axes[5])]
         self.contours = [None, None]
+        self.colorbars: list = []
 
     def clear(self):
         config = self.running_config or self.config
@@ -82,15 +88,28 @@ class TrainingDynamicsPanel(LivePanel):
         self.lines["f"] = per_width(axes[1], lw=1.5) if one_d else []
         self.lines["f_ntk"] = per_width(axes[1], ls="--", lw=1) if one_d else []
         self.lines["residual"] = per_width(axes[5], lw=1) if one_d else []
-        axes[0].legend(loc="upper right")
+        styles = [Line2D([], [], color="#555555", ls=ls, lw=1, label=label)
+                  for ls, label in (("-", "train"), ("--", "test"), (":", "NTK prediction"))]
+        axes[0].legend(handles=self.lines["train"] + styles, loc="upper right", fontsize=7)
+        if one_d:
+            axes[1].legend(handles=[Line2D([], [], color="#555555", lw=1.5, label="network"),
+                                    Line2D([], [], color="#555555", ls="--", lw=1, label="NTK prediction"),
+                                    Line2D([], [], color="black", marker=".", ls="", label="training data")],
+                           loc="lower right", fontsize=7)
+        axes[1].set(xlabel="x" if one_d else "x_1", ylabel="f(x)" if one_d else "x_2")
+        axes[5].set(xlabel="x" if one_d else "x_1", ylabel="f - f_NTK" if one_d else "x_2")
+        for colorbar in self.colorbars:
+            colorbar.remove()
+        self.colorbars = [] if one_d else [self.live.fig.colorbar(s, ax=s.axes, label="margin f_1 - f_0", shrink=0.85)
+                                           for s in self.surfaces]
         for surface in self.surfaces:
             surface.set_visible(False)
-        for points in self.points:
+        for points in self.data_points:
             points.set_offsets(np.zeros((0, 2)))
         self._remove_contours()
         axes[1].set_title("learned function" if one_d else f"n={config.widths[0]}: margin f_1 - f_0")
         axes[5].set_title("f - f_NTK" if one_d else f"n={config.widths[-1]}: margin f_1 - f_0")
-        self.live.dynamic = [*self.surfaces, *(line for lines in self.lines.values() for line in lines), *self.points]
+        self.live.dynamic = [*self.surfaces, *(line for lines in self.lines.values() for line in lines), *self.data_points]
 
     def _remove_contours(self):
         for i, contour in enumerate(self.contours):
@@ -130,12 +149,12 @@ class TrainingDynamicsPanel(LivePanel):
     def _draw_data(self):
         grid, x, y = self.static["grid"], self.static["x_train"], self.static["y_train"]
         if grid.shape[1] == 1:
-            self.points[0].set_offsets(np.c_[x[:, 0], y[:, 0]])
-            self.points[0].set_facecolor("black")
+            self.data_points[0].set_offsets(np.c_[x[:, 0], y[:, 0]])
+            self.data_points[0].set_facecolor("black")
             return
         colours = np.where(y.astype(int) == 1, PALETTE[0], PALETTE[1])
         lim = float(np.abs(grid).max())
-        for surface, points in zip(self.surfaces, self.points):
+        for surface, points in zip(self.surfaces, self.data_points):
             surface.set_extent((-lim, lim, -lim, lim))
             surface.axes.set(xlim=(-lim, lim), ylim=(-lim, lim))  # not the union with the placeholder's extent
             surface.set_visible(True)
