@@ -46,8 +46,15 @@ def grokking_row():
     generalised = first(records, lambda m: m["test_acc"] >= 0.95)
     tc = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, beta2=cfg.beta2, loss=cfg.loss)
     bare = bare_seconds(G.make_model(cfg), G.make_data(cfg), tc, generalised[0] or cfg.steps)
-    return ("grokking a+b mod 59", f"train 100% @ {memorised[0]} ({memorised[1]:.1f} s)",
-            f"test >= 95% @ {generalised[0]}", generalised[1], total, cpu, bare)
+    return (
+        "grokking a+b mod 59",
+        f"train 100% @ {memorised[0]} ({memorised[1]:.1f} s)",
+        f"test >= 95% @ {generalised[0]}",
+        generalised[1],
+        total,
+        cpu,
+        bare,
+    )
 
 
 def collapse_row():
@@ -59,20 +66,33 @@ def collapse_row():
     data = NC.make_data(cfg)
     tc = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, loss=cfg.loss)
     bare = bare_seconds(NC.make_model(cfg, data), data, tc, fell[0] or cfg.steps)
-    return ("neural collapse (gaussian)", f"NC1 {nc1_0:.3g} -> {final:.3g} ({nc1_0 / final:.0f}x)",
-            f"NC1/20 @ {fell[0]}", fell[1], total, cpu, bare)
+    return (
+        "neural collapse (gaussian)",
+        f"NC1 {nc1_0:.3g} -> {final:.3g} ({nc1_0 / final:.0f}x)",
+        f"NC1/20 @ {fell[0]}",
+        fell[1],
+        total,
+        cpu,
+        bare,
+    )
 
 
 def main():
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'preset':<28} {'first milestone':<32} {'target':<20} {'to target':>9} {'run':>7} {'run CPU':>8} "
-          f"{'bare':>7} {'ratio':>6}")
+    print(
+        f"{'preset':<28} {'first milestone':<32} {'target':<20} {'to target':>9} {'run':>7} {'run CPU':>8} "
+        f"{'bare':>7} {'ratio':>6}"
+    )
     for name, note, target, seconds, total, cpu, bare in (grokking_row(), collapse_row()):
-        print(f"{name:<28} {note:<32} {target:<20} {seconds:>8.1f}s {total:>6.1f}s {cpu:>7.1f}s {bare:>6.1f}s "
-              f"{seconds / bare:>5.2f}x")
-    print("to target: wall time of the experiment (compilation, records and metrics included) to the milestone;"
-          " run CPU: user+system seconds of the whole run over all threads; bare: a jitted optax lax.scan of the"
-          " same steps, compilation included; ratio = to target / bare. Target: to target <= 15 s on 2 idle cores.")
+        print(
+            f"{name:<28} {note:<32} {target:<20} {seconds:>8.1f}s {total:>6.1f}s {cpu:>7.1f}s {bare:>6.1f}s "
+            f"{seconds / bare:>5.2f}x"
+        )
+    print(
+        "to target: wall time of the experiment (compilation, records and metrics included) to the milestone;"
+        " run CPU: user+system seconds of the whole run over all threads; bare: a jitted optax lax.scan of the"
+        " same steps, compilation included; ratio = to target / bare. Target: to target <= 15 s on 2 idle cores."
+    )
 
 
 if __name__ == "__main__":

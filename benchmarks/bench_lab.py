@@ -27,9 +27,12 @@ def engine_sweep(config: lt.Config) -> np.ndarray:
     out = np.zeros((len(config.widths), config.n_lrs))
     for i, width in enumerate(config.widths):
         for j, log2_lr in enumerate(config.log2_lrs):
-            cfg = TrainConfig(optimizer=config.optimizer, lr=2.0 ** log2_lr, steps=config.steps,
-                              record_every=config.steps, loss=loss)
-            out[i, j] = [r for r in train(build_mlp(lt.model_config(config, width)), data, cfg)][-1].metrics["train_loss"]
+            cfg = TrainConfig(
+                optimizer=config.optimizer, lr=2.0**log2_lr, steps=config.steps, record_every=config.steps, loss=loss
+            )
+            out[i, j] = [r for r in train(build_mlp(lt.model_config(config, width)), data, cfg)][-1].metrics[
+                "train_loss"
+            ]
     return out
 
 
@@ -49,8 +52,10 @@ def main(argv=None):
         theirs = time.perf_counter() - t
         same = np.nanargmin(np.where(np.isfinite(peer), peer, np.nan), 1)
         optima = records[-1].metrics["optima"]
-        print(f"{param:>6} {ours:>16.1f} {theirs:>16.1f} {theirs / ours:>8.2f}x  {optima} "
-              f"(engine: {config.log2_lrs[same]})")
+        print(
+            f"{param:>6} {ours:>16.1f} {theirs:>16.1f} {theirs / ours:>8.2f}x  {optima} "
+            f"(engine: {config.log2_lrs[same]})"
+        )
     print(f"target: vmapped sweep (4 widths x 8 lrs x {steps} steps, compilation included) <= 60 s on 2 cores")
 
 

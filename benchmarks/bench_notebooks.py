@@ -27,9 +27,14 @@ NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {
 
 
 def one_cpu_env(ci: bool) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-               MPLBACKEND="agg")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+        MPLBACKEND="agg",
+    )
     if ci:
         env["WORKBENCH_CI"] = "1"
     return env
@@ -56,10 +61,18 @@ def main(argv=None):
     print(f"{'notebook':<32} {'peak GB':>8} {'1-core s':>9} {'ok':>4}")
     for path in paths:
         # a fresh interpreter per notebook, so RUSAGE_CHILDREN's maximum belongs to this notebook alone
-        out = subprocess.run([sys.executable, "-c",
-                              "import benchmarks.bench_notebooks as b, pathlib, sys; "
-                              "print(*b.measure(pathlib.Path(sys.argv[1]), sys.argv[2] == '1'))",
-                              str(path), "1" if args.quick else "0"], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import benchmarks.bench_notebooks as b, pathlib, sys; "
+                "print(*b.measure(pathlib.Path(sys.argv[1]), sys.argv[2] == '1'))",
+                str(path),
+                "1" if args.quick else "0",
+            ],
+            capture_output=True,
+            text=True,
+        )
         peak, wall, code = out.stdout.split()
         print(f"{path.name:<32} {float(peak):>8.2f} {float(wall):>9.1f} {'yes' if code == '0' else 'NO':>4}")
     print("target: peak <= 1.5 GB per notebook on a 1-core, 2 GB Binder")

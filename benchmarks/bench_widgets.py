@@ -44,16 +44,23 @@ x = np.array(json.loads(sys.argv[1]), np.float32)
 times = []
 for i in range(21):
     w = 1.2 + 0.04 * i
-    kernel_fn = stax.serial(*[stax.Dense(512, W_std=w, b_std=0.1), stax.Relu()] * 3, stax.Dense(1, W_std=w, b_std=0.1))[2]
-    t = time.perf_counter(); k = kernel_fn(x, None, ("nngp", "ntk")); np.asarray(k.ntk); times.append(time.perf_counter() - t)
+    layers = [stax.Dense(512, W_std=w, b_std=0.1), stax.Relu()] * 3
+    kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=w, b_std=0.1))[2]
+    t = time.perf_counter()
+    k = kernel_fn(x, None, ("nngp", "ntk"))
+    np.asarray(k.ntk)
+    times.append(time.perf_counter() - t)
 print(json.dumps(times[1:]))
 """
 
 
 def largest(cls) -> dict:
     """Every numeric field of a panel's Config at its upper bound (the heaviest settings a user can pick)."""
-    return {f.name: f.metadata["hi"] for f in dataclasses.fields(cls.experiment.Config)
-            if f.metadata.get("hi") is not None and isinstance(f.default, int | float) and not isinstance(f.default, bool)}
+    return {
+        f.name: f.metadata["hi"]
+        for f in dataclasses.fields(cls.experiment.Config)
+        if f.metadata.get("hi") is not None and isinstance(f.default, int | float) and not isinstance(f.default, bool)
+    }
 
 
 def view_responsiveness(cls, config, changes) -> dict:
@@ -73,8 +80,13 @@ def view_responsiveness(cls, config, changes) -> dict:
     finished = panel.wait(600)
     status = panel.controller.state
     panel.close()
-    return {"open": opened, "hold": max(holds), "first": stages[0] if stages else float("nan"),
-            "last": stages[-1] if stages else float("nan"), "status": status if finished else "running"}
+    return {
+        "open": opened,
+        "hold": max(holds),
+        "first": stages[0] if stages else float("nan"),
+        "last": stages[-1] if stages else float("nan"),
+        "status": status if finished else "running",
+    }
 
 
 def kernel_explorer_latency(changes: int = 20) -> dict:
@@ -103,17 +115,26 @@ def kernel_explorer_latency(changes: int = 20) -> dict:
         panel.wait()
         overlay.append(time.perf_counter() - t0)
     panel.close()
-    return {"total": statistics.median(total), "overlay": statistics.median(overlay),
-            "p90": statistics.quantiles(total, n=10)[-1], "full": len(full),
-            "full_total": statistics.median(full) if full else float("nan")}
+    return {
+        "total": statistics.median(total),
+        "overlay": statistics.median(overlay),
+        "p90": statistics.quantiles(total, n=10)[-1],
+        "full": len(full),
+        "full_total": statistics.median(full) if full else float("nan"),
+    }
 
 
 def nt_peer(x: np.ndarray) -> float | None:
     """Median seconds of neural-tangents' kernel_fn (NNGP and NTK) on the same points, or None."""
     if not os.path.exists(NT_PYTHON):
         return None
-    out = subprocess.run([NT_PYTHON, "-c", NT_SCRIPT, json.dumps(x.tolist())], capture_output=True, text=True,
-                         env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=600)
+    out = subprocess.run(
+        [NT_PYTHON, "-c", NT_SCRIPT, json.dumps(x.tolist())],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        timeout=600,
+    )
     if out.returncode != 0:
         return None
     return statistics.median(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -145,27 +166,39 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer changes and steps, for a smoke run")
     quick = parser.parse_args(argv).quick
-    print("views: a control change's hold on the kernel (target <= 100 ms), opening the tab (phase diagram "
-          "target <= 1 s), first and last stage drawn")
-    print(f"{'panel':<16} {'settings':<9} {'open ms':>8} {'max hold ms':>12} {'first stage s':>14} {'last stage s':>13} "
-          f"{'ended':>9}")
-    views = [(KernelExplorerPanel, [("weight_std", 1.5), ("bias_std", 0.2), ("depth", 4)]),
-             (PhaseDiagramPanel, [("sigma_w2", 2.0), ("sigma_b2", 0.1), ("depth", 20)])]
+    print(
+        "views: a control change's hold on the kernel (target <= 100 ms), opening the tab (phase diagram "
+        "target <= 1 s), first and last stage drawn"
+    )
+    print(
+        f"{'panel':<16} {'settings':<9} {'open ms':>8} {'max hold ms':>12} {'first stage s':>14} {'last stage s':>13} "
+        f"{'ended':>9}"
+    )
+    views = [
+        (KernelExplorerPanel, [("weight_std", 1.5), ("bias_std", 0.2), ("depth", 4)]),
+        (PhaseDiagramPanel, [("sigma_w2", 2.0), ("sigma_b2", 0.1), ("depth", 20)]),
+    ]
     for cls, changes in views:
         for label, config in (("default", cls.experiment.Config()), ("largest", cls.experiment.Config(**largest(cls)))):
             r = view_responsiveness(cls, config, changes)
-            print(f"{cls.title:<16} {label:<9} {1e3 * r['open']:8.0f} {1e3 * r['hold']:12.1f} {r['first']:14.2f} "
-                  f"{r['last']:13.2f} {r['status']:>9}")
+            print(
+                f"{cls.title:<16} {label:<9} {1e3 * r['open']:8.0f} {1e3 * r['hold']:12.1f} {r['first']:14.2f} "
+                f"{r['last']:13.2f} {r['status']:>9}"
+            )
     k = kernel_explorer_latency(5 if quick else 20)
     peer = None if quick else nt_peer(inputs(KernelConfig(n_points=200)))
     print("\nkernel explorer, N = 200, median over control changes: change -> analytic curves rendered")
-    print(f"{'total ms':>9} {'neural-tangents kernel_fn ms':>29} {'total / peer':>13} {'empirical overlay ms':>21} "
-          f"{'p90 total ms':>13} {'full renders':>13} {'full-render total ms':>21}")
+    print(
+        f"{'total ms':>9} {'neural-tangents kernel_fn ms':>29} {'total / peer':>13} {'empirical overlay ms':>21} "
+        f"{'p90 total ms':>13} {'full renders':>13} {'full-render total ms':>21}"
+    )
     peer_ms = f"{1e3 * peer:.1f}" if peer else "n/a"
     ratio = f"{k['total'] / peer:.2f}" if peer else "n/a"
     full = f"{k['full']}/{5 if quick else 20}"
-    print(f"{1e3 * k['total']:9.1f} {peer_ms:>29} {ratio:>13} {1e3 * k['overlay']:21.0f} {1e3 * k['p90']:13.1f} "
-          f"{full:>13} {1e3 * k['full_total']:21.1f}")
+    print(
+        f"{1e3 * k['total']:9.1f} {peer_ms:>29} {ratio:>13} {1e3 * k['overlay']:21.0f} {1e3 * k['p90']:13.1f} "
+        f"{full:>13} {1e3 * k['full_total']:21.1f}"
+    )
     config = training_dynamics.Config(widths=(64, 256), steps=1000 if quick else 10_000, record_every=25)
     off, on, draws = training_rates(config)
     print("\ntraining dynamics (1-D sine), widths (64, 256), a record every 25 steps")

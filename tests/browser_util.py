@@ -27,8 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 VIEWPORT = (1280, 800)  # a laptop screen; JupyterLab's file browser (open by default) takes 250 px of it
 
@@ -55,8 +61,10 @@ def _log_tail(log_path: Path, token: str, n: int = 3000) -> None:
     """Print the end of a server's log, redacted, to stderr (pytest shows it with the failure); never put
     the log in an exception message."""
     with contextlib.suppress(OSError):
-        print(f"--- end of {log_path.name} (token redacted) ---\n{redact(log_path.read_text()[-n:], token)}",
-              file=sys.stderr)
+        print(
+            f"--- end of {log_path.name} (token redacted) ---\n{redact(log_path.read_text()[-n:], token)}",
+            file=sys.stderr,
+        )
 
 
 def free_port() -> int:
@@ -69,8 +77,10 @@ def chromium_path() -> str:
     """Debian's Chromium, or a clear error saying how to install it (`make browser-deps`)."""
     path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if not path:
-        raise RuntimeError(f"Chromium not found at {CHROMIUM}: run `make browser-deps` "
-                           "(apt-get install -y chromium) or set WORKBENCH_CHROMIUM")
+        raise RuntimeError(
+            f"Chromium not found at {CHROMIUM}: run `make browser-deps` "
+            "(apt-get install -y chromium) or set WORKBENCH_CHROMIUM"
+        )
     return path
 
 
@@ -82,12 +92,27 @@ def jupyter_server(app: str, root_dir, *, notebook: str | None = None, timeout: 
     log_path = root_dir / f"{app}_server.log"
     exe = str(Path(sys.executable).with_name("jupyter" if app == "lab" else "voila"))
     if app == "lab":
-        cmd = [exe, "lab", "--no-browser", f"--ServerApp.token={token}", f"--port={port}", "--ip=127.0.0.1",
-               "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root_dir}",
-               f"--LabApp.workspaces_dir={tempfile.mkdtemp(prefix='wb-ws-')}"]
+        cmd = [
+            exe,
+            "lab",
+            "--no-browser",
+            f"--ServerApp.token={token}",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root_dir}",
+            f"--LabApp.workspaces_dir={tempfile.mkdtemp(prefix='wb-ws-')}",
+        ]
     else:
-        cmd = [exe, str(notebook or ""), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-               f"--token={token}", "--ServerApp.port_retries=0"]
+        cmd = [
+            exe,
+            str(notebook or ""),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            f"--token={token}",
+            "--ServerApp.port_retries=0",
+        ]
     if app == "lab" and os.geteuid() == 0:  # voila has no root check (and no such flag)
         cmd.append("--allow-root")
     env = {**os.environ, "WORKBENCH_CI": "1", "JUPYTER_PLATFORM_DIRS": "1"}
@@ -101,8 +126,10 @@ def jupyter_server(app: str, root_dir, *, notebook: str | None = None, timeout: 
                 _log_tail(log_path, token)
                 raise RuntimeError(f"{app} server exited with {proc.returncode} (log: {log_path})")
             try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}" if app == "lab" else f"{url}/?token={token}",
-                                       timeout=5 if app == "lab" else 60)
+                urllib.request.urlopen(
+                    f"{url}/api/status?token={token}" if app == "lab" else f"{url}/?token={token}",
+                    timeout=5 if app == "lab" else 60,
+                )
                 break
             except Exception:
                 if time.monotonic() > end:
@@ -166,22 +193,29 @@ def run_all_cells(page, timeout: float = 120_000) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     dismiss_popups(page)
-    page.wait_for_function(f"""() => {{
+    page.wait_for_function(
+        f"""() => {{
         const p = [...document.querySelectorAll('{ACTIVE} .jp-CodeCell .jp-InputPrompt')];
         return p.length && p.every(e => /\\[\\d+\\]/.test(e.textContent));
-    }}""", timeout=timeout)
+    }}""",
+        timeout=timeout,
+    )
     page.wait_for_selector(f'{ACTIVE} .jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=timeout)
 
 
 def output_errors(page) -> list[str]:
     """Text of error outputs (tracebacks) in the open notebook."""
-    return page.locator(f"{ACTIVE} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], "
-                        f"{ACTIVE} .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+    return page.locator(
+        f"{ACTIVE} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], "
+        f"{ACTIVE} .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']"
+    ).all_inner_texts()
 
 
 def slider(page, label: str):
     """The ipywidgets slider whose description is `label`."""
-    return page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
+    return page.locator(
+        ".widget-slider", has=page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$"))
+    )
 
 
 def drag_slider(page, label: str, fraction: float) -> str:

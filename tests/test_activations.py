@@ -1,6 +1,7 @@
 """The activation registry and the typed-expression parser (issue 2, item 3)."""
 
 import math
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -19,17 +20,20 @@ def test_every_named_activation_is_finite_and_elementwise(name):
     assert get_activation(name).family == name
 
 
-@pytest.mark.parametrize("expression, name", [
-    ("maximum(x, 0)", "relu"),
-    ("x * sigmoid(x)", "silu"),
-    ("leaky_relu(x, 0.2)", "leaky_relu(0.2)"),
-    ("x * (1 + erf(x / sqrt(2))) / 2", "gelu"),
-    ("where(x > 0, x, exp(x) - 1)", "elu"),
-    ("x**2", "quadratic"),
-    ("abs(x)", "abs"),
-    ("log(1 + exp(x))", "softplus"),
-    ("(x > 0) * x", "relu"),
-])
+@pytest.mark.parametrize(
+    "expression, name",
+    [
+        ("maximum(x, 0)", "relu"),
+        ("x * sigmoid(x)", "silu"),
+        ("leaky_relu(x, 0.2)", "leaky_relu(0.2)"),
+        ("x * (1 + erf(x / sqrt(2))) / 2", "gelu"),
+        ("where(x > 0, x, exp(x) - 1)", "elu"),
+        ("x**2", "quadratic"),
+        ("abs(x)", "abs"),
+        ("log(1 + exp(x))", "softplus"),
+        ("(x > 0) * x", "relu"),
+    ],
+)
 def test_expressions_agree_with_named_activations(expression, name):
     np.testing.assert_allclose(parse_expression(expression)(X), get_activation(name)(X), rtol=1e-5, atol=1e-6)
 
@@ -41,22 +45,25 @@ def test_parametrized_names_carry_family_and_params():
     assert get_activation("swish").family == "silu"
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("__import__('os').system('x')", "not allowed"),
-    ("x.real", "Attribute"),
-    ("(lambda y: y)(x)", "not allowed"),
-    ("[t for t in x]", "ListComp"),
-    ("open('f')", "not allowed"),
-    ("x if x > 0 else 0", "IfExp"),
-    ("y + 1", "unknown name 'y'"),
-    ("exp(x, base=2)", "keyword"),
-    ("'a' * 3", "numeric"),
-    ("", "empty"),
-    ("x +", "cannot parse"),
-    ("3 + 4", "does not use x"),
-    ("maximum(x)", "cannot evaluate"),
-    ("sin(x); import os", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("__import__('os').system('x')", "not allowed"),
+        ("x.real", "Attribute"),
+        ("(lambda y: y)(x)", "not allowed"),
+        ("[t for t in x]", "ListComp"),
+        ("open('f')", "not allowed"),
+        ("x if x > 0 else 0", "IfExp"),
+        ("y + 1", "unknown name 'y'"),
+        ("exp(x, base=2)", "keyword"),
+        ("'a' * 3", "numeric"),
+        ("", "empty"),
+        ("x +", "cannot parse"),
+        ("3 + 4", "does not use x"),
+        ("maximum(x)", "cannot evaluate"),
+        ("sin(x); import os", "cannot parse"),
+    ],
+)
 def test_parser_refuses_everything_outside_the_whitelist(bad, words):
     with pytest.raises(ValueError, match="activation") as err:
         get_activation(bad)
@@ -69,21 +76,25 @@ def test_error_says_what_is_wrong_in_one_line_and_the_full_list_exists():
     assert "function 'foo' is not allowed" in str(err.value) and "relu" in str(err.value)
     assert len(str(err.value)) < 160 and "\n" not in str(err.value)
     from workbench.activations import ALLOWED_HELP
+
     assert "maximum" in ALLOWED_HELP and "leaky_relu(a)" in ALLOWED_HELP
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("leaky_relu(.)", "leaky_relu(a) needs a number a"),
-    ("elu(--1)", "elu(a) needs a number a"),
-    ("(e)", "does not use x"),
-    ("(1e-)", "cannot parse"),
-    ("(-8)**(1/3)*x", "is not a real number"),
-    ("(-1)**0.5*x", "is not a real number"),
-    ("x/0", "division by zero"),
-    ("x/(1-1)", "division by zero"),
-    ("1e309*x", "is not finite"),
-    ("10**400*x", "is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("leaky_relu(.)", "leaky_relu(a) needs a number a"),
+        ("elu(--1)", "elu(a) needs a number a"),
+        ("(e)", "does not use x"),
+        ("(1e-)", "cannot parse"),
+        ("(-8)**(1/3)*x", "is not a real number"),
+        ("(-1)**0.5*x", "is not a real number"),
+        ("x/0", "division by zero"),
+        ("x/(1-1)", "division by zero"),
+        ("1e309*x", "is not finite"),
+        ("10**400*x", "is not a finite number"),
+    ],
+)
 def test_parser_refuses_numbers_that_are_not_finite_reals(bad, words):
     with pytest.raises(ValueError, match="activation") as err:
         get_activation(bad)
@@ -97,13 +108,15 @@ def test_constant_folding_keeps_valid_expressions():
 def test_derivative_by_autodiff():
     np.testing.assert_allclose(derivative(get_activation("tanh"))(X), 1 - jnp.tanh(X) ** 2, rtol=1e-5)
     np.testing.assert_allclose(derivative(get_activation("relu"))(jnp.array([-1.0, 2.0])), [0.0, 1.0])
-    np.testing.assert_allclose(derivative(get_activation("x * sigmoid(x)"))(X),
-                               derivative(get_activation("silu"))(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        derivative(get_activation("x * sigmoid(x)"))(X), derivative(get_activation("silu"))(X), rtol=1e-5, atol=1e-6
+    )
 
 
 _ATOMS = st.sampled_from(["x", "1.5", "2", "pi"])
-_UNARY = st.sampled_from(sorted(set(ALLOWED_FUNCTIONS) - {"maximum", "minimum", "where", "clip", "heaviside",
-                                                           "leaky_relu", "log", "sqrt"}))
+_UNARY = st.sampled_from(
+    sorted(set(ALLOWED_FUNCTIONS) - {"maximum", "minimum", "where", "clip", "heaviside", "leaky_relu", "log", "sqrt"})
+)
 
 
 @st.composite

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from widgets.panels import PANELS
+
 from browser_util import (
     ACTIVE,
     VIEWPORT,
@@ -21,8 +24,6 @@ from browser_util import (
     run_all_cells,
     wait_for_change,
 )
-
-from widgets.panels import PANELS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -36,8 +37,15 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / "00_tour.ipynb", root / "00_tour.ipynb")
     app = json.loads((ROOT / "notebooks" / "00_tour.ipynb").read_text())  # its kernelspec, no kernel dialog
-    app["cells"] = [dict(cell_type="code", metadata={}, execution_count=None, outputs=[],
-                         source="from widgets import Workbench\n\nWorkbench()")]
+    app["cells"] = [
+        dict(
+            cell_type="code",
+            metadata={},
+            execution_count=None,
+            outputs=[],
+            source="from widgets import Workbench\n\nWorkbench()",
+        )
+    ]
     (root / APP_NOTEBOOK).write_text(json.dumps(app))
     with jupyter_server("lab", root) as server:
         yield server
@@ -71,10 +79,13 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
     status = panel.locator(".wb-status-text")
     page.wait_for_function(
         "() => /running: step [1-9]/.test(document.querySelector('.wb-panel .wb-status-text[data-state=running]')"
-        "?.textContent ?? '')", timeout=90_000)
+        "?.textContent ?? '')",
+        timeout=90_000,
+    )
     panel.get_by_role("button", name="Stop").click()
     page.wait_for_function(
-        "() => document.querySelector('.wb-panel .wb-status-text[data-state=stopped]') !== null", timeout=30_000)
+        "() => document.querySelector('.wb-panel .wb-status-text[data-state=stopped]') !== null", timeout=30_000
+    )
     assert re.match(r"stopped at step \d+ of \d+", status.inner_text().strip())
     assert panel.get_by_role("button", name="Run").is_enabled()
     assert not [e for e in page.errors if "matplotlib" in e or "widget" in e.lower()]
@@ -136,8 +147,12 @@ GEOMETRY = """p => {
 
 def overlaps(a, b) -> bool:
     """Do boxes a and b share more than a pixel's edge?"""
-    return (a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1
-            and a["top"] < b["bottom"] - 1 and b["top"] < a["bottom"] - 1)
+    return (
+        a["left"] < b["right"] - 1
+        and b["left"] < a["right"] - 1
+        and a["top"] < b["bottom"] - 1
+        and b["top"] < a["bottom"] - 1
+    )
 
 
 RUN_BUDGET_MS = 150_000  # a training panel's default run is awaited this long before Stop
@@ -147,13 +162,15 @@ RUN_BUDGET_MS = 150_000  # a training panel's default run is awaited this long b
 @pytest.mark.parametrize("panel_cls", PANELS, ids=shot_name)
 def test_every_tab_builds_its_panel(app, panel_cls):
     """Every panel of the registry in its tab at 1280x800 with the file browser open: a view computes to
-    `finished`, a training panel runs its defaults (to the end if within RUN_BUDGET_MS, else stopped by hand); no error; every figure inside the
+    `finished`, a training panel runs its defaults (to the end if within RUN_BUDGET_MS, else stopped by hand); no
+    error; every figure inside the
     panel's visible width, no toolbar over a figure, full tab title; a screenshot for docs/screenshots/."""
     page, title = app, panel_cls.title
     page.set_viewport_size(dict(zip(("width", "height"), VIEWPORT)))
     page.locator(f"{ACTIVE} .wb-app .lm-TabBar-tab", has_text=re.compile(f"^{re.escape(title)}$")).click()
-    panel = page.locator(f"{ACTIVE} .wb-panel",
-                         has=page.locator(".widget-html b", has_text=re.compile(f"^{re.escape(title)}$")))
+    panel = page.locator(
+        f"{ACTIVE} .wb-panel", has=page.locator(".widget-html b", has_text=re.compile(f"^{re.escape(title)}$"))
+    )
     panel.wait_for(state="visible", timeout=180_000)
     status = panel.locator(".wb-status-text")
     if panel_cls.auto:  # a view: computed on opening
@@ -164,7 +181,9 @@ def test_every_tab_builds_its_panel(app, panel_cls):
             """p => { const s = p.querySelector('.wb-status-text'), state = s.dataset.state;
                       return state === 'finished' || state === 'stopped' ||
                              (state === 'running' && /running: \\w+ [1-9]\\d* of \\d+/.test(s.textContent)); }""",
-            arg=panel.element_handle(), timeout=300_000)
+            arg=panel.element_handle(),
+            timeout=300_000,
+        )
         try:  # the screenshot shows a whole default run where it ends within the budget (the tour test stops one)
             panel.locator(".wb-status-text[data-state=finished]").wait_for(timeout=RUN_BUDGET_MS)
         except PlaywrightTimeout:
@@ -186,8 +205,10 @@ def test_every_tab_builds_its_panel(app, panel_cls):
 
     g = panel.evaluate(GEOMETRY)
     vis = g["visible"]
-    print(f"{title}: panel {g['panel']['left']:.0f}-{g['panel']['right']:.0f}, visible {vis['left']:.0f}-"
-          f"{vis['right']:.0f}, canvases " + ", ".join(f"{c['left']:.0f}-{c['right']:.0f}" for c in g["canvases"]))
+    print(
+        f"{title}: panel {g['panel']['left']:.0f}-{g['panel']['right']:.0f}, visible {vis['left']:.0f}-"
+        f"{vis['right']:.0f}, canvases " + ", ".join(f"{c['left']:.0f}-{c['right']:.0f}" for c in g["canvases"])
+    )
     assert g["canvases"], "no figure"
     for c in g["canvases"] + g["captions"]:  # nothing clipped horizontally, neither on the right nor on the left
         assert vis["left"] - 0.5 <= c["left"] and c["right"] <= vis["right"] + 0.5, (c, vis)

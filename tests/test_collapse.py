@@ -22,8 +22,18 @@ def test_simplex_etf_gives_zero_nc1_nc2_nc3_nc4():
     h, y, etf = _etf_features()
     np.testing.assert_allclose(etf @ etf.T, np.where(np.eye(C), 1.0, -1.0 / (C - 1)), atol=1e-12)
     m = collapse.nc_metrics(h, y, C, w=0.5 * etf)
-    for name in ("nc1", "nc2", "nc3", "nc4", "nc2_norm_M", "nc2_norm_W", "nc2_angle_M", "nc2_angle_W",
-                 "nc2_maxangle_M", "nc2_maxangle_W"):
+    for name in (
+        "nc1",
+        "nc2",
+        "nc3",
+        "nc4",
+        "nc2_norm_M",
+        "nc2_norm_W",
+        "nc2_angle_M",
+        "nc2_angle_W",
+        "nc2_maxangle_M",
+        "nc2_maxangle_W",
+    ):
         assert m[name] < 1e-12, name
 
 
@@ -31,7 +41,8 @@ def test_noisy_mixture_with_equal_within_and_between_spread_gives_nc1_of_order_o
     rng = np.random.default_rng(0)
     dim, per_class = 12, 2000
     etf = collapse.simplex_etf(C, dim, seed=2)
-    # class means s * etf give Sigma_B eigenvalues s^2/(C-1) on C-1 axes; noise sigma^2 I there: nc1 = sigma^2 (C-1)^2/(s^2 C)
+    # class means s * etf give Sigma_B eigenvalues s^2/(C-1) on C-1 axes;
+    # noise sigma^2 I there: nc1 = sigma^2 (C-1)^2/(s^2 C)
     s, sigma = math.sqrt(C - 1), 1.0
     y = np.repeat(np.arange(C), per_class)
     h = s * etf[y] + sigma * rng.normal(size=(len(y), dim))
@@ -59,10 +70,17 @@ def _reference(h, y, c, w, b):
     nc3 = np.sum((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2)
     pred = [np.argmax(w @ h[i] + b) for i in range(n)]
     ncc = [np.argmin([np.linalg.norm(h[i] - mu) for mu in mus]) for i in range(n)]
-    return {"nc1": nc1, "nc2_norm_M": norms_m.std() / norms_m.mean(), "nc2_norm_W": norms_w.std() / norms_w.mean(),
-            "nc2_angle_M": cm.std(), "nc2_angle_W": cw.std(), "nc2_maxangle_M": np.mean(np.abs(cm + 1 / (c - 1))),
-            "nc2_maxangle_W": np.mean(np.abs(cw + 1 / (c - 1))), "nc3": nc3,
-            "nc4": np.mean(np.array(pred) != np.array(ncc))}
+    return {
+        "nc1": nc1,
+        "nc2_norm_M": norms_m.std() / norms_m.mean(),
+        "nc2_norm_W": norms_w.std() / norms_w.mean(),
+        "nc2_angle_M": cm.std(),
+        "nc2_angle_W": cw.std(),
+        "nc2_maxangle_M": np.mean(np.abs(cm + 1 / (c - 1))),
+        "nc2_maxangle_W": np.mean(np.abs(cw + 1 / (c - 1))),
+        "nc3": nc3,
+        "nc4": np.mean(np.array(pred) != np.array(ncc)),
+    }
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -101,8 +119,19 @@ def test_gof_depth_one_is_soft_thresholding_and_deeper_values_are_global_minimis
 @pytest.mark.parametrize("depth, lam", [(1, 0.006), (1, 0.012), (2, 0.002), (2, 0.008)])
 def test_imbalanced_deep_linear_ufm_reaches_the_predicted_orthogonal_frame(depth, lam):
     sizes = (200, 100, 50, 10)
-    cfg = NC.Config(dataset="ufm", class_sizes=sizes, dim=16, depth=depth, init_std=0.3, optimizer="sgd", lr=0.5,
-                    weight_decay=lam, loss="mse", steps=4000, record_every=4000)
+    cfg = NC.Config(
+        dataset="ufm",
+        class_sizes=sizes,
+        dim=16,
+        depth=depth,
+        init_std=0.3,
+        optimizer="sgd",
+        lr=0.5,
+        weight_decay=lam,
+        loss="mse",
+        steps=4000,
+        record_every=4000,
+    )
     last = list(NC.run(cfg))[-1].metrics
     pred = collapse.gof_prediction(sizes, lam, [lam] * depth)
     collapsed = lam > collapse.minority_collapse_threshold(sizes, depth)

@@ -7,8 +7,18 @@ from workbench.experiments import neural_collapse as NC
 
 
 def test_collapse_panel_draws_metrics_gram_projection_and_predicted_frame():
-    panel = CollapsePanel(NC.Config(dataset="ufm", class_sizes=(60, 30, 10), dim=8, optimizer="sgd", lr=0.5,
-                                    weight_decay=0.004, steps=256, record_every=128))
+    panel = CollapsePanel(
+        NC.Config(
+            dataset="ufm",
+            class_sizes=(60, 30, 10),
+            dim=8,
+            optimizer="sgd",
+            lr=0.5,
+            weight_decay=0.004,
+            steps=256,
+            record_every=128,
+        )
+    )
     panel.controller.start()
     panel.controller.thread.join()
     assert panel.controller.state == "finished" and len(panel.records) == 3

@@ -12,20 +12,23 @@ from workbench.models import MLPConfig
 from workbench.training import TrainConfig
 
 
-@pytest.mark.parametrize("cls, field, value, words", [
-    (MLPConfig, "width", 0, "width: must be in [1, 65536]"),
-    (MLPConfig, "depth", -1, "depth: must be in [1, 256]"),
-    (MLPConfig, "width", 2.5, "width: must be an integer"),
-    (MLPConfig, "width", True, "width: must be a number"),
-    (MLPConfig, "activation", "relu2", "activation: unknown name"),
-    (MLPConfig, "parametrization", "mu", "parametrization: must be one of sp, ntk, mup, mf"),
-    (TrainConfig, "lr", 0.0, "lr: must be in (0.0, 10000.0]"),
-    (TrainConfig, "lr", -1.0, "lr: must be in (0.0"),
-    (TrainConfig, "lr", math.nan, "lr: must be a finite number"),
-    (TrainConfig, "lr", math.inf, "lr: must be a finite number"),
-    (TrainConfig, "optimizer", "lbfgs", "optimizer: must be one of sgd, momentum, adam, adamw"),
-    (TrainConfig, "loss", "hinge", "loss: must be one of mse, xent"),
-])
+@pytest.mark.parametrize(
+    "cls, field, value, words",
+    [
+        (MLPConfig, "width", 0, "width: must be in [1, 65536]"),
+        (MLPConfig, "depth", -1, "depth: must be in [1, 256]"),
+        (MLPConfig, "width", 2.5, "width: must be an integer"),
+        (MLPConfig, "width", True, "width: must be a number"),
+        (MLPConfig, "activation", "relu2", "activation: unknown name"),
+        (MLPConfig, "parametrization", "mu", "parametrization: must be one of sp, ntk, mup, mf"),
+        (TrainConfig, "lr", 0.0, "lr: must be in (0.0, 10000.0]"),
+        (TrainConfig, "lr", -1.0, "lr: must be in (0.0"),
+        (TrainConfig, "lr", math.nan, "lr: must be a finite number"),
+        (TrainConfig, "lr", math.inf, "lr: must be a finite number"),
+        (TrainConfig, "optimizer", "lbfgs", "optimizer: must be one of sgd, momentum, adam, adamw"),
+        (TrainConfig, "loss", "hinge", "loss: must be one of mse, xent"),
+    ],
+)
 def test_bad_values_name_field_and_range(cls, field, value, words):
     with pytest.raises(ValueError) as err:
         cls(**{field: value})
@@ -54,7 +57,7 @@ def test_configs_are_frozen_and_round_trip():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True)))
+@given(st.one_of(st.integers(-(10**6), 10**6), st.floats(allow_nan=True, allow_infinity=True)))
 def test_width_validator_accepts_exactly_its_range(value):
     ok = (not isinstance(value, float) or (math.isfinite(value) and value.is_integer())) and 1 <= value <= 65536
     try:
@@ -75,6 +78,7 @@ def test_lr_validator_accepts_exactly_its_range(value):
 
 def test_tuple_fields_are_element_typed_and_scalars_reject_tuples():
     from workbench.experiments import coord_check, criticality
+
     with pytest.raises(ValueError, match=r"widths: must be an integer in \[1, 65536\], got 64.5"):
         coord_check.Config(widths=(64.5, 128))
     for bad in (64, "64", None):
@@ -91,6 +95,7 @@ def test_tuple_fields_are_element_typed_and_scalars_reject_tuples():
 
 def test_numpy_scalars_are_accepted():
     import numpy as np
+
     c = MLPConfig(width=np.int64(64), weight_std=np.float32(1.5), bias=np.bool_(False))
     assert (c.width, c.weight_std, c.bias) == (64, 1.5, False) and type(c.width) is int
 
@@ -110,10 +115,25 @@ def test_shared_fields_have_one_range_everywhere():
         phase_diagram,
         training_dynamics,
     )
-    shared = {"depth": F.DEPTH(1), "width": F.WIDTH(1), "widths": F.WIDTH(1), "base_width": F.BASE_WIDTH(1),
-              "lr": F.LR(1.0), "seed": F.SEED(0)}
-    for module in (coord_check, criticality, grokking, lazy_rich, lr_transfer, neural_collapse, phase_diagram,
-                   training_dynamics):
+
+    shared = {
+        "depth": F.DEPTH(1),
+        "width": F.WIDTH(1),
+        "widths": F.WIDTH(1),
+        "base_width": F.BASE_WIDTH(1),
+        "lr": F.LR(1.0),
+        "seed": F.SEED(0),
+    }
+    for module in (
+        coord_check,
+        criticality,
+        grokking,
+        lazy_rich,
+        lr_transfer,
+        neural_collapse,
+        phase_diagram,
+        training_dynamics,
+    ):
         for f in dataclasses.fields(module.Config):
             if f.name in shared:
                 want = shared[f.name].metadata
@@ -122,6 +142,7 @@ def test_shared_fields_have_one_range_everywhere():
 
 def test_mlp_config_like_takes_shared_fields():
     from workbench.experiments import training_dynamics as T
+
     c = T.Config(depth=3, activation="tanh", weight_std=2.0)
     m = MLPConfig.like(c, in_dim=5, width=32, out_dim=1)
     assert (m.depth, m.activation, m.weight_std, m.parametrization, m.in_dim, m.width) == (3, "tanh", 2.0, "ntk", 5, 32)

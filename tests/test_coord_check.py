@@ -9,8 +9,12 @@ from workbench.experiments import coord_check as cc
 # SGD lr 0.2 for 6 steps as in the foundation issue; sp at that lr overflows by step 4 at n = 1024
 # (the instability the check is about), so its slope is taken after 3 steps.
 SGD_STEPS = {"sp": 3, "ntk": 6, "mup": 6, "mf": 6}
-EXPECTED = {"sp": lambda s: s > 0.5, "ntk": lambda s: abs(s + 0.5) < 0.15,
-            "mup": lambda s: abs(s) < 0.15, "mf": lambda s: abs(s) < 0.15}
+EXPECTED = {
+    "sp": lambda s: s > 0.5,
+    "ntk": lambda s: abs(s + 0.5) < 0.15,
+    "mup": lambda s: abs(s) < 0.15,
+    "mf": lambda s: abs(s) < 0.15,
+}
 
 
 def _final(config):
@@ -47,7 +51,7 @@ def test_records_shapes_seed_spread_and_determinism():
 
 def test_loglog_slope_marks_non_finite_columns():
     widths = np.array([1, 2, 4])
-    values = np.stack([widths ** 1.0, widths ** -0.5, [1.0, np.inf, 1.0]], axis=1)
+    values = np.stack([widths**1.0, widths**-0.5, [1.0, np.inf, 1.0]], axis=1)
     slopes = cc.loglog_slope(widths, values)
     np.testing.assert_allclose(slopes[:2], [1.0, -0.5], atol=1e-12)
     assert np.isnan(slopes[2])

@@ -44,7 +44,9 @@ def test_correlation_fixed_point_and_depth_scales():
     near = C.depth_scales("tanh", float(C.critical_line("tanh", 0.05)) * 0.98, 0.05)
     assert near.xi_c > 5 * ordered.xi_c
     # the c-map fixes c* and xi_q is finite
-    assert float(C.correlation_map("tanh", 2.5, 0.05, chaotic.c_star, chaotic.q_star)) == pytest.approx(chaotic.c_star, abs=1e-4)
+    assert float(C.correlation_map("tanh", 2.5, 0.05, chaotic.c_star, chaotic.q_star)) == pytest.approx(
+        chaotic.c_star, abs=1e-4
+    )
     assert 0 < ordered.xi_q < 10
 
 
@@ -55,10 +57,16 @@ def test_depth_profile_starts_from_the_input_kernel():
     np.testing.assert_allclose(chi, 1.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("activation,expected", [
-    ("relu", (0.0, 2.0, "scale-invariant")), ("leaky_relu(0.5)", (0.0, 1.6, "scale-invariant")),
-    ("tanh", (0.0, 1.0, "K*=0")), ("sin", (0.0, 1.0, "K*=0")), ("erf", (0.0, math.pi / 4, "K*=0")),
-])
+@pytest.mark.parametrize(
+    "activation,expected",
+    [
+        ("relu", (0.0, 2.0, "scale-invariant")),
+        ("leaky_relu(0.5)", (0.0, 1.6, "scale-invariant")),
+        ("tanh", (0.0, 1.0, "K*=0")),
+        ("sin", (0.0, 1.0, "K*=0")),
+        ("erf", (0.0, math.pi / 4, "K*=0")),
+    ],
+)
 def test_critical_init_of_universality_classes(activation, expected):
     got = C.critical_init(activation)
     assert got.universality == expected[2]
@@ -89,6 +97,6 @@ def test_gaussian_moments_match_relu_closed_form():
     m, v = 0.3, 2.0
     s = math.sqrt(v)
     mean = m * norm.cdf(m / s) + s * norm.pdf(m / s)
-    second = (m ** 2 + v) * norm.cdf(m / s) + m * s * norm.pdf(m / s)
+    second = (m**2 + v) * norm.cdf(m / s) + m * s * norm.pdf(m / s)
     got = C.gaussian_moments("relu", m, v)
     np.testing.assert_allclose(got, [mean, second], rtol=1e-5)

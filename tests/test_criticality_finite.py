@@ -59,7 +59,9 @@ def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
     assert "chi_1 = " in panel.message.value and len(panel.c_theory.get_xdata()) == 5
     ax = panel.live.axes[0]
     x, y = ax.transData.transform((2.5, 0.05))
-    panel.live.canvas.callbacks.process("button_press_event", MouseEvent("button_press_event", panel.live.canvas, x, y, 1))
+    panel.live.canvas.callbacks.process(
+        "button_press_event", MouseEvent("button_press_event", panel.live.canvas, x, y, 1)
+    )
     assert panel.wait(120)
     assert panel.config.sigma_w2 == 2.5 and list(panel.point.get_xdata()) == [2.5]
     assert "chaotic" in panel.message.value

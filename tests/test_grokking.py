@@ -73,7 +73,9 @@ def test_engine_trains_other_modules_with_injected_beta2_and_no_recompile():
 
     def final_loss(beta2):
         m = PairMLP(PairMLPConfig(p=7, width=8), rngs=nnx.Rngs(params=0))
-        recs = list(train(m, data, TrainConfig(optimizer="adamw", lr=1e-2, beta2=beta2, steps=20, record_every=10, loss="xent")))
+        recs = list(
+            train(m, data, TrainConfig(optimizer="adamw", lr=1e-2, beta2=beta2, steps=20, record_every=10, loss="xent"))
+        )
         return recs[-1].metrics["train_loss"], [r.status for r in recs]
 
     a, _ = final_loss(0.98)

@@ -18,8 +18,14 @@ def _kwargs(case):
     act = case["activation"]
     if act.startswith("leaky_relu:"):  # the reference names leaky_relu(a) 'leaky_relu:a'
         act = f"leaky_relu({act.split(':')[1]})"
-    return dict(depth=case["depth"], activation=act, weight_std=case["weight_std"], bias_std=case["bias_std"],
-                parametrization=case["parametrization"], width=case["width"])
+    return dict(
+        depth=case["depth"],
+        activation=act,
+        weight_std=case["weight_std"],
+        bias_std=case["bias_std"],
+        parametrization=case["parametrization"],
+        width=case["width"],
+    )
 
 
 def _rel(a, ref):
@@ -36,8 +42,11 @@ def test_matches_neural_tangents_float64(case):
         k = mlp_kernels(np.concatenate([x1, x2]), **_kwargs(case))
         assert k.nngp.dtype == np.float64
     n = len(x1)
-    blocks = {f"{name}_{ij}": np.asarray(getattr(k, name))[:n, sl] for name in ("nngp", "ntk")
-              for ij, sl in (("11", slice(0, n)), ("12", slice(n, None)))}
+    blocks = {
+        f"{name}_{ij}": np.asarray(getattr(k, name))[:n, sl]
+        for name in ("nngp", "ntk")
+        for ij, sl in (("11", slice(0, n)), ("12", slice(n, None)))
+    }
     for key, got in blocks.items():
         err = _rel(got, np.array(case[key]))
         if key.endswith("_11"):
@@ -67,6 +76,7 @@ def test_diagonal_is_exact_at_angle_zero():
 
 
 # ---------------------------------------------------------------- properties and precision
+
 
 def _awkward_inputs(d, seed=0, near=True):
     """Random rows plus exact duplicates, antipodes, a rescaled copy and (optionally) near-duplicates."""
@@ -132,8 +142,9 @@ def test_tiles_match_one_block():
     np.testing.assert_allclose(c.ntk[:, :2], a.ntk[:, :2], rtol=1e-5)
 
 
-@pytest.mark.parametrize("activation, expression", [("erf", "erf(x)"), ("gelu", "x * (1 + erf(x / sqrt(2))) / 2"),
-                                                    ("sin", "sin(x)")])
+@pytest.mark.parametrize(
+    "activation, expression", [("erf", "erf(x)"), ("gelu", "x * (1 + erf(x / sqrt(2))) / 2"), ("sin", "sin(x)")]
+)
 def test_closed_forms_match_quadrature(activation, expression):
     q11, q12, q22 = np.array([1.0, 2.0, 0.5, 1.5]), np.array([0.3, -1.2, 0.5, 1.49]), np.array([0.8, 1.5, 0.5, 1.5])
     with jax.enable_x64(True):

@@ -17,8 +17,16 @@ X2 = np.asarray(jax.random.normal(jax.random.key(2), (4, 3)))
 
 @pytest.mark.parametrize("parametrization", ["sp", "ntk", "mup", "mf"])
 def test_structured_matches_jacobian(parametrization):
-    cfg = MLPConfig(in_dim=3, width=24, depth=2, out_dim=2, parametrization=parametrization, base_width=8,
-                    bias_std=0.3, activation="tanh")
+    cfg = MLPConfig(
+        in_dim=3,
+        width=24,
+        depth=2,
+        out_dim=2,
+        parametrization=parametrization,
+        base_width=8,
+        bias_std=0.3,
+        activation="tanh",
+    )
     model = build_mlp(cfg, 0)
     for scaling in ("sgd", "nt", "raw"):
         a = empirical_ntk(model, X, X2, scaling=scaling)
@@ -49,8 +57,10 @@ def test_distance_to_the_analytic_ntk_falls_like_n_to_the_minus_half():
     widths, seeds = [64, 256, 1024], range(3)
     kw = dict(in_dim=3, depth=2, parametrization="ntk", base_width=32, weight_std=1.4, bias_std=0.3)
     nt = mlp_kernels(X, depth=2, weight_std=1.4, bias_std=0.3).ntk
-    dist = [np.mean([_rel(empirical_ntk(build_mlp(MLPConfig(width=n, **kw), s), X, scaling="nt"), nt)
-                     for s in seeds]) for n in widths]
+    dist = [
+        np.mean([_rel(empirical_ntk(build_mlp(MLPConfig(width=n, **kw), s), X, scaling="nt"), nt) for s in seeds])
+        for n in widths
+    ]
     slope = np.polyfit(np.log(widths), np.log(dist), 1)[0]
     assert -0.7 <= slope <= -0.3, (dist, slope)
     # the training ("sgd") kernel converges to its own limit, mlp_kernels(standard, width=base_width)

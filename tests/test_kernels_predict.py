@@ -37,7 +37,6 @@ def test_gradient_flow_matches_euler_integration_of_the_mse_dynamics():
     np.testing.assert_allclose(p.mean, f, rtol=1e-3, atol=1e-3)
 
 
-
 @pytest.mark.parametrize("rate", [0.01, 0.9, 1.5])  # lr lambda_max / N: smooth, fast, oscillating
 def test_gradient_descent_is_the_linearised_network_stepped_by_sgd(rate):
     """f <- f - (lr/N) Theta(., X)(f(X) - y) on train and test points alike, from a given initial network."""
@@ -49,8 +48,9 @@ def test_gradient_descent_is_the_linearised_network_stepped_by_sgd(rate):
         want[k] = f.copy()
         f = f - lr / 5 * theta[:, TR] @ (f[TR] - y)
     steps = [0, 1, 2, 3, 8, 40]
-    p = gradient_descent(K_TRAIN, Kernels(K.nngp[:, TR], K.ntk[:, TR]), Y, jnp.array(steps), lr,
-                         f0_train=f0[TR], f0_test=f0)
+    p = gradient_descent(
+        K_TRAIN, Kernels(K.nngp[:, TR], K.ntk[:, TR]), Y, jnp.array(steps), lr, f0_train=f0[TR], f0_test=f0
+    )
     for i, k in enumerate(steps):
         np.testing.assert_allclose(p.mean[i], want[k], rtol=1e-4, atol=1e-4 * np.abs(want[k]).max())
     with pytest.raises(ValueError, match="steps"):
@@ -64,13 +64,14 @@ def test_gradient_descent_tends_to_gradient_flow_at_small_steps():
     np.testing.assert_allclose(step.mean, flow.mean, atol=1e-3 * float(jnp.abs(flow.mean).max()))
     np.testing.assert_allclose(step.cov, flow.cov, atol=1e-3 * float(jnp.abs(flow.cov).max()))
 
+
 def test_ensemble_mean_and_covariance_limits():
     k_test = K.nngp[TE, TE]
     p = gradient_flow(K_TRAIN, K_TEST_TRAIN, Y, jnp.array([0.0, 1e7]), k_test=k_test)
     assert p.mean.shape == (2, 2, 2) and p.cov.shape == (2, 2, 2)
-    np.testing.assert_allclose(p.mean[0], 0.0, atol=1e-7)                 # t = 0: the prior
+    np.testing.assert_allclose(p.mean[0], 0.0, atol=1e-7)  # t = 0: the prior
     np.testing.assert_allclose(p.cov[0], k_test, rtol=1e-6)
-    regression = K_TEST_TRAIN.ntk @ jnp.linalg.solve(K_TRAIN.ntk, Y)      # t -> inf: kernel regression
+    regression = K_TEST_TRAIN.ntk @ jnp.linalg.solve(K_TRAIN.ntk, Y)  # t -> inf: kernel regression
     np.testing.assert_allclose(p.mean[1], regression, rtol=1e-3, atol=1e-4)
     assert float(jnp.linalg.eigvalsh(p.cov[1]).min()) > -1e-4 * float(k_test.max())
     train = gradient_flow(K_TRAIN, K_TRAIN, Y, 1e7, k_test=K_TRAIN.nngp)  # training points end on the labels

@@ -11,9 +11,11 @@ import workbench
 
 def test_importing_workbench_pulls_in_no_ui_modules():
     modules = [m.name for m in pkgutil.walk_packages(workbench.__path__, "workbench.")]
-    code = ("import importlib, sys\n"
-            f"for name in {modules!r}: importlib.import_module(name)\n"
-            "print(','.join(m for m in ('ipywidgets', 'matplotlib.pyplot', 'ipympl') if m in sys.modules))")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(','.join(m for m in ('ipywidgets', 'matplotlib.pyplot', 'ipympl') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"workbench imported UI modules: {out.stdout}"
     assert len(modules) >= 8

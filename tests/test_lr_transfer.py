@@ -6,8 +6,17 @@ import pytest
 
 from workbench.experiments import lr_transfer as lt
 
-SMALL = dict(widths=(32, 64, 128, 256), base_width=32, depth=3, steps=50, n_samples=128, seeds=3,
-             log2_lr_min=-11, log2_lr_max=-4, optimizer="adam")
+SMALL = dict(
+    widths=(32, 64, 128, 256),
+    base_width=32,
+    depth=3,
+    steps=50,
+    n_samples=128,
+    seeds=3,
+    log2_lr_min=-11,
+    log2_lr_max=-4,
+    optimizer="adam",
+)
 
 
 @pytest.fixture(scope="module")

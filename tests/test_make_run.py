@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from browser_util import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +23,22 @@ def test_make_run_serves_jupyterlab_on_the_tour(tmp_path):
     log = tmp_path / "make_run.log"
     opened = tmp_path / "opened"  # a stand-in browser records the page it is asked to open
     browser = f"{sys.executable} -c 'import sys; open(sys.argv[1], \"w\").write(sys.argv[2])' {opened} %s"
-    env = {**os.environ, "JUPYTER_TOKEN": token, "BROWSER": browser, "JUPYTER_PLATFORM_DIRS": "1",
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env = {
+        **os.environ,
+        "JUPYTER_TOKEN": token,
+        "BROWSER": browser,
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
     with open(log, "w") as out:
-        proc = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", "run", f"PORT={port}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         end = time.monotonic() + 180

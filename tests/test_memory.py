@@ -16,6 +16,7 @@ def test_n_params_counts_weights_and_biases():
     c = MLPConfig(in_dim=3, width=5, depth=2, out_dim=2)
     model = build_mlp(c)
     from workbench.models import count_params
+
     assert n_params(c) == count_params(model) == 3 * 5 + 5 + 5 * 5 + 5 + 5 * 2 + 2
 
 
@@ -27,7 +28,8 @@ def test_huge_models_and_kernels_are_refused_before_allocating():
 
 
 def test_the_address_space_limit_is_the_limit():
-    """Under RLIMIT_AS = 6 GiB (set on a subprocess; JAX maps ~3 GiB of address space at start) the free memory reads below it, a kernel that needs
+    """Under RLIMIT_AS = 6 GiB (set on a subprocess; JAX maps ~3 GiB of address space at start) the free
+    memory reads below it, a kernel that needs
     more is refused, and one that passes the guard completes."""
     code = """
 import resource

@@ -30,7 +30,10 @@ def test_panel_runs_to_completion_at_full_progress(cls):
         assert last.status == "finished" and last.done == last.total
         assert "error" not in panel.message.value
         for record in panel.records:  # the metrics are the experiment's declared ones
-            assert not schema_errors(record, cls.experiment.METRICS), (record.kind, schema_errors(record, cls.experiment.METRICS))
+            assert not schema_errors(record, cls.experiment.METRICS), (
+                record.kind,
+                schema_errors(record, cls.experiment.METRICS),
+            )
     finally:
         panel.close()
 
@@ -66,6 +69,7 @@ def test_stop_mid_run_says_where_it_stopped(cls):
 def test_a_superseded_view_drops_its_records():
     """A view asked twice in quick succession draws only the latest settings."""
     from widgets.panels import SeluFlowPanel
+
     panel = SeluFlowPanel(SeluFlowPanel.experiment.Config(steps=3))
     try:
         panel.wait(60)
@@ -82,4 +86,4 @@ def test_a_superseded_view_drops_its_records():
 def test_record_step_is_only_for_training_records():
     assert Record(5, 10, "steps").step == 5
     with pytest.raises(AttributeError, match="counts jobs, not steps"):
-        Record(2, 10, "jobs").step
+        _ = Record(2, 10, "jobs").step

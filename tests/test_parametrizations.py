@@ -17,8 +17,9 @@ X, Y = jnp.asarray(DATA.x_train)[None], jnp.asarray(DATA.y_train)[None]
 
 def _train(param, optimizer, width, base_width, steps, lr):
     """Outputs at init and after each of `steps` full-batch steps, shape (steps + 1, 16, 1)."""
-    config = MLPConfig(in_dim=5, width=width, depth=2, out_dim=1, parametrization=param,
-                       base_width=base_width, bias_std=0.5)
+    config = MLPConfig(
+        in_dim=5, width=width, depth=2, out_dim=1, parametrization=param, base_width=base_width, bias_std=0.5
+    )
     graphdef, params = stacked_params(config, (0,))
     outputs = lambda g, p, p0, x: nnx.merge(g, p)(x)
     _, _, seen = compiled_runs(graphdef, config, optimizer, "mse", steps, outputs)(params, jnp.array([lr]), X, Y)

@@ -19,8 +19,9 @@ def test_available_cpus_respects_the_affinity_mask(monkeypatch):
 
 def test_binder_start_limits_xla_and_blas_threads_to_the_available_cpus():
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    out = subprocess.run(["bash", str(ROOT / "binder" / "start"), "env"], capture_output=True, text=True,
-                         env=env, check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        ["bash", str(ROOT / "binder" / "start"), "env"], capture_output=True, text=True, env=env, check=True, cwd=ROOT
+    ).stdout
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     cpus = str(runtime.available_cpus())
     assert values["OMP_NUM_THREADS"] == values["OPENBLAS_NUM_THREADS"] == cpus

@@ -11,8 +11,14 @@ from workbench.training import TrainConfig, train
 def test_records_round_trip_through_the_store(tmp_path):
     cfg = TrainConfig(steps=40, record_every=20)
     store = RunStore(tmp_path / "run.jsonl", cfg)
-    records = list(train(build_mlp(MLPConfig(in_dim=1)), D.sine(n_train=8), cfg,
-                         metrics_fn=lambda m: {"norms": np.array([1.0, np.nan])}))
+    records = list(
+        train(
+            build_mlp(MLPConfig(in_dim=1)),
+            D.sine(n_train=8),
+            cfg,
+            metrics_fn=lambda m: {"norms": np.array([1.0, np.nan])},
+        )
+    )
     for r in records:
         store.append(r)
     head, loaded = RunStore.load(tmp_path / "run.jsonl")

@@ -79,7 +79,9 @@ def test_full_batch_sgd_matches_hand_written_gradient_step():
     grads = jax.grad(loss)(params)
     m = 16 / 4
     roles = param_roles(model.config, params)
-    expected = jax.tree_util.tree_map(lambda p, g, r: p - 0.1 * P.lr_scale("mup", r, m, "sgd") * g, params, grads, roles)
+    expected = jax.tree_util.tree_map(
+        lambda p, g, r: p - 0.1 * P.lr_scale("mup", r, m, "sgd") * g, params, grads, roles
+    )
     list(train(model, data, TrainConfig(lr=0.1, steps=1, record_every=1)))
     got = nnx.state(model, nnx.Param)
     for e, g in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(got)):

@@ -76,8 +76,12 @@ def _reference(width):
             break
         r = (f - y) / n  # dL/df for L = 0.5 mean ||f - y||^2
         delta = m * (r @ w2.T) * (h > 0)
-        w2, b2, w1, b1 = (w2 - lr * m * np.maximum(h, 0.0).T @ r, b2 - lr * r.sum(0),
-                          w1 - lr * x.T @ delta, b1 - lr * delta.sum(0))
+        w2, b2, w1, b1 = (
+            w2 - lr * m * np.maximum(h, 0.0).T @ r,
+            b2 - lr * r.sum(0),
+            w1 - lr * x.T @ delta,
+            b1 - lr * delta.sum(0),
+        )
         f_lin = f_lin - lr / n * theta @ (f_lin[:n] - y)
     return np.array(net_losses), np.array(lin_losses), forward(grid)[1][:, 0], f_lin[n:, 0]
 
@@ -97,9 +101,9 @@ def test_experiment_matches_the_independent_network_and_prediction(records, refe
     last = records[-1].metrics
     for i, w in enumerate(WIDTHS):
         net, lin, f_net, f_lin = reference[w]
-        np.testing.assert_allclose(ntk_loss[:, i], lin, rtol=1e-3)        # float32 kernel and eigh vs float64
+        np.testing.assert_allclose(ntk_loss[:, i], lin, rtol=1e-3)  # float32 kernel and eigh vs float64
         np.testing.assert_allclose(last["ntk_f_grid"][i], f_lin, atol=2e-4)
-        np.testing.assert_allclose(loss[:, i], net, rtol=1e-3)            # float32 training vs float64
+        np.testing.assert_allclose(loss[:, i], net, rtol=1e-3)  # float32 training vs float64
         np.testing.assert_allclose(last["f_grid"][i], f_net, atol=2e-4)
 
 
@@ -121,7 +125,7 @@ def test_gap_to_the_ntk_prediction_falls_with_width(records, reference):
 
 def test_widest_network_loss_lies_on_its_prediction(records, reference):
     loss, ntk_loss = _stack(records, "train_loss")[:, -1], _stack(records, "ntk_train_loss")[:, -1]
-    assert np.max(np.abs(loss / ntk_loss - 1)) < 0.1                   # at every recorded step
+    assert np.max(np.abs(loss / ntk_loss - 1)) < 0.1  # at every recorded step
     net, lin, _, _ = reference[WIDTHS[-1]]
     assert np.max(np.abs(net / lin - 1)) < 0.1
-    assert loss[-1] < 0.2 * loss[0]                                    # and it did train (0.14 -> 0.019)
+    assert loss[-1] < 0.2 * loss[0]  # and it did train (0.14 -> 0.019)

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from browser_util import chromium_page, drag_slider, jupyter_server, wait_for_change
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,13 +24,16 @@ def test_voila_renders_the_app_and_a_slider_redraws(tmp_path):
         assert {"Kernel explorer", "Training dynamics", "Phase diagram", "Grokking"} <= set(tabs)
         canvas = page.locator(CANVAS).first
         canvas.wait_for(state="visible", timeout=120_000)
-        page.wait_for_function(f"() => {{ const c = document.querySelector('{CANVAS}'); return c && ({COLOURS})(c) > 8; }}",
-                               timeout=60_000)  # the kernel's first image arrived: the canvas is not blank
+        page.wait_for_function(
+            f"() => {{ const c = document.querySelector('{CANVAS}'); return c && ({COLOURS})(c) > 8; }}", timeout=60_000
+        )  # the kernel's first image arrived: the canvas is not blank
         assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
         before = canvas.screenshot()
         assert drag_slider(page, "depth", 0.02) not in ("", "3")  # a few layers more (the track goes to 256)
         wait_for_change(canvas.screenshot, before, timeout=60)
         page.locator(".wb-panel .wb-status-text[data-state=finished]").first.wait_for(timeout=180_000)
         page.wait_for_timeout(500)  # the last stage's image reaches the canvas
-        page.locator(".wb-panel").first.screenshot(path=str(ROOT / "docs" / "screenshots" / "voila_kernel_explorer.png"))
+        page.locator(".wb-panel").first.screenshot(
+            path=str(ROOT / "docs" / "screenshots" / "voila_kernel_explorer.png")
+        )
         assert not [e for e in page.errors if "matplotlib" in e or "widget" in e.lower()]

@@ -37,10 +37,23 @@ class TinyConfig(Config):
 
 def tiny_run(config: TinyConfig, stop=None):
     """A real (small) training run through the engine, as a panel would start it."""
-    model = build_mlp(MLPConfig(in_dim=1, width=config.width, depth=config.depth, activation=config.activation,
-                                parametrization=config.parametrization, base_width=16), seed=0)
-    yield from train(model, D.sine(n_train=16, n_test=32), TrainConfig(
-        lr=config.lr, steps=config.steps, record_every=config.record_every), stop=stop)
+    model = build_mlp(
+        MLPConfig(
+            in_dim=1,
+            width=config.width,
+            depth=config.depth,
+            activation=config.activation,
+            parametrization=config.parametrization,
+            base_width=16,
+        ),
+        seed=0,
+    )
+    yield from train(
+        model,
+        D.sine(n_train=16, n_test=32),
+        TrainConfig(lr=config.lr, steps=config.steps, record_every=config.record_every),
+        stop=stop,
+    )
 
 
 class TinyPanel(LivePanel):
@@ -174,7 +187,7 @@ def test_dynamic_artists_redraw_over_the_cached_frame_with_the_same_pixels():
 def test_round_limits_include_zero_and_move_in_steps():
     live = LiveFigure(1, 2)
     ax, lg = live.axes
-    line, = ax.plot([0, 3], [-0.3, 7.2])
+    (line,) = ax.plot([0, 3], [-0.3, 7.2])
     round_limits(ax)
     assert ax.get_xlim() == pytest.approx((-0.15, 5.15)) and ax.get_ylim() == pytest.approx((-0.815, 10.315))
     line.set_ydata([-0.3, 9.9])
@@ -299,8 +312,17 @@ def test_workbench_builds_tabs_lazily():
 
 def test_the_app_holds_every_panel_and_each_builds_without_error():
     app = Workbench()
-    assert app.tabs.titles == ("Kernel explorer", "Training dynamics", "Coordinate check", "LR transfer",
-                               "Lazy vs rich", "Phase diagram", "SELU flow", "Neural collapse", "Grokking")
+    assert app.tabs.titles == (
+        "Kernel explorer",
+        "Training dynamics",
+        "Coordinate check",
+        "LR transfer",
+        "Lazy vs rich",
+        "Phase diagram",
+        "SELU flow",
+        "Neural collapse",
+        "Grokking",
+    )
     for i, title in enumerate(app.tabs.titles):
         panel = app.panel(title)
         assert app.tabs.selected_index == i and panel.title == title
@@ -311,12 +333,14 @@ def test_the_app_holds_every_panel_and_each_builds_without_error():
 
 def test_past_runs_survive_reset_and_a_new_run(panel):
     panel.form.controls["steps"].value = 16
-    panel.controller.start(); panel.controller.thread.join()
+    panel.controller.start()
+    panel.controller.thread.join()
     first_losses = panel.line.get_ydata().copy()
     panel.form.controls["lr"].value = 0.2
     panel.controller.reset()
     assert len(panel.line.get_ydata()) == 0 and len(panel.past_runs) == 1
-    panel.controller.start(); panel.controller.thread.join()
+    panel.controller.start()
+    panel.controller.thread.join()
     assert len(panel.past_runs) == 2 and panel.past.value == 1
     assert "steps=16" in panel.past_runs[0][0] and "lr=0.2" in panel.past_runs[1][0]
     panel.show_run(0)  # the first run's settings, plots and records come back
@@ -330,7 +354,8 @@ def test_past_runs_keep_the_latest_and_refuse_to_show_while_running(panel, monke
     monkeypatch.setattr("widgets.panel.PAST_RUNS", 2)
     panel.form.controls["steps"].value = 8
     for _ in range(3):
-        panel.controller.start(); panel.controller.thread.join()
+        panel.controller.start()
+        panel.controller.thread.join()
     assert len(panel.past_runs) == 2 and len(panel.past.options) == 2
     panel.form.controls["steps"].value = 65536
     panel.controller.start()

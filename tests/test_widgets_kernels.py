@@ -21,8 +21,16 @@ def test_control_change_updates_config_and_artists(panel):
     panel.form.controls["depth"].value = 2
     assert panel.wait()
     assert panel.config.depth == 2 and panel.live.draws > draws
-    expected = kernel_vs_angle(np.linspace(0, np.pi, 91), dim=2, depth=2, activation="relu", weight_std=1.4,
-                               bias_std=0.1, parametrization="ntk", width=512)
+    expected = kernel_vs_angle(
+        np.linspace(0, np.pi, 91),
+        dim=2,
+        depth=2,
+        activation="relu",
+        weight_std=1.4,
+        bias_std=0.1,
+        parametrization="ntk",
+        width=512,
+    )
     np.testing.assert_allclose(panel.ntk.get_ydata(), expected.ntk, rtol=1e-6)
     np.testing.assert_allclose(panel.nngp_c.get_ydata()[0], 1.0)
     assert panel.map.get_array().shape == (24, 24)

@@ -9,5 +9,14 @@ from widgets.live import PALETTE, LiveFigure
 from widgets.panel import Help, LivePanel, Panel
 from widgets.runner import RunController
 
-__all__ = ["Workbench", "ConfigForm", "make_control", "PALETTE", "LiveFigure", "Help", "LivePanel", "Panel",
-           "RunController"]
+__all__ = [
+    "Workbench",
+    "ConfigForm",
+    "make_control",
+    "PALETTE",
+    "LiveFigure",
+    "Help",
+    "LivePanel",
+    "Panel",
+    "RunController",
+]

@@ -27,8 +27,9 @@ class Workbench:
             from widgets.panels import PANELS as panels
         self.panel_classes = list(panels)
         self.panels: dict[int, object] = {}
-        self.tabs = w.Tab(children=[w.VBox() for _ in self.panel_classes],
-                          titles=[cls.title for cls in self.panel_classes])
+        self.tabs = w.Tab(
+            children=[w.VBox() for _ in self.panel_classes], titles=[cls.title for cls in self.panel_classes]
+        )
         self.tabs.add_class("wb-app")
         self.tabs.observe(lambda change: self.open(change["new"]), names="selected_index")
         self.widget = w.VBox([w.HTML(STYLE), self.tabs])

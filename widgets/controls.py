@@ -8,8 +8,9 @@ Field kinds -> widgets: `choices` -> Dropdown; `check="activation"` -> a Combobo
 type an expression) validated on Enter; bool -> Checkbox; int with `log` -> SelectionSlider over
 powers of two; int in a range of <= 1024 values -> IntSlider; other ints -> BoundedIntText; float
 with `log` -> FloatLogSlider; float in [lo, hi] -> FloatSlider; tuple -> Text of comma-separated
-numbers. Fields listed in `advanced` go into a collapsed "more settings" section. Invalid input never reaches the Config: the message (the Config's own ValueError) appears
-in red under the control, and the last valid config stays in force.
+numbers. Fields listed in `advanced` go into a collapsed "more settings" section; fields in `visible` show
+only while their predicate holds. Invalid input never reaches the Config: the message (the Config's own
+ValueError) appears in red under the control, and the last valid config stays in force.
 """
 
 from __future__ import annotations
@@ -18,14 +19,26 @@ import dataclasses
 import functools
 import html
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import ipywidgets as w
 
 from workbench.activations import ALLOWED_HELP
 
-ACTIVATION_SUGGESTIONS = ("relu", "erf", "tanh", "gelu", "abs", "sin", "identity", "sign", "silu",
-                          "leaky_relu(0.1)", "x * sigmoid(x)", "maximum(x, 0)**2")
+ACTIVATION_SUGGESTIONS = (
+    "relu",
+    "erf",
+    "tanh",
+    "gelu",
+    "abs",
+    "sin",
+    "identity",
+    "sign",
+    "silu",
+    "leaky_relu(0.1)",
+    "x * sigmoid(x)",
+    "maximum(x, 0)**2",
+)
 _STYLE = {"description_width": "110px"}
 _LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
 
@@ -43,7 +56,7 @@ def _kind(field: dataclasses.Field, default) -> type:
 
 
 def _powers_of_two(lo: int, hi: int, default: int) -> list[int]:
-    values = {2 ** k for k in range(max(0, math.ceil(math.log2(max(lo, 1)))), int(math.log2(hi)) + 1)}
+    values = {2**k for k in range(max(0, math.ceil(math.log2(max(lo, 1)))), int(math.log2(hi)) + 1)}
     return sorted(values | {default})
 
 
@@ -54,28 +67,48 @@ def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
     if meta["choices"]:
         return w.Dropdown(options=list(meta["choices"]), value=value, **common)
     if meta["check"] == "activation":
-        return w.Combobox(value=str(value), options=list(ACTIVATION_SUGGESTIONS), ensure_option=False,
-                          continuous_update=False, placeholder="name or expression in x", **common)
+        return w.Combobox(
+            value=str(value),
+            options=list(ACTIVATION_SUGGESTIONS),
+            ensure_option=False,
+            continuous_update=False,
+            placeholder="name or expression in x",
+            **common,
+        )
     if kind is bool:
         return w.Checkbox(value=value, indent=False, **common)
     if kind is tuple:
         return w.Text(value=", ".join(map(str, value)), continuous_update=False, **common)
     if kind is int and lo is not None and hi is not None:
         if meta["log"]:
-            return w.SelectionSlider(options=_powers_of_two(lo, hi, value), value=value,
-                                     continuous_update=False, **common)
+            return w.SelectionSlider(
+                options=_powers_of_two(lo, hi, value), value=value, continuous_update=False, **common
+            )
         if hi - lo <= 1024:
-            return w.IntSlider(value=value, min=lo, max=hi, step=meta["step"] or 1,
-                               continuous_update=False, **common)
+            return w.IntSlider(value=value, min=lo, max=hi, step=meta["step"] or 1, continuous_update=False, **common)
         return w.BoundedIntText(value=value, min=lo, max=hi, **common)
     if kind is float and hi is not None:
         if meta["log"]:
             low = lo if lo else hi * 1e-10  # an open lower bound at 0: ten decades below the top
-            return w.FloatLogSlider(value=value, min=math.log10(min(low, value)), max=math.log10(hi), step=0.05,
-                                    continuous_update=False, readout_format=".3g", **common)
+            return w.FloatLogSlider(
+                value=value,
+                min=math.log10(min(low, value)),
+                max=math.log10(hi),
+                step=0.05,
+                continuous_update=False,
+                readout_format=".3g",
+                **common,
+            )
         if lo is not None:
-            return w.FloatSlider(value=value, min=lo, max=hi, step=meta["step"] or (hi - lo) / 100,
-                                 continuous_update=False, readout_format=".3g", **common)
+            return w.FloatSlider(
+                value=value,
+                min=lo,
+                max=hi,
+                step=meta["step"] or (hi - lo) / 100,
+                continuous_update=False,
+                readout_format=".3g",
+                **common,
+            )
     if kind is int:
         return w.IntText(value=value, **common)
     if kind is float:
@@ -124,9 +157,17 @@ class ConfigForm:
             control.observe(functools.partial(self._changed, name), names="value")
             self.controls[name] = control
             self.errors[name] = w.HTML("", layout=w.Layout(margin="0 0 0 118px"))
-            extra = [w.HTML(f'<details style="font-size:85%;margin-left:8px"><summary>allowed names and '
-                            f'functions</summary>{html.escape(ALLOWED_HELP)}</details>',
-                            layout=w.Layout(width="290px"))] if f.metadata.get("check") == "activation" else []
+            extra = (
+                [
+                    w.HTML(
+                        f'<details style="font-size:85%;margin-left:8px"><summary>allowed names and '
+                        f"functions</summary>{html.escape(ALLOWED_HELP)}</details>",
+                        layout=w.Layout(width="290px"),
+                    )
+                ]
+                if f.metadata.get("check") == "activation"
+                else []
+            )
             (more if name in advanced else rows).extend([control, self.errors[name]] + extra)
         self._show_applicable()
         if more:
@@ -142,8 +183,9 @@ class ConfigForm:
         return _parse_tuple(name, raw) if self._kinds[name] is tuple else raw
 
     def show_error(self, name: str, message: str) -> None:
-        self.errors[name].value = (f'<span role="alert" style="color:#d62728">{html.escape(message)}</span>'
-                                   if message else "")
+        self.errors[name].value = (
+            f'<span role="alert" style="color:#d62728">{html.escape(message)}</span>' if message else ""
+        )
 
     def _changed(self, name: str, change) -> None:
         if self._silent:

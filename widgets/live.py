@@ -36,15 +36,26 @@ from cycler import cycler
 from ipympl.backend_nbagg import new_figure_manager_given_figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import NullLocator
 
 # Okabe & Ito (2008) colour-blind-safe palette, on a white figure in light and dark JupyterLab themes.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-THEME = {"axes.prop_cycle": cycler(color=PALETTE), "figure.facecolor": "white", "axes.facecolor": "white",
-         "savefig.facecolor": "white", "text.color": "black", "axes.labelcolor": "black",
-         "xtick.color": "black", "ytick.color": "black", "axes.edgecolor": "#333333",
-         "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False}
+THEME = {
+    "axes.prop_cycle": cycler(color=PALETTE),
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "text.color": "black",
+    "axes.labelcolor": "black",
+    "xtick.color": "black",
+    "ytick.color": "black",
+    "axes.edgecolor": "#333333",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+}
 TOOLBAR_BAND = 34  # px above the canvas for ipympl's toolbar (one row of 28 px buttons)
 
 
@@ -88,8 +99,17 @@ def width_axis(ax, widths) -> None:
 class LiveFigure:
     """A grid of axes on an ipympl canvas, redrawn at most once per `min_interval` seconds."""
 
-    def __init__(self, nrows: int = 1, ncols: int = 1, *, figsize=(9.0, 3.0), alt: str = "",
-                 min_interval: float = 0.1, render_share: float = 0.15, max_interval: float = 1.5):
+    def __init__(
+        self,
+        nrows: int = 1,
+        ncols: int = 1,
+        *,
+        figsize=(9.0, 3.0),
+        alt: str = "",
+        min_interval: float = 0.1,
+        render_share: float = 0.15,
+        max_interval: float = 1.5,
+    ):
         with plt.ioff(), plt.rc_context(THEME):
             self.fig = Figure(figsize=figsize, layout="constrained")
             new_figure_manager_given_figure(id(self), self.fig)
@@ -136,7 +156,8 @@ class LiveFigure:
         """What the cached background depends on, besides the artists' styles."""
         return (self.fig.bbox.bounds,) + tuple(
             (tuple(ax.viewLim.bounds), ax.get_position().bounds, ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
-            for ax in self.fig.axes)
+            for ax in self.fig.axes
+        )
 
     def _render(self) -> None:
         """Agg render of the `dynamic` artists over the cached background (a full render first if it is stale)."""
@@ -162,11 +183,16 @@ class LiveFigure:
         `set_title` and `legend` read the global rcParams when a panel calls them (after the figure's rc_context,
         often in a worker thread), so texts they left at the global default size get THEME's; sizes a panel
         chose (`fontsize=7`) stay. Called before every render (constrained layout then makes room)."""
-        defaults = [(FontProperties(size=plt.rcParams[key]).get_size_in_points(), THEME[key])
-                    for key in ("axes.titlesize", "legend.fontsize")]
+        defaults = [
+            (FontProperties(size=plt.rcParams[key]).get_size_in_points(), THEME[key])
+            for key in ("axes.titlesize", "legend.fontsize")
+        ]
         for ax in self.fig.axes:
-            titles = [t for t in (ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))
-                      if t is not None]
+            titles = [
+                t
+                for t in (ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))
+                if t is not None
+            ]
             for title in titles:
                 title.set_wrap(True)
             legend = ax.get_legend()
@@ -186,8 +212,9 @@ class LiveFigure:
     @alt.setter
     def alt(self, text: str) -> None:
         self._alt = text  # not canvas.tooltip: ipympl 0.10's front end fails to render a canvas that has one
-        self.caption.value = (f'<div role="note" style="font-size:85%;opacity:0.8;white-space:normal;'
-                              f'line-height:1.35">{text}</div>')
+        self.caption.value = (
+            f'<div role="note" style="font-size:85%;opacity:0.8;white-space:normal;line-height:1.35">{text}</div>'
+        )
 
     @property
     def interval(self) -> float:

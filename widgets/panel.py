@@ -53,11 +53,18 @@ from workbench.store import plain, record_dict
 
 
 def records_table(records: list[Record]) -> tuple[list[str], list[list[Any]]]:
-    """CSV columns: progress (done, total, unit), kind, status, elapsed, every scalar metric and every short vector metric as name[i]."""
+    """CSV columns: progress (done, total, unit), kind, status, elapsed, every scalar metric and every short
+    vector metric as name[i]."""
     rows, columns = [], ["done", "total", "unit", "kind", "status", "elapsed"]
     for r in records:
-        row = {"done": r.done, "total": r.total, "unit": r.unit, "kind": r.kind, "status": r.status,
-               "elapsed": round(r.elapsed, 4)}
+        row = {
+            "done": r.done,
+            "total": r.total,
+            "unit": r.unit,
+            "kind": r.kind,
+            "status": r.status,
+            "elapsed": round(r.elapsed, 4),
+        }
         for name, value in r.metrics.items():
             a = np.asarray(value)
             if a.ndim == 0 and a.dtype.kind in "fiub":
@@ -79,8 +86,7 @@ def records_csv(records: list[Record]) -> str:
 
 
 def records_json(records: list[Record], config=None) -> str:
-    body = {"config": config.to_dict() if config is not None else None,
-            "records": [record_dict(r) for r in records]}
+    body = {"config": config.to_dict() if config is not None else None, "records": [record_dict(r) for r in records]}
     return json.dumps(plain(body))
 
 
@@ -107,8 +113,10 @@ class Help:
         return "".join(f"<p><b>{q}</b> {html.escape(a)}</p>" for q, a in rows)
 
     def markdown(self) -> str:
-        return (f"**What am I looking at?** {self.what}\n\n**What to try.** {self.try_}\n\n"
-                f"**What theory predicts.** {self.theory}")
+        return (
+            f"**What am I looking at?** {self.what}\n\n**What to try.** {self.try_}\n\n"
+            f"**What theory predicts.** {self.theory}"
+        )
 
 
 FORM_WIDTH = "300px"  # controls column: at 1280 px, file browser open, a figure <= 5 in wide fits beside it
@@ -133,17 +141,27 @@ class Panel:
         self.message = w.HTML()
         self.running_config = None
         self._draw_lock, self._waiting = threading.Lock(), None
-        self.controller = RunController(self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end,
-                                        auto=self.auto)
+        self.controller = RunController(
+            self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end, auto=self.auto
+        )
         self.setup(self.live.axes)
         if not self.auto:
             self.clear()  # the artists and limits of an empty run, so the figure renders before the first Run
         self.form.observe(self._config_changed)
         self.form.widget.layout.width = FORM_WIDTH  # the figure beside it when both fit, else below it
-        self.widget = w.VBox([self.header(), self.controller.widget,
-                              w.HBox([self.form.widget, self.live.widget],
-                                     layout=w.Layout(flex_flow="row wrap", align_items="flex-start")),
-                              self.message, self._share_box(), self._export_box()])
+        self.widget = w.VBox(
+            [
+                self.header(),
+                self.controller.widget,
+                w.HBox(
+                    [self.form.widget, self.live.widget],
+                    layout=w.Layout(flex_flow="row wrap", align_items="flex-start"),
+                ),
+                self.message,
+                self._share_box(),
+                self._export_box(),
+            ]
+        )
         self.widget.add_class("wb-panel")
         if self.auto:
             self.controller.request()
@@ -163,8 +181,11 @@ class Panel:
         if self.help is None:
             return title
         text = w.HTMLMath(self.help.html(), layout=w.Layout(display="none", max_width="760px"))
-        toggle = w.ToggleButton(description="?", tooltip="what am I looking at, what to try, what theory predicts",
-                                layout=w.Layout(width="36px"))
+        toggle = w.ToggleButton(
+            description="?",
+            tooltip="what am I looking at, what to try, what theory predicts",
+            layout=w.Layout(width="36px"),
+        )
         toggle.observe(lambda change: setattr(text.layout, "display", "" if change["new"] else "none"), names="value")
         return w.VBox([w.HBox([title, toggle], layout=w.Layout(align_items="center")), text])
 
@@ -245,6 +266,7 @@ class Panel:
         if index is not None and len(values):
             values = values[(slice(None),) + np.index_exp[index]]
         return steps, values
+
     def _share_box(self) -> w.Widget:
         self.share_text = w.Text(placeholder="config code or JSON", layout=w.Layout(width="420px"))
         copy = w.Button(description="Copy config", tooltip="show this config as a short code", icon="share")
@@ -261,8 +283,7 @@ class Panel:
         controls move at once; any failure is a message in the panel and changes nothing."""
         text = text.strip()
         try:
-            config = (self.config_cls.from_json(text) if text.startswith("{")
-                      else self.config_cls.from_code(text))
+            config = self.config_cls.from_json(text) if text.startswith("{") else self.config_cls.from_code(text)
         except (ValueError, TypeError) as err:
             self.show_message(str(err))
             return
@@ -283,8 +304,11 @@ class Panel:
         self.download = w.HTML()
         buttons = []
         for fmt in _MIME:
-            button = w.Button(description=fmt.upper(), tooltip=f"export the {'figure' if fmt in ('png', 'svg') else 'records'} as {fmt.upper()}",
-                              layout=w.Layout(width="70px"))
+            button = w.Button(
+                description=fmt.upper(),
+                tooltip=f"export the {'figure' if fmt in ('png', 'svg') else 'records'} as {fmt.upper()}",
+                layout=w.Layout(width="70px"),
+            )
             button.on_click(lambda _, fmt=fmt: self._offer(fmt))
             buttons.append(button)
         return w.HBox([w.Label("export:")] + buttons + [self.download])
@@ -322,8 +346,9 @@ class LivePanel(Panel):
     def __init__(self, config=None):
         self.past_runs: list[tuple[str, Any, list[Record]]] = []
         self.past = w.Dropdown(options=[], description="past runs", layout=w.Layout(width="460px"))
-        self.show_button = w.Button(description="Show", icon="history", disabled=True,
-                                    tooltip="restore the selected run's settings and plots")
+        self.show_button = w.Button(
+            description="Show", icon="history", disabled=True, tooltip="restore the selected run's settings and plots"
+        )
         self.show_button.on_click(lambda _: self.show_run(self.past.value))
         super().__init__(config)
 

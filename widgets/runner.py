@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import ipywidgets as w
 
@@ -49,9 +49,16 @@ def final_text(record: Record | None, stop: threading.Event, seconds: float) -> 
 class RunController:
     """Runs one experiment at a time in a background thread; see the module docstring."""
 
-    def __init__(self, run: Callable[[threading.Event], Iterable[Record]], *,
-                 on_record: Callable[[Record], None], on_reset: Callable[[], None] | None = None,
-                 on_end: Callable[[], None] | None = None, auto: bool = False, debounce: float = DEBOUNCE):
+    def __init__(
+        self,
+        run: Callable[[threading.Event], Iterable[Record]],
+        *,
+        on_record: Callable[[Record], None],
+        on_reset: Callable[[], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+        auto: bool = False,
+        debounce: float = DEBOUNCE,
+    ):
         self._run, self.on_record, self.on_reset, self.on_end = run, on_record, on_reset, on_end
         self.auto, self.debounce = auto, debounce
         self.records: list[Record] = []
@@ -61,13 +68,27 @@ class RunController:
         self._wake = threading.Condition()
         self._requested = self._served = 0
         self._closed = False
-        self.run_button = w.Button(description="Run", button_style="success", icon="play",
-                                   tooltip="train in the background", layout=w.Layout(width="90px"))
-        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                    tooltip="stop after the current chunk or job", layout=w.Layout(width="90px"))
-        self.reset_button = w.Button(description="Reset", icon="undo",
-                                     tooltip="stop and clear the plots (the run stays under past runs)",
-                                     layout=w.Layout(width="90px"))
+        self.run_button = w.Button(
+            description="Run",
+            button_style="success",
+            icon="play",
+            tooltip="train in the background",
+            layout=w.Layout(width="90px"),
+        )
+        self.stop_button = w.Button(
+            description="Stop",
+            button_style="danger",
+            icon="stop",
+            disabled=True,
+            tooltip="stop after the current chunk or job",
+            layout=w.Layout(width="90px"),
+        )
+        self.reset_button = w.Button(
+            description="Reset",
+            icon="undo",
+            tooltip="stop and clear the plots (the run stays under past runs)",
+            layout=w.Layout(width="90px"),
+        )
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
@@ -76,8 +97,9 @@ class RunController:
         self.status.add_class("wb-status")
         self.show("ready", "ready")
         buttons = [] if auto else [self.run_button, self.stop_button, self.reset_button]
-        self.widget = w.HBox(buttons + [self.progress, self.status],
-                             layout=w.Layout(align_items="center", flex_flow="row wrap"))
+        self.widget = w.HBox(
+            buttons + [self.progress, self.status], layout=w.Layout(align_items="center", flex_flow="row wrap")
+        )
 
     @property
     def running(self) -> bool:
@@ -92,8 +114,7 @@ class RunController:
         colour = _COLOURS.get(state)
         style = f' style="color:{colour};font-weight:bold"' if colour else ""
         spin = '<i class="fa fa-spinner fa-spin"></i> ' if state in ("starting", "compiling", "running") else ""
-        self.status.value = (f'<span class="wb-status-text" data-state="{state}"{style}>{spin}'
-                             f'{html.escape(text)}</span>')
+        self.status.value = f'<span class="wb-status-text" data-state="{state}"{style}>{spin}{html.escape(text)}</span>'
 
     # ---- training panels: Run / Stop / Reset
     def start(self) -> None:
@@ -102,8 +123,9 @@ class RunController:
             return
         self.stop_event = threading.Event()
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self.thread = threading.Thread(target=self._loop, args=(self.stop_event, None), name="workbench-run",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self._loop, args=(self.stop_event, None), name="workbench-run", daemon=True
+        )
         self.thread.start()
 
     def stop(self, wait: bool = False, timeout: float | None = 30.0) -> None:

@@ -82,15 +82,33 @@ NAMES: tuple[str, ...] = tuple(_NAMED) + ("leaky_relu(a)", "elu(a)")
 ALLOWED_FUNCTIONS: dict[str, Callable] = {
     **{k: v for k, v in _NAMED.items() if k not in ("identity", "quadratic")},
     "leaky_relu": _leaky_relu,
-    "exp": jnp.exp, "log": jnp.log, "log1p": jnp.log1p, "expm1": jnp.expm1, "sqrt": jnp.sqrt,
-    "square": jnp.square, "cosh": jnp.cosh, "sinh": jnp.sinh, "arctan": jnp.arctan,
-    "arcsinh": jnp.arcsinh, "maximum": jnp.maximum, "minimum": jnp.minimum, "where": jnp.where,
-    "clip": jnp.clip, "heaviside": lambda x, h0=0.5: jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0)),
-    "relu6": jax.nn.relu6, "hard_tanh": jax.nn.hard_tanh, "mish": jax.nn.mish,
+    "exp": jnp.exp,
+    "log": jnp.log,
+    "log1p": jnp.log1p,
+    "expm1": jnp.expm1,
+    "sqrt": jnp.sqrt,
+    "square": jnp.square,
+    "cosh": jnp.cosh,
+    "sinh": jnp.sinh,
+    "arctan": jnp.arctan,
+    "arcsinh": jnp.arcsinh,
+    "maximum": jnp.maximum,
+    "minimum": jnp.minimum,
+    "where": jnp.where,
+    "clip": jnp.clip,
+    "heaviside": lambda x, h0=0.5: jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0)),
+    "relu6": jax.nn.relu6,
+    "hard_tanh": jax.nn.hard_tanh,
+    "mish": jax.nn.mish,
 }
 ALLOWED_CONSTANTS = {"pi": math.pi, "e": math.e}
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _COMPARE = {ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Lt: operator.lt, ast.LtE: operator.le}
 

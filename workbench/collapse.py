@@ -73,19 +73,26 @@ def nc_metrics(h, y, n_classes: int, w=None, b=None) -> dict:
     means, mu_g, _ = class_means(h, y, n_classes)
     m = means - mu_g
     cos_m = _cosines(m)
-    out = {"nc1": nc1(h, y, n_classes), "nc2": etf_distance(m),
-           "nc2_norm_M": _cv(np.linalg.norm(m, axis=1)), "nc2_angle_M": float(np.std(cos_m)),
-           "nc2_maxangle_M": float(np.mean(np.abs(cos_m + 1.0 / (n_classes - 1))))}
+    out = {
+        "nc1": nc1(h, y, n_classes),
+        "nc2": etf_distance(m),
+        "nc2_norm_M": _cv(np.linalg.norm(m, axis=1)),
+        "nc2_angle_M": float(np.std(cos_m)),
+        "nc2_maxangle_M": float(np.mean(np.abs(cos_m + 1.0 / (n_classes - 1)))),
+    }
     if w is None:
         return out
     w = np.asarray(w, np.float64)
     cos_w = _cosines(w)
     logits = h @ w.T + (0.0 if b is None else np.asarray(b, np.float64))
     nearest = np.argmin(((h[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
-    out.update(nc2_norm_W=_cv(np.linalg.norm(w, axis=1)), nc2_angle_W=float(np.std(cos_w)),
-               nc2_maxangle_W=float(np.mean(np.abs(cos_w + 1.0 / (n_classes - 1)))),
-               nc3=float(np.linalg.norm(w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2),
-               nc4=float(np.mean(np.argmax(logits, 1) != nearest)))
+    out.update(
+        nc2_norm_W=_cv(np.linalg.norm(w, axis=1)),
+        nc2_angle_W=float(np.std(cos_w)),
+        nc2_maxangle_W=float(np.mean(np.abs(cos_w + 1.0 / (n_classes - 1)))),
+        nc3=float(np.linalg.norm(w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2),
+        nc4=float(np.mean(np.argmax(logits, 1) != nearest)),
+    )
     return out
 
 
@@ -152,8 +159,13 @@ def gof_prediction(class_sizes, weight_decay_h: float, weight_decays_w, n_total:
     c = math.prod(lambdas) ** (1.0 / (depth + 1))
     z = np.array([gof_singular_value(math.sqrt(n), n_total, c, depth) for n in sizes])
     sigma = np.sqrt(c / np.array(lambdas))[:, None] * z ** (1.0 / (depth + 1))  # (M+1, C): H, W_1 .. W_M
-    return {"z": z, "w_norms": sigma[-1], "h_norms": sigma[0] / np.sqrt(sizes),
-            "feature_norms": np.cumprod(sigma[:-1], axis=0) / np.sqrt(sizes), "collapsed": z == 0}
+    return {
+        "z": z,
+        "w_norms": sigma[-1],
+        "h_norms": sigma[0] / np.sqrt(sizes),
+        "feature_norms": np.cumprod(sigma[:-1], axis=0) / np.sqrt(sizes),
+        "collapsed": z == 0,
+    }
 
 
 def minority_collapse_threshold(class_sizes, depth: int = 1) -> float:

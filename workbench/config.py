@@ -25,11 +25,29 @@ import numpy as np
 _MISSING = object()
 
 
-def spec(default: Any, *, lo=None, hi=None, lo_open: bool = False, choices=None, log: bool = False,
-         check: str | None = None, doc: str = "", step=None):
+def spec(
+    default: Any,
+    *,
+    lo=None,
+    hi=None,
+    lo_open: bool = False,
+    choices=None,
+    log: bool = False,
+    check: str | None = None,
+    doc: str = "",
+    step=None,
+):
     """A dataclass field with its allowed range (lo..hi, or choices) and a one-line description."""
-    meta = dict(lo=lo, hi=hi, lo_open=lo_open, choices=tuple(choices) if choices else None,
-                log=log, check=check, doc=doc, step=step)
+    meta = dict(
+        lo=lo,
+        hi=hi,
+        lo_open=lo_open,
+        choices=tuple(choices) if choices else None,
+        log=log,
+        check=check,
+        doc=doc,
+        step=step,
+    )
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -59,7 +77,9 @@ def _number(name: str, meta: dict, kind: type, value: Any):
     try:
         as_float = float(value)
     except OverflowError:
-        raise ValueError(f"{name}: must be a finite number in {rng}, got a number with {len(str(value))} digits") from None
+        raise ValueError(
+            f"{name}: must be a finite number in {rng}, got a number with {len(str(value))} digits"
+        ) from None
     if not math.isfinite(as_float):
         raise ValueError(f"{name}: must be a finite number in {rng}, got {value!r}")
     if kind is int:
@@ -81,8 +101,9 @@ def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
     if typing.get_origin(kind) is tuple:
         element = typing.get_args(kind)[0]
         if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or not value:
-            raise ValueError(f"{name}: must be a non-empty list of {element.__name__}s in {_range_text(meta)}, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{name}: must be a non-empty list of {element.__name__}s in {_range_text(meta)}, got {value!r}"
+            )
         return tuple(check_field(name, meta, element, v) for v in value)
     if isinstance(value, (tuple, list, dict)):
         raise ValueError(f"{name}: must be a single {getattr(kind, '__name__', 'value')}, got {value!r}")
@@ -156,8 +177,9 @@ class Config:
 
     def to_code(self) -> str:
         """A short shareable string (like TensorFlow Playground's URL) holding only non-default fields."""
-        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if getattr(self, f.name) != f.default}
+        changed = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default
+        }
         raw = zlib.compress(json.dumps(changed, sort_keys=True).encode(), 9)
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

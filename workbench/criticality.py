@@ -80,6 +80,7 @@ def length_map(activation, sigma_w2, sigma_b2, q):
 @functools.lru_cache(maxsize=64)
 def _fixed_point(activation, kind: str):
     """jit(while_loop) iterating the length map (kind "q") or the correlation map at q (kind "c")."""
+
     def step(x, sw, sb, q):
         if kind == "q":
             return jnp.minimum(sw * diagonal(activation, x)[0] + sb, 10 * Q_MAX)
@@ -137,7 +138,9 @@ def chi_q(activation, sigma_w2, sigma_b2, *, rel=1e-3):
     """Slope of the length map at q* (Schoenholz et al. 2017, eq. 6), by a central difference."""
     q = q_star(activation, sigma_w2, sigma_b2)
     h = rel * np.maximum(q, 1e-3)
-    return (length_map(activation, sigma_w2, sigma_b2, q + h) - length_map(activation, sigma_w2, sigma_b2, q - h)) / (2 * h)
+    return (length_map(activation, sigma_w2, sigma_b2, q + h) - length_map(activation, sigma_w2, sigma_b2, q - h)) / (
+        2 * h
+    )
 
 
 def depth_scale(chi):
@@ -162,8 +165,11 @@ class DepthScales(NamedTuple):
 def depth_scales(activation, sigma_w2, sigma_b2) -> DepthScales:
     """q*, c*, chi_1, chi_c, chi_q, xi_q and xi_c (Schoenholz et al. 2017, Sec. 3)."""
     q, c = q_star(activation, sigma_w2, sigma_b2), c_star(activation, sigma_w2, sigma_b2)
-    x1, xc, xq = chi_1(activation, sigma_w2, sigma_b2, q), chi_c(activation, sigma_w2, sigma_b2, c), \
-        chi_q(activation, sigma_w2, sigma_b2)
+    x1, xc, xq = (
+        chi_1(activation, sigma_w2, sigma_b2, q),
+        chi_c(activation, sigma_w2, sigma_b2, c),
+        chi_q(activation, sigma_w2, sigma_b2),
+    )
     return DepthScales(*(float(v) for v in (q, c, x1, xc, xq, depth_scale(xq), depth_scale(xc))))
 
 
@@ -173,6 +179,7 @@ def critical_line(activation, sigma_b2, *, q_max=100.0):
     Parametrised by q* (Poole et al. 2016, Sec. 3): chi_1 = 1 gives sigma_w2(q) = 1 / E[phi'(sqrt(q) z)^2]
     and the fixed-point equation then sigma_b2(q) = q - sigma_w2(q) E[phi(sqrt(q) z)^2]; solve for q.
     NaN where the line does not reach that sigma_b2 (for example ReLU, whose line is the point (2, 0))."""
+
     def on_line(q):
         e_phi, e_dphi = (float(v) for v in diagonal_expectations(activation, q))
         return 1.0 / e_dphi, q - e_phi / e_dphi
@@ -203,8 +210,9 @@ def phase_diagram(activation, sigma_w2, sigma_b2) -> PhaseDiagram:
     """Order (chi_1 < 1) and chaos (chi_1 > 1) over a grid (Poole et al. 2016, Fig. 2; Schoenholz Fig. 1)."""
     sw, sb = np.meshgrid(_np(sigma_w2), _np(sigma_b2))
     q = q_star(activation, sw, sb)
-    return PhaseDiagram(_np(sigma_w2), _np(sigma_b2), chi_1(activation, sw, sb, q), q,
-                        critical_line(activation, sigma_b2))
+    return PhaseDiagram(
+        _np(sigma_w2), _np(sigma_b2), chi_1(activation, sw, sb, q), q, critical_line(activation, sigma_b2)
+    )
 
 
 def depth_profile(activation, sigma_w2, sigma_b2, depth, *, q0=1.0, c0=0.5):
@@ -224,6 +232,7 @@ def depth_profile(activation, sigma_w2, sigma_b2, depth, *, q0=1.0, c0=0.5):
 
 
 # ---------------------------------------------------------------- universality classes (RYH ch. 5)
+
 
 class CriticalInit(NamedTuple):
     """Critical initialisation hyperparameters (C_b, C_W) and the universality class."""
@@ -246,19 +255,19 @@ def critical_init(activation) -> CriticalInit | None:
     x = np.linspace(-3.0, 3.0, 61)
     a_plus, a_minus = float(phi(1.0)), -float(phi(-1.0))
     if np.allclose(phi(x), np.where(x > 0, a_plus, a_minus) * x, atol=1e-5):
-        return CriticalInit(0.0, 2.0 / (a_plus ** 2 + a_minus ** 2), "scale-invariant")
+        return CriticalInit(0.0, 2.0 / (a_plus**2 + a_minus**2), "scale-invariant")
     d1 = jax.grad(fn)
     d2 = jax.grad(d1)
     s1, s2, s3 = (float(d(jnp.float32(0.0))) for d in (d1, d2, jax.grad(d2)))
     if abs(s1) > 1e-6 and s3 / s1 + 0.75 * (s2 / s1) ** 2 < 0:
-        return CriticalInit(0.0, 1.0 / s1 ** 2, "K*=0")
+        return CriticalInit(0.0, 1.0 / s1**2, "K*=0")
     return None
     a_plus, a_minus = phi(1.0), -phi(-1.0)
     if np.allclose(phi(np.asarray(x)), np.where(np.asarray(x) > 0, a_plus, a_minus) * np.asarray(x), atol=1e-5):
-        return CriticalInit(0.0, 2.0 / (a_plus ** 2 + a_minus ** 2), "scale-invariant")
+        return CriticalInit(0.0, 2.0 / (a_plus**2 + a_minus**2), "scale-invariant")
     slope = float(derivative(act)(jnp.float32(0.0)))
     if abs(slope) > 1e-6:
-        return CriticalInit(0.0, 1.0 / slope ** 2, "K*=0")
+        return CriticalInit(0.0, 1.0 / slope**2, "K*=0")
     return None
 
 
@@ -290,7 +299,7 @@ def selu_moment_map(mu, nu, *, omega=0.0, tau=1.0, activation="selu"):
     variance of a layer's inputs and omega, tau the sum and sum of squares of a unit's weights
     (Klambauer et al. 2017, eqs. 3-4; fixed point (0, 1) at omega = 0, tau = 1 for SELU)."""
     m1, m2 = gaussian_moments(activation, mu * omega, nu * tau)
-    return m1, m2 - m1 ** 2
+    return m1, m2 - m1**2
 
 
 def selu_flow(mu0, nu0, steps, **kw) -> np.ndarray:

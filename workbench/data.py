@@ -40,8 +40,7 @@ def _positive_int(name, value, lo=1, hi=10_000_000):
 
 
 def _fraction(name, value, lo=0.0, hi=1.0, closed=False):
-    ok = isinstance(value, (int, float)) and math.isfinite(value) and (
-        lo <= value <= hi if closed else lo < value < hi)
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (lo <= value <= hi if closed else lo < value < hi)
     if not ok:
         bounds = f"[{lo}, {hi}]" if closed else f"({lo}, {hi})"
         raise ValueError(f"{name}: must be in {bounds}, got {value!r}")
@@ -142,13 +141,12 @@ def xor_cluster(n_train=200, n_test=1000, dim=1000, label_flip=0.1, signal=None,
     label 1 on the +-mu_1 clusters and 0 on +-mu_2, a fraction `label_flip` of training labels flipped.
     mu_1 and mu_2 are orthogonal with norm `signal` (default dim**0.3, their benign-overfitting regime).
     The test labels are clean."""
-    n_train, n_test, dim = (_positive_int(k, v) for k, v in
-                            (("n_train", n_train), ("n_test", n_test), ("dim", dim)))
+    n_train, n_test, dim = (_positive_int(k, v) for k, v in (("n_train", n_train), ("n_test", n_test), ("dim", dim)))
     if dim < 2:
         raise ValueError(f"dim: must be in [2, 10000000], got {dim}")
     label_flip = _fraction("label_flip", label_flip, 0.0, 0.5, closed=True)
     rng = np.random.default_rng(seed)
-    norm = dim ** 0.3 if signal is None else float(signal)
+    norm = dim**0.3 if signal is None else float(signal)
     mu = np.zeros((2, dim))
     mu[0, 0], mu[1, 1] = norm, norm
 

@@ -82,8 +82,7 @@ def schema_errors(record: Record, metrics: dict[str, type]) -> list[str]:
     hints = typing.get_type_hints(metrics[record.kind], include_extras=True)
     names, known = set(record.metrics), set(hints)
     required = {n for n, hint in hints.items() if typing.get_origin(hint) is not typing.NotRequired}
-    return ([f"missing {n}" for n in sorted(required - names)] +
-            [f"undeclared {n}" for n in sorted(names - known)])
+    return [f"missing {n}" for n in sorted(required - names)] + [f"undeclared {n}" for n in sorted(names - known)]
 
 
 def non_finite(metrics: dict, names: Iterable[str]) -> list[str]:
@@ -96,8 +95,14 @@ def non_finite(metrics: dict, names: Iterable[str]) -> list[str]:
     return bad
 
 
-def sweep(items: Iterable[Any], measure: Callable[[Any], dict], stop: threading.Event | None = None, *,
-          summary: Callable[[list[dict]], dict] | None = None, finite: Iterable[str] = ()) -> Iterator[Record]:
+def sweep(
+    items: Iterable[Any],
+    measure: Callable[[Any], dict],
+    stop: threading.Event | None = None,
+    *,
+    summary: Callable[[list[dict]], dict] | None = None,
+    finite: Iterable[str] = (),
+) -> Iterator[Record]:
     """Run `measure(item)` for every item, yielding a "point" Record per job ("job i of n"), then a
     "summary" Record (`summary(points)`) with status "finished". The stop event is checked between
     jobs ("stopped" at job k of n); a job whose metrics named in `finite` are not finite ends the
@@ -115,8 +120,7 @@ def sweep(items: Iterable[Any], measure: Callable[[Any], dict], stop: threading.
         yield Record(i + 1, n, "jobs", metrics, status, "point", time.perf_counter() - start)
         if status == "diverged":
             return
-    yield Record(n, n, "jobs", summary(points) if summary else {}, "finished", "summary",
-                 time.perf_counter() - start)
+    yield Record(n, n, "jobs", summary(points) if summary else {}, "finished", "summary", time.perf_counter() - start)
 
 
 def stages(parts: Iterable[Callable[[], dict]], stop: threading.Event | None = None) -> Iterator[Record]:
@@ -131,4 +135,3 @@ def stages(parts: Iterable[Callable[[], dict]], stop: threading.Event | None = N
         metrics.update(part())
         status = "finished" if i == len(parts) - 1 else "running"
         yield Record(i + 1, len(parts), "stages", dict(metrics), status, "stage", time.perf_counter() - start)
-

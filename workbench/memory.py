@@ -12,8 +12,10 @@ import os
 import resource
 from pathlib import Path
 
-CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
 HEADROOM = 0.8  # share of the free memory a single request may take
 
 
@@ -62,5 +64,7 @@ def require(need: float, what: str, sizes: str, advice: str = "use smaller sizes
     """Raise ValueError before allocating when `need` bytes would not fit in the memory left."""
     have = available_bytes()
     if need > HEADROOM * have:
-        raise ValueError(f"{what}: {sizes} needs about {need / 2**30:.2f} GiB but only {have / 2**30:.2f} GiB "
-                         f"of memory is free (limit {HEADROOM:.0%} of it); {advice}")
+        raise ValueError(
+            f"{what}: {sizes} needs about {need / 2**30:.2f} GiB but only {have / 2**30:.2f} GiB "
+            f"of memory is free (limit {HEADROOM:.0%} of it); {advice}"
+        )

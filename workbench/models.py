@@ -128,8 +128,12 @@ TRAINING_COPIES = 6  # float32 copies of the parameters while training: params, 
 def build_mlp(config: MLPConfig, seed: int = 0) -> MLP:
     """A freshly initialised MLP; the same config and seed give the same weights. Refused before
     allocating when training it would not fit in memory (`workbench.memory.require`)."""
-    require(4 * TRAINING_COPIES * n_params(config), "MLPConfig",
-            f"width {config.width} x depth {config.depth} ({n_params(config):,} parameters)", "use a smaller width or depth")
+    require(
+        4 * TRAINING_COPIES * n_params(config),
+        "MLPConfig",
+        f"width {config.width} x depth {config.depth} ({n_params(config):,} parameters)",
+        "use a smaller width or depth",
+    )
     return MLP(config, rngs=nnx.Rngs(params=seed))
 
 

@@ -29,8 +29,18 @@ def base_optimizer(name: str, lr: float, *, momentum: float = 0.9, weight_decay:
     raise ValueError(f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
 
 
-def make_optimizer(name: str, lr: float, *, parametrization: str, width: int, base_width: int,
-                   roles, momentum: float = 0.9, weight_decay: float = 0.0, b2: float = 0.999):
+def make_optimizer(
+    name: str,
+    lr: float,
+    *,
+    parametrization: str,
+    width: int,
+    base_width: int,
+    roles,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    b2: float = 0.999,
+):
     """The optimizer for a model whose tensors carry `roles` (see `models.param_roles`).
 
     lr, weight_decay and b2 are injected hyperparameters (`optax.inject_hyperparams`): they live in the
@@ -39,8 +49,13 @@ def make_optimizer(name: str, lr: float, *, parametrization: str, width: int, ba
 
     def factory(lr, weight_decay, b2):
         transforms = {
-            role: base_optimizer(name, lr * P.lr_scale(parametrization, role, m, name),
-                                 momentum=momentum, weight_decay=weight_decay, b2=b2)
+            role: base_optimizer(
+                name,
+                lr * P.lr_scale(parametrization, role, m, name),
+                momentum=momentum,
+                weight_decay=weight_decay,
+                b2=b2,
+            )
             for role in P.ROLES
         }
         return optax.multi_transform(transforms, roles)

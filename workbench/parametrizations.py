@@ -50,8 +50,13 @@ class Scaling:
 
 
 def _rows(input, hidden, output, bias):
-    return {"input": Scaling(*input), "hidden": Scaling(*hidden), "output": Scaling(*output),
-            "bias": Scaling(*bias), "output_bias": Scaling(0, 0, 0, 0)}
+    return {
+        "input": Scaling(*input),
+        "hidden": Scaling(*hidden),
+        "output": Scaling(*output),
+        "bias": Scaling(*bias),
+        "output_bias": Scaling(0, 0, 0, 0),
+    }
 
 
 TABLE: dict[str, dict[str, Scaling]] = {

@@ -1,9 +1,9 @@
 """RunStore: append-only JSON-lines log of a run's records, so nothing is lost if the kernel dies.
 
-    store = RunStore("runs/spiral.jsonl", config)
-    for record in run(config):
-        store.append(record)
-    RunStore.load("runs/spiral.jsonl")  -> (config dict, [Record, ...])
+store = RunStore("runs/spiral.jsonl", config)
+for record in run(config):
+    store.append(record)
+RunStore.load("runs/spiral.jsonl")  -> (config dict, [Record, ...])
 """
 
 from __future__ import annotations
@@ -42,8 +42,17 @@ def _restore(value):
 
 def record_dict(record: Record) -> dict:
     """A record as a JSON-ready dict (params dropped)."""
-    return plain({"done": record.done, "total": record.total, "unit": record.unit, "kind": record.kind,
-                  "status": record.status, "elapsed": record.elapsed, "metrics": record.metrics})
+    return plain(
+        {
+            "done": record.done,
+            "total": record.total,
+            "unit": record.unit,
+            "kind": record.kind,
+            "status": record.status,
+            "elapsed": record.elapsed,
+            "metrics": record.metrics,
+        }
+    )
 
 
 class RunStore:
@@ -67,6 +76,8 @@ class RunStore:
     def load(path) -> tuple[dict, list[Record]]:
         lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
         head = lines[0] if lines and "config" in lines[0] else {}
-        records = [Record(d["done"], d["total"], d["unit"], _restore(d["metrics"]), d["status"], d["kind"],
-                          d["elapsed"]) for d in lines[1 if head else 0:]]
+        records = [
+            Record(d["done"], d["total"], d["unit"], _restore(d["metrics"]), d["status"], d["kind"], d["elapsed"])
+            for d in lines[1 if head else 0 :]
+        ]
         return head, records

@@ -74,14 +74,23 @@ def optimizer_for(model_config, config: TrainConfig):
     """The per-role optax optimizer of a model under `config` (lr and weight decay injected); the model's
     config says how its tensors scale (`ModelConfig.scaling`, `ModelConfig.param_labels`)."""
     parametrization, width, base_width = model_config.scaling()
-    return make_optimizer(config.optimizer, config.lr, parametrization=parametrization, width=width,
-                          base_width=base_width, roles=model_config.param_labels,
-                          momentum=config.momentum, weight_decay=config.weight_decay, b2=config.beta2)
+    return make_optimizer(
+        config.optimizer,
+        config.lr,
+        parametrization=parametrization,
+        width=width,
+        base_width=base_width,
+        roles=model_config.param_labels,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        b2=config.beta2,
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_chunk(graphdef, model_config: ModelConfig, optimizer: str, momentum: float, loss: str,
-                   steps: int, batch_size: int):
+def compiled_chunk(
+    graphdef, model_config: ModelConfig, optimizer: str, momentum: float, loss: str, steps: int, batch_size: int
+):
     """jit(scan of `steps` optimizer steps) -> (params, opt_state, mean loss, all finite); cached so equal
     graphs and settings reuse one compilation. The divergence check runs inside, so a chunk costs one sync."""
     tx = optimizer_for(model_config, TrainConfig(optimizer=optimizer, momentum=momentum))
@@ -125,8 +134,14 @@ def compiled_eval(graphdef, loss: str, n_classes: int):
 _SEEN: set = set()
 
 
-def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: threading.Event | None = None,
-          metrics_fn: Callable[[MLP], dict] | None = None) -> Iterator[Record]:
+def train(
+    model: nnx.Module,
+    data: Dataset,
+    config: TrainConfig,
+    *,
+    stop: threading.Event | None = None,
+    metrics_fn: Callable[[MLP], dict] | None = None,
+) -> Iterator[Record]:
     """Train `model` (an MLP, or any NNX module with a hashable `config`) in place on `data`, yielding
     a Record every `config.record_every` steps.
 
@@ -170,13 +185,23 @@ def train(model: nnx.Module, data: Dataset, config: TrainConfig, *, stop: thread
         current, ahead = ahead, None
         if step < config.steps and not stop.is_set():
             k = min(config.record_every, config.steps - step)
-            cache_key = (graphdef, config.optimizer, config.momentum, config.loss, k, config.batch_size,
-                         x_tr.shape, y_tr.shape, str(y_tr.dtype))
+            cache_key = (
+                graphdef,
+                config.optimizer,
+                config.momentum,
+                config.loss,
+                k,
+                config.batch_size,
+                x_tr.shape,
+                y_tr.shape,
+                str(y_tr.dtype),
+            )
             if cache_key not in _SEEN:
                 yield Record(step, config.steps, "steps", {}, "compiling", "status", time.perf_counter() - start)
                 _SEEN.add(cache_key)
-            chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, k,
-                                   config.batch_size)
+            chunk = compiled_chunk(
+                graphdef, model.config, config.optimizer, config.momentum, config.loss, k, config.batch_size
+            )
             key, sub = jax.random.split(key)
             params, opt_state, mean, finite = chunk(params, opt_state, sub, x_tr, y_tr)
             step += k

@@ -36,8 +36,9 @@ class UFM(nnx.Module):
         self.config = c
         self.features = nnx.Param(c.init_std * jax.random.normal(rngs.params(), (c.n_samples, c.dim)))
         dims = [c.dim] * c.depth + [c.n_classes]
-        self.layers = nnx.List([nnx.Param(c.init_std * jax.random.normal(rngs.params(), (c.dim, d_out)))
-                                for d_out in dims[1:]])
+        self.layers = nnx.List(
+            [nnx.Param(c.init_std * jax.random.normal(rngs.params(), (c.dim, d_out))) for d_out in dims[1:]]
+        )
 
     def classifier(self) -> tuple[jax.Array, None]:
         """(W (C, d), no bias): the logits are W h of the last features h."""

@@ -12,19 +12,22 @@ from widgets.panel import Help, LivePanel
 from workbench.experiments import neural_collapse
 
 NC_NAMES = ("nc1", "nc2", "nc3", "nc4")
-ALT = ("Top row: NC1 to NC4 against step on log axes; train (solid) and test (dashed) accuracy against step; "
-       "NC1 of every hidden layer against step. Bottom row: cosines of the centred class means (below the "
-       "diagonal) beside the simplex ETF value -1/(C-1) (above); class means (dots) and classifier rows "
-       "(crosses) in the class means' top principal plane, unit Frobenius norm each; classifier row norms "
-       "||w_k|| as bars against class size n_k, black diamonds the predicted frame (UFM).")
+ALT = (
+    "Top row: NC1 to NC4 against step on log axes; train (solid) and test (dashed) accuracy against step; "
+    "NC1 of every hidden layer against step. Bottom row: cosines of the centred class means (below the "
+    "diagonal) beside the simplex ETF value -1/(C-1) (above); class means (dots) and classifier rows "
+    "(crosses) in the class means' top principal plane, unit Frobenius norm each; classifier row norms "
+    "||w_k|| as bars against class size n_k, black diamonds the predicted frame (UFM)."
+)
 
 HELP = Help(
     what="Trained past zero training error, last-layer features collapse to their class means (NC1), the class "
-         "means form a simplex equiangular tight frame (NC2), the classifier aligns with them (NC3) and the "
-         "network decides like a nearest-class-centre rule (NC4) (Papyan, Han & Donoho 2020).",
+    "means form a simplex equiangular tight frame (NC2), the classifier aligns with them (NC3) and the "
+    "network decides like a nearest-class-centre rule (NC4) (Papyan, Han & Donoho 2020).",
     try_="Imbalanced class sizes with weight decay on the deep-linear model (ufm).",
     theory="The classifier-row norms follow the class sizes as the deep-linear theory predicts (black diamonds, "
-           "Dang et al. 2023), and below a size threshold minority classes collapse onto each other.")
+    "Dang et al. 2023), and below a size threshold minority classes collapse onto each other.",
+)
 
 
 class CollapsePanel(LivePanel):
@@ -32,10 +35,15 @@ class CollapsePanel(LivePanel):
     help = HELP
     quick = dict(dataset="ufm", class_sizes=(20, 10), dim=4, optimizer="sgd", lr=0.5, steps=80, record_every=20)
     experiment = neural_collapse
-    form_options = dict(visible={"class_sizes": lambda c: c.dataset != "digits",
-                                 "separation": lambda c: c.dataset == "gaussian",
-                                 "width": lambda c: c.dataset != "ufm", "activation": lambda c: c.dataset != "ufm",
-                                 "init_std": lambda c: c.dataset == "ufm"})
+    form_options = dict(
+        visible={
+            "class_sizes": lambda c: c.dataset != "digits",
+            "separation": lambda c: c.dataset == "gaussian",
+            "width": lambda c: c.dataset != "ufm",
+            "activation": lambda c: c.dataset != "ufm",
+            "init_std": lambda c: c.dataset == "ufm",
+        }
+    )
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4), min_interval=0.25)
     alt = ALT
 
@@ -43,8 +51,10 @@ class CollapsePanel(LivePanel):
         self.nc = {name: axes[0].plot([], [], label=name, color=PALETTE[i])[0] for i, name in enumerate(NC_NAMES)}
         axes[0].set(yscale="log", xlabel="step", title="neural collapse metrics")
         axes[0].legend(loc="lower left")
-        self.acc = [axes[1].plot([], [], label=name, ls=ls, color=PALETTE[0])[0]
-                    for name, ls in (("train", "-"), ("test", "--"))]
+        self.acc = [
+            axes[1].plot([], [], label=name, ls=ls, color=PALETTE[0])[0]
+            for name, ls in (("train", "-"), ("test", "--"))
+        ]
         axes[1].set(xlabel="step", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
         axes[1].legend(loc="lower right")
         axes[2].set(yscale="log", xlabel="step", title="NC1 per hidden layer")
@@ -57,7 +67,7 @@ class CollapsePanel(LivePanel):
         self.means = axes[4].scatter([], [], s=25, marker="o")
         self.rows = axes[4].scatter([], [], s=30, marker="x")
         axes[5].set(xlabel="class (size n_k)", ylabel="||w_k||", title="classifier norms")
-        self.prediction, = axes[5].plot([], [], "D", color="black", ms=5, label="predicted frame")
+        (self.prediction,) = axes[5].plot([], [], "D", color="black", ms=5, label="predicted frame")
         self.layers, self.bars = [], None
 
     def clear(self):
@@ -68,8 +78,9 @@ class CollapsePanel(LivePanel):
         for line in self.layers:
             line.remove()
         n_layers = config.depth
-        self.layers = [axes[2].plot([], [], color=PALETTE[i % len(PALETTE)], label=f"layer {i + 1}")[0]
-                       for i in range(n_layers)]
+        self.layers = [
+            axes[2].plot([], [], color=PALETTE[i % len(PALETTE)], label=f"layer {i + 1}")[0] for i in range(n_layers)
+        ]
         axes[2].legend(loc="lower left")
         n_classes = 10 if config.dataset == "digits" else len(config.class_sizes)
         if self.bars is not None:

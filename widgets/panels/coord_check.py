@@ -10,19 +10,22 @@ from widgets.live import PALETTE, width_axis
 from widgets.panel import Help, LivePanel
 from workbench.experiments import coord_check
 
-ALT = ("Top: mean absolute pre-activation of every layer against width (log-log) at initialisation (left) and "
-       "after the last step (right), one line per layer. Bottom left: RMS change of each layer's pre-activation "
-       "against width after the last step. Bottom right: fitted log-log slope of that change per layer "
-       "(0 = width-independent, the muP target).")
+ALT = (
+    "Top: mean absolute pre-activation of every layer against width (log-log) at initialisation (left) and "
+    "after the last step (right), one line per layer. Bottom left: RMS change of each layer's pre-activation "
+    "against width after the last step. Bottom right: fitted log-log slope of that change per layer "
+    "(0 = width-independent, the muP target)."
+)
 
 HELP = Help(
     what="The size of each layer's activations, and of their change, after a few optimizer steps, against width, "
-         "as microsoft/mup's coordinate check draws it (Yang et al. 2022, Fig. 5); the fitted log-log slope per "
-         "layer is in the legend.",
+    "as microsoft/mup's coordinate check draws it (Yang et al. 2022, Fig. 5); the fitted log-log slope per "
+    "layer is in the legend.",
     try_="Compare sp, ntk, mup and mf at the same learning rate; switch SGD to Adam.",
     theory="Under muP and mean field every curve is flat (slope 0); under the standard parametrization with a fixed "
-           "learning rate the last layers blow up with width; under NTK parametrization updates shrink like "
-           "$n^{-1/2}$.")
+    "learning rate the last layers blow up with width; under NTK parametrization updates shrink like "
+    "$n^{-1/2}$.",
+)
 
 
 class CoordCheckPanel(LivePanel):
@@ -50,16 +53,25 @@ class CoordCheckPanel(LivePanel):
             artist.remove()
         n = config.depth + 1
         labels = [f"h_{l + 1}" for l in range(config.depth)] + ["readout"]
-        self.lines = [[ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0]
-                       for l in range(n)] for ax in self.live.axes[:3]]
+        self.lines = [
+            [ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0] for l in range(n)]
+            for ax in self.live.axes[:3]
+        ]
         self.lines = [line for group in self.lines for line in group]
         self.live.axes[3].legend(handles=self.lines[:n], fontsize=7, loc="upper right", ncols=2)
         for ax in self.live.axes[:3]:
             width_axis(ax, config.widths)
         self.slopes.set_data([], [])
         self.live.axes[3].set_xlim(0.5, n + 0.5)
-        self.pending = self.live.axes[3].text(0.5, 0.5, "fitted when the run finishes", ha="center", va="center",
-                                              transform=self.live.axes[3].transAxes, color="#777777")
+        self.pending = self.live.axes[3].text(
+            0.5,
+            0.5,
+            "fitted when the run finishes",
+            ha="center",
+            va="center",
+            transform=self.live.axes[3].transAxes,
+            color="#777777",
+        )
 
     def draw(self, record):
         m = record.metrics

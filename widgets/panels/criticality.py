@@ -10,31 +10,38 @@ from widgets.live import PALETTE
 from widgets.panel import Help, Panel
 from workbench.experiments import phase_diagram, selu_flow
 
-PHASE_ALT = ("Left: log chi_1 over sigma_w^2 (x) and sigma_b^2 (y), blue ordered, red chaotic, white where q* "
-             "diverges; black line chi_1 = 1 (order to chaos); the cross is the selected point (click to move it). "
-             "Middle: correlation of two inputs against layer, theory (line) and sampled finite networks (dots). "
-             "Right: squared gradient norm with respect to each layer's pre-activations, theory and networks.")
-SELU_ALT = ("Arrows: a third of one layer's change of (mean, variance) of the activations under the moment map; orange path: "
-            "the trajectory from the selected start (click to move it); black diamond: the fixed point (0, 1).")
+PHASE_ALT = (
+    "Left: log chi_1 over sigma_w^2 (x) and sigma_b^2 (y), blue ordered, red chaotic, white where q* "
+    "diverges; black line chi_1 = 1 (order to chaos); the cross is the selected point (click to move it). "
+    "Middle: correlation of two inputs against layer, theory (line) and sampled finite networks (dots). "
+    "Right: squared gradient norm with respect to each layer's pre-activations, theory and networks."
+)
+SELU_ALT = (
+    "Arrows: a third of one layer's change of (mean, variance) of the activations under the moment map; orange path: "
+    "the trajectory from the selected start (click to move it); black diamond: the fixed point (0, 1)."
+)
 
 
 def _click(panel, ax, fields):
     """Move two fields of the panel's config to a click inside `ax`."""
+
     def on_press(event):
         if event.inaxes is ax and event.xdata is not None:
             x, y = (float(f"{v:.3g}") for v in (event.xdata, event.ydata))  # what a user would type
             panel.form.set_config(panel.config.replace(**{fields[0]: x, fields[1]: y}))
+
     panel.live.canvas.mpl_connect("button_press_event", on_press)
 
 
 PHASE_HELP = Help(
     what="Where a deep network keeps two inputs apart: log chi_1 over the weight and bias variances (blue "
-         "ordered, red chaotic); the black line is the edge of chaos. Click a point to see how two inputs' "
-         "correlation and the gradient norm evolve through its layers, in theory and in sampled networks.",
+    "ordered, red chaotic); the black line is the edge of chaos. Click a point to see how two inputs' "
+    "correlation and the gradient norm evolve through its layers, in theory and in sampled networks.",
     try_="Click in the blue region (correlation goes to 1: inputs become indistinguishable), then in the red "
-         "(gradients explode), then on the line (both survive for many layers).",
+    "(gradients explode), then on the line (both survive for many layers).",
     theory="chi_1 = 1 separates order from chaos; the depth scales xi_c and xi_q diverge on the line, so "
-           "only near it can deep networks train (Schoenholz et al. 2017).")
+    "only near it can deep networks train (Schoenholz et al. 2017).",
+)
 
 
 class PhaseDiagramPanel(Panel):
@@ -52,15 +59,15 @@ class PhaseDiagramPanel(Panel):
     def setup(self, axes):
         self.image = axes[0].imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
         self.live.fig.colorbar(self.image, ax=axes[0], label="log chi_1", shrink=0.85)
-        self.line, = axes[0].plot([], [], color="black", lw=1.5, label="chi_1 = 1")
-        self.point, = axes[0].plot([], [], "x", color="black", ms=10, mew=2)
+        (self.line,) = axes[0].plot([], [], color="black", lw=1.5, label="chi_1 = 1")
+        (self.point,) = axes[0].plot([], [], "x", color="black", ms=10, mew=2)
         axes[0].set(xlabel="sigma_w^2", ylabel="sigma_b^2", title="order (blue) to chaos (red)")
-        self.c_theory, = axes[1].plot([], [], color=PALETTE[0], label="theory")
-        self.c_net, = axes[1].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
+        (self.c_theory,) = axes[1].plot([], [], color=PALETTE[0], label="theory")
+        (self.c_net,) = axes[1].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
         axes[1].set(xlabel="layer", ylabel="correlation c_l", ylim=(-0.05, 1.05), title="correlation of two inputs")
         axes[1].legend(fontsize=7)
-        self.g_theory, = axes[2].plot([], [], color=PALETTE[0], label="theory")
-        self.g_net, = axes[2].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
+        (self.g_theory,) = axes[2].plot([], [], color=PALETTE[0], label="theory")
+        (self.g_net,) = axes[2].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
         axes[2].set(xlabel="layer", ylabel="||df/dh_l||^2", yscale="log", title="gradient norm")
 
     def draw(self, record):
@@ -79,18 +86,22 @@ class PhaseDiagramPanel(Panel):
             for ax in self.live.axes[1:]:
                 self.rescale(ax)
             self.live.axes[1].set_ylim(min(-0.05, float(np.nanmin(m["c"])) - 0.05), 1.05)
-        self.show_message(f"selected point: {m['phase']}, chi_1 = {m['chi_1']:.4g}, q* = {m['q_star']:.3g}, "
-                          f"c* = {m['c_star']:.3g}, xi_q = {m['xi_q']:.3g}, xi_c = {m['xi_c']:.3g} layers", error=False)
+        self.show_message(
+            f"selected point: {m['phase']}, chi_1 = {m['chi_1']:.4g}, q* = {m['q_star']:.3g}, "
+            f"c* = {m['c_star']:.3g}, xi_q = {m['xi_q']:.3g}, xi_c = {m['xi_c']:.3g} layers",
+            error=False,
+        )
 
 
 SELU_HELP = Help(
     what="How the mean and variance of a layer's activations change from one layer to the next in a SELU "
-         "network: grey arrows (a third of one layer's step), the path from the chosen start (orange), "
-         "and the fixed point (0, 1) (black diamond).",
+    "network: grey arrows (a third of one layer's step), the path from the chosen start (orange), "
+    "and the fixed point (0, 1) (black diamond).",
     try_="Click anywhere to start a path there; change omega and tau away from (0, 1) to see the fixed "
-         "point move; type another activation.",
+    "point move; type another activation.",
     theory="For SELU with omega = 0 and tau = 1 the map contracts to (0, 1) from a wide basin: activations "
-           "normalise themselves with depth (Klambauer et al. 2017, Theorem 1).")
+    "normalise themselves with depth (Klambauer et al. 2017, Theorem 1).",
+)
 
 
 class SeluFlowPanel(Panel):
@@ -107,9 +118,18 @@ class SeluFlowPanel(Panel):
 
     def setup(self, axes):
         view = selu_flow.view(self.config)
-        self.arrows = axes[0].quiver(view["mu"], view["nu"], view["d_mu"], view["d_nu"], color="#777777",
-                                     angles="xy", scale_units="xy", scale=3.0, width=0.004)
-        self.path, = axes[0].plot([], [], "o-", ms=3, color=PALETTE[1], label="path from the start")
+        self.arrows = axes[0].quiver(
+            view["mu"],
+            view["nu"],
+            view["d_mu"],
+            view["d_nu"],
+            color="#777777",
+            angles="xy",
+            scale_units="xy",
+            scale=3.0,
+            width=0.004,
+        )
+        (self.path,) = axes[0].plot([], [], "o-", ms=3, color=PALETTE[1], label="path from the start")
         axes[0].plot([0.0], [1.0], "D", color="black", ms=6, label="fixed point (0, 1)")
         axes[0].set(xlabel="mean mu", ylabel="variance nu", xlim=(-1.1, 1.1), ylim=(0.1, 3.1), title="moment map")
         axes[0].legend(loc="upper right", fontsize=7)

@@ -12,18 +12,21 @@ from widgets.live import PALETTE
 from widgets.panel import Help, LivePanel
 from workbench.experiments import grokking
 
-ALT = ("Top left: train (solid) and test (dashed) accuracy against step on a log axis, dotted lines at the "
-       "steps of memorisation and generalisation. Top right: train and test loss against step. Bottom left: "
-       "global weight norm against step. Bottom right: share of the embeddings' Fourier power at each "
-       "frequency k = 1..p/2 (modular tasks).")
+ALT = (
+    "Top left: train (solid) and test (dashed) accuracy against step on a log axis, dotted lines at the "
+    "steps of memorisation and generalisation. Top right: train and test loss against step. Bottom left: "
+    "global weight norm against step. Bottom right: share of the embeddings' Fourier power at each "
+    "frequency k = 1..p/2 (modular tasks)."
+)
 
 HELP = Help(
     what="On a + b mod p with a fraction of the pairs for training, an MLP reaches 100% train accuracy within a "
-         "few hundred steps and, thousands of steps later, ~100% test accuracy (Power et al. 2022); the live "
-         "Fourier spectrum of the embedding shows the weights concentrating on a few frequencies.",
+    "few hundred steps and, thousands of steps later, ~100% test accuracy (Power et al. 2022); the live "
+    "Fourier spectrum of the embedding shows the weights concentrating on a few frequencies.",
     try_="Weight decay 0 (no grokking within the run), or the XOR-cluster preset with label noise (Xu et al. 2024).",
     theory="Generalisation comes with a Fourier (circuit) solution that weight decay favours over memorisation "
-           "(Nanda et al. 2023): each neuron's embedding concentrates on one frequency.")
+    "(Nanda et al. 2023): each neuron's embedding concentrates on one frequency.",
+)
 
 
 class GrokkingPanel(LivePanel):
@@ -31,17 +34,25 @@ class GrokkingPanel(LivePanel):
     help = HELP
     quick = dict(p=11, train_fraction=0.5, width=16, steps=80, record_every=20)
     experiment = grokking
-    form_options = dict(exclude=("top_k",), visible={
-        **{name: (lambda c: c.task == "modular") for name in ("p", "op", "train_fraction", "model")},
-        **{name: (lambda c: c.task == "xor") for name in ("xor_dim", "xor_n_train", "label_flip")},
-        "n_heads": lambda c: c.task == "modular" and c.model == "transformer",
-        "activation": lambda c: c.task == "modular" and c.model == "mlp"})
+    form_options = dict(
+        exclude=("top_k",),
+        visible={
+            **{name: (lambda c: c.task == "modular") for name in ("p", "op", "train_fraction", "model")},
+            **{name: (lambda c: c.task == "xor") for name in ("xor_dim", "xor_n_train", "label_flip")},
+            "n_heads": lambda c: c.task == "modular" and c.model == "transformer",
+            "activation": lambda c: c.task == "modular" and c.model == "mlp",
+        },
+    )
     figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.8), min_interval=0.25)
     alt = ALT
 
     def header(self) -> w.Widget:
-        self.preset = w.Dropdown(options=["(custom)"] + list(grokking.PRESETS), value="(custom)",
-                                 description="preset", layout=w.Layout(width="600px"))
+        self.preset = w.Dropdown(
+            options=["(custom)"] + list(grokking.PRESETS),
+            value="(custom)",
+            description="preset",
+            layout=w.Layout(width="600px"),
+        )
         self.preset.observe(self._load_preset, names="value")
         return w.VBox([super().header(), self.preset])
 
@@ -50,17 +61,23 @@ class GrokkingPanel(LivePanel):
             self.form.set_config(grokking.PRESETS[change["new"]])
 
     def setup(self, axes):
-        self.acc = [axes[0].plot([], [], ls=ls, color=PALETTE[0], label=name)[0]
-                    for name, ls in (("train", "-"), ("test", "--"))]
-        self.marks = [axes[0].plot([], [], ls=":", color=PALETTE[i], label=label)[0]
-                      for i, label in ((1, "memorised"), (2, "generalised"))]
+        self.acc = [
+            axes[0].plot([], [], ls=ls, color=PALETTE[0], label=name)[0]
+            for name, ls in (("train", "-"), ("test", "--"))
+        ]
+        self.marks = [
+            axes[0].plot([], [], ls=":", color=PALETTE[i], label=label)[0]
+            for i, label in ((1, "memorised"), (2, "generalised"))
+        ]
         axes[0].set(xscale="log", xlabel="step", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
         axes[0].legend(loc="center left")
-        self.loss = [axes[1].plot([], [], ls=ls, color=PALETTE[1], label=name)[0]
-                     for name, ls in (("train", "-"), ("test", "--"))]
+        self.loss = [
+            axes[1].plot([], [], ls=ls, color=PALETTE[1], label=name)[0]
+            for name, ls in (("train", "-"), ("test", "--"))
+        ]
         axes[1].set(xscale="log", yscale="log", xlabel="step", ylabel="cross-entropy / MSE", title="loss")
         axes[1].legend(loc="lower left")
-        self.norm, = axes[2].plot([], [], color=PALETTE[2])
+        (self.norm,) = axes[2].plot([], [], color=PALETTE[2])
         axes[2].set(xscale="log", xlabel="step", ylabel="||theta||", title="weight norm")
         self.bars = None
         for ax in axes[:3]:
@@ -78,8 +95,9 @@ class GrokkingPanel(LivePanel):
             k = np.arange(1, config.p // 2 + 1)
             self.bars = self.live.axes[3].bar(k, np.zeros(len(k)), color=PALETTE[4])
             self.live.axes[3].set_xlim(0.4, len(k) + 0.6)
-        self.live.axes[3].set_title("Fourier spectrum of the embeddings" if config.task == "modular"
-                                    else "(no embedding: XOR task)")
+        self.live.axes[3].set_title(
+            "Fourier spectrum of the embeddings" if config.task == "modular" else "(no embedding: XOR task)"
+        )
         for ax in self.live.axes[:3]:  # log-step axes need positive limits before the first record
             ax.set_xlim(1, max(config.steps, 10))
         self.live.axes[1].set_ylim(1e-3, 10)
@@ -109,8 +127,10 @@ class GrokkingPanel(LivePanel):
             for bar, h in zip(self.bars, shares):
                 bar.set_height(h)
             axes[3].set_ylim(0, max(float(shares.max()) * 1.15, 1e-3))
-            axes[3].set_title(f"Fourier: top-{self.running_config.top_k} share {m['fourier_top_share']:.2f}, "
-                              f"neurons {m['fourier_neuron_share']:.2f}")
+            axes[3].set_title(
+                f"Fourier: top-{self.running_config.top_k} share {m['fourier_top_share']:.2f}, "
+                f"neurons {m['fourier_neuron_share']:.2f}"
+            )
         for ax in axes[:3]:
             self.rescale(ax)
         axes[0].set_ylim(0, 1.02)

@@ -13,17 +13,19 @@ from workbench.experiments import kernel_explorer
 from workbench.experiments.kernel_explorer import SPECTRUM_FLOOR
 
 HELP = Help(
-    what="The infinite-width NNGP kernel $\\Sigma$ and neural tangent kernel $\\Theta$ of a deep MLP (Neal 1996; Lee et al. "
-         "2018; Jacot et al. 2018) against the angle between two unit inputs, the correlation map that each layer "
-         "applies, the normalized NTK on a data set and its eigenvalue spectrum. Black dots: the empirical NTK of "
-         "finite networks of the chosen width (mean and spread over seeds).",
+    what="The infinite-width NNGP kernel $\\Sigma$ and neural tangent kernel $\\Theta$ of a deep MLP "
+    "(Neal 1996; Lee et al. "
+    "2018; Jacot et al. 2018) against the angle between two unit inputs, the correlation map that each layer "
+    "applies, the normalized NTK on a data set and its eigenvalue spectrum. Black dots: the empirical NTK of "
+    "finite networks of the chosen width (mean and spread over seeds).",
     try_="Raise the depth of a ReLU network from 1 to 10 and watch the correlation map turn flat. Switch to erf and "
-         "raise sigma_w: the kernel decorrelates instead (the chaotic phase). Type your own activation, e.g. "
-         "x * sigmoid(x): it is integrated by Gauss-Hermite quadrature. Lower the width to see the finite networks "
-         "scatter around the curve.",
+    "raise sigma_w: the kernel decorrelates instead (the chaotic phase). Type your own activation, e.g. "
+    "x * sigmoid(x): it is integrated by Gauss-Hermite quadrature. Lower the width to see the finite networks "
+    "scatter around the curve.",
     theory="Deep ReLU kernels forget the angle (every pair of inputs becomes correlated), which is why very deep "
-           "ReLU networks are hard to train without care; the finite networks' NTK converges to the analytic curve "
-           "with a spread that shrinks like $n^{-1/2}$.")
+    "ReLU networks are hard to train without care; the finite networks' NTK converges to the analytic curve "
+    "with a spread that shrinks like $n^{-1/2}$.",
+)
 
 
 class KernelExplorerPanel(Panel):
@@ -32,11 +34,13 @@ class KernelExplorerPanel(Panel):
     experiment = kernel_explorer
     help = HELP
     figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.6), min_interval=0.0)
-    alt = ("Top left: NNGP and NTK against the angle between two inputs, with the empirical NTK of finite "
-           "networks (mean, and mean plus and minus one standard deviation over seeds). Top right: the "
-           "correlation map K(theta)/K(0) against cos(theta). Bottom left: the normalized NTK on the data "
-           "set. Bottom right: eigenvalues of both kernels on the data set relative to the largest, largest first, "
-           "down to 1e-8.")
+    alt = (
+        "Top left: NNGP and NTK against the angle between two inputs, with the empirical NTK of finite "
+        "networks (mean, and mean plus and minus one standard deviation over seeds). Top right: the "
+        "correlation map K(theta)/K(0) against cos(theta). Bottom left: the normalized NTK on the data "
+        "set. Bottom right: eigenvalues of both kernels on the data set relative to the largest, largest first, "
+        "down to 1e-8."
+    )
 
     def setup(self, axes):
         a, c, m, s = axes
@@ -61,8 +65,17 @@ class KernelExplorerPanel(Panel):
         a.set_xlim(-0.05 * math.pi, 1.05 * math.pi)
         c.set_ylim(-1.05, 1.05)  # |K(theta)| <= K(0): the correlation map lies in the square
         s.set_ylim(SPECTRUM_FLOOR, 1.5)
-        self.live.dynamic = [self.nngp, self.ntk, self.emp, *self.emp_band, self.nngp_c, self.ntk_c, self.map,
-                             self.nngp_s, self.ntk_s]
+        self.live.dynamic = [
+            self.nngp,
+            self.ntk,
+            self.emp,
+            *self.emp_band,
+            self.nngp_c,
+            self.ntk_c,
+            self.map,
+            self.nngp_s,
+            self.ntk_s,
+        ]
 
     def draw(self, record):
         m = record.metrics

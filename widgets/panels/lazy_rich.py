@@ -11,17 +11,21 @@ from widgets.panel import Help, LivePanel
 from workbench import parametrizations as P
 from workbench.experiments import lazy_rich
 
-ALT = ("Three log-log plots against width, one line per parametrization: relative movement of the last hidden "
-       "features, relative change of the empirical NTK, and the distance of the trained network from the "
-       "infinite-width NTK prediction (sp and ntk; mup and mf have no fixed-kernel limit). Dashed grey: slope -1/2, the lazy rate.")
+ALT = (
+    "Three log-log plots against width, one line per parametrization: relative movement of the last hidden "
+    "features, relative change of the empirical NTK, and the distance of the trained network from the "
+    "infinite-width NTK prediction (sp and ntk; mup and mf have no fixed-kernel limit). "
+    "Dashed grey: slope -1/2, the lazy rate."
+)
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
 HELP = Help(
     what="Relative feature movement, relative change of the empirical NTK and the distance to the infinite-width "
-         "NTK prediction after training, against width, one line per parametrization.",
+    "NTK prediction after training, against width, one line per parametrization.",
     try_="Run all four parametrizations; raise the steps or the learning rate.",
     theory="Slope $-1/2$ for ntk (lazy: wide networks barely move their features or kernel), slope 0 for mup and "
-           "mf (rich: features learn at every width; Yang & Hu 2021).")
+    "mf (rich: features learn at every width; Yang & Hu 2021).",
+)
 
 
 class LazyRichPanel(LivePanel):

@@ -9,16 +9,19 @@ from widgets.live import PALETTE
 from widgets.panel import Help, LivePanel
 from workbench.experiments import lr_transfer
 
-ALT = ("Left: training loss after T steps (log scale) against log2 of the base learning rate, one curve per "
-       "width, the minimum of each marked. Right: log2 of the best learning rate against width; a flat line "
-       "means the learning rate transfers across widths.")
+ALT = (
+    "Left: training loss after T steps (log scale) against log2 of the base learning rate, one curve per "
+    "width, the minimum of each marked. Right: log2 of the best learning rate against width; a flat line "
+    "means the learning rate transfers across widths."
+)
 
 HELP = Help(
     what="Training loss after T steps against log2(learning rate), one curve per width (all learning rates of a "
-         "width in one vectorised call), and the best learning rate against width.",
+    "width in one vectorised call), and the best learning rate against width.",
     try_="Run under mup, then under sp with Adam, and compare the optimum-against-width lines.",
     theory="Tensor Programs V: under muP the optimal learning rate found at a small width is optimal at every width "
-           "(muTransfer: a flat line); under SP with Adam it shifts to smaller values as the width grows.")
+    "(muTransfer: a flat line); under SP with Adam it shifts to smaller values as the width grows.",
+)
 
 
 class LRTransferPanel(LivePanel):
@@ -39,8 +42,10 @@ class LRTransferPanel(LivePanel):
         config = self.running_config or self.config
         for line in self.curves:
             line.remove()
-        self.curves = [self.live.axes[0].plot([], [], "o-", ms=3, color=PALETTE[i % len(PALETTE)], label=f"n={w}")[0]
-                       for i, w in enumerate(config.widths)]
+        self.curves = [
+            self.live.axes[0].plot([], [], "o-", ms=3, color=PALETTE[i % len(PALETTE)], label=f"n={w}")[0]
+            for i, w in enumerate(config.widths)
+        ]
         self.live.axes[0].legend(fontsize=7)
         self.best.set_data([], [])
         self.marks.set_data([], [])
@@ -50,8 +55,11 @@ class LRTransferPanel(LivePanel):
         for line, m in zip(self.curves, rows):
             line.set_data(m["log2_lrs"], np.where(np.isfinite(m["loss"]), m["loss"], np.nan))
         if rows:
-            best = [(m["optimum_log2_lr"], float(np.nanmin(np.where(np.isfinite(m["loss"]), m["loss"], np.nan))))
-                    for m in rows if np.isfinite(m["loss"]).any()]
+            best = [
+                (m["optimum_log2_lr"], float(np.nanmin(np.where(np.isfinite(m["loss"]), m["loss"], np.nan))))
+                for m in rows
+                if np.isfinite(m["loss"]).any()
+            ]
             if best:
                 self.marks.set_data(*zip(*best))
             self.best.set_data([m["width"] for m in rows], [m["optimum_log2_lr"] for m in rows])

@@ -34,8 +34,7 @@ def with_lr(opt_state, lr):
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_runs(graphdef, config: MLPConfig, optimizer: str, loss: str, steps: int,
-                  observe: Callable | None = None):
+def compiled_runs(graphdef, config: MLPConfig, optimizer: str, loss: str, steps: int, observe: Callable | None = None):
     """jit(f(params[S], lrs[R], x[S], y[S])) -> (final params[S, R], losses[S, R, steps], observed[S, R, steps+1]).
 
     `losses[t]` is the full-batch loss before step t+1; `observe(graphdef, params, params0, x)` (a

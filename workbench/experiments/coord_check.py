@@ -43,6 +43,7 @@ class Config(_Config):
     n_samples: int = spec(32, lo=1, hi=4096, doc="batch size (full batch)")
     in_dim: int = spec(16, lo=1, hi=4096, doc="input dimension")
 
+
 class Point(TypedDict):
     """One width (seed means; `*_std` over seeds); t = 0..steps, l = hidden layers and the readout."""
 
@@ -63,16 +64,18 @@ class Summary(TypedDict):
 METRICS = {"point": Point, "summary": Summary}
 
 
-
 def layer_sizes(graphdef, params, params0, x):
     """(mean |h_l|, RMS of h_l - h_l(0)) for the hidden pre-activations and the readout."""
+
     def hidden(p):
         out, h = nnx.merge(graphdef, p)(x, return_hidden=True)
         return h["preacts"] + [out]
 
     now, start = hidden(params), hidden(params0)
-    return (jnp.stack([jnp.mean(jnp.abs(a)) for a in now]),
-            jnp.stack([jnp.sqrt(jnp.mean((a - b) ** 2)) for a, b in zip(now, start)]))
+    return (
+        jnp.stack([jnp.mean(jnp.abs(a)) for a in now]),
+        jnp.stack([jnp.sqrt(jnp.mean((a - b) ** 2)) for a, b in zip(now, start)]),
+    )
 
 
 def model_config(config: Config, width: int) -> MLPConfig:
@@ -113,12 +116,21 @@ def run(config: Config, stop: threading.Event | None = None):
 
     def measure(width):
         m = measure_seeds(config, width, tuple(range(config.seeds)))
-        return {"width": width, "act_mean_abs": m["act"].mean(0), "delta_rms": m["delta"].mean(0),
-                "act_mean_abs_std": m["act"].std(0), "delta_rms_std": m["delta"].std(0), "loss": m["loss"].mean(0)}
+        return {
+            "width": width,
+            "act_mean_abs": m["act"].mean(0),
+            "delta_rms": m["delta"].mean(0),
+            "act_mean_abs_std": m["act"].std(0),
+            "delta_rms_std": m["delta"].std(0),
+            "loss": m["loss"].mean(0),
+        }
 
     def summary(points):
         acts, deltas = np.array([p["act_mean_abs"] for p in points]), np.array([p["delta_rms"] for p in points])
-        return {"widths": np.array(config.widths), "slopes": loglog_slope(config.widths, deltas[:, -1]),
-                "act_slopes": loglog_slope(config.widths, acts)}
+        return {
+            "widths": np.array(config.widths),
+            "slopes": loglog_slope(config.widths, deltas[:, -1]),
+            "act_slopes": loglog_slope(config.widths, acts),
+        }
 
     return sweep(config.widths, measure, stop, summary=summary, finite=("loss",))

@@ -47,6 +47,7 @@ class Config(_Config):
     q0: float = spec(1.0, lo=0.01, lo_open=False, hi=100.0, doc="input length |x|^2 / d")
     c0: float = spec(0.5, lo=-1.0, hi=1.0, doc="input correlation")
 
+
 class Point(TypedDict):
     """One sigma_w2: arrays over layers l = 1..depth (seed means, `*_sem` standard errors)."""
 
@@ -74,17 +75,22 @@ class Summary(TypedDict):
 METRICS = {"point": Point, "summary": Summary}
 
 
-
 def inputs(config: Config) -> jax.Array:
     """Two inputs with |x|^2 / d = q0 and cosine c0 (fixed, seed-independent)."""
     e1, e2 = np.eye(config.in_dim)[:2]
-    x2 = config.c0 * e1 + math.sqrt(max(0.0, 1 - config.c0 ** 2)) * e2
+    x2 = config.c0 * e1 + math.sqrt(max(0.0, 1 - config.c0**2)) * e2
     return jnp.asarray(np.stack([e1, x2]) * math.sqrt(config.q0 * config.in_dim), jnp.float32)
 
 
 def model_config(config: Config, sigma_w2: float) -> MLPConfig:
-    return MLPConfig.like(config, out_dim=1, parametrization="sp", base_width=config.width,
-                          weight_std=math.sqrt(sigma_w2), bias_std=math.sqrt(config.sigma_b2))
+    return MLPConfig.like(
+        config,
+        out_dim=1,
+        parametrization="sp",
+        base_width=config.width,
+        weight_std=math.sqrt(sigma_w2),
+        bias_std=math.sqrt(config.sigma_b2),
+    )
 
 
 CHUNK_BYTES = 256 * 2**20  # weights sampled at once by `measure`
@@ -94,11 +100,12 @@ CHUNK_BYTES = 256 * 2**20  # weights sampled at once by `measure`
 def compiled_measure(graphdef):
     """jit(vmap over seeds) of (q, c, grad2) per layer. An SP network at its base width has unit
     multipliers, so one graph serves every (sigma_w2, sigma_b2): only the sampled parameters differ."""
+
     def one(params, x):
         model = nnx.merge(graphdef, params)
         _, hidden = model(x, return_hidden=True)
         h = jnp.stack(hidden["preacts"])  # (depth, 2, n)
-        q = jnp.mean(h ** 2, axis=-1)
+        q = jnp.mean(h**2, axis=-1)
         c = jnp.sum(h[:, 0] * h[:, 1], -1) / jnp.sqrt(jnp.sum(h[:, 0] ** 2, -1) * jnp.sum(h[:, 1] ** 2, -1))
         grads = nnx.grad(lambda m: m(x[:1])[0, 0])(model)
         grad2 = jnp.stack([jnp.sum(grads.biases[l][...] ** 2) for l in range(h.shape[0])])
@@ -120,25 +127,41 @@ def measure(config: Config, sigma_w2: float) -> dict:
     seeds, k, x = tuple(range(config.seeds)), seed_chunk(config), inputs(config)
     graphdef, _ = stacked_params(model_config(config, 1.0).replace(bias_std=0.0), seeds[:1])
     fn = compiled_measure(graphdef)
-    parts = [fn(stacked_params(model_config(config, sigma_w2), seeds[i:i + k])[1], x)
-             for i in range(0, len(seeds), k)]
+    parts = [
+        fn(stacked_params(model_config(config, sigma_w2), seeds[i : i + k])[1], x) for i in range(0, len(seeds), k)
+    ]
     q, c, grad2 = (np.concatenate([np.asarray(p[j], float) for p in parts]) for j in range(3))
-    q_th, c_th, chi = C.depth_profile(config.activation, sigma_w2, config.sigma_b2, config.depth,
-                                      q0=config.q0, c0=config.c0)
+    q_th, c_th, chi = C.depth_profile(
+        config.activation, sigma_w2, config.sigma_b2, config.depth, q0=config.q0, c0=config.c0
+    )
     sem = lambda a: a.std(0, ddof=1) / math.sqrt(len(a))
     chi1 = float(C.chi_1(config.activation, sigma_w2, config.sigma_b2))
     phase = "critical" if abs(chi1 - 1) < 0.02 else ("ordered" if chi1 < 1 else "chaotic")
-    return {"sigma_w2": sigma_w2, "chi_1": chi1, "phase": phase, "layers": np.arange(1, config.depth + 1),
-            "q": q.mean(0), "q_sem": sem(q), "c": c.mean(0), "c_sem": sem(c),
-            "grad2": grad2.mean(0), "grad2_sem": sem(grad2),
-            "q_theory": q_th, "c_theory": c_th, "grad2_theory": np.cumprod(chi[::-1])[::-1]}
+    return {
+        "sigma_w2": sigma_w2,
+        "chi_1": chi1,
+        "phase": phase,
+        "layers": np.arange(1, config.depth + 1),
+        "q": q.mean(0),
+        "q_sem": sem(q),
+        "c": c.mean(0),
+        "c_sem": sem(c),
+        "grad2": grad2.mean(0),
+        "grad2_sem": sem(grad2),
+        "q_theory": q_th,
+        "c_theory": c_th,
+        "grad2_theory": np.cumprod(chi[::-1])[::-1],
+    }
 
 
 def run(config: Config, stop: threading.Event | None = None):
     """Yield one point per sigma_w2, then a summary listing chi_1 and the phases."""
 
     def summary(points):
-        return {"sigma_w2s": np.array(config.sigma_w2s), "chi_1": np.array([p["chi_1"] for p in points]),
-                "phases": [p["phase"] for p in points]}
+        return {
+            "sigma_w2s": np.array(config.sigma_w2s),
+            "chi_1": np.array([p["chi_1"] for p in points]),
+            "phases": [p["phase"] for p in points],
+        }
 
     return sweep(config.sigma_w2s, lambda sigma_w2: measure(config, sigma_w2), stop, summary=summary)

@@ -65,6 +65,7 @@ class Config(_Config):
     top_k: int = spec(5, lo=1, hi=500, doc="frequencies counted in fourier_top_share")
     seed: int = SEED(0, doc="seed of data split and init")
 
+
 class Step(TypedDict):
     """The engine's losses and accuracies plus the grokking metrics (module docstring)."""
 
@@ -84,20 +85,22 @@ class Step(TypedDict):
 METRICS = {"step": Step}
 
 
-
 PRESETS = {
     "MLP on one-hot pairs, a+b mod 59, 40% train (Power et al. 2022 task; Gromov 2023 model)": Config(),
     "Transformer a+b mod 113, 30% train (Nanda et al. 2023, Sec. 3 setup; slow on CPU)": Config(
-        p=113, train_fraction=0.3, model="transformer", width=128, lr=1e-3, steps=20_000, record_every=250),
+        p=113, train_fraction=0.3, model="transformer", width=128, lr=1e-3, steps=20_000, record_every=250
+    ),
     "XOR clusters, 10% flipped labels (Xu et al. 2024, Sec. 3 setting)": Config(
-        task="xor", optimizer="sgd", lr=0.1, weight_decay=0.0, init_scale=1e-6, steps=60, record_every=1),
+        task="xor", optimizer="sgd", lr=0.1, weight_decay=0.0, init_scale=1e-6, steps=60, record_every=1
+    ),
 }
 
 
 def make_data(config: Config) -> D.Dataset:
     if config.task == "xor":
-        return D.xor_cluster(n_train=config.xor_n_train, dim=config.xor_dim, label_flip=config.label_flip,
-                             seed=config.seed)
+        return D.xor_cluster(
+            n_train=config.xor_n_train, dim=config.xor_dim, label_flip=config.label_flip, seed=config.seed
+        )
     return D.modular(config.p, config.op, config.train_fraction, seed=config.seed)
 
 
@@ -106,10 +109,14 @@ def make_model(config: Config):
     if config.task == "xor":
         return XORNet(XORNetConfig(in_dim=config.xor_dim, width=config.width, init_std=config.init_scale), rngs=rngs)
     if config.model == "transformer":
-        return Transformer(TransformerConfig(p=config.p, d_model=config.width, n_heads=config.n_heads,
-                                             d_mlp=4 * config.width), rngs=rngs)
-    return PairMLP(PairMLPConfig(p=config.p, width=config.width, activation=config.activation,
-                                 init_scale=config.init_scale), rngs=rngs)
+        return Transformer(
+            TransformerConfig(p=config.p, d_model=config.width, n_heads=config.n_heads, d_mlp=4 * config.width),
+            rngs=rngs,
+        )
+    return PairMLP(
+        PairMLPConfig(p=config.p, width=config.width, activation=config.activation, init_scale=config.init_scale),
+        rngs=rngs,
+    )
 
 
 def weight_norm(model) -> float:
@@ -127,8 +134,16 @@ def spectrum(model, p: int) -> np.ndarray:
 def run(config: Config, stop: threading.Event | None = None):
     """Train and yield the engine's Records with the grokking metrics added."""
     data, model = make_data(config), make_model(config)
-    tc = TrainConfig(optimizer=config.optimizer, lr=config.lr, weight_decay=config.weight_decay, beta2=config.beta2,
-                     steps=config.steps, loss=config.loss, record_every=config.record_every, seed=config.seed)
+    tc = TrainConfig(
+        optimizer=config.optimizer,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        beta2=config.beta2,
+        steps=config.steps,
+        loss=config.loss,
+        record_every=config.record_every,
+        seed=config.seed,
+    )
     reached = {"step_memorised": math.nan, "step_generalised": math.nan}
 
     def metrics(m):
@@ -141,7 +156,10 @@ def run(config: Config, stop: threading.Event | None = None):
 
     for record in train(model, data, tc, stop=stop, metrics_fn=metrics):
         if record.metrics:
-            for name, key, level in (("step_memorised", "train_acc", MEMORISED), ("step_generalised", "test_acc", GENERALISED)):
+            for name, key, level in (
+                ("step_memorised", "train_acc", MEMORISED),
+                ("step_generalised", "test_acc", GENERALISED),
+            ):
                 if math.isnan(reached[name]) and record.metrics[key] >= level:
                     reached[name] = float(record.step)
             record.metrics.update(reached)

@@ -47,6 +47,7 @@ class Config(_Config):
     dataset: str = spec("circle", choices=DATASETS, doc="inputs of the spectrum and the kernel map")
     n_points: int = spec(200, lo=8, hi=2000, doc="points of the data set")
 
+
 class Stage(TypedDict):
     """Metrics of the view's records: analytic curves, then (with `seeds`) the finite networks."""
 
@@ -62,7 +63,6 @@ class Stage(TypedDict):
 
 
 METRICS = {"stage": Stage}
-
 
 
 def inputs(config: Config) -> np.ndarray:
@@ -82,8 +82,14 @@ def inputs(config: Config) -> np.ndarray:
 
 def network(config: Config) -> dict:
     """Keyword arguments of `mlp_kernels` for this config."""
-    return dict(depth=config.depth, activation=config.activation, weight_std=config.weight_std,
-                bias_std=config.bias_std, parametrization=config.parametrization, width=config.width)
+    return dict(
+        depth=config.depth,
+        activation=config.activation,
+        weight_std=config.weight_std,
+        bias_std=config.bias_std,
+        parametrization=config.parametrization,
+        width=config.width,
+    )
 
 
 def finite_network(config: Config, in_dim: int) -> tuple[MLPConfig, str]:
@@ -91,9 +97,17 @@ def finite_network(config: Config, in_dim: int) -> tuple[MLPConfig, str]:
 
     At base_width = width every parametrization is SP; "nt" scaling gives neural-tangents' "ntk"
     convention and "sgd" its "standard" one (see `workbench.kernels.empirical`)."""
-    mlp = MLPConfig(in_dim=in_dim, width=config.width, depth=config.depth, out_dim=1, activation=config.activation,
-                    parametrization="sp", base_width=config.width, weight_std=config.weight_std,
-                    bias_std=config.bias_std)
+    mlp = MLPConfig(
+        in_dim=in_dim,
+        width=config.width,
+        depth=config.depth,
+        out_dim=1,
+        activation=config.activation,
+        parametrization="sp",
+        base_width=config.width,
+        weight_std=config.weight_std,
+        bias_std=config.bias_std,
+    )
     return mlp, "nt" if config.parametrization == "ntk" else "sgd"
 
 
@@ -106,8 +120,13 @@ def analytic(config: Config) -> dict:
     scale = np.sqrt(np.clip(np.diag(ntk), 1e-30, None))
     with BLAS.limit(limits=1, user_api="blas"):  # 4-10x faster here: OpenBLAS threads contend with XLA's
         spectra = {"nngp_eigenvalues": kernel_eigenvalues(k.nngp), "ntk_eigenvalues": kernel_eigenvalues(ntk)}
-    return {"angle": ANGLES, "nngp_angle": np.asarray(curve.nngp), "ntk_angle": np.asarray(curve.ntk),
-            "ntk_map": ntk / scale[:, None] / scale[None, :], **spectra}
+    return {
+        "angle": ANGLES,
+        "nngp_angle": np.asarray(curve.nngp),
+        "ntk_angle": np.asarray(curve.ntk),
+        "ntk_map": ntk / scale[:, None] / scale[None, :],
+        **spectra,
+    }
 
 
 def empirical(config: Config) -> dict:
@@ -119,8 +138,11 @@ def empirical(config: Config) -> dict:
     x2 = (r * np.stack([np.cos(EMPIRICAL_ANGLES), np.sin(EMPIRICAL_ANGLES)], 1)).astype(np.float32)
     mlp, scaling = finite_network(config, 2)
     mean, std = mc_empirical_ntk(mlp, x1, x2, seeds=range(config.seeds), scaling=scaling)
-    return {"empirical_angle": EMPIRICAL_ANGLES, "empirical_ntk_mean": np.asarray(mean[0]),
-            "empirical_ntk_std": np.asarray(std[0])}
+    return {
+        "empirical_angle": EMPIRICAL_ANGLES,
+        "empirical_ntk_mean": np.asarray(mean[0]),
+        "empirical_ntk_std": np.asarray(std[0]),
+    }
 
 
 def run(config: Config, stop: threading.Event | None = None):

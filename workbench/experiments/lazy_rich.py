@@ -55,6 +55,7 @@ class Config(_Config):
     def parametrizations(self) -> tuple[str, ...]:
         return P.NAMES if self.parametrization == "all" else (self.parametrization,)
 
+
 class Point(TypedDict):
     """One (parametrization, width), seed means."""
 
@@ -79,7 +80,6 @@ class Summary(TypedDict):
 
 
 METRICS = {"point": Point, "summary": Summary}
-
 
 
 def data(config: Config):
@@ -120,14 +120,20 @@ def measure(config: Config, parametrization: str, width: int) -> dict:
     final, losses, curves = fn(params, jnp.array([config.lr]), x, y)
     ntk, gap = [], []
     for s in seeds:
-        model0 = nnx.merge(graphdef, jax.tree.map(lambda a: a[s], params))
-        model = nnx.merge(graphdef, jax.tree.map(lambda a: a[s, 0], final))
+        model0 = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s], params))
+        model = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s, 0], final))
         ntk.append(rel_change(empirical_ntk(model0, d.x_train), empirical_ntk(model, d.x_train)))
         gap.append(ntk_gap(mc, model0, model, d, config.steps * config.lr))
     curve = np.asarray(curves[:, 0, :-1]).mean(0)  # after 0..steps steps
-    return {"parametrization": parametrization, "width": width, "feature_movement": float(curve[-1]),
-            "feature_curve": curve, "ntk_change": float(np.mean(ntk)), "ntk_gap": float(np.mean(gap)),
-            "train_loss": float(np.asarray(losses[:, 0, -1]).mean())}
+    return {
+        "parametrization": parametrization,
+        "width": width,
+        "feature_movement": float(curve[-1]),
+        "feature_curve": curve,
+        "ntk_change": float(np.mean(ntk)),
+        "ntk_gap": float(np.mean(gap)),
+        "train_loss": float(np.asarray(losses[:, 0, -1]).mean()),
+    }
 
 
 def run(config: Config, stop: threading.Event | None = None):
@@ -142,5 +148,6 @@ def run(config: Config, stop: threading.Event | None = None):
         slopes = {f"{k}_slope": loglog_slope(config.widths, table[k].T) for k in names}
         return {"widths": np.array(config.widths), "parametrizations": config.parametrizations, **table, **slopes}
 
-    return sweep(jobs, lambda job: measure(config, *job), stop, summary=summary,
-                 finite=("train_loss", "feature_movement"))
+    return sweep(
+        jobs, lambda job: measure(config, *job), stop, summary=summary, finite=("train_loss", "feature_movement")
+    )

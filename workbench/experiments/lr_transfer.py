@@ -59,6 +59,7 @@ class Config(_Config):
     def log2_lrs(self) -> np.ndarray:
         return np.linspace(self.log2_lr_min, self.log2_lr_max, self.n_lrs)
 
+
 class Point(TypedDict):
     """One width: the loss after T steps for every learning rate of the grid (seed means)."""
 
@@ -76,7 +77,6 @@ class Summary(TypedDict):
 
 
 METRICS = {"point": Point, "summary": Summary}
-
 
 
 def data(config: Config):
@@ -104,7 +104,7 @@ def loss_curves(config: Config, width: int) -> np.ndarray:
     mc = model_config(config, width)
     graphdef, params = stacked_params(mc, seeds)
     fn = compiled_runs(graphdef, mc, config.optimizer, loss, config.steps + 1)
-    _, losses, _ = fn(params, jnp.asarray(2.0 ** config.log2_lrs, jnp.float32), x, y)
+    _, losses, _ = fn(params, jnp.asarray(2.0**config.log2_lrs, jnp.float32), x, y)
     return np.asarray(losses)
 
 
@@ -121,8 +121,13 @@ def run(config: Config, stop: threading.Event | None = None):
         with np.errstate(invalid="ignore"):
             curves = loss_curves(config, width).mean(0)
         loss = curves[:, -1]
-        return {"width": width, "log2_lrs": config.log2_lrs, "loss": loss, "curves": curves[:, :-1],
-                "optimum_log2_lr": optimum(config.log2_lrs, loss)}
+        return {
+            "width": width,
+            "log2_lrs": config.log2_lrs,
+            "loss": loss,
+            "curves": curves[:, :-1],
+            "optimum_log2_lr": optimum(config.log2_lrs, loss),
+        }
 
     def summary(points):
         optima = [p["optimum_log2_lr"] for p in points]

@@ -40,7 +40,9 @@ DATASETS = ("gaussian", "digits", "ufm")
 @dataclass(frozen=True)
 class Config(_Config):
     dataset: str = spec("gaussian", choices=DATASETS, doc="Gaussian mixture, sklearn digits or deep linear UFM")
-    class_sizes: tuple[int, ...] = spec((100, 100, 100, 100), lo=1, hi=10_000, doc="training points per class (gaussian, ufm)")
+    class_sizes: tuple[int, ...] = spec(
+        (100, 100, 100, 100), lo=1, hi=10_000, doc="training points per class (gaussian, ufm)"
+    )
     dim: int = spec(16, lo=2, hi=1024, log=True, doc="input dimension (gaussian) or feature dimension (ufm)")
     separation: float = spec(3.0, lo=0.0, hi=100.0, doc="norm of the Gaussian class means")
     width: int = WIDTH(128, doc="hidden width of the MLP")
@@ -60,6 +62,7 @@ class Config(_Config):
             raise ValueError(f"class_sizes: need at least 2 classes, got {self.class_sizes!r}")
         if self.dataset == "ufm" and self.dim < len(self.class_sizes):
             raise ValueError(f"dim: the UFM needs dim >= number of classes ({len(self.class_sizes)}), got {self.dim}")
+
 
 class Step(TypedDict):
     """The engine's losses and accuracies plus the collapse metrics (Papyan, Han & Donoho 2020)."""
@@ -95,7 +98,6 @@ class Step(TypedDict):
 METRICS = {"step": Step}
 
 
-
 def make_data(config: Config) -> D.Dataset:
     if config.dataset == "gaussian":
         return D.gaussian_mixture(config.class_sizes, dim=config.dim, separation=config.separation, seed=config.seed)
@@ -106,10 +108,19 @@ def make_data(config: Config) -> D.Dataset:
 
 def make_model(config: Config, data: D.Dataset):
     if config.dataset == "ufm":
-        return build_ufm(UFMConfig(n_samples=len(data.y_train), dim=config.dim, depth=config.depth,
-                                   n_classes=data.n_classes, init_std=config.init_std), seed=config.seed)
-    mlp = MLPConfig.like(config, in_dim=data.in_dim, out_dim=data.n_classes, parametrization="sp",
-                         base_width=config.width)
+        return build_ufm(
+            UFMConfig(
+                n_samples=len(data.y_train),
+                dim=config.dim,
+                depth=config.depth,
+                n_classes=data.n_classes,
+                init_std=config.init_std,
+            ),
+            seed=config.seed,
+        )
+    mlp = MLPConfig.like(
+        config, in_dim=data.in_dim, out_dim=data.n_classes, parametrization="sp", base_width=config.width
+    )
     return build_mlp(mlp, seed=config.seed)
 
 
@@ -162,6 +173,13 @@ def run(config: Config, stop: threading.Event | None = None):
             pred = collapse.gof_prediction(config.class_sizes, wd, [wd] * config.depth)
             extra = {"gof_w_norms": pred["w_norms"], "gof_h_norms": pred["feature_norms"][-1]}
         extra["gof_threshold"] = collapse.minority_collapse_threshold(config.class_sizes, config.depth)
-    tc = TrainConfig(optimizer=config.optimizer, lr=config.lr, weight_decay=config.weight_decay, steps=config.steps,
-                     loss=config.loss, record_every=config.record_every, seed=config.seed)
+    tc = TrainConfig(
+        optimizer=config.optimizer,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        steps=config.steps,
+        loss=config.loss,
+        record_every=config.record_every,
+        seed=config.seed,
+    )
     yield from train(model, data, tc, stop=stop, metrics_fn=lambda m: {**collapse_metrics(m, data), **extra})

@@ -39,6 +39,7 @@ class Config(_Config):
     width: int = WIDTH(256, doc="width of the sampled finite networks")
     seeds: int = SEEDS(4, doc="finite networks sampled at the selected point")
 
+
 class Stage(TypedDict):
     """The diagram and the point's theory, then (stage 2) the profile of `criticality.Point`."""
 
@@ -68,12 +69,12 @@ class Stage(TypedDict):
 METRICS = {"stage": Stage}
 
 
-
 @functools.lru_cache(maxsize=8)
 def phase_grid(activation: str, sigma_w2_max: float, sigma_b2_max: float, grid: int) -> C.PhaseDiagram:
     """`criticality.phase_diagram` on a grid starting near 0 (cached: clicking does not recompute it)."""
-    return C.phase_diagram(activation, np.linspace(sigma_w2_max / grid, sigma_w2_max, grid),
-                           np.linspace(0.0, sigma_b2_max, grid))
+    return C.phase_diagram(
+        activation, np.linspace(sigma_w2_max / grid, sigma_w2_max, grid), np.linspace(0.0, sigma_b2_max, grid)
+    )
 
 
 def theory(config: Config) -> dict:
@@ -83,15 +84,30 @@ def theory(config: Config) -> dict:
     phase = "critical" if abs(s.chi_1 - 1) < 0.02 else ("ordered" if s.chi_1 < 1 else "chaotic")
     with np.errstate(divide="ignore", invalid="ignore"):
         log_chi = np.log(np.asarray(d.chi_1, float))
-    return {"sigma_w2_grid": np.asarray(d.sigma_w2), "sigma_b2_grid": np.asarray(d.sigma_b2), "log_chi_1": log_chi,
-            "critical_w2": np.asarray(d.critical_w2), "chi_1": float(s.chi_1), "q_star": float(s.q_star),
-            "c_star": float(s.c_star), "xi_q": float(s.xi_q), "xi_c": float(s.xi_c), "phase": phase}
+    return {
+        "sigma_w2_grid": np.asarray(d.sigma_w2),
+        "sigma_b2_grid": np.asarray(d.sigma_b2),
+        "log_chi_1": log_chi,
+        "critical_w2": np.asarray(d.critical_w2),
+        "chi_1": float(s.chi_1),
+        "q_star": float(s.q_star),
+        "c_star": float(s.c_star),
+        "xi_q": float(s.xi_q),
+        "xi_c": float(s.xi_c),
+        "phase": phase,
+    }
 
 
 def profile(config: Config) -> dict:
     """Depth profile at the selected point: sampled finite networks and their theory."""
-    finite = criticality.Config(activation=config.activation, sigma_w2s=(config.sigma_w2,), sigma_b2=config.sigma_b2,
-                                width=config.width, depth=config.depth, seeds=config.seeds)
+    finite = criticality.Config(
+        activation=config.activation,
+        sigma_w2s=(config.sigma_w2,),
+        sigma_b2=config.sigma_b2,
+        width=config.width,
+        depth=config.depth,
+        seeds=config.seeds,
+    )
     return criticality.measure(finite, config.sigma_w2)
 
 

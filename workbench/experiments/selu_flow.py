@@ -29,6 +29,7 @@ class Config(_Config):
     nu0: float = spec(2.0, lo=0.05, hi=4.0, doc="start: variance of the inputs")
     steps: int = spec(20, lo=1, hi=200, doc="layers")
 
+
 class Stage(TypedDict):
     mu: np.ndarray  # (G, G)
     nu: np.ndarray  # (G, G)
@@ -40,7 +41,6 @@ class Stage(TypedDict):
 METRICS = {"stage": Stage}
 
 
-
 def view(config: Config, grid: int = 15) -> dict:
     """Displacement field of the moment map on a (mu, nu) grid and the trajectory from (mu0, nu0)."""
     mu, nu = np.meshgrid(np.linspace(-1.0, 1.0, grid), np.linspace(0.2, 3.0, grid))
@@ -48,8 +48,10 @@ def view(config: Config, grid: int = 15) -> dict:
     new_mu, new_nu = C.selu_moment_map(mu, nu, **kw)
     path = np.asarray(C.selu_flow(config.mu0, config.nu0, config.steps, **kw))
     if not np.all(np.isfinite(path)):
-        raise ValueError(f"activation: the moment map of {config.activation!r} is not finite along the path "
-                         f"from (mu0, nu0) = ({config.mu0}, {config.nu0}); choose a milder nonlinearity")
+        raise ValueError(
+            f"activation: the moment map of {config.activation!r} is not finite along the path "
+            f"from (mu0, nu0) = ({config.mu0}, {config.nu0}); choose a milder nonlinearity"
+        )
     return {"mu": mu, "nu": nu, "d_mu": new_mu - mu, "d_nu": new_nu - nu, "path": path}
 
 

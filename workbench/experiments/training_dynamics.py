@@ -44,14 +44,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from workbench import data as D
-from workbench import parametrizations as P
-from workbench.config import Config as _Config, spec
+from workbench.config import Config as _Config
+from workbench.config import spec
+from workbench.experiment import Record
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
 from workbench.kernels import empirical_ntk, limit_kernels
 from workbench.kernels.predict import gradient_descent
 from workbench.models import MLPConfig, build_mlp
-from workbench.optim import OPTIMIZERS
-from workbench.experiment import Record
 from workbench.training import TrainConfig, train
 
 TASKS = ("sine",) + D.PLAYGROUND
@@ -77,6 +76,7 @@ class Config(_Config):
     grid: int = spec(48, lo=8, hi=200, doc="plotting grid points (per side for 2-D)")
     seed: int = SEED(0, doc="seed of the data and the weights")
 
+
 class Step(TypedDict):
     """Metrics of every training record; arrays over `widths` (W) in the given order."""
 
@@ -99,7 +99,6 @@ class Step(TypedDict):
 
 
 METRICS = {"step": Step}
-
 
 
 def dataset(config: Config) -> D.Dataset:
@@ -135,14 +134,17 @@ def _mse(f, y) -> float:
 def run(config: Config, stop: threading.Event | None = None):
     """Yield a Record every `record_every` steps with the metrics of the module docstring."""
     stop = stop or threading.Event()
-    yield Record(0, config.steps, "steps", {}, "compiling", "status")  # kernels, empirical NTKs and the training chunks trace first
+    yield Record(
+        0, config.steps, "steps", {}, "compiling", "status"
+    )  # kernels, empirical NTKs and the training chunks trace first
     data = dataset(config)
     grid = plotting_grid(config, data)
     n_tr, n_te = len(data.x_train), len(data.x_test)
     x_all = jnp.asarray(np.concatenate([data.x_train, data.x_test, grid]))  # train | test | grid
     x_ntk = x_all[: config.ntk_points]
-    y_tr, y_te = (np.asarray(jax.nn.one_hot(y, data.n_classes) if data.n_classes else y)
-                  for y in (data.y_train, data.y_test))
+    y_tr, y_te = (
+        np.asarray(jax.nn.one_hot(y, data.n_classes) if data.n_classes else y) for y in (data.y_train, data.y_test)
+    )
     kernels = None
     if config.optimizer == "sgd":  # the kernel of training of the "ntk" parametrization as n -> infinity
         limit = model_config(config, data, config.base_width).replace(parametrization="ntk")
@@ -157,16 +159,27 @@ def run(config: Config, stop: threading.Event | None = None):
 
         def metrics(model):
             out, hidden = model(x_all, return_hidden=True)
-            moved = [float(np.linalg.norm(np.asarray(f[:n_tr]) - f0) / max(np.linalg.norm(f0), 1e-30))
-                     for f, f0 in zip(hidden["features"], feats0)]
+            moved = [
+                float(np.linalg.norm(np.asarray(f[:n_tr]) - f0) / max(np.linalg.norm(f0), 1e-30))
+                for f, f0 in zip(hidden["features"], feats0)
+            ]
             k = empirical_ntk(model, x_ntk)
-            return {"f_grid": readout(out[n_tr + n_te:]), "feature_movement": np.array(moved),
-                    "ntk_change": float(jnp.linalg.norm(k - k0) / jnp.linalg.norm(k0))}
+            return {
+                "f_grid": readout(out[n_tr + n_te :]),
+                "feature_movement": np.array(moved),
+                "ntk_change": float(jnp.linalg.norm(k - k0) / jnp.linalg.norm(k0)),
+            }
 
         return metrics
 
-    train_config = TrainConfig(optimizer=config.optimizer, lr=config.lr, steps=config.steps,
-                               record_every=config.record_every, loss="mse", seed=config.seed)
+    train_config = TrainConfig(
+        optimizer=config.optimizer,
+        lr=config.lr,
+        steps=config.steps,
+        record_every=config.record_every,
+        loss="mse",
+        seed=config.seed,
+    )
     streams = []
     for width in config.widths:
         model = build_mlp(model_config(config, data, width), seed=config.seed)
@@ -191,12 +204,17 @@ def run(config: Config, stop: threading.Event | None = None):
                 metrics[name] = np.stack([np.asarray(r.metrics[name]) for r in records])
         metrics.update(_ntk_metrics(kernels, step, config.lr, initial, y_tr, y_te, metrics["f_grid"]))
         if first:
-            metrics.update(grid=grid, x_train=np.asarray(data.x_train), y_train=np.asarray(data.y_train),
-                           widths=np.array(config.widths))
+            metrics.update(
+                grid=grid,
+                x_train=np.asarray(data.x_train),
+                y_train=np.asarray(data.y_train),
+                widths=np.array(config.widths),
+            )
             first = False
         statuses = {r.status for r in records}
-        status = next((s for s in ("diverged", "stopped") if s in statuses),
-                      "finished" if statuses == {"finished"} else "running")
+        status = next(
+            (s for s in ("diverged", "stopped") if s in statuses), "finished" if statuses == {"finished"} else "running"
+        )
         yield Record(step, config.steps, "steps", metrics, status, "step", max(r.elapsed for r in records))
         if status != "running":
             return
@@ -206,15 +224,23 @@ def _ntk_metrics(kernels, step, lr, initial, y_tr, y_te, f_grid) -> dict:
     """ntk_train_loss[W], ntk_test_loss[W], ntk_f_grid[W, G] and ntk_distance[W] (RMS of f - f_ntk on the grid)."""
     if kernels is None:
         nan = np.full(len(initial), np.nan)
-        return {"ntk_train_loss": nan, "ntk_test_loss": nan, "ntk_f_grid": np.full(f_grid.shape, np.nan),
-                "ntk_distance": nan}
+        return {
+            "ntk_train_loss": nan,
+            "ntk_test_loss": nan,
+            "ntk_f_grid": np.full(f_grid.shape, np.nan),
+            "ntk_distance": nan,
+        }
     n_tr, n_te = len(y_tr), len(y_te)
     train_loss, test_loss, f_ntk = [], [], []
     for f0 in initial:  # each network's own f_0: the linearised network of that initialisation
         f = np.asarray(gradient_descent(*kernels, y_tr, step, lr, f0_train=f0[:n_tr], f0_test=f0).mean, np.float64)
         train_loss.append(_mse(f[:n_tr], y_tr))
-        test_loss.append(_mse(f[n_tr:n_tr + n_te], y_te))
-        f_ntk.append(readout(f[n_tr + n_te:]))
+        test_loss.append(_mse(f[n_tr : n_tr + n_te], y_te))
+        f_ntk.append(readout(f[n_tr + n_te :]))
     f_ntk = np.array(f_ntk)
-    return {"ntk_train_loss": np.array(train_loss), "ntk_test_loss": np.array(test_loss), "ntk_f_grid": f_ntk,
-            "ntk_distance": np.sqrt(np.mean((f_grid - f_ntk) ** 2, axis=1))}
+    return {
+        "ntk_train_loss": np.array(train_loss),
+        "ntk_test_loss": np.array(test_loss),
+        "ntk_f_grid": f_ntk,
+        "ntk_distance": np.sqrt(np.mean((f_grid - f_ntk) ** 2, axis=1)),
+    }

@@ -12,6 +12,17 @@ from workbench.kernels.empirical import empirical_ntk, jacobian_ntk, limit_kerne
 from workbench.kernels.predict import Prediction, gradient_flow, nngp_posterior
 from workbench.kernels.utils import kernel_eigenvalues, kernel_vs_angle, mc_empirical_ntk
 
-__all__ = ["Kernels", "mlp_kernels", "gaussian_expectations", "empirical_ntk", "jacobian_ntk", "limit_kernels",
-           "Prediction", "gradient_flow", "nngp_posterior", "kernel_vs_angle", "kernel_eigenvalues",
-           "mc_empirical_ntk"]
+__all__ = [
+    "Kernels",
+    "mlp_kernels",
+    "gaussian_expectations",
+    "empirical_ntk",
+    "jacobian_ntk",
+    "limit_kernels",
+    "Prediction",
+    "gradient_flow",
+    "nngp_posterior",
+    "kernel_vs_angle",
+    "kernel_eigenvalues",
+    "mc_empirical_ntk",
+]

@@ -67,6 +67,7 @@ def _act_key(act: Activation) -> tuple:
 
 # ---------------------------------------------------------------- diagonal and pairwise recursions
 
+
 def _dense_ntk(spec: _Spec, hp, nngp, nngp_hat, ntk_hat, fan_in):
     """NTK after a Dense layer: nngp + w^2 ntk ("ntk") or fan_in nngp_hat + w^2 ntk + 1 ("standard")."""
     if spec.parametrization == "ntk":
@@ -136,8 +137,7 @@ def _exact_pairs(xa, xb, ua, ub):
     s = 0.5 * jnp.sum((ua - ub) ** 2, axis=-1)
     sc = 0.5 * jnp.sum((ua + ub) ** 2, axis=-1)
     equal, opposite = jnp.all(xa == xb, axis=-1), jnp.all(xa == -xb, axis=-1)
-    return (jnp.where(equal, 0.0, jnp.where(opposite, 2.0, s)),
-            jnp.where(equal, 2.0, jnp.where(opposite, 0.0, sc)))
+    return (jnp.where(equal, 0.0, jnp.where(opposite, 2.0, s)), jnp.where(equal, 2.0, jnp.where(opposite, 0.0, sc)))
 
 
 def _one_minus_cos(xa, xb, ua, ub, same):
@@ -163,8 +163,9 @@ def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
         s, sc = _dense_s(*angle, post_a, post_b, hp.w2, hp.b2)
         if ang.nonnegative and not first:
             sc = 2.0 - s  # phi >= 0: correlations after the first layer are >= 0, so sc >= 1 is accurate
-        e_phi, e_dphi, s, sc = dual.angular_expectations(ang, jnp.sqrt(pre_a)[:, None] * jnp.sqrt(pre_b)[None, :],
-                                                         s, sc)
+        e_phi, e_dphi, s, sc = dual.angular_expectations(
+            ang, jnp.sqrt(pre_a)[:, None] * jnp.sqrt(pre_b)[None, :], s, sc
+        )
         if ang.nonnegative:
             sc = 2.0 - s
         return e_phi, e_dphi * ntk, s, sc
@@ -200,6 +201,7 @@ def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
 
 # ---------------------------------------------------------------- tiling
 
+
 def _take(tree, idx):
     return jax.tree_util.tree_map(lambda v: v[idx], tree)
 
@@ -217,7 +219,7 @@ def _assemble(tiles, T: int, B: int, n: int):
     r, c = np.arange(n, dtype=np.int32)[:, None], np.arange(n, dtype=np.int32)[None, :]
     lo, hi = np.minimum(r, c), np.maximum(r, c)
     i, j = lo // B, hi // B
-    pair = i * T - i * (i - 1) // 2 + (j - i)       # index of tile (i, j) in the row-major list
+    pair = i * T - i * (i - 1) // 2 + (j - i)  # index of tile (i, j) in the row-major list
     return tiles[pair, lo % B, hi % B]
 
 
@@ -255,8 +257,9 @@ def _compute(spec: _Spec, hp, x1, x2):
     T, xp, dp = _blocks(spec, hp, x1, _unit(x1), B)
     pairs = [(i, j) for i in range(T) for j in range(i, T)]
     I, J = jnp.array([p[0] for p in pairs]), jnp.array([p[1] for p in pairs])
-    tiles = jax.lax.map(lambda ij: _pairs(spec, hp, xp[ij[0]], xp[ij[1]], _take(dp, ij[0]), _take(dp, ij[1]),
-                                          ij[0] == ij[1]), (I, J))
+    tiles = jax.lax.map(
+        lambda ij: _pairs(spec, hp, xp[ij[0]], xp[ij[1]], _take(dp, ij[0]), _take(dp, ij[1]), ij[0] == ij[1]), (I, J)
+    )
     out = Kernels(*(_assemble(t, T, B, n1) for t in tiles))
     idx = jnp.arange(n1)
     return Kernels(out.nngp.at[idx, idx].set(diag1[3]), out.ntk.at[idx, idx].set(diag1[4]))
@@ -283,9 +286,19 @@ def _check_float(name, value, lo=0.0):
         raise ValueError(f"{name}: must be a finite number >= {lo}, got {value!r}")
 
 
-def mlp_kernels(x1, x2=None, *, depth: int, activation="relu", weight_std: float = 1.0,
-                bias_std: float | None = 0.0, parametrization: str = "ntk", width: int | None = None,
-                degree: int = dual.DEGREE, block_size: int = 128) -> Kernels:
+def mlp_kernels(
+    x1,
+    x2=None,
+    *,
+    depth: int,
+    activation="relu",
+    weight_std: float = 1.0,
+    bias_std: float | None = 0.0,
+    parametrization: str = "ntk",
+    width: int | None = None,
+    degree: int = dual.DEGREE,
+    block_size: int = 128,
+) -> Kernels:
     """Infinite-width (NNGP, NTK) of `depth` x [Dense, phi] + Dense between rows of x1 and x2 (x1 if None)."""
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth: must be an integer >= 0, got {depth!r}")
@@ -310,5 +323,5 @@ def mlp_kernels(x1, x2=None, *, depth: int, activation="relu", weight_std: float
     check_memory(x1.shape[0], n2, x1.dtype.itemsize, 3 if x2 is None else 2, "mlp_kernels")
     act = get_activation(activation)
     spec = _Spec(depth, _act_key(act), bias_std is not None, parametrization, degree, block_size, act)
-    hp = Hyper(*(jnp.asarray(v, x1.dtype) for v in (weight_std ** 2, (bias_std or 0.0) ** 2, width or 0)))
+    hp = Hyper(*(jnp.asarray(v, x1.dtype) for v in (weight_std**2, (bias_std or 0.0) ** 2, width or 0)))
     return _compute_jit(spec, hp, x1, x2)

@@ -36,6 +36,7 @@ _PI = math.pi
 
 # ---------------------------------------------------------------- angles from s = 1 - cos and sc = 1 + cos
 
+
 def _atan_unit_f32(t):
     """arctan(t) on [0, 1] to float32 accuracy (Cephes atanf: reduction at tan(pi/8), degree-9 polynomial)."""
     mid = t > 0.4142135623730951
@@ -114,24 +115,25 @@ def angular_expectations(ang: Angular, r11r22, s, sc):
     """(e_phi, e_dphi, s_new, sc_new) of an angular activation from sqrt(q11 q22) and s, sc = 1 -+ cos."""
     theta, theta_c = angles(s, sc)
     j, dj, one_minus, one_plus = ang.fn(s, sc, theta, theta_c)
-    return r11r22 ** ang.degree * j, dj, one_minus, one_plus
+    return r11r22**ang.degree * j, dj, one_minus, one_plus
 
 
 # ---------------------------------------------------------------- smooth closed forms (q11, q12, q22)
 
+
 def _erf(p, q11, q12, q22):
     d1, d2 = 1 + 2 * q11, 1 + 2 * q22
     e_phi = (2 / _PI) * jnp.arcsin(2 * q12 / jnp.sqrt(d1 * d2))
-    return e_phi, (4 / _PI) / jnp.sqrt(d1 * d2 - 4 * q12 ** 2)
+    return e_phi, (4 / _PI) / jnp.sqrt(d1 * d2 - 4 * q12**2)
 
 
 def _gelu(p, q11, q12, q22):
     """GELU x Phi(x) (Tsuchida et al. 2021), in the form used by neural-tangents' stax.Gelu."""
     prod, prod1 = q11 * q22, (1 + q11) * (1 + q22)
-    delta2 = prod1 - q12 ** 2
+    delta2 = prod1 - q12**2
     delta = jnp.sqrt(delta2)
     ang = jnp.arctan2(q12, delta)
-    e_phi = 0.25 * q12 + ((q12 ** 2 + prod * delta2) / (prod1 * delta) + q12 * ang) / (2 * _PI)
+    e_phi = 0.25 * q12 + ((q12**2 + prod * delta2) / (prod1 * delta) + q12 * ang) / (2 * _PI)
     first = (1 / delta2 + (1 - prod) / prod1 + 1) * q12 / delta / (2 * _PI)
     return e_phi, first + 0.25 + ang / (2 * _PI)
 
@@ -159,11 +161,12 @@ SMOOTH: dict[str, Callable] = {
     "sin": _sin,
     "cos": _cos,
     "identity": lambda p, q11, q12, q22: (q12, jnp.ones_like(q12)),
-    "quadratic": lambda p, q11, q12, q22: (q11 * q22 + 2 * q12 ** 2, 4 * q12),
+    "quadratic": lambda p, q11, q12, q22: (q11 * q22 + 2 * q12**2, 4 * q12),
 }
 
 
 # ---------------------------------------------------------------- Hermite expansion (quadrature fallback)
+
 
 @lru_cache(maxsize=16)
 def hermite_basis(terms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,6 +198,7 @@ def mehler(a, b, c):
     """sum_k c^k a_k b_k (Mehler's formula: E[f(z1) g(z2)] for standard normals with correlation c).
 
     a, b: coefficients on the last axis, broadcasting with c over the others; Horner's scheme."""
+
     def step(acc, ab):
         return acc * c + ab[0] * ab[1], None
 
@@ -221,6 +225,7 @@ def quadrature(act: Activation, q11, q12, q22, terms: int = DEGREE):
 
 
 # ---------------------------------------------------------------- the dual of an activation
+
 
 @dataclass(frozen=True)
 class Dual:
@@ -259,6 +264,7 @@ def dual_of(act: Activation) -> Dual:
 
 
 # ---------------------------------------------------------------- public entry point
+
 
 def gaussian_expectations(activation, q11, q12, q22, *, degree: int = DEGREE):
     """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]), broadcasting.

@@ -58,7 +58,7 @@ def role_weights(config: MLPConfig, scaling: str) -> dict[str, float]:
     stds = {r: P.init_std(c.parametrization, r, m, c.weight_std / fan_in[r] ** 0.5) for r in fan_in}
     if c.zero_readout:
         stds["output"] = 0.0
-    return {**{r: s * s for r, s in stds.items()}, "bias": c.bias_std ** 2, "output_bias": c.bias_std ** 2}
+    return {**{r: s * s for r, s in stds.items()}, "bias": c.bias_std**2, "output_bias": c.bias_std**2}
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,7 @@ def _structured(spec: _Spec, lam_w, lam_b, Ws, bs, x1, x2):
     theta = 0.0
     for l in range(len(Ws)):
         k = d1[l].shape[1]
-        dd = jnp.matmul(d1[l].reshape(d1[l].shape[0], -1), d2[l].reshape(d2[l].shape[0], -1).T,
-                        precision=_HIGHEST) / k
+        dd = jnp.matmul(d1[l].reshape(d1[l].shape[0], -1), d2[l].reshape(d2[l].shape[0], -1).T, precision=_HIGHEST) / k
         aa = jnp.matmul(a1[l], a2[l].T, precision=_HIGHEST)
         theta = theta + dd * (lam_w[l] * spec.multipliers[l] ** 2 * aa + (lam_b[l] if spec.bias else 0.0))
     return theta
@@ -150,8 +149,10 @@ def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: st
     check_memory(x1.shape[0], n2, x1.dtype.itemsize, 4, "empirical_ntk")
     if not isinstance(model, MLP):
         if method != "jacobian" or scaling != "raw":
-            raise ValueError("empirical_ntk: a model other than workbench.models.MLP needs "
-                             "method='jacobian' and scaling='raw' (or use jacobian_ntk with weights)")
+            raise ValueError(
+                "empirical_ntk: a model other than workbench.models.MLP needs "
+                "method='jacobian' and scaling='raw' (or use jacobian_ntk with weights)"
+            )
         graphdef, params = nnx.split(model, nnx.Param)
         return _jacobian_jit(_mlp_fn(graphdef), params, x1, x2)
     c = model.config
@@ -172,10 +173,20 @@ def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: st
 def limit_kernels(config: MLPConfig, x1, x2=None) -> Kernels:
     """Infinite-width limit of the MLP's NNGP and of its "sgd"-scaled empirical NTK (see module docstring)."""
     if config.parametrization not in ("ntk", "sp"):
-        raise ValueError(f"parametrization: {config.parametrization!r} learns features; only 'ntk' and 'sp' "
-                         "train in a fixed-kernel limit")
+        raise ValueError(
+            f"parametrization: {config.parametrization!r} learns features; only 'ntk' and 'sp' "
+            "train in a fixed-kernel limit"
+        )
     if config.zero_readout:
         raise ValueError("zero_readout: the analytic kernels assume a Gaussian readout at init")
     width = config.base_width if config.parametrization == "ntk" else config.width
-    return mlp_kernels(x1, x2, depth=config.depth, activation=config.activation, weight_std=config.weight_std,
-                       bias_std=config.bias_std if config.bias else None, parametrization="standard", width=width)
+    return mlp_kernels(
+        x1,
+        x2,
+        depth=config.depth,
+        activation=config.activation,
+        weight_std=config.weight_std,
+        bias_std=config.bias_std if config.bias else None,
+        parametrization="standard",
+        width=width,
+    )

@@ -58,23 +58,43 @@ def nngp_posterior(k_train, k_test_train, y_train, *, k_test=None, diag_reg: flo
     return Prediction(mean, cov)
 
 
-def gradient_flow(k_train: Kernels, k_test_train: Kernels, y_train, t, *, k_test=None,
-                  f0_train=None, f0_test=None, diag_reg: float = 0.0) -> Prediction:
+def gradient_flow(
+    k_train: Kernels,
+    k_test_train: Kernels,
+    y_train,
+    t,
+    *,
+    k_test=None,
+    f0_train=None,
+    f0_test=None,
+    diag_reg: float = 0.0,
+) -> Prediction:
     """Outputs at x* of the infinite-width network trained by MSE gradient flow for time t (scalar or array).
 
     k_train, k_test_train: Kernels(nngp, ntk) of train x train and test x train; k_test: the test x test
     NNGP (or Kernels) for the covariance; f0_train/f0_test: one network's initial outputs to follow it
     (mean over initialisations otherwise)."""
+
     def gain(lam, n, dtype):
         t_ = jnp.asarray(t, dtype)[..., None]
-        lam_t = lam * t_ / n                                # (..., N)
+        lam_t = lam * t_ / n  # (..., N)
         return jnp.where(lam_t > 0, -jnp.expm1(-lam_t) / jnp.where(lam > 0, lam, 1.0), t_ / n)
 
     return _kernel_regime(gain, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg)
 
 
-def gradient_descent(k_train: Kernels, k_test_train: Kernels, y_train, steps, lr: float, *, k_test=None,
-                     f0_train=None, f0_test=None, diag_reg: float = 0.0) -> Prediction:
+def gradient_descent(
+    k_train: Kernels,
+    k_test_train: Kernels,
+    y_train,
+    steps,
+    lr: float,
+    *,
+    k_test=None,
+    f0_train=None,
+    f0_test=None,
+    diag_reg: float = 0.0,
+) -> Prediction:
     """Outputs at x* of the infinite-width network after `steps` (int or int array) full-batch steps of plain
     SGD at learning rate `lr` on 0.5 mean ||f - y||^2 (module docstring); arguments as `gradient_flow`."""
     steps = jnp.asarray(steps)
@@ -82,12 +102,12 @@ def gradient_descent(k_train: Kernels, k_test_train: Kernels, y_train, steps, lr
         raise ValueError(f"steps: must be an integer number of steps, got {steps!r}")
 
     def gain(lam, n, dtype):
-        k = steps.astype(dtype)[..., None]                  # (..., 1)
-        lam = jnp.where(lam > 0, lam, 0.0)                  # round-off negatives: a flat direction
-        a = lr * lam / n                                    # per-step contraction 1 - a of each mode
+        k = steps.astype(dtype)[..., None]  # (..., 1)
+        lam = jnp.where(lam > 0, lam, 0.0)  # round-off negatives: a flat direction
+        a = lr * lam / n  # per-step contraction 1 - a of each mode
         safe = jnp.where(lam > 0, lam, 1.0)
-        below = -jnp.expm1(k * jnp.log1p(-jnp.minimum(a, 0.5))) / safe   # a < 1/2: accurate for small a
-        flip = (a > 1) & jnp.asarray(steps % 2 == 1)[..., None]           # (1 - a)^k < 0: odd k, a > 1
+        below = -jnp.expm1(k * jnp.log1p(-jnp.minimum(a, 0.5))) / safe  # a < 1/2: accurate for small a
+        flip = (a > 1) & jnp.asarray(steps % 2 == 1)[..., None]  # (1 - a)^k < 0: odd k, a > 1
         above = (1.0 - jnp.where(flip, -1.0, 1.0) * jnp.abs(1.0 - a) ** k) / safe
         return jnp.where(lam > 0, jnp.where(a < 0.5, below, above), k * lr / n)
 
@@ -99,7 +119,7 @@ def _kernel_regime(gain_of, k_train, k_test_train, y_train, k_test, f0_train, f0
     theta = _regularise(jnp.asarray(k_train.ntk), diag_reg)
     n = theta.shape[0]
     lam, v = jnp.linalg.eigh(theta)
-    gain = gain_of(lam, n, theta.dtype)                 # (..., N)
+    gain = gain_of(lam, n, theta.dtype)  # (..., N)
     # T = Theta_*x V diag(gain) V^T
     transfer = jnp.einsum("sn,nk,...k,mk->...sm", k_test_train.ntk, v, gain, v)
     residual = _targets(y_train) if f0_train is None else _targets(y_train) - _targets(f0_train)

@@ -34,8 +34,9 @@ def kernel_eigenvalues(k) -> np.ndarray:
     return np.linalg.eigvalsh(0.5 * (k + k.T))[::-1]
 
 
-def mc_empirical_ntk(config: MLPConfig, x1, x2=None, *, seeds=range(8), scaling: str = "sgd",
-                     method: str = "structured") -> tuple[jnp.ndarray, jnp.ndarray]:
+def mc_empirical_ntk(
+    config: MLPConfig, x1, x2=None, *, seeds=range(8), scaling: str = "sgd", method: str = "structured"
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Mean and standard deviation over initialisation seeds of the empirical NTK at `config.width`."""
     seeds = list(seeds)
     if not seeds:
