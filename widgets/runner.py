@@ -29,7 +29,7 @@ import ipywidgets as w
 from workbench.experiment import Record, progress_text
 
 _COLOURS = {"diverged": "#D55E00", "error": "#D55E00", "finished": "#009E73"}
-DEBOUNCE = 0.15  # seconds a view waits for a newer control change before it computes
+DEBOUNCE = 0.02  # seconds a view waits for a newer control change (stale results are dropped anyway)
 
 
 def final_text(record: Record | None, stop: threading.Event, seconds: float) -> tuple[str, str]:
