@@ -24,6 +24,7 @@ run: $(STAMP)
 
 # One pytest run: unit tests, real-browser tests and every notebook (nbval, lax mode, CI parameters).
 test: $(STAMP) browser-deps
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/pyright
 	WORKBENCH_CI=1 $(PY) -m pytest -q --timeout=900 --durations=15 --nbval-lax tests notebooks
 
 test-fast: $(STAMP)

@@ -41,6 +41,7 @@ def bare_loop(model, data, cfg: TrainConfig):
 
 
 def main(argv=None):
+    assert __doc__ is not None  # the module docstring is the command's description
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     quick = parser.parse_args(argv).quick

@@ -16,6 +16,7 @@ import argparse
 import json
 import pathlib
 import subprocess
+from typing import TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,16 @@ from benchmarks.timing import best_time
 from workbench.kernels import empirical_ntk, mlp_kernels
 from workbench.models import MLPConfig, build_mlp
 
-NETWORK = dict(depth=5, weight_std=1.4, bias_std=0.1)
+
+class Network(TypedDict):
+    """The keyword arguments of `mlp_kernels` that fix the benchmarked network."""
+
+    depth: int
+    weight_std: float
+    bias_std: float
+
+
+NETWORK: Network = {"depth": 5, "weight_std": 1.4, "bias_std": 0.1}
 DIM = 64
 
 
@@ -41,6 +51,7 @@ def peer(python, job):
 
 
 def main(argv=None):
+    assert __doc__ is not None  # the module docstring is the command's description
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--nt-python", default="/work/ntvenv/bin/python", help="interpreter with neural-tangents")

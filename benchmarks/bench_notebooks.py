@@ -53,6 +53,7 @@ def measure(path: pathlib.Path, ci: bool) -> tuple[float, float, int]:
 
 
 def main(argv=None):
+    assert __doc__ is not None  # the module docstring is the command's description
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="run with the notebooks' CI parameters")
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)

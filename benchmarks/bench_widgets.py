@@ -98,7 +98,12 @@ def kernel_explorer_latency(changes: int = 20) -> dict:
     panel.live.render()
     analytic = threading.Event()
     draw = panel.draw
-    panel.draw = lambda record: (draw(record), analytic.set())
+
+    def draw_and_signal(record):
+        draw(record)
+        analytic.set()
+
+    panel.draw = draw_and_signal
     total, overlay, full = [], [], []
     for i in range(changes):
         name, value = ("weight_std", 1.2 + 0.04 * i) if i % 2 == 0 else ("bias_std", 0.05 + 0.02 * i)
@@ -140,8 +145,8 @@ def nt_peer(x: np.ndarray) -> float | None:
     return statistics.median(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def training_rates(config) -> tuple[float, float]:
-    """(steps/s without plotting, steps/s in the panel with every throttled redraw rendered)."""
+def training_rates(config) -> tuple[float, float, int]:
+    """(steps/s without plotting, steps/s in the panel with every throttled redraw rendered, redraws)."""
     for _ in training_dynamics.run(config):  # warm-up: compilation
         pass
     t = time.perf_counter()
@@ -152,9 +157,11 @@ def training_rates(config) -> tuple[float, float]:
     panel.live.canvas.syncing_data_url = False
     panel.live.canvas.draw_idle = panel.live.canvas.draw  # render as the front end's draw request would
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     panel.controller.start()
     t = time.perf_counter()
+    assert panel.controller.thread is not None
     panel.controller.thread.join()
     on = config.steps / (time.perf_counter() - t)
     draws = panel.live.draws
@@ -163,6 +170,7 @@ def training_rates(config) -> tuple[float, float]:
 
 
 def main(argv=None):
+    assert __doc__ is not None  # the module docstring is the command's description
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer changes and steps, for a smoke run")
     quick = parser.parse_args(argv).quick

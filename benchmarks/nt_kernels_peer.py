@@ -11,9 +11,9 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import neural_tangents as nt
+import neural_tangents as nt  # pyright: ignore[reportMissingImports]  # installed only in the side venv
 import numpy as np
-from neural_tangents import stax
+from neural_tangents import stax  # pyright: ignore[reportMissingImports]  # installed only in the side venv
 from timing import best_time  # benchmarks/timing.py: this script's folder is on sys.path
 
 

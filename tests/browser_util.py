@@ -23,8 +23,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -148,8 +150,17 @@ def jupyter_server(app: str, root_dir, *, notebook: str | None = None, timeout: 
         log.close()
 
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    class CollectingPage(Page):
+        """A Playwright page with the `errors` list that `chromium_page` attaches to it."""
+
+        errors: list[str]
+
+
 @contextlib.contextmanager
-def chromium_page(viewport=VIEWPORT):
+def chromium_page(viewport=VIEWPORT) -> Iterator[CollectingPage]:
     """A Playwright page in headless Debian Chromium at `viewport` (width, height) CSS pixels; page errors are
     collected in `page.errors`."""
     from playwright.sync_api import sync_playwright
@@ -158,7 +169,7 @@ def chromium_page(viewport=VIEWPORT):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page = cast("CollectingPage", browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}))
             page.errors = []
             page.on("pageerror", lambda e: page.errors.append(str(e)))
             yield page

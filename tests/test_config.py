@@ -47,7 +47,7 @@ def test_data_validation_names_field():
 def test_configs_are_frozen_and_round_trip():
     c = MLPConfig(width=256, activation="x * sigmoid(x)")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        c.width = 3
+        c.width = 3  # pyright: ignore[reportAttributeAccessIssue]  # frozen on purpose: must raise
     assert MLPConfig.from_json(c.to_json()) == c
     assert MLPConfig.from_code(c.to_code()) == c
     with pytest.raises(ValueError, match="not a config code"):
@@ -61,7 +61,7 @@ def test_configs_are_frozen_and_round_trip():
 def test_width_validator_accepts_exactly_its_range(value):
     ok = (not isinstance(value, float) or (math.isfinite(value) and value.is_integer())) and 1 <= value <= 65536
     try:
-        assert MLPConfig(width=value).width == int(value) and ok
+        assert MLPConfig(width=value).width == int(value) and ok  # pyright: ignore[reportArgumentType]  # floats too
     except ValueError as err:
         assert not ok and str(err).startswith("width:")
 
@@ -80,23 +80,24 @@ def test_tuple_fields_are_element_typed_and_scalars_reject_tuples():
     from workbench.experiments import coord_check, criticality
 
     with pytest.raises(ValueError, match=r"widths: must be an integer in \[1, 65536\], got 64.5"):
-        coord_check.Config(widths=(64.5, 128))
+        coord_check.Config(widths=(64.5, 128))  # pyright: ignore[reportArgumentType]  # wrong type on purpose
     for bad in (64, "64", None):
         with pytest.raises(ValueError, match="widths: must be a non-empty list of ints"):
-            coord_check.Config(widths=bad)
+            coord_check.Config(widths=bad)  # pyright: ignore[reportArgumentType]  # wrong type on purpose
     assert criticality.Config(sigma_w2s=(1, 2)).sigma_w2s == (1.0, 2.0)
     with pytest.raises(ValueError, match="depth: must be a single int"):
-        MLPConfig(depth=(1, 2))
+        MLPConfig(depth=(1, 2))  # pyright: ignore[reportArgumentType]  # wrong type on purpose
     with pytest.raises(ValueError, match="width: must be a finite number .* 401 digits"):
         MLPConfig(width=10**400)
     with pytest.raises(ValueError, match="activation: must be a name or an expression"):
-        MLPConfig(activation=lambda x: x)
+        MLPConfig(activation=lambda x: x)  # pyright: ignore[reportArgumentType]  # wrong type on purpose
 
 
 def test_numpy_scalars_are_accepted():
     import numpy as np
 
-    c = MLPConfig(width=np.int64(64), weight_std=np.float32(1.5), bias=np.bool_(False))
+    # numpy scalars where the fields declare int, float and bool: accepted, and normalised to those types
+    c = MLPConfig(width=np.int64(64), weight_std=np.float32(1.5), bias=np.bool_(False))  # pyright: ignore[reportArgumentType]
     assert (c.width, c.weight_std, c.bias) == (64, 1.5, False) and type(c.width) is int
 
 

@@ -1,6 +1,8 @@
 """Coordinate check (issue 2 and issue 6): slope of the change of the last hidden pre-activations
 against width, widths 64, 256, 1024, under SGD and Adam, for the four parametrizations (TP V, Fig. 5)."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,7 @@ def _final(config):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("param", ["sp", "ntk", "mup", "mf"])
 def test_last_hidden_slope(param, optimizer):
-    kw = dict(lr=0.2, steps=SGD_STEPS[param]) if optimizer == "sgd" else dict(lr=0.01, steps=3)
+    kw: dict[str, Any] = dict(lr=0.2, steps=SGD_STEPS[param]) if optimizer == "sgd" else dict(lr=0.01, steps=3)
     records = _final(cc.Config(widths=(64, 256, 1024), seeds=4, parametrization=param, optimizer=optimizer, **kw))
     slopes = records[-1].metrics["slopes"]
     assert slopes.shape == (4,)  # h_1, h_2, h_3 and the readout
@@ -67,9 +69,10 @@ def test_panel_runs_headless_and_draws_every_layer():
 
     panel = CoordCheckPanel(cc.Config(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8))
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert panel.controller.state == "finished", panel.controller.state
-    lines = [line for line in panel.lines if len(line.get_xdata())]
+    lines = [line for line in panel.lines if len(np.asarray(line.get_xdata()))]
     assert len(lines) == 3 * 3  # three axes x (h_1, h_2, readout)
     assert len(panel.slopes.get_xdata()) == 3
     panel.close()

@@ -69,6 +69,7 @@ def test_depth_profile_starts_from_the_input_kernel():
 )
 def test_critical_init_of_universality_classes(activation, expected):
     got = C.critical_init(activation)
+    assert got is not None
     assert got.universality == expected[2]
     np.testing.assert_allclose([got.C_b, got.C_W], expected[:2], rtol=1e-5)
 

@@ -50,7 +50,7 @@ def test_input_correlation_and_config_errors():
 
 
 def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
-    from matplotlib.backend_bases import MouseEvent
+    from matplotlib.backend_bases import MouseButton, MouseEvent
 
     from widgets.panels.criticality import PhaseDiagramPanel, SeluFlowPanel
 
@@ -60,7 +60,7 @@ def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
     ax = panel.live.axes[0]
     x, y = ax.transData.transform((2.5, 0.05))
     panel.live.canvas.callbacks.process(
-        "button_press_event", MouseEvent("button_press_event", panel.live.canvas, x, y, 1)
+        "button_press_event", MouseEvent("button_press_event", panel.live.canvas, x, y, MouseButton.LEFT)
     )
     assert panel.wait(120)
     assert panel.config.sigma_w2 == 2.5 and list(panel.point.get_xdata()) == [2.5]

@@ -16,7 +16,7 @@ def harmonic_share(m: int) -> float:
     return sum(1.0 / j for j in range(1, m + 1)) / m
 
 
-def waves(p: int, freqs, phases, amps=1.0) -> np.ndarray:
+def waves(p: int, freqs, phases, amps: float | np.ndarray = 1.0) -> np.ndarray:
     """(p, d) columns amps * cos(2 pi k a / p + phase)."""
     a = np.arange(p)[:, None]
     return amps * np.cos(2 * np.pi * np.asarray(freqs) * a / p + np.asarray(phases))

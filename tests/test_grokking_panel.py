@@ -14,10 +14,12 @@ def test_grokking_panel_presets_and_live_spectrum():
     panel.preset.value = "(custom)"
     panel.form.set_config(G.Config(p=11, train_fraction=0.5, width=16, steps=40, record_every=20))
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert panel.controller.state == "finished"
     steps, acc = panel.acc[0].get_data()
     assert list(steps) == [20, 40]  # step 0 is left off the log axis
+    assert panel.bars is not None
     heights = [bar.get_height() for bar in panel.bars]
     assert len(heights) == 5 and np.isclose(sum(heights), 1.0)
     panel.close()

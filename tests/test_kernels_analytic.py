@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -14,7 +15,7 @@ from workbench.kernels import dual, kernel_eigenvalues, kernel_vs_angle, mlp_ker
 CASES = json.loads((Path(__file__).parent / "data" / "nt_mlp_kernels.json").read_text())["cases"]
 
 
-def _kwargs(case):
+def _kwargs(case: dict[str, Any]) -> dict[str, Any]:
     act = case["activation"]
     if act.startswith("leaky_relu:"):  # the reference names leaky_relu(a) 'leaky_relu:a'
         act = f"leaky_relu({act.split(':')[1]})"
@@ -99,7 +100,9 @@ def test_float32_within_1e5_of_float64_everywhere(activation):
     matrix); the diagonal is compared entry by entry. Sign is a non-Lipschitz map at angle 0, so float32
     rounding of near-duplicate inputs is amplified by the exact kernel itself: no near-duplicates for it."""
     x = np.concatenate(_awkward_inputs(32, near=activation != "sign"))
-    kw = dict(depth=2, activation=activation, weight_std=1.3, bias_std=0.2, block_size=8)  # several tiles
+    kw: dict[str, Any] = dict(
+        depth=2, activation=activation, weight_std=1.3, bias_std=0.2, block_size=8
+    )  # several tiles
     k32 = mlp_kernels(x, **kw)
     with jax.enable_x64(True):
         k64 = mlp_kernels(x.astype(np.float64), **kw)
@@ -118,7 +121,7 @@ def test_float32_within_1e5_of_float64_everywhere(activation):
 def test_symmetric_psd_and_finite_with_coincident_and_antipodal_inputs(activation, seed, weight_std, bias_std):
     x, x2 = _awkward_inputs(3, seed)
     x = np.concatenate([x, np.zeros((1, 3), np.float32)])  # and a zero input
-    kw = dict(depth=1, activation=activation, weight_std=weight_std, bias_std=bias_std)
+    kw: dict[str, Any] = dict(depth=1, activation=activation, weight_std=weight_std, bias_std=bias_std)
     k, c = mlp_kernels(x, **kw), mlp_kernels(x, x2, **kw)
     for m in (k.nngp, k.ntk):
         m = np.asarray(m, np.float64)
@@ -133,7 +136,7 @@ def test_symmetric_psd_and_finite_with_coincident_and_antipodal_inputs(activatio
 
 def test_tiles_match_one_block():
     x, x2 = _awkward_inputs(3)
-    kw = dict(depth=1, activation="relu", weight_std=1.4, bias_std=0.1)
+    kw: dict[str, Any] = dict(depth=1, activation="relu", weight_std=1.4, bias_std=0.1)
     a, b = mlp_kernels(x, **kw), mlp_kernels(x, **kw, block_size=3)  # 10 rows: 4 tiles, the last padded
     np.testing.assert_allclose(b.ntk, a.ntk, rtol=1e-6)
     np.testing.assert_allclose(b.nngp, a.nngp, rtol=1e-6)

@@ -1,5 +1,7 @@
 """Empirical NTK (workbench.kernels.empirical, issue 3): structured = Jacobian, training convention, n^-1/2."""
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,7 +57,7 @@ def _rel(a, b):
 
 def test_distance_to_the_analytic_ntk_falls_like_n_to_the_minus_half():
     widths, seeds = [64, 256, 1024], range(3)
-    kw = dict(in_dim=3, depth=2, parametrization="ntk", base_width=32, weight_std=1.4, bias_std=0.3)
+    kw: dict[str, Any] = dict(in_dim=3, depth=2, parametrization="ntk", base_width=32, weight_std=1.4, bias_std=0.3)
     nt = mlp_kernels(X, depth=2, weight_std=1.4, bias_std=0.3).ntk
     dist = [
         np.mean([_rel(empirical_ntk(build_mlp(MLPConfig(width=n, **kw), s), X, scaling="nt"), nt) for s in seeds])
@@ -108,7 +110,7 @@ def test_changing_the_stds_does_not_recompile():
         return empirical_ntk(build_mlp(cfg, 0), X, X2, scaling="nt")
 
     first = ntk(1.0, 0.1)
-    size = _structured_jit._cache_size()
+    size = _structured_jit._cache_size()  # pyright: ignore[reportAttributeAccessIssue]  # jit's private cache count
     second = ntk(2.0, 0.5)
-    assert _structured_jit._cache_size() == size
+    assert _structured_jit._cache_size() == size  # pyright: ignore[reportAttributeAccessIssue]
     assert not np.allclose(first, second)

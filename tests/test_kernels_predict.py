@@ -19,8 +19,10 @@ K_TEST_TRAIN = Kernels(K.nngp[TE, TR], K.ntk[TE, TR])
 def test_nngp_posterior_interpolates_and_is_certain_at_training_points():
     p = nngp_posterior(K.nngp[TR, TR], K.nngp[TR, TR], Y, k_test=K.nngp[TR, TR])
     np.testing.assert_allclose(p.mean, Y, atol=2e-3)
+    assert p.cov is not None  # k_test given: the covariance too
     assert float(jnp.abs(p.cov).max()) < 1e-2 * float(K.nngp[0, 0])
     q = nngp_posterior(K.nngp[TR, TR], K.nngp[TE, TR], Y, k_test=K.nngp[TE, TE], diag_reg=1e-3)
+    assert q.cov is not None
     assert q.mean.shape == (2, 2) and q.cov.shape == (2, 2)
     with pytest.raises(ValueError, match="diag_reg"):
         nngp_posterior(K.nngp[TR, TR], K.nngp[TE, TR], Y, diag_reg=-1.0)
@@ -62,12 +64,14 @@ def test_gradient_descent_tends_to_gradient_flow_at_small_steps():
     step = gradient_descent(K_TRAIN, K_TEST_TRAIN, Y, 4000, lr, k_test=K.nngp[TE, TE])
     flow = gradient_flow(K_TRAIN, K_TEST_TRAIN, Y, 4000 * lr, k_test=K.nngp[TE, TE])
     np.testing.assert_allclose(step.mean, flow.mean, atol=1e-3 * float(jnp.abs(flow.mean).max()))
+    assert step.cov is not None and flow.cov is not None
     np.testing.assert_allclose(step.cov, flow.cov, atol=1e-3 * float(jnp.abs(flow.cov).max()))
 
 
 def test_ensemble_mean_and_covariance_limits():
     k_test = K.nngp[TE, TE]
     p = gradient_flow(K_TRAIN, K_TEST_TRAIN, Y, jnp.array([0.0, 1e7]), k_test=k_test)
+    assert p.cov is not None
     assert p.mean.shape == (2, 2, 2) and p.cov.shape == (2, 2, 2)
     np.testing.assert_allclose(p.mean[0], 0.0, atol=1e-7)  # t = 0: the prior
     np.testing.assert_allclose(p.cov[0], k_test, rtol=1e-6)
@@ -76,4 +80,5 @@ def test_ensemble_mean_and_covariance_limits():
     assert float(jnp.linalg.eigvalsh(p.cov[1]).min()) > -1e-4 * float(k_test.max())
     train = gradient_flow(K_TRAIN, K_TRAIN, Y, 1e7, k_test=K_TRAIN.nngp)  # training points end on the labels
     np.testing.assert_allclose(train.mean, Y, atol=1e-3)
+    assert train.cov is not None
     assert float(jnp.abs(train.cov).max()) < 1e-3 * float(K.nngp[0, 0])

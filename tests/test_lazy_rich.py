@@ -52,6 +52,7 @@ def test_panel_runs_headless():
 
     panel = LazyRichPanel(L.Config(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4))
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert panel.controller.state == "finished", panel.controller.state
     assert len(panel.lines["feature_movement", "ntk"].get_xdata()) == 2

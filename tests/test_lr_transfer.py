@@ -1,12 +1,14 @@
 """Learning-rate transfer (issue 6; TP V Fig. 1): with Adam the best base learning rate stays within one
 grid step across 4 widths under muP and moves by at least 2 grid steps (to smaller lrs) under SP."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from workbench.experiments import lr_transfer as lt
 
-SMALL = dict(
+SMALL: dict[str, Any] = dict(
     widths=(32, 64, 128, 256),
     base_width=32,
     depth=3,
@@ -58,6 +60,7 @@ def test_panel_runs_headless():
 
     panel = LRTransferPanel(lt.Config(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1))
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert panel.controller.state == "finished", panel.controller.state
     assert [len(line.get_xdata()) for line in panel.curves] == [3, 3]

@@ -78,6 +78,7 @@ def test_a_superseded_view_drops_its_records():
         for steps in (4, 5, 6, 7):
             panel.form.controls["steps"].value = steps
         assert panel.wait(60)
+        assert panel.running_config is not None
         assert panel.running_config.steps == 7 and len(drawn) == 1 and len(drawn[0].metrics["path"]) == 8
     finally:
         panel.close()

@@ -74,7 +74,7 @@ def test_full_batch_sgd_matches_hand_written_gradient_step():
     graphdef, params = nnx.split(model, nnx.Param)
 
     def loss(p):
-        return 0.5 * jnp.mean(jnp.sum((nnx.merge(graphdef, p)(data.x_train) - data.y_train) ** 2, -1))
+        return 0.5 * jnp.mean(jnp.sum((nnx.merge(graphdef, p)(jnp.asarray(data.x_train)) - data.y_train) ** 2, -1))
 
     grads = jax.grad(loss)(params)
     m = 16 / 4

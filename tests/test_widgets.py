@@ -204,6 +204,7 @@ def test_run_updates_artist_data_and_finishes(panel):
     panel.form.controls["steps"].value = 16
     panel.form.controls["record_every"].value = 4
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join(60)
     assert panel.controller.state == "finished"
     assert panel.controller.status.value.count("finished: 16 steps in")
@@ -218,6 +219,7 @@ def test_stop_ends_the_thread_within_half_a_second(panel):
     panel.controller.start()
     wait_for(lambda: panel.controller.state == "running" and len(panel.records) > 2)
     panel.controller.stop_button.click()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join(0.5)
     assert not panel.controller.thread.is_alive()
     assert panel.controller.state == "stopped"
@@ -228,6 +230,7 @@ def test_diverging_learning_rate_gives_status_diverged(panel):
     panel.form.controls["lr"].value = 1e4
     panel.form.controls["activation"].value = "relu"
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join(60)
     assert panel.controller.state == "diverged"
     assert "diverged at step" in panel.controller.status.value
@@ -241,6 +244,7 @@ def test_errors_in_the_run_are_shown_not_raised():
 
     controller = RunController(broken, on_record=lambda r: None)
     controller.start()
+    assert controller.thread is not None  # start() made it
     controller.thread.join(10)
     assert controller.state == "error" and "batch_size: must be in [0, 16]" in controller.status.value
     assert not controller.run_button.disabled and controller.stop_button.disabled
@@ -255,6 +259,7 @@ def test_fifty_run_reset_cycles_leave_no_threads_or_figures(panel):
     panel.form.controls["steps"].value = 8
     panel.form.controls["record_every"].value = 4
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join(60)  # compile once
     threads, figures = threading.active_count(), _live_figures()
     for _ in range(50):
@@ -285,6 +290,7 @@ def test_exports(panel):
     panel.form.controls["steps"].value = 8
     panel.form.controls["record_every"].value = 4
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join(60)
     csv_text = panel.export("csv").decode().splitlines()
     assert csv_text[0].startswith("done,total,unit,kind,status,elapsed,train_loss") and len(csv_text) == 4
@@ -334,12 +340,14 @@ def test_the_app_holds_every_panel_and_each_builds_without_error():
 def test_past_runs_survive_reset_and_a_new_run(panel):
     panel.form.controls["steps"].value = 16
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     first_losses = panel.line.get_ydata().copy()
     panel.form.controls["lr"].value = 0.2
     panel.controller.reset()
     assert len(panel.line.get_ydata()) == 0 and len(panel.past_runs) == 1
     panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert len(panel.past_runs) == 2 and panel.past.value == 1
     assert "steps=16" in panel.past_runs[0][0] and "lr=0.2" in panel.past_runs[1][0]
@@ -355,6 +363,7 @@ def test_past_runs_keep_the_latest_and_refuse_to_show_while_running(panel, monke
     panel.form.controls["steps"].value = 8
     for _ in range(3):
         panel.controller.start()
+        assert panel.controller.thread is not None  # start() made it
         panel.controller.thread.join()
     assert len(panel.past_runs) == 2 and len(panel.past.options) == 2
     panel.form.controls["steps"].value = 65536

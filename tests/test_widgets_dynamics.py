@@ -1,6 +1,7 @@
 """Training-dynamics experiment (headless) and its panel: NTK prediction, laziness with width, statuses."""
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,7 +9,9 @@ import pytest
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
 from workbench.experiments import training_dynamics as T
 
-SMALL = dict(widths=(32, 512), steps=100, record_every=50, n_train=12, grid=16, ntk_points=8, base_width=32, depth=2)
+SMALL: dict[str, Any] = dict(
+    widths=(32, 512), steps=100, record_every=50, n_train=12, grid=16, ntk_points=8, base_width=32, depth=2
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,7 @@ def test_two_d_task_draws_a_decision_surface():
     panel = TrainingDynamicsPanel(T.Config(**{**SMALL, "widths": (32,), "task": "xor", "steps": 50}))
     try:
         panel.controller.start()
+        assert panel.controller.thread is not None  # start() made it
         panel.controller.thread.join(120)
         assert panel.controller.state == "finished", panel.controller.status.value
         surface = panel.surfaces[0]
@@ -95,6 +99,7 @@ def test_panel_diverges_with_a_huge_learning_rate():
     try:
         panel.form.controls["lr"].value = 10.0
         panel.controller.start()
+        assert panel.controller.thread is not None  # start() made it
         panel.controller.thread.join(120)
         assert panel.controller.state == "diverged" and "diverged at step" in panel.controller.status.value
     finally:

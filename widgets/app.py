@@ -5,7 +5,12 @@ A tab builds its panel the first time it is selected, so opening the app costs o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, overload
+
 import ipywidgets as w
+
+if TYPE_CHECKING:
+    from widgets.panel import Panel
 
 # Full tab titles (ipywidgets shrinks tabs to a fixed width and cuts their labels): tabs as wide as their
 # titles, wrapping onto a second row when the notebook is narrow; a thinner frame around the tab's panel
@@ -26,7 +31,7 @@ class Workbench:
         if panels is None:
             from widgets.panels import PANELS as panels
         self.panel_classes = list(panels)
-        self.panels: dict[int, object] = {}
+        self.panels: dict[int, Panel] = {}
         self.tabs = w.Tab(
             children=[w.VBox() for _ in self.panel_classes], titles=[cls.title for cls in self.panel_classes]
         )
@@ -37,7 +42,12 @@ class Workbench:
             self.tabs.selected_index = selected
             self.open(selected)
 
-    def open(self, index: int | None):
+    @overload
+    def open(self, index: int) -> Panel: ...
+    @overload
+    def open(self, index: None) -> None: ...
+
+    def open(self, index: int | None) -> Panel | None:
         """The panel in tab `index`, built on first use."""
         if index is None:
             return None
@@ -47,7 +57,7 @@ class Workbench:
             self.tabs.children[index].children = [panel.widget]
         return self.panels[index]
 
-    def panel(self, title: str):
+    def panel(self, title: str) -> Panel:
         """The panel with this title (built if needed)."""
         index = [cls.title for cls in self.panel_classes].index(title)
         self.tabs.selected_index = index

@@ -206,7 +206,9 @@ class ConfigForm:
     def _show_applicable(self) -> None:
         """Hide the controls whose field does not apply to the current config (`visible`: name -> predicate)."""
         for name, applies in self.visible.items():
-            self.controls[name].layout.display = "" if applies(self.config) else "none"
+            control = self.controls[name]
+            assert isinstance(control, w.DOMWidget)  # every control `make_control` builds has a layout
+            control.layout.display = "" if applies(self.config) else "none"
 
     def set_config(self, config) -> None:
         """Show `config` in the controls (one change notification, not one per field)."""

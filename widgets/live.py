@@ -28,20 +28,25 @@ import io
 import math
 import threading
 import time
+from typing import Any, cast
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 from cycler import cycler
-from ipympl.backend_nbagg import new_figure_manager_given_figure
+from ipympl.backend_nbagg import (
+    Canvas,
+    new_figure_manager_given_figure,  # pyright: ignore[reportAttributeAccessIssue]  # added by _Backend.export
+)
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import NullLocator
+from matplotlib.typing import RcKeyType
 
 # Okabe & Ito (2008) colour-blind-safe palette, on a white figure in light and dark JupyterLab themes.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-THEME = {
+THEME: dict[RcKeyType, Any] = {
     "axes.prop_cycle": cycler(color=PALETTE),
     "figure.facecolor": "white",
     "axes.facecolor": "white",
@@ -114,7 +119,7 @@ class LiveFigure:
             self.fig = Figure(figsize=figsize, layout="constrained")
             new_figure_manager_given_figure(id(self), self.fig)
             self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).ravel())
-        canvas = self.fig.canvas
+        canvas = self.canvas
         canvas.header_visible = False
         canvas.footer_visible = False
         # The toolbar (absolutely placed by ipympl, shown on hover) sits in a band of its own above the figure:
@@ -161,7 +166,7 @@ class LiveFigure:
 
     def _render(self) -> None:
         """Agg render of the `dynamic` artists over the cached background (a full render first if it is stale)."""
-        canvas = self.fig.canvas
+        canvas = self.canvas
         if self._frame != self._frame_key():
             for artist in self.dynamic:
                 artist.set_animated(True)
@@ -202,8 +207,9 @@ class LiveFigure:
                         text.set_fontsize(size)
 
     @property
-    def canvas(self):
-        return self.fig.canvas
+    def canvas(self) -> Canvas:
+        """The figure's ipympl canvas widget (matplotlib types `Figure.canvas` as the base class)."""
+        return cast(Canvas, self.fig.canvas)
 
     @property
     def alt(self) -> str:
@@ -255,5 +261,5 @@ class LiveFigure:
 
     def close(self) -> None:
         """Close the canvas widget and drop the figure's artists."""
-        self.fig.canvas.close()
+        self.canvas.close()
         self.fig.clear()

@@ -349,7 +349,7 @@ class LivePanel(Panel):
         self.show_button = w.Button(
             description="Show", icon="history", disabled=True, tooltip="restore the selected run's settings and plots"
         )
-        self.show_button.on_click(lambda _: self.show_run(self.past.value))
+        self.show_button.on_click(self._show_selected)
         super().__init__(config)
 
     def header(self) -> w.Widget:
@@ -371,6 +371,11 @@ class LivePanel(Panel):
         self.past.options = [(text, i) for i, (text, _, _) in enumerate(self.past_runs)]
         self.past.value = len(self.past_runs) - 1
         self.show_button.disabled = False
+
+    def _show_selected(self, _button) -> None:
+        index = self.past.value
+        assert index is not None  # Show is enabled once a run is listed, and the dropdown then selects one
+        self.show_run(index)
 
     def show_run(self, index: int) -> None:
         """Restore past run `index`: its config in the controls, its records in the plots and exports."""

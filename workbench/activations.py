@@ -22,10 +22,12 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf as _erf
+from jax.typing import ArrayLike
 
 Array = jax.Array
 
@@ -39,7 +41,12 @@ class Activation:
     family: str = "expression"
     params: tuple[float, ...] = ()
 
-    def __call__(self, x: Array) -> Array:
+    @overload
+    def __call__(self, x: Array) -> Array: ...
+    @overload
+    def __call__(self, x: ArrayLike) -> ArrayLike: ...  # numpy in: a jax Array out, but "identity" returns x
+
+    def __call__(self, x: Any) -> Any:
         return self.fn(x)
 
 
@@ -156,7 +163,9 @@ def _fold(node: ast.AST):
     """The real value of a subexpression free of x and of calls (None if it has either), refusing what is not
     a finite real number: 1e309, (-8)**(1/3), (-1)**0.5, x/0 (a constant zero divisor), 10**400."""
     if isinstance(node, ast.Constant):
-        value = float(node.value) if abs(node.value) < 1e308 or isinstance(node.value, float) else math.inf
+        number = node.value
+        assert isinstance(number, (int, float))  # `_check` admits only numeric constants
+        value = float(number) if abs(number) < 1e308 or isinstance(number, float) else math.inf
         if not math.isfinite(value):
             raise ValueError(f"activation: the number {ast.unparse(node)[:20]} is not finite")
         return value
@@ -188,6 +197,7 @@ def _fold(node: ast.AST):
 def _evaluate(node: ast.AST, x: Array):
     """Evaluate a checked expression tree at x by structural recursion (no eval, no exec)."""
     if isinstance(node, ast.Constant):
+        assert isinstance(node.value, (int, float))  # `_check` admits only numeric constants
         return float(node.value)
     if isinstance(node, ast.Name):
         return x if node.id == "x" else ALLOWED_CONSTANTS[node.id]
@@ -198,6 +208,7 @@ def _evaluate(node: ast.AST, x: Array):
     if isinstance(node, ast.Compare):
         cmp = _COMPARE[type(node.ops[0])](_evaluate(node.left, x), _evaluate(node.comparators[0], x))
         return jnp.asarray(cmp, dtype=jnp.result_type(x, float))
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # all `_check` admits besides the above
     args = [_evaluate(a, x) for a in node.args]
     return ALLOWED_FUNCTIONS[node.func.id](*args)
 

@@ -18,7 +18,7 @@ import math
 import numbers
 import typing
 import zlib
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -85,7 +85,7 @@ def _number(name: str, meta: dict, kind: type, value: Any):
     if kind is int:
         if not as_float.is_integer():
             raise ValueError(f"{name}: must be an integer in {rng}, got {value!r}")
-        value = int(value)
+        value = int(typing.cast(typing.SupportsInt, value))  # numbers.Real does not declare __int__; int and float do
     lo, hi = meta.get("lo"), meta.get("hi")
     too_low = lo is not None and (value <= lo if meta.get("lo_open") else value < lo)
     if too_low or (hi is not None and value > hi):
@@ -133,6 +133,9 @@ def field_types(cls) -> dict[str, Any]:
 class Config:
     """Base of the frozen experiment configs: validates on construction, round-trips to text."""
 
+    if typing.TYPE_CHECKING:  # every subclass is a @dataclass; this tells the checker so
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def __post_init__(self):
         types = field_types(type(self))
         for f in dataclasses.fields(self):
@@ -143,7 +146,7 @@ class Config:
     def validate(self) -> None:
         """Cross-field checks; subclasses override and raise ValueError naming the fields."""
 
-    def replace(self, **changes):
+    def replace(self, **changes) -> Self:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -153,7 +156,7 @@ class Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict):
+    def from_dict(cls, data: object) -> Self:
         if not isinstance(data, dict):
             raise ValueError(f"{cls.__name__}: expected a JSON object of fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -164,7 +167,7 @@ class Config:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str):
+    def from_json(cls, text: str) -> Self:
         if len(text) > MAX_CODE_BYTES:
             raise ValueError(f"{cls.__name__}: config JSON longer than {MAX_CODE_BYTES} characters")
         try:
@@ -184,7 +187,7 @@ class Config:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def from_code(cls, code: str):
+    def from_code(cls, code: str) -> Self:
         """The config of a share code; refused if it is not one or inflates past `MAX_CODE_BYTES`."""
         refusal = f"{cls.__name__}: not a config code (paste the text from 'Copy config')"
         if not isinstance(code, str) or len(code) > MAX_CODE_BYTES:

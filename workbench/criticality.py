@@ -191,7 +191,8 @@ def critical_line(activation, sigma_b2, *, q_max=100.0):
             return on_line(lo)[0]
         if not np.isfinite(g(hi)) or g(lo) * g(hi) > 0:
             return np.nan
-        return on_line(optimize.brentq(g, lo, hi, xtol=1e-12, rtol=1e-10))[0]
+        # scipy leaves brentq unannotated, so rtol's type is inferred from its default, a np.float64
+        return on_line(optimize.brentq(g, lo, hi, xtol=1e-12, rtol=1e-10))[0]  # pyright: ignore[reportArgumentType]
 
     return np.vectorize(solve, otypes=[float])(_np(sigma_b2))
 

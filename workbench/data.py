@@ -199,7 +199,7 @@ def digits(test_fraction=0.3, seed=0) -> Dataset:
     from sklearn.datasets import load_digits
 
     _fraction("test_fraction", test_fraction)
-    d = load_digits()
-    x, y = d.data / 16.0, d.target.astype(np.int32)
+    pixels, labels = load_digits(return_X_y=True)
+    x, y = pixels / 16.0, labels.astype(np.int32)
     rng = np.random.default_rng(seed)
     return _split(x, y, len(x) - int(round(test_fraction * len(x))), rng, 10)

@@ -43,7 +43,7 @@ def neuron_concentration(embedding, p: int | None = None) -> float:
     H_m / m (H_m = 1 + 1/2 + ... + 1/m; 0.137 at p = 59, 0.118 at p = 71, 0.082 at p = 113). For even p
     the lone real term k = p/2 puts it between H_{p/2} / (p/2) and H_{p/2-1} / (p/2-1)."""
     e = np.asarray(embedding, np.float64)
-    p = e.shape[0] if p is None else int(p)
+    p = int(e.shape[0] if p is None else p)
     if p < 2 or e.shape[0] % p:
         raise ValueError(f"p: the {e.shape[0]} embedding rows are not whole tables of p = {p} rows")
     shares = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -104,6 +105,13 @@ class MLP(nnx.Module):
         """(W (C, n), b or None): the logits are W x_L + b of the last features x_L."""
         w = self.multipliers[-1] * self.kernels[-1][...].T
         return w, (self.biases[-1][...] if self.config.bias else None)
+
+    @overload
+    def __call__(self, x: jax.Array, *, return_hidden: Literal[False] = False) -> jax.Array: ...
+    @overload
+    def __call__(
+        self, x: jax.Array, *, return_hidden: Literal[True]
+    ) -> tuple[jax.Array, dict[str, list[jax.Array]]]: ...
 
     def __call__(self, x: jax.Array, *, return_hidden: bool = False):
         preacts, features = [], []

@@ -6,6 +6,8 @@ learning rate lr * m^-c; `optax.multi_transform` routes every tensor to the copy
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import optax
 
 from workbench import parametrizations as P
@@ -48,7 +50,7 @@ def make_optimizer(
     m = P.width_ratio(width, base_width)
 
     def factory(lr, weight_decay, b2):
-        transforms = {
+        transforms: dict[Hashable, optax.GradientTransformation] = {  # the key type multi_transform declares
             role: base_optimizer(
                 name,
                 lr * P.lr_scale(parametrization, role, m, name),

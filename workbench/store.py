@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 
 from workbench.experiment import Record
+
+
+@overload
+def plain(value: dict) -> dict: ...
+@overload
+def plain(value: object) -> Any: ...
 
 
 def plain(value):
@@ -28,6 +35,12 @@ def plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+@overload
+def _restore(value: dict) -> dict: ...
+@overload
+def _restore(value: object) -> Any: ...
 
 
 def _restore(value):

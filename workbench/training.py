@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ from workbench.config import Config, spec
 from workbench.data import Dataset
 from workbench.experiment import Record
 from workbench.fields import LR, OPTIMIZER, SEED, STEPS
-from workbench.models import MLP, ModelConfig
+from workbench.models import ModelConfig
 from workbench.optim import make_optimizer
 
 LOSSES = ("mse", "xent")
@@ -134,13 +135,24 @@ def compiled_eval(graphdef, loss: str, n_classes: int):
 _SEEN: set = set()
 
 
+class ConfiguredModule(Protocol):
+    """What `train` needs of a model besides being an NNX module: the hashable `ModelConfig` that says
+    how its tensors scale (MLP, Transformer, UFM, the toy models all keep theirs as `self.config`)."""
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+
+ModuleT = TypeVar("ModuleT", bound=ConfiguredModule)
+
+
 def train(
-    model: nnx.Module,
+    model: ModuleT,
     data: Dataset,
     config: TrainConfig,
     *,
     stop: threading.Event | None = None,
-    metrics_fn: Callable[[MLP], dict] | None = None,
+    metrics_fn: Callable[[ModuleT], dict] | None = None,
 ) -> Iterator[Record]:
     """Train `model` (an MLP, or any NNX module with a hashable `config`) in place on `data`, yielding
     a Record every `config.record_every` steps.

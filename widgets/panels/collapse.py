@@ -113,6 +113,7 @@ class CollapsePanel(LivePanel):
         self.gram.set_data(np.where(np.tril(np.ones((c, c))) > 0, m["gram_M"], etf))
         self.means.set_offsets(m["proj_M"][:, :2])
         self.rows.set_offsets(m["proj_W"][:, :2])
+        assert self.bars is not None  # clear() made them for this run's classes
         for bar, height in zip(self.bars, m["w_norms"]):
             bar.set_height(height)
         sizes = m["class_sizes"].astype(int)

@@ -5,6 +5,7 @@ first and last step, the change of h_l against width, and the fitted log-log slo
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from widgets.live import PALETTE, width_axis
 from widgets.panel import Help, LivePanel
@@ -44,7 +45,8 @@ class CoordCheckPanel(LivePanel):
             ax.set(xscale="log", yscale="log", xlabel="width", ylabel="size")
         axes[3].axhline(0, color="#999999", lw=0.8)
         axes[3].set(xlabel="layer (last = readout)", ylabel="d log / d log width", ylim=(-1.5, 2.5))
-        self.lines, self.slopes = [], axes[3].plot([], [], "o-", color=PALETTE[0])[0]
+        self.lines: list[Line2D] = []
+        self.slopes = axes[3].plot([], [], "o-", color=PALETTE[0])[0]
         self.pending = axes[3].text(0, 0, "")
 
     def clear(self):
@@ -53,11 +55,11 @@ class CoordCheckPanel(LivePanel):
             artist.remove()
         n = config.depth + 1
         labels = [f"h_{l + 1}" for l in range(config.depth)] + ["readout"]
-        self.lines = [
+        groups = [
             [ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0] for l in range(n)]
             for ax in self.live.axes[:3]
         ]
-        self.lines = [line for group in self.lines for line in group]
+        self.lines = [line for group in groups for line in group]
         self.live.axes[3].legend(handles=self.lines[:n], fontsize=7, loc="upper right", ncols=2)
         for ax in self.live.axes[:3]:
             width_axis(ax, config.widths)

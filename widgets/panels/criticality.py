@@ -72,6 +72,7 @@ class PhaseDiagramPanel(Panel):
 
     def draw(self, record):
         m, config = record.metrics, self.running_config
+        assert config is not None  # a record is drawn under the config of its run
         w2, b2 = m["sigma_w2_grid"], m["sigma_b2_grid"]
         self.image.set_data(m["log_chi_1"])
         self.image.set_extent((w2[0], w2[-1], b2[0], b2[-1]))
@@ -136,6 +137,7 @@ class SeluFlowPanel(Panel):
 
     def draw(self, record):
         m, config = record.metrics, self.running_config
+        assert config is not None  # a record is drawn under the config of its run
         self.arrows.set_UVC(m["d_mu"], m["d_nu"])
         self.path.set_data(m["path"][:, 0], m["path"][:, 1])
         end = m["path"][-1]

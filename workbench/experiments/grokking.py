@@ -147,7 +147,7 @@ def run(config: Config, stop: threading.Event | None = None):
     reached = {"step_memorised": math.nan, "step_generalised": math.nan}
 
     def metrics(m):
-        out = {"weight_norm": weight_norm(m)}
+        out: dict[str, float | np.ndarray] = {"weight_norm": weight_norm(m)}
         if config.task == "modular":
             out["fourier_power"] = spectrum(m, config.p)
             out["fourier_top_share"] = top_share(out["fourier_power"], config.top_k)

@@ -44,9 +44,9 @@ METRICS = {"stage": Stage}
 def view(config: Config, grid: int = 15) -> dict:
     """Displacement field of the moment map on a (mu, nu) grid and the trajectory from (mu0, nu0)."""
     mu, nu = np.meshgrid(np.linspace(-1.0, 1.0, grid), np.linspace(0.2, 3.0, grid))
-    kw = dict(omega=config.omega, tau=config.tau, activation=config.activation)
-    new_mu, new_nu = C.selu_moment_map(mu, nu, **kw)
-    path = np.asarray(C.selu_flow(config.mu0, config.nu0, config.steps, **kw))
+    omega, tau, activation = config.omega, config.tau, config.activation
+    new_mu, new_nu = C.selu_moment_map(mu, nu, omega=omega, tau=tau, activation=activation)
+    path = np.asarray(C.selu_flow(config.mu0, config.nu0, config.steps, omega=omega, tau=tau, activation=activation))
     if not np.all(np.isfinite(path)):
         raise ValueError(
             f"activation: the moment map of {config.activation!r} is not finite along the path "

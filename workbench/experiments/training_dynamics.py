@@ -48,7 +48,7 @@ from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.experiment import Record
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
-from workbench.kernels import empirical_ntk, limit_kernels
+from workbench.kernels import Kernels, empirical_ntk, limit_kernels
 from workbench.kernels.predict import gradient_descent
 from workbench.models import MLPConfig, build_mlp
 from workbench.training import TrainConfig, train
@@ -220,7 +220,7 @@ def run(config: Config, stop: threading.Event | None = None):
             return
 
 
-def _ntk_metrics(kernels, step, lr, initial, y_tr, y_te, f_grid) -> dict:
+def _ntk_metrics(kernels: tuple[Kernels, Kernels] | None, step, lr, initial, y_tr, y_te, f_grid) -> dict:
     """ntk_train_loss[W], ntk_test_loss[W], ntk_f_grid[W, G] and ntk_distance[W] (RMS of f - f_ntk on the grid)."""
     if kernels is None:
         nan = np.full(len(initial), np.nan)

@@ -160,7 +160,8 @@ def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
     ntk = _dense_ntk(spec, hp, nngp, nngp_hat, ntk_hat, fan_in)
     qa, qb = pre_a[:, None], pre_b[None, :]
     if ang is not None:
-        s, sc = _dense_s(*angle, post_a, post_b, hp.w2, hp.b2)
+        s_hat, sc_hat = angle
+        s, sc = _dense_s(s_hat, sc_hat, post_a, post_b, hp.w2, hp.b2)
         if ang.nonnegative and not first:
             sc = 2.0 - s  # phi >= 0: correlations after the first layer are >= 0, so sc >= 1 is accurate
         e_phi, e_dphi, s, sc = dual.angular_expectations(
