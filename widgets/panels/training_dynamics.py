@@ -177,6 +177,8 @@ class TrainingDynamicsPanel(LivePanel):
             self._draw_surfaces(m)
         for ax in axes if grid.shape[1] == 1 else (axes[0], axes[2], axes[3], axes[4]):
             round_limits(ax)
+        axes[4].set_xlim(0.5, len(layers) + 0.5)  # one tick per hidden layer
+        axes[4].set_xticks(layers)
 
     def _draw_data(self):
         grid, x, y = self.static["grid"], self.static["x_train"], self.static["y_train"]
