@@ -98,10 +98,10 @@ class GrokkingPanel(LivePanel):
         self.live.axes[3].set_title(
             "Fourier spectrum of the embeddings" if config.task == "modular" else "(no embedding: XOR task)"
         )
-        for ax in self.live.axes[:3]:  # log-step axes need positive limits before the first record
-            ax.set_xlim(1, max(config.steps, 10))
-        self.live.axes[1].set_ylim(1e-3, 10)
-        self.live.axes[2].set_ylim(0, 1)
+        for ax in self.live.axes[:3]:  # log-step axes need positive limits before the first record (auto: the
+            ax.set_xlim(1, max(config.steps, 10), auto=True)  # data's limits take over once there is data)
+        self.live.axes[1].set_ylim(1e-3, 10, auto=True)
+        self.live.axes[2].set_ylim(0, 1, auto=True)
 
     @staticmethod
     def _positive(steps, values):

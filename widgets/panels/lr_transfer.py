@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.live import PALETTE
+from widgets.live import PALETTE, width_axis
 from widgets.panel import Help, LivePanel
 from workbench.experiments import lr_transfer
 
@@ -47,6 +47,7 @@ class LRTransferPanel(LivePanel):
             for i, w in enumerate(config.widths)
         ]
         self.live.axes[0].legend(fontsize=7)
+        width_axis(self.live.axes[1], config.widths)
         self.best.set_data([], [])
         self.marks.set_data([], [])
 
@@ -63,5 +64,6 @@ class LRTransferPanel(LivePanel):
             if best:
                 self.marks.set_data(*zip(*best))
             self.best.set_data([m["width"] for m in rows], [m["optimum_log2_lr"] for m in rows])
-            for ax in self.live.axes:
-                self.rescale(ax)
+            self.rescale(self.live.axes[0])
+            self.live.axes[1].relim()
+            self.live.axes[1].autoscale_view(scalex=False)
