@@ -91,9 +91,9 @@ def round_limits(ax, axis: str = "xy") -> None:
         getattr(ax, f"set_{name}lim")(*lim)
 
 
-def width_axis(ax, widths) -> None:
-    """A log2 x axis labelled at exactly the given widths (no crowded minor labels)."""
-    widths = sorted({int(v) for v in widths})
+def log2_axis(ax, values) -> None:
+    """A log2 x axis labelled at exactly the given values (widths, sample sizes; no crowded minor labels)."""
+    widths = sorted({int(v) for v in values})
     ax.set_xscale("log", base=2)
     crowded = len(widths) > 3
     ax.set_xticks(widths, [str(v) for v in widths], rotation=45 if crowded else 0, ha="right" if crowded else "center")

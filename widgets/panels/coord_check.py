@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from widgets.live import PALETTE, width_axis
+from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
 from workbench.experiments import coord_check
 
@@ -62,7 +62,7 @@ class CoordCheckPanel(LivePanel):
         self.lines = [line for group in groups for line in group]
         self.live.axes[3].legend(handles=self.lines[:n], fontsize=7, loc="upper right", ncols=2)
         for ax in self.live.axes[:3]:
-            width_axis(ax, config.widths)
+            log2_axis(ax, config.widths)
         self.slopes.set_data([], [])
         self.live.axes[3].set_xlim(0.5, n + 0.5)
         self.pending = self.live.axes[3].text(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.live import PALETTE, width_axis
+from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
 from workbench import parametrizations as P
 from workbench.experiments import lazy_rich
@@ -49,7 +49,7 @@ class LazyRichPanel(LivePanel):
         for line in list(self.lines.values()) + self.refs:
             line.set_data([], [])
         for ax in self.live.axes:
-            width_axis(ax, (self.running_config or self.config).widths)
+            log2_axis(ax, (self.running_config or self.config).widths)
 
     def draw(self, record):
         rows = self.points()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.live import PALETTE, width_axis
+from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
 from workbench.experiments import lr_transfer
 
@@ -47,7 +47,7 @@ class LRTransferPanel(LivePanel):
             for i, w in enumerate(config.widths)
         ]
         self.live.axes[0].legend(fontsize=7)
-        width_axis(self.live.axes[1], config.widths)
+        log2_axis(self.live.axes[1], config.widths)
         self.best.set_data([], [])
         self.marks.set_data([], [])
 
