@@ -58,11 +58,15 @@ def main(argv=None):
     small = dirichlet_task(2, args.peer_n, args.peer_n, seed=1)
     threads = sum(t.get("num_threads", 0) for t in threadpool_info() if t.get("user_api") == "blas")
     print(f"Dirichlet task d = 2, n_train = n_test = {n}, depth {depth}, float64, BLAS threads {threads}")
-    print(f"Bayes {I.accuracy(task.bayes(xs), ys):.4f}  1-NN {I.accuracy(I.nearest_neighbour(xt, yt, xs), ys):.4f}  "
-          f"majority {I.accuracy(I.majority_vote(yt, len(ys)), ys):.4f}  "
-          f"Hilbert {I.accuracy(I.hilbert_classify(xt, yt, xs), ys):.4f}  share of +1 {np.mean(ys == 1):.4f}")
-    print(f"{'dual':>8} {'workbench s':>12} {'peer s':>9} {'ratio':>6} {'acc':>7} {'limit':>7} {'limit s':>8} "
-          f"{'small: ours':>12} {'peer':>7}  peer timing")
+    print(
+        f"Bayes {I.accuracy(task.bayes(xs), ys):.4f}  1-NN {I.accuracy(I.nearest_neighbour(xt, yt, xs), ys):.4f}  "
+        f"majority {I.accuracy(I.majority_vote(yt, len(ys)), ys):.4f}  "
+        f"Hilbert {I.accuracy(I.hilbert_classify(xt, yt, xs), ys):.4f}  share of +1 {np.mean(ys == 1):.4f}"
+    )
+    print(
+        f"{'dual':>8} {'workbench s':>12} {'peer s':>9} {'ratio':>6} {'acc':>7} {'limit':>7} {'limit s':>8} "
+        f"{'small: ours':>12} {'peer':>7}  peer timing"
+    )
     rho_train = np.clip(I.to_sphere(xt) @ I.to_sphere(xt).T, -1, 1)
     rho_test = np.clip(I.to_sphere(xt) @ I.to_sphere(xs).T, -1, 1)
     for name in args.duals.split(","):
@@ -92,12 +96,16 @@ def main(argv=None):
         k_test = peer_layers(dual, np.clip(s_xt @ s_xs.T, -1, 1), depth)
         small_peer = I.accuracy(peer_labels(k_train, k_test, small.y_train.astype(float)), small.y_test)
         small_ours = I.accuracy(I.classify(dual, small.x_train, small.y_train, small.x_test, depth), small.y_test)
-        print(f"{name:>8} {t_ours:12.2f} {t_peer:9.0f} {t_peer / t_ours:6.0f} {result['acc']:7.4f} "
-              f"{result['limit']:7.4f} {t_limit:8.2f} {small_ours:12.4f} {small_peer:7.4f}  "
-              f"{layers} layers took {t_layers:.2f} s, scaled x {depth / layers:g}")
-    print(f"'small': the whole peer loop run to depth {depth} at n = {args.peer_n} (seed 1) against the workbench on "
-          f"the same points (share of +1 there: {np.mean(small.y_test == 1):.4f}, majority vote "
-          f"{I.accuracy(I.majority_vote(small.y_train, len(small.y_test)), small.y_test):.4f})")
+        print(
+            f"{name:>8} {t_ours:12.2f} {t_peer:9.0f} {t_peer / t_ours:6.0f} {result['acc']:7.4f} "
+            f"{result['limit']:7.4f} {t_limit:8.2f} {small_ours:12.4f} {small_peer:7.4f}  "
+            f"{layers} layers took {t_layers:.2f} s, scaled x {depth / layers:g}"
+        )
+    print(
+        f"'small': the whole peer loop run to depth {depth} at n = {args.peer_n} (seed 1) against the workbench on "
+        f"the same points (share of +1 there: {np.mean(small.y_test == 1):.4f}, majority vote "
+        f"{I.accuracy(I.majority_vote(small.y_train, len(small.y_test)), small.y_test):.4f})"
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,12 @@ from workbench import infinite_depth as I
 from workbench.experiment import schema_errors
 from workbench.experiments import infinite_depth as E
 
-POLY = {"2d_opt": {1: Fraction(1, 2), 7: Fraction(1, 2)}, "3d_opt": {1: Fraction(1, 2), 3: Fraction(1, 2)},
-        "5d_opt": {1: Fraction(1, 4), 2: Fraction(1, 2), 3: Fraction(1, 4)},
-        "9d_opt": {1: Fraction(1, 16), 2: Fraction(7, 8), 3: Fraction(1, 16)}}  # official code, models.dual_act
+POLY = {
+    "2d_opt": {1: Fraction(1, 2), 7: Fraction(1, 2)},
+    "3d_opt": {1: Fraction(1, 2), 3: Fraction(1, 2)},
+    "5d_opt": {1: Fraction(1, 4), 2: Fraction(1, 2), 3: Fraction(1, 4)},
+    "9d_opt": {1: Fraction(1, 16), 2: Fraction(7, 8), 3: Fraction(1, 16)},
+}  # official code, models.dual_act
 
 
 def one_nn_abs(x_train, y_train, x_test):
@@ -33,6 +36,7 @@ def d2():
 
 
 # ---------------------------------------------------------------- alpha, the ReLU dual, the regimes
+
 
 @pytest.mark.parametrize("name, published", [("2d_opt", 0.5), ("3d_opt", 1.0), ("5d_opt", 2.0), ("9d_opt", 4.0)])
 def test_alpha_of_the_polynomial_duals(name, published):
@@ -103,12 +107,13 @@ def test_designed_activation_is_a_typed_expression_with_that_dual():
 
 # ---------------------------------------------------------------- the log-space kernels are exact
 
+
 def _decimal_flow(b: dict, rho: str, depth: int):
     getcontext().prec = 50
     coef = {k: Decimal(v.numerator) / Decimal(v.denominator) for k, v in b.items()}
     r = t = Decimal(rho)
     for _ in range(depth):
-        kr = sum(c * r ** k for k, c in coef.items())
+        kr = sum(c * r**k for k, c in coef.items())
         t = kr + t * sum(k * c * r ** (k - 1) for k, c in coef.items())
         r = kr
     return float(abs(r).ln()), float(abs(t).ln()), r > 0, t > 0
@@ -157,6 +162,7 @@ def test_koenigs_eigenfunction_is_the_rescaled_deep_kernel():
 
 # ---------------------------------------------------------------- the limits are reached
 
+
 def test_erf_at_depth_200_agrees_with_its_singular_limit(d2):
     t = S.dirichlet_task(2, 1000, 1000, seed=2)
     c = I.DepthClassifier("erf", t.x_train, t.y_train, t.x_test, (200,), ntk=False)
@@ -194,17 +200,20 @@ def test_dirichlet_d2_ordering_and_optimality(d2):
     """The official code's d = 2 experiment (a reproduction measured 0.596 < 0.661 < 0.7335 / 0.7325 < 0.760; our
     seed gives other draws, the ordering must hold)."""
     t, y = d2, d2.y_test
-    acc = {"majority": np.mean(np.where(np.sum(t.y_train) >= 0, 1, -1) == y),
-           "nn": np.mean(t.y_train[np.argmax(t.x_train @ t.x_test.T, axis=0)] == y),
-           "opt": I.accuracy(I.classify("2d_opt", t.x_train, t.y_train, t.x_test, 100), y),
-           "hilbert": I.accuracy(I.hilbert_classify(t.x_train, t.y_train, t.x_test), y),
-           "bayes": I.accuracy(t.bayes(t.x_test), y)}
+    acc = {
+        "majority": np.mean(np.where(np.sum(t.y_train) >= 0, 1, -1) == y),
+        "nn": np.mean(t.y_train[np.argmax(t.x_train @ t.x_test.T, axis=0)] == y),
+        "opt": I.accuracy(I.classify("2d_opt", t.x_train, t.y_train, t.x_test, 100), y),
+        "hilbert": I.accuracy(I.hilbert_classify(t.x_train, t.y_train, t.x_test), y),
+        "bayes": I.accuracy(t.bayes(t.x_test), y),
+    }
     assert acc["majority"] < acc["nn"] < min(acc["opt"], acc["hilbert"])
     assert max(acc["opt"], acc["hilbert"]) < acc["bayes"]
     assert abs(acc["opt"] - acc["hilbert"]) <= 0.005
 
 
 # ---------------------------------------------------------------- data
+
 
 def test_dirichlet_task_and_its_bayes_classifier():
     t = S.dirichlet_task(3, 300, 200, seed=5)
@@ -231,6 +240,7 @@ def test_playground_tasks_are_lifted_with_their_bayes_rules():
 
 # ---------------------------------------------------------------- the experiment and its inputs
 
+
 def test_experiment_streams_stage_records_matching_metrics():
     config = E.Config(activation="erf", task="gauss", depth=30, n_train=40, n_test=40, grid=10)
     records = list(E.run(config))
@@ -245,12 +255,20 @@ def test_experiment_streams_stage_records_matching_metrics():
     assert limit.status == "finished" and limit.metrics["nngp_acc"] == limit.metrics["limit_acc"]
 
 
-@pytest.mark.parametrize("changes, field", [
-    (dict(depth=0), "depth"), (dict(depth=200_000), "depth"), (dict(activation="swish"), "activation"),
-    (dict(task="moons"), "task"), (dict(n_train=4000, n_test=4000), "n_train"), (dict(alpha=0.0), "alpha"),
-    (dict(activation="typed", expression="exp(x) +"), "expression"), (dict(rho0=1.5), "rho0"),
-    (dict(infinite="yes"), "infinite"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        (dict(depth=0), "depth"),
+        (dict(depth=200_000), "depth"),
+        (dict(activation="swish"), "activation"),
+        (dict(task="moons"), "task"),
+        (dict(n_train=4000, n_test=4000), "n_train"),
+        (dict(alpha=0.0), "alpha"),
+        (dict(activation="typed", expression="exp(x) +"), "expression"),
+        (dict(rho0=1.5), "rho0"),
+        (dict(infinite="yes"), "infinite"),
+    ],
+)
 def test_bad_config_names_the_field(changes, field):
     with pytest.raises(ValueError, match=f"^{field}"):
         E.Config(**changes)

@@ -64,6 +64,7 @@ def _count(name, value, lo=1, hi=1_000_000):
 
 # ---------------------------------------------------------------- Dirichlet tasks
 
+
 def dirichlet_log_ratio(s: np.ndarray, alpha1, alpha2, prior: float = 0.4) -> np.ndarray:
     """log(prior p1(s)) - log((1 - prior) p2(s)) for Dirichlet densities p1, p2 at simplex points s (rows); a zero
     coordinate counts only through the parameters that differ (no inf - inf)."""
@@ -75,8 +76,9 @@ def dirichlet_log_ratio(s: np.ndarray, alpha1, alpha2, prior: float = 0.4) -> np
     return const + terms.sum(-1) + math.log(prior) - math.log(1 - prior)
 
 
-def dirichlet_task(d: int = 2, n_train: int = 2000, n_test: int = 2000, seed: int = 0, prior: float = 0.4,
-                   alpha1=None, alpha2=None) -> SphereTask:
+def dirichlet_task(
+    d: int = 2, n_train: int = 2000, n_test: int = 2000, seed: int = 0, prior: float = 0.4, alpha1=None, alpha2=None
+) -> SphereTask:
     """The official code's Dirichlet task on S^(d-1) (parameters `DIRICHLET[d]` unless given), seeded."""
     if alpha1 is None or alpha2 is None:
         if d not in DIRICHLET:
@@ -104,6 +106,7 @@ def dirichlet_task(d: int = 2, n_train: int = 2000, n_test: int = 2000, seed: in
 
     plane = {}
     if a1.size == 3:  # the 2-simplex drawn as an equilateral triangle
+
         def to_plane(points):
             p = np.asarray(points, np.float64)
             q = p / p.sum(-1, keepdims=True)
@@ -124,12 +127,21 @@ def dirichlet_task(d: int = 2, n_train: int = 2000, n_test: int = 2000, seed: in
             return (s2 >= 0) & (s3 >= 0) & (s2 + s3 <= 1)
 
         plane = dict(to_plane=to_plane, from_plane=from_plane, extent=(0.0, 1.0, 0.0, math.sqrt(3) / 2), inside=inside)
-    return SphereTask(f"dirichlet_{a1.size}", x[:n_train], y[:n_train], x[n_train:], y[n_train:], bayes, **plane,
-                      description=f"Dirichlet{tuple(a1.tolist())} (+1, prior {prior}) vs Dirichlet{tuple(a2.tolist())} "
-                                  f"on S^{a1.size - 1}")
+    return SphereTask(
+        f"dirichlet_{a1.size}",
+        x[:n_train],
+        y[:n_train],
+        x[n_train:],
+        y[n_train:],
+        bayes,
+        **plane,
+        description=f"Dirichlet{tuple(a1.tolist())} (+1, prior {prior}) vs Dirichlet{tuple(a2.tolist())} "
+        f"on S^{a1.size - 1}",
+    )
 
 
 # ---------------------------------------------------------------- playground sets lifted to S^2
+
 
 def lift(xy) -> np.ndarray:
     """Plane -> upper hemisphere of S^2: x -> (x, 1) / ||(x, 1)|| (inverse central projection)."""
@@ -165,7 +177,7 @@ def _circle_bayes(xy, noise):
     def dens(lo, hi, R):
         rr = lo + (hi - lo) * (nodes + 1) / 2
         s2 = noise * noise
-        vals = np.exp(-(R[..., None] - rr) ** 2 / (2 * s2)) * i0e(R[..., None] * rr / s2)
+        vals = np.exp(-((R[..., None] - rr) ** 2) / (2 * s2)) * i0e(R[..., None] * rr / s2)
         return (vals @ weights) / 2  # mean over r (weights sum to 2)
 
     return np.where(dens(0.7, 1.0, r) > dens(0.0, 0.5, r), 1, -1)
@@ -184,15 +196,16 @@ def _spiral_bayes(xy, noise, n):
     flat, res = xy.reshape(-1, 2), out.reshape(-1)
     c0, c1 = curve(half, 0), curve(n - half, 1)
     for i in range(0, len(flat), 2048):
-        p = flat[i: i + 2048]
+        p = flat[i : i + 2048]
         d2_0 = logsumexp(-np.sum((p[:, None] - c0) ** 2, -1) / (2 * s * s), axis=-1) - math.log(len(c0))
         d2_1 = logsumexp(-np.sum((p[:, None] - c1) ** 2, -1) / (2 * s * s), axis=-1) - math.log(len(c1))
-        res[i: i + 2048] = np.where(d2_1 > d2_0, 1, -1)
+        res[i : i + 2048] = np.where(d2_1 > d2_0, 1, -1)
     return out
 
 
-def playground_task(name: str = "circle", n_train: int = 400, n_test: int = 400, noise: float = 0.1,
-                    seed: int = 0) -> SphereTask:
+def playground_task(
+    name: str = "circle", n_train: int = 400, n_test: int = 400, noise: float = 0.1, seed: int = 0
+) -> SphereTask:
     """`workbench.data.playground(name)` (labels 0/1 -> -1/+1) lifted to the upper hemisphere of S^2, with the Bayes
     classifier of its generator (equal priors; gauss, xor exact; circle by quadrature of the radial law; spiral as
     the mixture of the generator's n // 2 curve points per class)."""
@@ -206,17 +219,30 @@ def playground_task(name: str = "circle", n_train: int = 400, n_test: int = 400,
     n = n_train + n_test
     data = D.playground(name, n=n, noise=float(noise), test_fraction=n_test / n, seed=seed)
     to_pm = lambda y: np.where(np.asarray(y) == 1, 1, -1)
-    rule = {"gauss": _gauss_bayes, "xor": _xor_bayes, "circle": _circle_bayes,
-            "spiral": lambda xy, s: _spiral_bayes(xy, s, n)}[name]
+    rule = {
+        "gauss": _gauss_bayes,
+        "xor": _xor_bayes,
+        "circle": _circle_bayes,
+        "spiral": lambda xy, s: _spiral_bayes(xy, s, n),
+    }[name]
 
     def bayes(points):
         return rule(unlift(points), float(noise))
 
     e = PLANE_EXTENT
-    return SphereTask(name, lift(data.x_train), to_pm(data.y_train), lift(data.x_test), to_pm(data.y_test), bayes,
-                      to_plane=unlift, from_plane=lift, extent=(-e, e, -e, e),
-                      inside=lambda xy: np.ones(np.shape(xy)[:-1], bool),
-                      description=f"playground {name} (noise {noise}) lifted to S^2 by x -> (x, 1) / ||(x, 1)||")
+    return SphereTask(
+        name,
+        lift(data.x_train),
+        to_pm(data.y_train),
+        lift(data.x_test),
+        to_pm(data.y_test),
+        bayes,
+        to_plane=unlift,
+        from_plane=lift,
+        extent=(-e, e, -e, e),
+        inside=lambda xy: np.ones(np.shape(xy)[:-1], bool),
+        description=f"playground {name} (noise {noise}) lifted to S^2 by x -> (x, 1) / ||(x, 1)||",
+    )
 
 
 def sphere_task(name: str, n_train: int, n_test: int, seed: int = 0, noise: float = 0.1) -> SphereTask:

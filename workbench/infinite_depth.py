@@ -75,6 +75,7 @@ TABLE_NODES = 1025  # table of 1 - rho for duals with b_0 > 0 and k'(1) <= 1
 
 # ---------------------------------------------------------------- closed-form duals (numpy or jax.numpy as xp)
 
+
 def _smtc(t, xp):
     """sin t - t cos t without cancellation for small t (Taylor series in t^2 below pi/2)."""
     z = t * t
@@ -103,19 +104,26 @@ def _erf_kc(delta, xp):
 
 CLOSED: dict[str, tuple[Callable, Callable, Callable]] = {
     # name: (k(rho, a, xp), k'(rho, a, xp), 1 - k(1 - delta)(delta, a, xp))
-    "relu": (lambda r, a, xp: (xp.sqrt(xp.clip(1 - r * r, 0, 1))
-                               + r * (math.pi - xp.arccos(xp.clip(r, -1, 1)))) / math.pi,
-             lambda r, a, xp: (math.pi - xp.arccos(xp.clip(r, -1, 1))) / math.pi,
-             lambda d, a, xp: d - _smtc(_theta(d, xp), xp) / math.pi),
-    "abs": (lambda r, a, xp: 2 / math.pi * (xp.sqrt(xp.clip(1 - r * r, 0, 1)) + r * xp.arcsin(xp.clip(r, -1, 1))),
-            lambda r, a, xp: 2 / math.pi * xp.arcsin(xp.clip(r, -1, 1)),
-            lambda d, a, xp: d - 2 / math.pi * _smtc(_theta(d, xp), xp)),
-    "erf": (lambda r, a, xp: xp.arcsin(2 * r / 3) / _ERF_A,
-            lambda r, a, xp: (2 / 3) / xp.sqrt(1 - 4 * r * r / 9) / _ERF_A,
-            lambda d, a, xp: _erf_kc(d, xp)),
-    "sine": (lambda r, a, xp: xp.sinh(a * r) / math.sinh(a),
-             lambda r, a, xp: a * xp.cosh(a * r) / math.sinh(a),
-             lambda d, a, xp: 2 * xp.cosh(a - a * d / 2) * xp.sinh(a * d / 2) / math.sinh(a)),
+    "relu": (
+        lambda r, a, xp: (xp.sqrt(xp.clip(1 - r * r, 0, 1)) + r * (math.pi - xp.arccos(xp.clip(r, -1, 1)))) / math.pi,
+        lambda r, a, xp: (math.pi - xp.arccos(xp.clip(r, -1, 1))) / math.pi,
+        lambda d, a, xp: d - _smtc(_theta(d, xp), xp) / math.pi,
+    ),
+    "abs": (
+        lambda r, a, xp: 2 / math.pi * (xp.sqrt(xp.clip(1 - r * r, 0, 1)) + r * xp.arcsin(xp.clip(r, -1, 1))),
+        lambda r, a, xp: 2 / math.pi * xp.arcsin(xp.clip(r, -1, 1)),
+        lambda d, a, xp: d - 2 / math.pi * _smtc(_theta(d, xp), xp),
+    ),
+    "erf": (
+        lambda r, a, xp: xp.arcsin(2 * r / 3) / _ERF_A,
+        lambda r, a, xp: (2 / 3) / xp.sqrt(1 - 4 * r * r / 9) / _ERF_A,
+        lambda d, a, xp: _erf_kc(d, xp),
+    ),
+    "sine": (
+        lambda r, a, xp: xp.sinh(a * r) / math.sinh(a),
+        lambda r, a, xp: a * xp.cosh(a * r) / math.sinh(a),
+        lambda d, a, xp: 2 * xp.cosh(a - a * d / 2) * xp.sinh(a * d / 2) / math.sinh(a),
+    ),
 }
 
 
@@ -131,6 +139,7 @@ def _abs_hermite_sq(terms: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the normalized dual
+
 
 @dataclass(frozen=True, eq=False)
 class Dual:
@@ -196,8 +205,7 @@ class Dual:
 
         b = [Fraction(float(v)) for v in self.coef]
         n = len(b)
-        return np.asarray([float(sum(b[k] * math.comb(k, j) * (-1) ** (k - j) for k in range(j, n)))
-                           for j in range(n)])
+        return np.asarray([float(sum(b[k] * math.comb(k, j) * (-1) ** (k - j) for k in range(j, n))) for j in range(n)])
 
     # -- evaluation (numpy by default; xp=jax.numpy inside the table loop)
     def k(self, rho, xp=np):
@@ -350,8 +358,12 @@ def _dual_from_activation(spec, terms: int) -> Dual:
     if not np.all(np.isfinite(a)) or not np.any(a):
         raise ValueError(f"activation: the Hermite coefficients of {act.name!r} are not finite or all zero")
     b = _trim(a * a)
-    return Dual(act.name, tuple(float(v) for v in b), expression=act.name,
-                note=f"Hermite series of {act.name} by {2 * terms}-node Gauss-Hermite quadrature")
+    return Dual(
+        act.name,
+        tuple(float(v) for v in b),
+        expression=act.name,
+        note=f"Hermite series of {act.name} by {2 * terms}-node Gauss-Hermite quadrature",
+    )
 
 
 def _sine(a: float) -> Dual:
@@ -422,6 +434,7 @@ def get_dual(spec) -> Dual:
 
 # ---------------------------------------------------------------- taxonomy
 
+
 class FixedPoint(NamedTuple):
     """A fixed point rho* = k(rho*) of the correlation map (stable: |k'(rho*)| < 1; neutral ones count as unstable)."""
 
@@ -475,25 +488,49 @@ def regime(dual) -> Regime:
         if mu > 1:
             star = [p.rho for p in fixed_points(d) if p.stable and 0 < p.rho < 1]
             rho = star[0] if star else 1.0
-            return Regime("majority", math.nan, math.nan, f"majority vote (k(0) = {b0:.3g}, rho* = {rho:.4g})",
-                          "the correlations converge to rho*: both kernels tend to c 11^T + (1 - c) I", rho)
-        note = (f"every correlation tends to 1 like 1 / L^2 (k'(1) = {mu:.3g}), alike for all pairs at leading order: "
-                "both kernels tend to majority vote, slowly (relative corrections O(1 / L))")
+            return Regime(
+                "majority",
+                math.nan,
+                math.nan,
+                f"majority vote (k(0) = {b0:.3g}, rho* = {rho:.4g})",
+                "the correlations converge to rho*: both kernels tend to c 11^T + (1 - c) I",
+                rho,
+            )
+        note = (
+            f"every correlation tends to 1 like 1 / L^2 (k'(1) = {mu:.3g}), alike for all pairs at leading order: "
+            "both kernels tend to majority vote, slowly (relative corrections O(1 / L))"
+        )
         if mu < 1 - 1e-12:
-            note = (f"every correlation tends to 1 geometrically (k'(1) = {mu:.3g} < 1): neither kernel becomes "
-                    "majority vote")
+            note = (
+                f"every correlation tends to 1 geometrically (k'(1) = {mu:.3g} < 1): neither kernel becomes "
+                "majority vote"
+            )
         return Regime("majority", math.nan, math.nan, f"majority vote (k(0) = {b0:.3g}, k'(1) = {mu:.3g})", note, 1.0)
     if b1 >= 1 - 1e-14:
         return Regime("linear", math.nan, math.nan, "linear kernel at every depth (k(rho) = rho)", "", 0.0)
     if b1 == 0:
-        how = {"even": "by |rho| (k is even)", "odd": "by |rho|, label times sign(rho) (k is odd)",
-               None: "in the kernel's order (Boettcher coordinate)"}[d.parity]
-        return Regime("nearest", math.inf, math.inf, f"1-nearest neighbour {how}", f"k(rho) ~ {d.coef[d.order]:.3g} "
-                      f"rho^{d.order} at 0: log K_L ~ {d.order}^L", 0.0)
+        how = {
+            "even": "by |rho| (k is even)",
+            "odd": "by |rho|, label times sign(rho) (k is odd)",
+            None: "in the kernel's order (Boettcher coordinate)",
+        }[d.parity]
+        return Regime(
+            "nearest",
+            math.inf,
+            math.inf,
+            f"1-nearest neighbour {how}",
+            f"k(rho) ~ {d.coef[d.order]:.3g} rho^{d.order} at 0: log K_L ~ {d.order}^L",
+            0.0,
+        )
     alpha = d.alpha
-    return Regime("singular", alpha, 1 + 2 * alpha,
-                  f"singular kernel, alpha = {alpha:.4g}: consistent for d = 1 + 2 alpha = {1 + 2 * alpha:.4g}",
-                  "sigma(rho) ~ (1 - rho)^(-alpha): a Hilbert-kernel estimate", 0.0)
+    return Regime(
+        "singular",
+        alpha,
+        1 + 2 * alpha,
+        f"singular kernel, alpha = {alpha:.4g}: consistent for d = 1 + 2 alpha = {1 + 2 * alpha:.4g}",
+        "sigma(rho) ~ (1 - rho)^(-alpha): a Hilbert-kernel estimate",
+        0.0,
+    )
 
 
 def cobweb(dual, rho0: float, steps: int = 30) -> np.ndarray:
@@ -510,12 +547,14 @@ def cobweb(dual, rho0: float, steps: int = 30) -> np.ndarray:
 
 # ---------------------------------------------------------------- activation designer
 
+
 def _poly_alpha(lam: float, m: int) -> float:
     return math.log(1 / lam) / math.log(lam + m * (1 - lam))
 
 
-def design_dual(alpha: float | None = None, *, d: float | None = None, family: str = "poly",
-                degree: int | None = None) -> Dual:
+def design_dual(
+    alpha: float | None = None, *, d: float | None = None, family: str = "poly", degree: int | None = None
+) -> Dual:
     """A dual with a prescribed alpha (or consistent for S^(d-1): alpha = (d - 1) / 2), as the paper's d-opt and
     sine_a: family "poly" gives k = lam rho + (1 - lam) rho^m (degree m: by default the one for which lam = 1/2
     is closest, m = 2^(1 + 1/alpha) - 1, e.g. 3d_opt, 2d_opt), family "sine" gives sinh(a rho) / sinh(a)."""
@@ -540,8 +579,10 @@ def design_dual(alpha: float | None = None, *, d: float | None = None, family: s
     if not isinstance(degree, int) or degree < 2 or degree > 64:
         raise ValueError(f"degree: must be an integer in [2, 64], got {degree!r}")
     if 1 / (degree - 1) >= alpha:
-        raise ValueError(f"degree: lam rho + (1 - lam) rho^{degree} reaches only alpha > 1/{degree - 1}; "
-                         f"alpha = {alpha} needs a degree above {1 + 1 / alpha:.3g}")
+        raise ValueError(
+            f"degree: lam rho + (1 - lam) rho^{degree} reaches only alpha > 1/{degree - 1}; "
+            f"alpha = {alpha} needs a degree above {1 + 1 / alpha:.3g}"
+        )
     lam = brentq(lambda x: _poly_alpha(x, degree) - alpha, 1e-300, 1 - 1e-12, xtol=1e-16, rtol=1e-15)
     b = np.zeros(degree + 1)
     b[1], b[degree] = lam, 1 - lam
@@ -549,6 +590,7 @@ def design_dual(alpha: float | None = None, *, d: float | None = None, family: s
 
 
 # ---------------------------------------------------------------- Koenigs / Poincare series at 0
+
 
 @dataclass(frozen=True)
 class _Koenigs:
@@ -576,20 +618,20 @@ def _koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
     c = np.zeros(n + 1)
     c[1] = 1.0
     for m in range(2, n + 1):
-        c[m] = np.dot(c[1:m], P[1:m, m]) / (lam - lam ** m)
+        c[m] = np.dot(c[1:m], P[1:m, m]) / (lam - lam**m)
     d = np.zeros(n + 1)
     d[1] = 1.0
     Q = np.zeros((n + 1, n + 1))  # Q[j, m] = [psi^j]_m
     Q[1, 1] = 1.0
     for m in range(2, n + 1):
         for j in range(2, m + 1):
-            Q[j, m] = np.dot(d[1: m - j + 2], Q[j - 1, m - 1: j - 2: -1])
-        d[m] = np.dot(b[2: m + 1], Q[2: m + 1, m]) / (lam ** m - lam)
+            Q[j, m] = np.dot(d[1 : m - j + 2], Q[j - 1, m - 1 : j - 2 : -1])
+        d[m] = np.dot(b[2 : m + 1], Q[2 : m + 1, m]) / (lam**m - lam)
         Q[1, m] = d[m]
     dpsi = d[1:] * np.arange(1, n + 1)  # psi'(t) coefficients
     h = np.zeros(n + 1)  # psi / psi'
     for m in range(1, n + 1):
-        h[m] = d[m] - np.dot(h[1:m], dpsi[m - 1: 0: -1])
+        h[m] = d[m] - np.dot(h[1:m], dpsi[m - 1 : 0 : -1])
     q = np.arange(2, n + 1)
     xi = np.zeros(n)
     xi[q - 1] = h[q] * lam ** (q - 1) / (1 - lam ** (q - 1))
@@ -600,10 +642,17 @@ def _koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
         s = _horner(sig, rr)
         ks = _horner(sig, dual.k(rr))
         back = s * _horner(psi_t, s)
-        tails = [np.max(np.abs(sig[-4:])) * r ** (n - 3), np.max(np.abs(psi_t[-4:])) * np.max(np.abs(s)) ** (n - 4),
-                 np.max(np.abs(xi[-4:])) * np.max(np.abs(s)) ** (n - 4)]
-        if (np.max(np.abs(ks - lam * s) / np.abs(lam * s)) < 1e-13 and np.max(np.abs(back - rr) / np.abs(rr)) < 1e-13
-                and max(tails) < 1e-15 and np.all(np.diff(s[[3, 1, 0]]) > 0)):
+        tails = [
+            np.max(np.abs(sig[-4:])) * r ** (n - 3),
+            np.max(np.abs(psi_t[-4:])) * np.max(np.abs(s)) ** (n - 4),
+            np.max(np.abs(xi[-4:])) * np.max(np.abs(s)) ** (n - 4),
+        ]
+        if (
+            np.max(np.abs(ks - lam * s) / np.abs(lam * s)) < 1e-13
+            and np.max(np.abs(back - rr) / np.abs(rr)) < 1e-13
+            and max(tails) < 1e-15
+            and np.all(np.diff(s[[3, 1, 0]]) > 0)
+        ):
             radius = r
             break
     if radius == 0.0:
@@ -611,7 +660,7 @@ def _koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
     # exit where a layer (~40 ns an entry) costs about what it saves in series terms (~10 ns a term)
     best, cost = radius, math.inf
     for j in range(10):
-        r = radius / 2 ** j
+        r = radius / 2**j
         size = np.abs(sig) * r ** np.arange(n + 1)
         terms = int(np.flatnonzero(size > 1e-18 * size.max())[-1]) + 1
         c = 40.0 * j * math.log(2) / -math.log(lam) + 10.0 * terms
@@ -627,13 +676,21 @@ def koenigs_log(dual, rho, delta=None) -> tuple[np.ndarray, np.ndarray]:
     if regime(d).kind != "singular":
         raise ValueError(f"activation: {d.name!r} is not singular (k(0) = {d.lambda0:.3g}, k'(0) = {d.lam:.3g})")
     rho = np.asarray(rho, np.float64)
-    flow = _flow(d, np.sign(rho), np.abs(rho), 1 - np.abs(rho) if delta is None else np.asarray(delta, np.float64),
-                 depths=(), infinite=True, ntk=False)
+    flow = _flow(
+        d,
+        np.sign(rho),
+        np.abs(rho),
+        1 - np.abs(rho) if delta is None else np.asarray(delta, np.float64),
+        depths=(),
+        infinite=True,
+        ntk=False,
+    )
     s, key = flow.limit()
     return s.reshape(rho.shape), key.reshape(rho.shape)
 
 
 # ---------------------------------------------------------------- signed log helpers
+
 
 def _slog_add(s1, l1, s2, l2):
     """(sign, log|.|) of s1 e^l1 + s2 e^l2."""
@@ -663,6 +720,7 @@ def diagonal_log_ntk(dual, depth: float) -> float:
 
 
 # ---------------------------------------------------------------- the depth flow of kernel entries
+
 
 class Layer(NamedTuple):
     """Kernel entries at one depth: NNGP and NTK as (sign, log|.|); `lcomp` = log(1 - NNGP) and `lcomp_ntk` =
@@ -746,14 +804,18 @@ class _Flow:
         todo = np.flatnonzero(~unit)
         left = 0
         for start in range(0, todo.size, self.CHUNK):
-            idx = todo[start: start + self.CHUNK]
+            idx = todo[start : start + self.CHUNK]
             left += self._run(idx, sg[idx] * ab[idx], dl[idx], parts)
         self._tails()
         if left:
-            self.notes.append(f"{left} entries had not reached their exact tail after {MAX_LAYERS} layers; "
-                              "their limit is extrapolated from there")
-        self.snap = {L: tuple(np.concatenate(col) if col else np.zeros(0) for col in zip(*p)) if p else None
-                     for L, p in parts.items()}
+            self.notes.append(
+                f"{left} entries had not reached their exact tail after {MAX_LAYERS} layers; "
+                "their limit is extrapolated from there"
+            )
+        self.snap = {
+            L: tuple(np.concatenate(col) if col else np.zeros(0) for col in zip(*p)) if p else None
+            for L, p in parts.items()
+        }
 
     # -- one layer
     def _step(self, rho, dl, th, sgn, lr, small):
@@ -1022,6 +1084,7 @@ def _horner_fit(c, x):
 
 # ---------------------------------------------------------------- duals with b_0 > 0 and k'(1) <= 1: a table in 1 - rho
 
+
 def _lse3(terms, xp):
     """(sign, log|.|) of sum_i s_i e^(l_i) for three (s_i, l_i) pairs (-inf logs are zeros)."""
     top = terms[0][1]
@@ -1050,8 +1113,14 @@ def _table_program(dual: Dual):
         new = ldl + jnp.log(jnp.where(tiny, mu, dual.kc(safe, jnp) / safe))
         le = ldl + jnp.log(jnp.where(tiny, d2, dual.dkc(safe, jnp) / safe))
         r = jnp.exp(lr)
-        sign, lr_new = _lse3([(1.0, new), (1.0, math.log(mu) + lr + jnp.log(T)),
-                              (jnp.sign(1.0 - r), jnp.log(jnp.abs(1.0 - r)) + jnp.log(T) + le)], jnp)
+        sign, lr_new = _lse3(
+            [
+                (1.0, new),
+                (1.0, math.log(mu) + lr + jnp.log(T)),
+                (jnp.sign(1.0 - r), jnp.log(jnp.abs(1.0 - r)) + jnp.log(T) + le),
+            ],
+            jnp,
+        )
         return new, lr_new - jnp.log(1.0 + mu * T), 1.0 + mu * T
 
     @jax.jit
@@ -1153,6 +1222,7 @@ class _TableFlow:
 
 # ---------------------------------------------------------------- pairs of points on the sphere
 
+
 def to_sphere(x) -> np.ndarray:
     """x / ||x|| per row, float64 (refusing zero rows and non-finite values)."""
     x = np.asarray(x, np.float64)
@@ -1173,16 +1243,17 @@ def pair_geometry(x1, x2, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.
     rho = np.clip(x1 @ x2.T, -1.0, 1.0)
     dl = np.empty((n1, n2))
     for i in range(0, n1, block):
-        a = x1[i: i + block, None, :]
+        a = x1[i : i + block, None, :]
         minus = 0.5 * np.sum((a - x2[None]) ** 2, -1)
         plus = 0.5 * np.sum((a + x2[None]) ** 2, -1)
-        dl[i: i + block] = np.minimum(minus, plus)
+        dl[i : i + block] = np.minimum(minus, plus)
     dl = np.clip(dl, 0.0, 1.0)
     sg = np.where(rho >= 0, 1.0, -1.0)
     return sg, np.abs(rho), dl
 
 
 # ---------------------------------------------------------------- classifiers
+
 
 def _labels(score) -> np.ndarray:
     """sign with 0 -> +1 (the official code's `get_acc`), or argmax for one-hot scores."""
@@ -1226,10 +1297,10 @@ def hilbert_classify(x_train, y_train, x_test, dim: int | None = None) -> np.nda
     y = _check_labels(y_train, len(xt))
     out = np.empty(len(xs), int) if y.ndim == 1 else np.empty(len(xs), int)
     for i in range(0, len(xs), 512):
-        dist2 = np.sum((xt[:, None, :] - xs[None, i: i + 512, :]) ** 2, -1)
+        dist2 = np.sum((xt[:, None, :] - xs[None, i : i + 512, :]) ** 2, -1)
         with np.errstate(divide="ignore"):
             lw = -(d - 1) / 2 * np.log(dist2)
-        out[i: i + 512] = _labels(_weighted_vote(y, np.ones_like(lw), lw))
+        out[i : i + 512] = _labels(_weighted_vote(y, np.ones_like(lw), lw))
     return out
 
 
@@ -1264,8 +1335,10 @@ def _solve(K, y, notes: list, what: str = "K(X, X)", definite: bool = True) -> n
                 notes.append(f"{what} is singular to float64 precision: minimum-norm least-squares solution")
                 out = np.linalg.lstsq(K, y, rcond=None)[0]
     if any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught):
-        notes.append(f"{what} is ill-conditioned (reciprocal condition below float64 epsilon): the ridgeless "
-                     "solution is not determined to machine precision")
+        notes.append(
+            f"{what} is ill-conditioned (reciprocal condition below float64 epsilon): the ridgeless "
+            "solution is not determined to machine precision"
+        )
     return out
 
 
@@ -1287,8 +1360,19 @@ class DepthClassifier:
     of each duplicate pair) or "jitter" (move the later point by 1e-6 along a random tangent); what was done is in
     `notes`."""
 
-    def __init__(self, dual, x_train, y_train, x_test, depths: Sequence[float] = (), *, ntk: bool = True,
-                 limit: bool = True, duplicates: str = "refuse", seed: int = 0):
+    def __init__(
+        self,
+        dual,
+        x_train,
+        y_train,
+        x_test,
+        depths: Sequence[float] = (),
+        *,
+        ntk: bool = True,
+        limit: bool = True,
+        duplicates: str = "refuse",
+        seed: int = 0,
+    ):
         self.dual = get_dual(dual)
         self.regime = regime(self.dual)
         self.notes: list[str] = []
@@ -1299,16 +1383,23 @@ class DepthClassifier:
         y = _check_labels(y_train, len(xt))
         finite = []
         for L in depths:
-            if not (isinstance(L, (int, float, np.integer, np.floating)) and (math.isinf(L) or 0 <= L <= 10 ** 6)
-                    and (math.isinf(L) or float(L).is_integer())):
+            if not (
+                isinstance(L, (int, float, np.integer, np.floating))
+                and (math.isinf(L) or 0 <= L <= 10**6)
+                and (math.isinf(L) or float(L).is_integer())
+            ):
                 raise ValueError(f"depth: must be an integer in [0, 1e6] or infinity, got {L!r}")
             if not math.isinf(L):
                 finite.append(int(L))
         self.depths = sorted(set(finite))
         self.ntk = ntk
         n, m = len(xt), len(xs)
-        require((n * (n - 1) / 2 + n * m) * (160 + 22 * len(self.depths)), "n_train",
-                f"{n} training and {m} test points at {len(self.depths)} depths", "use fewer points or depths")
+        require(
+            (n * (n - 1) / 2 + n * m) * (160 + 22 * len(self.depths)),
+            "n_train",
+            f"{n} training and {m} test points at {len(self.depths)} depths",
+            "use fewer points or depths",
+        )
         geometry = pair_geometry(xt, xt)
         xt, y, changed = self._deduplicate(xt, y, geometry, duplicates, seed)
         if changed:
@@ -1334,9 +1425,11 @@ class DepthClassifier:
         if not i.size:
             return x, y, False
         if how == "refuse":
-            raise ValueError(f"x_train: points {i[0]} and {j[0]} coincide on the sphere (1 - |<x_i, x_j>| < "
-                             f"{DUPLICATE:g}{' up to sign' if self.dual.parity else ''}); {i.size} such pairs make "
-                             "K(X, X) singular: remove them or pass duplicates='drop' or 'jitter'")
+            raise ValueError(
+                f"x_train: points {i[0]} and {j[0]} coincide on the sphere (1 - |<x_i, x_j>| < "
+                f"{DUPLICATE:g}{' up to sign' if self.dual.parity else ''}); {i.size} such pairs make "
+                "K(X, X) singular: remove them or pass duplicates='drop' or 'jitter'"
+            )
         later = np.unique(j)
         if how == "drop":
             keep = np.setdiff1d(np.arange(len(x)), later)
@@ -1410,8 +1503,9 @@ class DepthClassifier:
         tend to 1), given as logs: with Delta = c D, d(x) = c e(x) (c the largest entry), u = D^{-1} 1, s = 1^T u,
         y^T K^{-1} k(x) = y^T D^{-1} e(x) - (y^T u)(1 - u^T e(x)) / (c - s)  (Sherman-Morrison on K = 11^T - Delta)."""
         n, m = len(self.x_train), len(self.x_test)
-        top = max(float(np.max(l_te, initial=-np.inf)), float(np.max(l_tr, initial=-np.inf)) if l_tr is not None
-                  else -np.inf)
+        top = max(
+            float(np.max(l_te, initial=-np.inf)), float(np.max(l_tr, initial=-np.inf)) if l_tr is not None else -np.inf
+        )
         top = top if np.isfinite(top) else 0.0
         D = np.zeros((n, n))
         if l_tr is not None:
@@ -1483,8 +1577,10 @@ def deep_kernels(dual, rho, depths: Sequence[float], delta=None) -> dict:
         f = _flow(d, sg, ab, dl, finite, False, True)
         for L in finite:
             lay = f.at(L)
-            out[float(L)] = {"nngp": (lay.s_nngp.reshape(shape), lay.l_nngp.reshape(shape)),
-                             "ntk": (lay.s_ntk.reshape(shape), lay.l_ntk.reshape(shape))}
+            out[float(L)] = {
+                "nngp": (lay.s_nngp.reshape(shape), lay.l_nngp.reshape(shape)),
+                "ntk": (lay.s_ntk.reshape(shape), lay.l_ntk.reshape(shape)),
+            }
     if any(math.isinf(L) for L in depths):
         s, key = _flow(d, sg, ab, dl, (), True, False).limit()
         out[math.inf] = {"nngp": (s.reshape(shape), key.reshape(shape)), "ntk": (s.reshape(shape), key.reshape(shape))}

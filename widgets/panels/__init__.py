@@ -5,6 +5,7 @@ from widgets.panels.collapse import CollapsePanel
 from widgets.panels.coord_check import CoordCheckPanel
 from widgets.panels.criticality import PhaseDiagramPanel, SeluFlowPanel
 from widgets.panels.grokking import GrokkingPanel
+from widgets.panels.infinite_depth import InfiniteDepthPanel
 from widgets.panels.kernel_explorer import KernelExplorerPanel
 from widgets.panels.lazy_rich import LazyRichPanel
 from widgets.panels.lr_transfer import LRTransferPanel
@@ -20,4 +21,5 @@ PANELS = (
     SeluFlowPanel,
     CollapsePanel,
     GrokkingPanel,
+    InfiniteDepthPanel,
 )

@@ -32,8 +32,21 @@ from workbench.config import spec
 from workbench.experiment import stages
 from workbench.fields import SEED
 
-PRESETS = ("relu", "abs", "erf", "sine_1", "sine_2.676", "sine_6.13539", "sine_13.8258", "2d_opt", "3d_opt",
-           "5d_opt", "9d_opt", "h2", "h3")
+PRESETS = (
+    "relu",
+    "abs",
+    "erf",
+    "sine_1",
+    "sine_2.676",
+    "sine_6.13539",
+    "sine_13.8258",
+    "2d_opt",
+    "3d_opt",
+    "5d_opt",
+    "9d_opt",
+    "h2",
+    "h3",
+)
 ACTIVATIONS = PRESETS + ("designed", "typed")
 MAX_ENTRIES = 12_000_000  # kernel entries of one view: n_train * (n_train / 2 + n_test + grid^2)
 RHO = np.linspace(-1.0, 1.0, 201)
@@ -45,12 +58,22 @@ SLOPE_WINDOW = (1e-8, 1e-4)  # where the slope of log K_L against log(1 - rho) i
 class Config(_Config):
     """One activation's infinitely wide network at depth L (or infinity) on one classification task."""
 
-    activation: str = spec("3d_opt", choices=ACTIVATIONS,
-                           doc="normalized dual: a preset, 'designed' (alpha below) or 'typed' (expression below)")
-    expression: str = spec("tanh", doc="typed activation, a name or an expression in x (for activation = typed); "
-                                       "its dual by Gauss-Hermite quadrature")
-    alpha: float = spec(1.0, lo=0.05, hi=10.0, doc="designed dual lam rho + (1 - lam) rho^m: its alpha "
-                                                    "(consistent on S^(d-1) for d = 1 + 2 alpha)")
+    activation: str = spec(
+        "3d_opt",
+        choices=ACTIVATIONS,
+        doc="normalized dual: a preset, 'designed' (alpha below) or 'typed' (expression below)",
+    )
+    expression: str = spec(
+        "tanh",
+        doc="typed activation, a name or an expression in x (for activation = typed); "
+        "its dual by Gauss-Hermite quadrature",
+    )
+    alpha: float = spec(
+        1.0,
+        lo=0.05,
+        hi=10.0,
+        doc="designed dual lam rho + (1 - lam) rho^m: its alpha (consistent on S^(d-1) for d = 1 + 2 alpha)",
+    )
     depth: int = spec(100, lo=1, hi=100_000, log=True, doc="hidden layers L (also the largest depth of the sweep)")
     infinite: bool = spec(False, doc="L = infinity: the limit classifier (majority vote, 1-NN or singular kernel)")
     task: str = spec("circle", choices=S.TASKS, doc="playground set lifted to S^2, or the Dirichlet task on S^(d-1)")
@@ -62,11 +85,13 @@ class Config(_Config):
     seed: int = SEED(0)
 
     def validate(self) -> None:
-        grid = self.grid ** 2 if self.task in S.PLAYGROUND or self.task == "dirichlet_3" else 0
+        grid = self.grid**2 if self.task in S.PLAYGROUND or self.task == "dirichlet_3" else 0
         entries = self.n_train * (self.n_train / 2 + self.n_test + grid)
         if entries > MAX_ENTRIES:
-            raise ValueError(f"n_train: {self.n_train} training points against {self.n_test} test and {grid} grid "
-                             f"points make {entries:.3g} kernel entries (at most {MAX_ENTRIES:.3g}); use fewer")
+            raise ValueError(
+                f"n_train: {self.n_train} training points against {self.n_test} test and {grid} grid "
+                f"points make {entries:.3g} kernel entries (at most {MAX_ENTRIES:.3g}); use fewer"
+            )
         try:
             get_activation(self.expression)
         except ValueError as err:  # the parser's messages start "activation: "; this field is `expression`
@@ -165,11 +190,23 @@ def dual_view(config: Config) -> dict:
     fps = I.fixed_points(d)
     with np.errstate(all="ignore"):
         k, dk = d.k(RHO), d.dk(RHO)
-    return {"rho": RHO, "k": k, "dk": dk, "cobweb": I.cobweb(d, config.rho0, 30),
-            "fixed_points": np.asarray([(p.rho, p.slope) for p in fps]).reshape(-1, 2),
-            "regime": r.kind, "badge": r.badge, "regime_note": r.note, "alpha": float(r.alpha),
-            "d_consistent": float(r.d_consistent), "k0": d.lambda0, "dk0": float(d.dk(np.float64(0.0))),
-            "dk1": d.mu, "coefficients": np.asarray(d.coef[:16]), "phi": d.expression or d.name}
+    return {
+        "rho": RHO,
+        "k": k,
+        "dk": dk,
+        "cobweb": I.cobweb(d, config.rho0, 30),
+        "fixed_points": np.asarray([(p.rho, p.slope) for p in fps]).reshape(-1, 2),
+        "regime": r.kind,
+        "badge": r.badge,
+        "regime_note": r.note,
+        "alpha": float(r.alpha),
+        "d_consistent": float(r.d_consistent),
+        "k0": d.lambda0,
+        "dk0": float(d.dk(np.float64(0.0))),
+        "dk1": d.mu,
+        "coefficients": np.asarray(d.coef[:16]),
+        "phi": d.expression or d.name,
+    }
 
 
 def scaling_view(config: Config) -> dict:
@@ -198,9 +235,14 @@ def scaling_view(config: Config) -> dict:
             out.append(np.polyfit(x[ok], c[ok], 1)[0] if ok.sum() >= 2 else np.nan)
         return np.asarray(out)
 
-    return {"one_minus_rho": ONE_MINUS_RHO, "scaling_depths": np.asarray(depths),
-            "log_nngp": np.asarray(logs["nngp"]), "log_ntk": np.asarray(logs["ntk"]),
-            "slope_nngp": slopes(logs["nngp"]), "slope_ntk": slopes(logs["ntk"])}
+    return {
+        "one_minus_rho": ONE_MINUS_RHO,
+        "scaling_depths": np.asarray(depths),
+        "log_nngp": np.asarray(logs["nngp"]),
+        "log_ntk": np.asarray(logs["ntk"]),
+        "slope_nngp": slopes(logs["nngp"]),
+        "slope_ntk": slopes(logs["ntk"]),
+    }
 
 
 class _Shared:
@@ -213,8 +255,9 @@ class _Shared:
         depths = [float(L) for L in depth_grid(config.depth)]
         self.depths = depths
         t = self.task
-        self.test = I.DepthClassifier(self.dual, t.x_train, t.y_train, t.x_test, depths, duplicates="drop",
-                                      seed=config.seed)
+        self.test = I.DepthClassifier(
+            self.dual, t.x_train, t.y_train, t.x_test, depths, duplicates="drop", seed=config.seed
+        )
         self.x_train, self.y_train = self.test.x_train, self.test.y.astype(int)
         self.nn = I.nearest_neighbour(self.x_train, self.y_train, t.x_test)
         self.majority = I.majority_vote(self.y_train, len(t.x_test))
@@ -233,10 +276,15 @@ def classifiers_view(shared: _Shared) -> dict:
         raise ValueError(f"depth: {at} is not on the depth grid")
     nngp, ntk = test.labels(at, "nngp"), test.labels(at, "ntk")
     y = t.y_test
-    out = {"nngp_acc": I.accuracy(nngp, y), "ntk_acc": I.accuracy(ntk, y), "nn_acc": I.accuracy(shared.nn, y),
-           "majority_acc": I.accuracy(shared.majority, y),
-           "hilbert_acc": I.accuracy(I.hilbert_classify(shared.x_train, shared.y_train, t.x_test), y),
-           "limit_acc": I.accuracy(shared.limit, y), "bayes_acc": I.accuracy(t.bayes(t.x_test), y)}
+    out = {
+        "nngp_acc": I.accuracy(nngp, y),
+        "ntk_acc": I.accuracy(ntk, y),
+        "nn_acc": I.accuracy(shared.nn, y),
+        "majority_acc": I.accuracy(shared.majority, y),
+        "hilbert_acc": I.accuracy(I.hilbert_classify(shared.x_train, shared.y_train, t.x_test), y),
+        "limit_acc": I.accuracy(shared.limit, y),
+        "bayes_acc": I.accuracy(t.bayes(t.x_test), y),
+    }
     notes = sorted(set(test.notes_for(at, "nngp") + test.notes_for(at, "ntk")))
     if t.to_plane is not None:
         x0, x1, y0, y1 = t.extent
@@ -244,17 +292,28 @@ def classifiers_view(shared: _Shared) -> dict:
         xy = np.stack(np.meshgrid(px, py), -1).reshape(-1, 2)
         inside = t.inside(xy)
         points = t.from_plane(xy[inside])
-        grid = I.DepthClassifier(shared.dual, shared.x_train, shared.y_train, points,
-                                 () if math.isinf(at) else (at,), limit=math.isinf(at), duplicates="refuse")
+        grid = I.DepthClassifier(
+            shared.dual,
+            shared.x_train,
+            shared.y_train,
+            points,
+            () if math.isinf(at) else (at,),
+            limit=math.isinf(at),
+            duplicates="refuse",
+        )
         regions = {}
-        for name, lab in (("nngp_region", grid.labels(at, "nngp")), ("ntk_region", grid.labels(at, "ntk")),
-                          ("bayes_region", t.bayes(points))):
+        for name, lab in (
+            ("nngp_region", grid.labels(at, "nngp")),
+            ("ntk_region", grid.labels(at, "ntk")),
+            ("bayes_region", t.bayes(points)),
+        ):
             full = np.full(len(xy), np.nan)
             full[inside] = lab
             regions[name] = full.reshape(c.grid, c.grid)
         notes = sorted(set(notes + grid.notes_for(at, "nngp") + grid.notes_for(at, "ntk")))
-        out.update(plane_x=px, plane_y=py, **regions, train_xy=t.to_plane(shared.x_train),
-                   train_y=shared.y_train.astype(float))
+        out.update(
+            plane_x=px, plane_y=py, **regions, train_xy=t.to_plane(shared.x_train), train_y=shared.y_train.astype(float)
+        )
     out["notes"] = "; ".join(notes)
     return out
 
@@ -262,8 +321,19 @@ def classifiers_view(shared: _Shared) -> dict:
 def depth_view(shared: _Shared) -> dict:
     """Stage 4: accuracy and agreement with 1-NN, majority vote and the limit against depth."""
     y = shared.task.y_test
-    rows = {k: [] for k in ("nngp_acc_depth", "ntk_acc_depth", "nngp_agree_nn", "nngp_agree_majority",
-                            "nngp_agree_limit", "ntk_agree_nn", "ntk_agree_majority", "ntk_agree_limit")}
+    rows = {
+        k: []
+        for k in (
+            "nngp_acc_depth",
+            "ntk_acc_depth",
+            "nngp_agree_nn",
+            "nngp_agree_majority",
+            "nngp_agree_limit",
+            "ntk_agree_nn",
+            "ntk_agree_majority",
+            "ntk_agree_limit",
+        )
+    }
     for L in shared.depths:
         for kernel in ("nngp", "ntk"):
             lab = shared.test.labels(L, kernel)
@@ -283,15 +353,19 @@ def samples_view(shared: _Shared) -> dict:
     errs = {k: [] for k in ("err_nngp", "err_nn", "err_majority", "err_hilbert", "err_limit")}
     for n in ns:
         xt, yt = shared.x_train[:n], shared.y_train[:n]
-        clf = I.DepthClassifier(shared.dual, xt, yt, t.x_test, () if math.isinf(at) else (at,), ntk=False,
-                                duplicates="drop")
+        clf = I.DepthClassifier(
+            shared.dual, xt, yt, t.x_test, () if math.isinf(at) else (at,), ntk=False, duplicates="drop"
+        )
         errs["err_nngp"].append(1 - I.accuracy(clf.labels(at), y))
         errs["err_limit"].append(1 - I.accuracy(clf.limit(), y))
         errs["err_nn"].append(1 - I.accuracy(I.nearest_neighbour(xt, yt, t.x_test), y))
         errs["err_majority"].append(1 - I.accuracy(I.majority_vote(yt, len(y)), y))
         errs["err_hilbert"].append(1 - I.accuracy(I.hilbert_classify(xt, yt, t.x_test), y))
-    return {"n_values": ns, **{k: np.asarray(v) for k, v in errs.items()},
-            "bayes_error": 1 - I.accuracy(t.bayes(t.x_test), y)}
+    return {
+        "n_values": ns,
+        **{k: np.asarray(v) for k, v in errs.items()},
+        "bayes_error": 1 - I.accuracy(t.bayes(t.x_test), y),
+    }
 
 
 def run(config: Config, stop: threading.Event | None = None):
@@ -303,5 +377,13 @@ def run(config: Config, stop: threading.Event | None = None):
             shared["s"] = _Shared(config)
         return shared["s"]
 
-    return stages([lambda: dual_view(config), lambda: scaling_view(config), lambda: classifiers_view(get()),
-                   lambda: depth_view(get()), lambda: samples_view(get())], stop)
+    return stages(
+        [
+            lambda: dual_view(config),
+            lambda: scaling_view(config),
+            lambda: classifiers_view(get()),
+            lambda: depth_view(get()),
+            lambda: samples_view(get()),
+        ],
+        stop,
+    )
