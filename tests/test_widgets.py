@@ -372,3 +372,12 @@ def test_past_runs_keep_the_latest_and_refuse_to_show_while_running(panel, monke
     panel.show_run(0)
     assert "stop the current run" in panel.message.value and panel.config.steps == 65536
     panel.controller.stop(wait=True)
+
+
+def test_log_sliders_span_the_whole_accepted_range():
+    """The range a control shows is the range the code accepts: a log slider reaches both ends, even when they
+    are not powers of two (depth of the infinite-depth view: 1 .. 100000)."""
+    from workbench.experiments import infinite_depth
+
+    depth = ConfigForm(infinite_depth.Config).controls["depth"]
+    assert isinstance(depth, w.SelectionSlider) and depth.options[0] == 1 and depth.options[-1] == 100_000

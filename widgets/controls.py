@@ -56,8 +56,9 @@ def _kind(field: dataclasses.Field, default) -> type:
 
 
 def _powers_of_two(lo: int, hi: int, default: int) -> list[int]:
+    """The powers of two in [lo, hi], the ends themselves and the default: the slider spans the whole range."""
     values = {2**k for k in range(max(0, math.ceil(math.log2(max(lo, 1)))), int(math.log2(hi)) + 1)}
-    return sorted(values | {default})
+    return sorted(values | {lo, hi, default})
 
 
 def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
