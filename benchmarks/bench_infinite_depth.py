@@ -43,6 +43,7 @@ def peer_labels(k_train, k_test, y) -> np.ndarray:
 
 
 def main(argv=None):
+    assert __doc__ is not None  # the module docstring names the benchmark
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 500 (a smoke run)")
     parser.add_argument("--depth", type=int, default=10_000)

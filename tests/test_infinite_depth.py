@@ -113,8 +113,8 @@ def _decimal_flow(b: dict, rho: str, depth: int):
     coef = {k: Decimal(v.numerator) / Decimal(v.denominator) for k, v in b.items()}
     r = t = Decimal(rho)
     for _ in range(depth):
-        kr = sum(c * r**k for k, c in coef.items())
-        t = kr + t * sum(k * c * r ** (k - 1) for k, c in coef.items())
+        kr = sum((c * r**k for k, c in coef.items()), Decimal(0))
+        t = kr + t * sum((k * c * r ** (k - 1) for k, c in coef.items()), Decimal(0))
         r = kr
     return float(abs(r).ln()), float(abs(t).ln()), r > 0, t > 0
 
@@ -233,6 +233,7 @@ def test_playground_tasks_are_lifted_with_their_bayes_rules():
     for name in S.PLAYGROUND:
         t = S.playground_task(name, 200, 300, noise=0.1, seed=0)
         assert t.x_train.shape == (200, 3) and np.allclose(np.linalg.norm(t.x_test, axis=1), 1)
+        assert t.to_plane is not None
         assert np.allclose(S.lift(t.to_plane(t.x_test)), t.x_test)
         bayes = I.accuracy(t.bayes(t.x_test), t.y_test)
         assert bayes >= I.accuracy(I.nearest_neighbour(t.x_train, t.y_train, t.x_test), t.y_test) - 0.02

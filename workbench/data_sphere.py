@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy.special import gammaln, i0e, logsumexp
@@ -65,6 +66,31 @@ def _count(name, value, lo=1, hi=1_000_000):
 # ---------------------------------------------------------------- Dirichlet tasks
 
 
+def _triangle_to_plane(points: np.ndarray) -> np.ndarray:
+    """Points of S^2 with positive coordinates -> their simplex point drawn in an equilateral triangle."""
+    p = np.asarray(points, np.float64)
+    q = p / p.sum(-1, keepdims=True)
+    return np.stack([q[..., 1] + q[..., 2] / 2, q[..., 2] * math.sqrt(3) / 2], -1)
+
+
+def _triangle_from_plane(xy: np.ndarray) -> np.ndarray:
+    """The inverse of `_triangle_to_plane` (clipped into the open triangle)."""
+    xy = np.asarray(xy, np.float64)
+    s3 = xy[..., 1] * 2 / math.sqrt(3)
+    s2 = xy[..., 0] - s3 / 2
+    q = np.stack([1 - s2 - s3, s2, s3], -1)
+    q = np.clip(q, 1e-12, None)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def _triangle_inside(xy: np.ndarray) -> np.ndarray:
+    """Mask of display points inside the triangle."""
+    xy = np.asarray(xy, np.float64)
+    s3 = xy[..., 1] * 2 / math.sqrt(3)
+    s2 = xy[..., 0] - s3 / 2
+    return (s2 >= 0) & (s3 >= 0) & (s2 + s3 <= 1)
+
+
 def dirichlet_log_ratio(s: np.ndarray, alpha1, alpha2, prior: float = 0.4) -> np.ndarray:
     """log(prior p1(s)) - log((1 - prior) p2(s)) for Dirichlet densities p1, p2 at simplex points s (rows); a zero
     coordinate counts only through the parameters that differ (no inf - inf)."""
@@ -104,29 +130,7 @@ def dirichlet_task(
         simplex = p / p.sum(-1, keepdims=True)
         return np.where(dirichlet_log_ratio(simplex, a1, a2, prior) > 0, 1, -1)
 
-    plane = {}
-    if a1.size == 3:  # the 2-simplex drawn as an equilateral triangle
-
-        def to_plane(points):
-            p = np.asarray(points, np.float64)
-            q = p / p.sum(-1, keepdims=True)
-            return np.stack([q[..., 1] + q[..., 2] / 2, q[..., 2] * math.sqrt(3) / 2], -1)
-
-        def from_plane(xy):
-            xy = np.asarray(xy, np.float64)
-            s3 = xy[..., 1] * 2 / math.sqrt(3)
-            s2 = xy[..., 0] - s3 / 2
-            q = np.stack([1 - s2 - s3, s2, s3], -1)
-            q = np.clip(q, 1e-12, None)
-            return q / np.linalg.norm(q, axis=-1, keepdims=True)
-
-        def inside(xy):
-            xy = np.asarray(xy, np.float64)
-            s3 = xy[..., 1] * 2 / math.sqrt(3)
-            s2 = xy[..., 0] - s3 / 2
-            return (s2 >= 0) & (s3 >= 0) & (s2 + s3 <= 1)
-
-        plane = dict(to_plane=to_plane, from_plane=from_plane, extent=(0.0, 1.0, 0.0, math.sqrt(3) / 2), inside=inside)
+    triangle = a1.size == 3  # the 2-simplex drawn as an equilateral triangle
     return SphereTask(
         f"dirichlet_{a1.size}",
         x[:n_train],
@@ -134,7 +138,10 @@ def dirichlet_task(
         x[n_train:],
         y[n_train:],
         bayes,
-        **plane,
+        to_plane=_triangle_to_plane if triangle else None,
+        from_plane=_triangle_from_plane if triangle else None,
+        extent=(0.0, 1.0, 0.0, math.sqrt(3) / 2) if triangle else None,
+        inside=_triangle_inside if triangle else None,
         description=f"Dirichlet{tuple(a1.tolist())} (+1, prior {prior}) vs Dirichlet{tuple(a2.tolist())} "
         f"on S^{a1.size - 1}",
     )
@@ -197,8 +204,11 @@ def _spiral_bayes(xy, noise, n):
     c0, c1 = curve(half, 0), curve(n - half, 1)
     for i in range(0, len(flat), 2048):
         p = flat[i : i + 2048]
-        d2_0 = logsumexp(-np.sum((p[:, None] - c0) ** 2, -1) / (2 * s * s), axis=-1) - math.log(len(c0))
-        d2_1 = logsumexp(-np.sum((p[:, None] - c1) ** 2, -1) / (2 * s * s), axis=-1) - math.log(len(c1))
+        # scipy has no stubs: logsumexp's inferred return includes the return_sign=True tuple
+        lse0 = cast(np.ndarray, logsumexp(-np.sum((p[:, None] - c0) ** 2, -1) / (2 * s * s), axis=-1))
+        lse1 = cast(np.ndarray, logsumexp(-np.sum((p[:, None] - c1) ** 2, -1) / (2 * s * s), axis=-1))
+        d2_0 = lse0 - math.log(len(c0))
+        d2_1 = lse1 - math.log(len(c1))
         res[i : i + 2048] = np.where(d2_1 > d2_0, 1, -1)
     return out
 

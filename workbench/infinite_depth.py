@@ -53,10 +53,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 from scipy.interpolate import CubicSpline
 from scipy.optimize import brentq
 from scipy.special import gammaln
@@ -281,21 +282,21 @@ def _trim(b: np.ndarray, rel: float = 1e-15) -> np.ndarray:
     return b[: last + 1] / b[: last + 1].sum()
 
 
-def dual_from_series(b: Sequence[float], name: str | None = None, expression: str | None = None) -> Dual:
+def dual_from_series(b: ArrayLike, name: str | None = None, expression: str | None = None) -> Dual:
     """The dual with k(rho) = sum_k b_k rho^k for nonnegative b (normalized to sum 1), e.g. the d-opt duals; its
     phi (`expression`) takes a_k = +sqrt(b_k) (the dual sees only a_k^2)."""
-    b = np.asarray(b, np.float64)
-    if b.ndim != 1 or b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0) or b.sum() <= 0:
-        raise ValueError(f"b: a dual needs finite nonnegative power-series coefficients with a positive sum, got {b}")
-    b = b / b.sum()
+    c = np.asarray(b, np.float64)
+    if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(c < 0) or c.sum() <= 0:
+        raise ValueError(f"b: a dual needs finite nonnegative power-series coefficients with a positive sum, got {c}")
+    c = c / c.sum()
     if name is None:
-        name = " + ".join(f"{v:.4g} rho^{k}" for k, v in enumerate(b) if v > 0)
+        name = " + ".join(f"{v:.4g} rho^{k}" for k, v in enumerate(c) if v > 0)
     if expression is None:
-        expression = hermite_expression(np.sqrt(b))
-    return Dual(name, tuple(float(v) for v in b), expression=expression)
+        expression = hermite_expression(np.sqrt(c))
+    return Dual(name, tuple(float(v) for v in c), expression=expression)
 
 
-def dual_from_hermite(a: Sequence[float], name: str | None = None) -> Dual:
+def dual_from_hermite(a: ArrayLike, name: str | None = None) -> Dual:
     """The normalized dual of phi = sum_k a_k h_k: b_k = a_k^2 / sum_j a_j^2 (a_0, the mean of phi, gives
     b_0 = k(0))."""
     a = np.asarray(a, np.float64)
@@ -304,7 +305,7 @@ def dual_from_hermite(a: Sequence[float], name: str | None = None) -> Dual:
     return dual_from_series(a * a, name, hermite_expression(a))
 
 
-def hermite_expression(a: Sequence[float]) -> str | None:
+def hermite_expression(a: ArrayLike) -> str | None:
     """phi = sum_k a_k h_k as a typed activation in x (polynomials up to degree 12), or None."""
     a = np.asarray(a, np.float64)
     a = np.where(np.abs(a) < 1e-12, 0.0, a)
@@ -443,6 +444,12 @@ class FixedPoint(NamedTuple):
     stable: bool
 
 
+def _brentq(f: Callable[[float], float], a: float, b: float, **kw) -> float:
+    """scipy's brentq: the root alone (scipy has no stubs; pyright infers a union with the full_output=True tuple,
+    and rtol's type from its float64 default)."""
+    return cast(float, brentq(f, a, b, **kw))
+
+
 def fixed_points(dual) -> list[FixedPoint]:
     """Fixed points of k on [-1, 1] with their multipliers k'(rho*) (stable when |k'| < 1; 1 always, 0 when b_0 = 0)."""
     dual = get_dual(dual)
@@ -456,7 +463,7 @@ def fixed_points(dual) -> list[FixedPoint]:
     if dual.parity == "odd":
         roots.add(-1.0)
     for i in np.flatnonzero(np.sign(f[:-1]) * np.sign(f[1:]) < 0):
-        roots.add(float(brentq(lambda r: float(dual.k(np.float64(r)) - r), grid[i], grid[i + 1], xtol=1e-15)))
+        roots.add(float(_brentq(lambda r: float(dual.k(np.float64(r)) - r), grid[i], grid[i + 1], xtol=1e-15)))
     roots.update(float(grid[i]) for i in np.flatnonzero(f == 0))
     out, last = [], None
     for r in sorted(roots):
@@ -568,7 +575,7 @@ def design_dual(
         raise ValueError(f"alpha: must be in [0.01, 50], got {alpha!r}")
     if family == "sine":
         f = lambda a: math.log(math.sinh(a) / a) / math.log(a / math.tanh(a)) - alpha
-        a = brentq(f, 1e-3, 700.0, xtol=1e-14)
+        a = _brentq(f, 1e-3, 700.0, xtol=1e-14)
         return _sine(a)
     if family != "poly":
         raise ValueError(f"family: must be 'poly' or 'sine', got {family!r}")
@@ -583,7 +590,7 @@ def design_dual(
             f"degree: lam rho + (1 - lam) rho^{degree} reaches only alpha > 1/{degree - 1}; "
             f"alpha = {alpha} needs a degree above {1 + 1 / alpha:.3g}"
         )
-    lam = brentq(lambda x: _poly_alpha(x, degree) - alpha, 1e-300, 1 - 1e-12, xtol=1e-16, rtol=1e-15)
+    lam = _brentq(lambda x: _poly_alpha(x, degree) - alpha, 1e-300, 1 - 1e-12, xtol=1e-16, rtol=1e-15)
     b = np.zeros(degree + 1)
     b[1], b[degree] = lam, 1 - lam
     return dual_from_series(b, f"designed(alpha={alpha:g}, rho^{degree})")
@@ -839,6 +846,7 @@ class _Flow:
                     v[i] = _horner(t, dl[i])
                     ndl[i] = 1.0 - np.abs(v[i])
                     if self.ntk:
+                        assert w is not None  # computed whenever self.ntk
                         w[i] = _horner(t[1:] * np.arange(1, len(t)), dl[i])
             old = th
             if self.ntk:
@@ -937,6 +945,7 @@ class _Flow:
                 keep = np.flatnonzero(alive)
                 idx, rho, dl, th = idx[keep], rho[keep], dl[keep], th[keep]
                 if nearest:
+                    assert small is not None and sgn is not None and lr is not None  # set when nearest
                     small, sgn, lr = small[keep], sgn[keep], lr[keep]
                 alive = np.ones(keep.size, bool)
             rho, dl, th, sgn, lr, small = self._step(rho, dl, th, sgn, lr, small)
@@ -978,8 +987,7 @@ class _Flow:
     def _at(self, L: int) -> Layer:
         n, t = self.n, self.tail
         sK, lK = np.zeros(n), np.full(n, -np.inf)
-        sT = np.zeros(n) if self.ntk else None
-        lT = np.full(n, -np.inf) if self.ntk else None
+        sT, lT = np.zeros(n), np.full(n, -np.inf)  # returned only when self.ntk
         key = None
         done = (self.J >= 0) & (self.J <= L)
         e = np.flatnonzero(done)
@@ -1032,7 +1040,7 @@ class _Flow:
                 sT[u], lT[u] = odd_sign, diagonal_log_ntk(self.dual, L)
             if key is not None:
                 key[u] = 0.0
-        return Layer(sK, lK, sT, lT, None, key)
+        return Layer(sK, lK, sT if self.ntk else None, lT if self.ntk else None, None, key)
 
     def limit(self) -> tuple[np.ndarray, np.ndarray]:
         """(sign, key) of the L = infinity classifier's weight per entry: log|sigma| (singular), the Boettcher
@@ -1464,8 +1472,10 @@ class DepthClassifier:
             s_tr, l_tr = (tr.s_ntk, tr.l_ntk) if tr else (None, None)
         else:
             raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
+        assert s_te is not None and l_te is not None  # the NTK entries exist when self.ntk
         K = np.eye(n)
         if tr is not None:
+            assert s_tr is not None and l_tr is not None
             with np.errstate(over="ignore"):
                 vals = s_tr * np.exp(l_tr - diag)
             K[self._iu] = vals
@@ -1577,6 +1587,7 @@ def deep_kernels(dual, rho, depths: Sequence[float], delta=None) -> dict:
         f = _flow(d, sg, ab, dl, finite, False, True)
         for L in finite:
             lay = f.at(L)
+            assert lay.s_ntk is not None and lay.l_ntk is not None  # the flow was built with ntk=True
             out[float(L)] = {
                 "nngp": (lay.s_nngp.reshape(shape), lay.l_nngp.reshape(shape)),
                 "ntk": (lay.s_ntk.reshape(shape), lay.l_ntk.reshape(shape)),

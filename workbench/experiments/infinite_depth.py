@@ -276,7 +276,7 @@ def classifiers_view(shared: _Shared) -> dict:
         raise ValueError(f"depth: {at} is not on the depth grid")
     nngp, ntk = test.labels(at, "nngp"), test.labels(at, "ntk")
     y = t.y_test
-    out = {
+    out: dict[str, float | str | np.ndarray] = {
         "nngp_acc": I.accuracy(nngp, y),
         "ntk_acc": I.accuracy(ntk, y),
         "nn_acc": I.accuracy(shared.nn, y),
@@ -287,6 +287,8 @@ def classifiers_view(shared: _Shared) -> dict:
     }
     notes = sorted(set(test.notes_for(at, "nngp") + test.notes_for(at, "ntk")))
     if t.to_plane is not None:
+        # a 2-D task sets all four display fields together (data_sphere.SphereTask)
+        assert t.extent is not None and t.inside is not None and t.from_plane is not None
         x0, x1, y0, y1 = t.extent
         px, py = np.linspace(x0, x1, c.grid), np.linspace(y0, y1, c.grid)
         xy = np.stack(np.meshgrid(px, py), -1).reshape(-1, 2)
