@@ -149,6 +149,14 @@ class Config:
     def replace(self, **changes) -> Self:
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def like(cls, other: Config, **fields) -> Self:
+        """This kind of config built from another's fields of the same names (an experiment's width, depth,
+        lr, seed, ...), then `fields` (sizes of the data, a width of a sweep, ...)."""
+        mine = {f.name for f in dataclasses.fields(cls)}
+        shared = {k: v for k, v in dataclasses.asdict(other).items() if k in mine}
+        return cls(**{**shared, **fields})
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -6,7 +6,6 @@ readout is f = m^-a * x_L @ W_out + b_out. `depth` counts hidden layers, as in `
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -51,14 +50,6 @@ class MLPConfig(ModelConfig):
     bias_std: float = spec(0.0, lo=0.0, hi=10.0, doc="sigma_b: init std of the biases")
     bias: bool = spec(True, doc="use biases")
     zero_readout: bool = spec(False, doc="initialise the readout weights to zero")
-
-    @classmethod
-    def like(cls, experiment_config, **fields) -> MLPConfig:
-        """The MLP of an experiment: every MLPConfig field the experiment's config has (width, depth,
-        activation, ...), then `fields` (sizes of the data, a width of a sweep, ...)."""
-        mine = {f.name for f in dataclasses.fields(cls)}
-        shared = {k: v for k, v in dataclasses.asdict(experiment_config).items() if k in mine}
-        return cls(**{**shared, **fields})
 
     def scaling(self) -> tuple[str, int, int]:
         return self.parametrization, self.width, self.base_width

@@ -134,16 +134,7 @@ def spectrum(model, p: int) -> np.ndarray:
 def run(config: Config, stop: threading.Event | None = None):
     """Train and yield the engine's Records with the grokking metrics added."""
     data, model = make_data(config), make_model(config)
-    tc = TrainConfig(
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        beta2=config.beta2,
-        steps=config.steps,
-        loss=config.loss,
-        record_every=config.record_every,
-        seed=config.seed,
-    )
+    tc = TrainConfig.like(config)
     reached = {"step_memorised": math.nan, "step_generalised": math.nan}
 
     def metrics(m):

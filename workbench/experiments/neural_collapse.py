@@ -173,13 +173,5 @@ def run(config: Config, stop: threading.Event | None = None):
             pred = collapse.gof_prediction(config.class_sizes, wd, [wd] * config.depth)
             extra = {"gof_w_norms": pred["w_norms"], "gof_h_norms": pred["feature_norms"][-1]}
         extra["gof_threshold"] = collapse.minority_collapse_threshold(config.class_sizes, config.depth)
-    tc = TrainConfig(
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        steps=config.steps,
-        loss=config.loss,
-        record_every=config.record_every,
-        seed=config.seed,
-    )
+    tc = TrainConfig.like(config)
     yield from train(model, data, tc, stop=stop, metrics_fn=lambda m: {**collapse_metrics(m, data), **extra})

@@ -172,14 +172,7 @@ def run(config: Config, stop: threading.Event | None = None):
 
         return metrics
 
-    train_config = TrainConfig(
-        optimizer=config.optimizer,
-        lr=config.lr,
-        steps=config.steps,
-        record_every=config.record_every,
-        loss="mse",
-        seed=config.seed,
-    )
+    train_config = TrainConfig.like(config, loss="mse")
     streams = []
     for width in config.widths:
         model = build_mlp(model_config(config, data, width), seed=config.seed)
