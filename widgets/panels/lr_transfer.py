@@ -48,6 +48,8 @@ class LRTransferPanel(LivePanel):
         ]
         self.live.axes[0].legend(fontsize=7)
         log2_axis(self.live.axes[1], config.widths)
+        # the whole lr grid: a shift of one grid step looks as small as it is
+        self.live.axes[1].set_ylim(config.log2_lr_min - 0.5, config.log2_lr_max + 0.5)
         self.best.set_data([], [])
         self.marks.set_data([], [])
 
@@ -65,5 +67,3 @@ class LRTransferPanel(LivePanel):
                 self.marks.set_data(*zip(*best))
             self.best.set_data([m["width"] for m in rows], [m["optimum_log2_lr"] for m in rows])
             self.rescale(self.live.axes[0])
-            self.live.axes[1].relim()
-            self.live.axes[1].autoscale_view(scalex=False)
