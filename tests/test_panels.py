@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from widgets.panels import PANELS
-from workbench.experiment import Record, schema_errors
+from workbench.experiment import KINDS, STATUSES, UNITS, Record, schema_errors
 
 
 def quick_panel(cls):
@@ -29,7 +29,8 @@ def test_panel_runs_to_completion_at_full_progress(cls):
         last = panel.records[-1]
         assert last.status == "finished" and last.done == last.total
         assert "error" not in panel.message.value
-        for record in panel.records:  # the metrics are the experiment's declared ones
+        for record in panel.records:  # the contract's vocabulary, and the experiment's declared metrics
+            assert record.status in STATUSES and record.kind in KINDS and record.unit in UNITS, record
             assert not schema_errors(record, cls.experiment.METRICS), (
                 record.kind,
                 schema_errors(record, cls.experiment.METRICS),

@@ -4,7 +4,6 @@ import gc
 import threading
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -56,9 +55,20 @@ def tiny_run(config: TinyConfig, stop=None):
     )
 
 
+class TinyExperiment:
+    """An experiment as an object (a module works the same): Config, run and METRICS."""
+
+    Config = TinyConfig
+    METRICS: dict[str, type] = {}
+
+    @staticmethod
+    def run(config, stop=None):
+        return tiny_run(config, stop)
+
+
 class TinyPanel(LivePanel):
     title = "Tiny"
-    experiment = SimpleNamespace(Config=TinyConfig, run=tiny_run, METRICS={})
+    experiment = TinyExperiment()
     figure_options = dict(figsize=(3, 2))
     alt = "training loss against step"
 

@@ -48,7 +48,7 @@ import numpy as np
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController
-from workbench.experiment import Record
+from workbench.experiment import Experiment, Record
 from workbench.store import plain, record_dict
 
 
@@ -126,7 +126,7 @@ class Panel:
     """A view: controls beside a LiveFigure, recomputed in the background on every control change."""
 
     title = "panel"
-    experiment: Any = None  # a module (or object) with Config and run(config, stop=None)
+    experiment: Experiment  # a module (or object) with Config, run(config, stop=None) and METRICS
     form_options: dict = {}
     figure_options: dict = {}
     alt = ""
