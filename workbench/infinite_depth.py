@@ -767,7 +767,21 @@ class _LinearFlow:
             return self.sg, np.log(self.ab)
 
 
-class _Flow:
+class _LastDepth:
+    """`at(L)` of the iterated flows: `_at(L)`, with the last depth asked cached (the classifier asks it twice)."""
+
+    _last: tuple[int, Layer] | None = None
+
+    def _at(self, L: int) -> Layer:
+        raise NotImplementedError
+
+    def at(self, L: int) -> Layer:
+        if self._last is None or self._last[0] != L:
+            self._last = (L, self._at(L))
+        return self._last[1]
+
+
+class _Flow(_LastDepth):
     """Entries (sign, |rho_0|, 1 - |rho_0|) iterated layer by layer until each reaches its exact tail (module doc):
     rho_l and Theta_l as floats (1 - |rho_l| carried separately near +-1), log|rho_l| and Theta_l / rho_l in the
     log zone of duals with b_0 = b_1 = 0. Processed in chunks of CHUNK entries (cache-sized), an entry leaving its
@@ -975,15 +989,6 @@ class _Flow:
         return idx[i].astype(np.int32), sK.astype(np.int8), lK, sT.astype(np.int8), lT  # 22 bytes an entry
 
     # -- values at a depth
-    def at(self, L: int) -> Layer:
-        """NNGP and NTK entries at depth L (one of `depths`; the last depth asked is cached)."""
-        cached = getattr(self, "_last", None)
-        if cached is not None and cached[0] == L:
-            return cached[1]
-        layer = self._at(L)
-        self._last = (L, layer)
-        return layer
-
     def _at(self, L: int) -> Layer:
         n, t = self.n, self.tail
         sK, lK = np.zeros(n), np.full(n, -np.inf)
@@ -1175,7 +1180,7 @@ def _table_at(dual: Dual, L: int) -> tuple[np.ndarray, np.ndarray]:
     return ldl, lr
 
 
-class _TableFlow:
+class _TableFlow(_LastDepth):
     """Duals with b_0 > 0 and k'(1) <= 1 (ReLU, |x|, sigmoid): every correlation tends to 1 with no closed-form tail,
     so log(1 - rho_l) and log(1 - Theta_l / Theta_l(1)) are iterated layer by layer (JAX, float64) on TABLE_NODES
     angles (uniform in log theta_0, shared by every flow of the dual) and cubic-spline interpolated to the entries;
@@ -1193,15 +1198,6 @@ class _TableFlow:
         self.depths = tuple(sorted({int(L) for L in depths}))
         self.w = _table_nodes(dual)
         self.tab = {L: _table_at(dual, L) for L in self.depths if L > 0}
-
-    def at(self, L: int) -> Layer:
-        """NNGP and NTK entries at depth L, with their complements (the last depth asked is cached)."""
-        cached = getattr(self, "_last", None)
-        if cached is not None and cached[0] == L:
-            return cached[1]
-        layer = self._at(L)
-        self._last = (L, layer)
-        return layer
 
     def _at(self, L: int) -> Layer:
         with np.errstate(divide="ignore", invalid="ignore"):

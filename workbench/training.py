@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NotRequired, Protocol, TypedDict, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,16 @@ class TrainConfig(Config):
     loss: str = spec("mse", choices=LOSSES, doc="mean squared error or cross-entropy")
     record_every: int = spec(50, lo=1, hi=1_000_000, doc="steps per jitted chunk and per record")
     seed: int = SEED(0, doc="seed of the minibatch sampler")
+
+
+class TrainStep(TypedDict):
+    """Metrics of the engine's step records; experiments that train extend it with their own."""
+
+    train_loss: float
+    test_loss: float
+    batch_loss: float  # mean over the chunk (NaN in the first record)
+    train_acc: NotRequired[float]  # classification
+    test_acc: NotRequired[float]
 
 
 def targets(data: Dataset, y: np.ndarray, loss: str) -> jax.Array:

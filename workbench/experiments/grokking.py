@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import NotRequired
 
 import jax
 import numpy as np
@@ -33,7 +33,7 @@ from workbench.config import spec
 from workbench.fields import ACTIVATION, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.fourier import fourier_power, neuron_concentration, top_share
 from workbench.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
-from workbench.training import LOSSES, TrainConfig, train
+from workbench.training import LOSSES, TrainConfig, TrainStep, train
 from workbench.transformer import Transformer, TransformerConfig
 
 TASKS = ("modular", "xor")
@@ -66,14 +66,9 @@ class Config(_Config):
     seed: int = SEED(0, doc="seed of data split and init")
 
 
-class Step(TypedDict):
+class Step(TrainStep):
     """The engine's losses and accuracies plus the grokking metrics (module docstring)."""
 
-    train_loss: float
-    test_loss: float
-    batch_loss: float
-    train_acc: float
-    test_acc: float
     weight_norm: float
     fourier_power: NotRequired[np.ndarray]  # (p//2 + 1,) modular tasks
     fourier_top_share: NotRequired[float]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import NotRequired
 
 import jax
 import numpy as np
@@ -31,7 +31,7 @@ from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import LOSSES, TrainConfig, train
+from workbench.training import LOSSES, TrainConfig, TrainStep, train
 from workbench.ufm import UFMConfig, build_ufm, index_dataset
 
 DATASETS = ("gaussian", "digits", "ufm")
@@ -64,14 +64,9 @@ class Config(_Config):
             raise ValueError(f"dim: the UFM needs dim >= number of classes ({len(self.class_sizes)}), got {self.dim}")
 
 
-class Step(TypedDict):
+class Step(TrainStep):
     """The engine's losses and accuracies plus the collapse metrics (Papyan, Han & Donoho 2020)."""
 
-    train_loss: float
-    test_loss: float
-    batch_loss: float
-    train_acc: float
-    test_acc: float
     nc1: float
     nc2: float
     nc2_norm_M: float
