@@ -385,3 +385,23 @@ def test_log_sliders_span_the_whole_accepted_range():
 
     depth = ConfigForm(infinite_depth.Config).controls["depth"]
     assert isinstance(depth, w.SelectionSlider) and depth.options[0] == 1 and depth.options[-1] == 100_000
+
+
+def test_a_render_waits_for_a_draw_in_progress(panel):
+    """A front-end render never sees a figure half-updated by the worker's draw (one axes new, another old)."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow_draw():
+        with panel.live.lock:
+            started.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=slow_draw)
+    worker.start()
+    started.wait(5)
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    t = time.perf_counter()
+    panel.live.render()
+    assert time.perf_counter() - t >= 0.25
+    worker.join(5)

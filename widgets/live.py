@@ -133,13 +133,15 @@ class LiveFigure:
         self._last, self._pending, self._lock = 0.0, False, threading.Lock()
         self.draws = self.full_renders = 0
         self._dynamic, self._background, self._frame = [], None, None
+        self.lock = threading.RLock()  # held by a render and by a panel while it changes artists
         render = canvas.draw
 
         def timed_render(*args, **kwargs):  # ipympl renders through canvas.draw when the front end asks
-            t = time.perf_counter()
-            self.theme_text()
-            self._render() if self.dynamic else render(*args, **kwargs)
-            self.render_seconds = time.perf_counter() - t
+            with self.lock:  # never a figure half-updated by a panel's draw in its worker thread
+                t = time.perf_counter()
+                self.theme_text()
+                self._render() if self.dynamic else render(*args, **kwargs)
+                self.render_seconds = time.perf_counter() - t
 
         canvas.draw = timed_render
         # As wide as the figure (min-content: the canvas is the widest child), so the caption wraps under it
@@ -255,8 +257,9 @@ class LiveFigure:
     def to_bytes(self, fmt: str = "png") -> bytes:
         """The figure as PNG or SVG bytes, with its alt text in the file's metadata."""
         buf = io.BytesIO()
-        self.theme_text()
-        self.fig.savefig(buf, format=fmt, dpi=150, metadata={"Description": self.alt} if self.alt else None)
+        with self.lock:
+            self.theme_text()
+            self.fig.savefig(buf, format=fmt, dpi=150, metadata={"Description": self.alt} if self.alt else None)
         return buf.getvalue()
 
     def close(self) -> None:

@@ -140,7 +140,7 @@ class Panel:
         self.live = LiveFigure(alt=self.alt, **self.figure_options)
         self.message = w.HTML()
         self.running_config = None
-        self._draw_lock, self._waiting = threading.Lock(), None
+        self._waiting = None
         self.controller = RunController(
             self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end, auto=self.auto
         )
@@ -215,14 +215,14 @@ class Panel:
         config = self.config
         if not self.auto:
             self._waiting = None
-            with self._draw_lock:
+            with self.live.lock:
                 self.clear()
         self.running_config = config
         return self.run(config, stop)
 
     def _reset(self) -> None:
         self._waiting = None
-        with self._draw_lock:
+        with self.live.lock:
             self.clear()
         self.live.draw(force=True)
 
@@ -240,7 +240,7 @@ class Panel:
             self._waiting = record
             return
         self._waiting = None
-        with self._draw_lock:
+        with self.live.lock:
             self.draw(record)
         self.live.draw(force=True)
 
@@ -386,7 +386,7 @@ class LivePanel(Panel):
         self.form.set_config(config)
         self.running_config, self._waiting = config, None
         self.controller.records[:] = records
-        with self._draw_lock:
+        with self.live.lock:
             self.clear()
         self.redraw(next(r for r in reversed(records) if r.metrics), force=True)
         self.controller.show("ready", f"showing the run of {label.split()[0]}")
