@@ -172,7 +172,7 @@ def dual(config: Config) -> I.Dual:
         d = I.get_dual(config.activation)
     if I.regime(d).kind == "singular":
         try:
-            I._koenigs(d)
+            I.koenigs(d)
         except ValueError as err:
             raise ValueError(f"{'expression' if config.activation == 'typed' else 'activation'}: {err}") from None
     return d
