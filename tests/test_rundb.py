@@ -204,7 +204,8 @@ def test_dataframe_is_tidy_and_exports_to_csv(tmp_path):
     frame = db.to_dataframe(experiment=EXP)
     assert len(frame) == 6 and {"run_id", "lr", "seed", "done", "kind", "loss"} <= set(frame.columns)
     assert "norms" not in frame.columns  # arrays stay in the records, not in the tidy table
-    assert sorted(frame[frame.done == 20][["lr", "loss"]].values.tolist()) == [[0.1, 1 / 3], [0.2, 1 / 3]]
+    last = frame.loc[frame["done"] == 20, ["lr", "loss"]]
+    assert sorted(last.to_numpy().tolist()) == [[0.1, 1 / 3], [0.2, 1 / 3]]
     back = pd.read_csv(db.export(tmp_path / "runs.csv"))
     assert back[["lr", "done", "loss"]].values.tolist() == frame[["lr", "done", "loss"]].values.tolist()
     if importlib.util.find_spec("pyarrow") is None:
