@@ -1,13 +1,20 @@
-"""Training engine: jitted `lax.scan` chunks of steps, a Python generator of Records between chunks.
+"""Training engine: jitted chunks of optimizer steps, a Python generator of Records between chunks.
 
     for record in train(model, data, TrainConfig(lr=0.1), stop=event):
         print(record.step, record.metrics["train_loss"])
 
 Losses: "mse" is 0.5 * mean_i ||f(x_i) - y_i||^2 (one-hot targets for classes), so gradient flow on
 it is df/dt = -lr/N * Theta (f - y), the convention of `workbench.kernels` predictions; "xent" is the
-mean softmax cross-entropy. Minibatches are drawn with replacement. A non-finite loss ends the run
-with status "diverged". Compiled chunks are cached by (graph, optimizer kind, loss, sizes), so a
-slider that changes lr, weight decay or seed never recompiles.
+mean softmax cross-entropy. Minibatches are drawn with replacement, step t's from `fold_in(key, t)`, so
+the numbers do not depend on how steps are grouped into chunks. A non-finite loss ends the run with status
+"diverged". Compiled chunks are cached by (graph, optimizer kind, loss, sizes), so a slider that changes lr,
+weight decay, seed, steps or record_every never recompiles.
+
+Chunks are sized by time, not by `record_every`: a chunk's length is a traced argument (one compilation for
+every length), the first chunk is one step, and each later one is as many steps as `CHUNK_SECONDS` of compute
+at the speed measured on the chunk before (never past the next record). Records still come at exactly every
+`record_every` steps (several chunks per record when steps are slow), and the stop event, checked after every
+chunk, ends a run within about one chunk whatever `record_every` is.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from workbench.models import ModelConfig
 from workbench.optim import make_optimizer
 
 LOSSES = ("mse", "xent")
+CHUNK_SECONDS = 0.15  # compute per chunk: Stop ends a run within about one chunk (two with the one queued ahead)
+GROWTH = 8  # a chunk is at most this many times longer than the one before it
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class TrainConfig(Config):
     steps: int = STEPS(1000, doc="number of optimizer steps")
     batch_size: int = spec(0, lo=0, hi=1_000_000, doc="minibatch size; 0 for full batch")
     loss: str = spec("mse", choices=LOSSES, doc="mean squared error or cross-entropy")
-    record_every: int = spec(50, lo=1, hi=1_000_000, doc="steps per jitted chunk and per record")
+    record_every: int = spec(50, lo=1, hi=1_000_000, doc="steps between records")
     seed: int = SEED(0, doc="seed of the minibatch sampler")
 
 
@@ -56,7 +65,7 @@ class TrainStep(TypedDict):
 
     train_loss: float
     test_loss: float
-    batch_loss: float  # mean over the chunk (NaN in the first record)
+    batch_loss: float  # mean over the steps since the previous record (NaN in the first)
     train_acc: NotRequired[float]  # classification
     test_acc: NotRequired[float]
 
@@ -99,33 +108,47 @@ def optimizer_for(model_config, config: TrainConfig):
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_chunk(
-    graphdef, model_config: ModelConfig, optimizer: str, momentum: float, loss: str, steps: int, batch_size: int
-):
-    """jit(scan of `steps` optimizer steps) -> (params, opt_state, mean loss, all finite); cached so equal
-    graphs and settings reuse one compilation. The divergence check runs inside, so a chunk costs one sync."""
+def compiled_chunk(graphdef, model_config: ModelConfig, optimizer: str, momentum: float, loss: str, batch_size: int):
+    """jit((params, opt_state, key, start, n, x, y) -> (params, opt_state, summed loss, all finite)): steps
+    start .. start + n - 1 in a `fori_loop` (n traced, so every chunk length shares one compilation); cached so
+    equal graphs and settings reuse it. The divergence check runs inside, so a chunk costs one sync."""
     tx = optimizer_for(model_config, TrainConfig(optimizer=optimizer, momentum=momentum))
     grad = jax.value_and_grad(functools.partial(model_loss, graphdef, loss=loss), argnums=0)
 
-    def step(carry, key):
-        params, opt_state, x, y = carry
-        if batch_size:
-            idx = jax.random.randint(key, (batch_size,), 0, x.shape[0])
-            value, g = grad(params, x[idx], y[idx])
-        else:
-            value, g = grad(params, x, y)
-        updates, opt_state = tx.update(g, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, x, y), value
-
     @jax.jit
-    def chunk(params, opt_state, key, x, y):
-        keys = jax.random.split(key, steps)
-        (params, opt_state, _, _), values = jax.lax.scan(step, (params, opt_state, x, y), keys)
-        mean = jnp.mean(values)
-        finite = jnp.isfinite(mean) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
-        return params, opt_state, mean, finite
+    def chunk(params, opt_state, key, start, n, x, y):
+        def step(i, carry):
+            params, opt_state, total = carry
+            if batch_size:
+                idx = jax.random.randint(jax.random.fold_in(key, start + i), (batch_size,), 0, x.shape[0])
+                value, g = grad(params, x[idx], y[idx])
+            else:
+                value, g = grad(params, x, y)
+            updates, opt_state = tx.update(g, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, total + value
+
+        params, opt_state, total = jax.lax.fori_loop(0, n, step, (params, opt_state, jnp.zeros((), jnp.float32)))
+        finite = jnp.isfinite(total) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
+        return params, opt_state, total, finite
 
     return chunk
+
+
+class Pace:
+    """Chunk lengths sized by time: one step first, then `CHUNK_SECONDS` of compute at the last measured speed
+    (at most `GROWTH` times the previous length)."""
+
+    def __init__(self):
+        self.seconds_per_step, self.last = None, 1
+
+    def length(self, room: int) -> int:
+        """Steps of the next chunk, at most `room` (the steps left before the next record)."""
+        n = 1 if self.seconds_per_step is None else int(CHUNK_SECONDS / max(self.seconds_per_step, 1e-9))
+        self.last = max(1, min(room, n, GROWTH * self.last))
+        return self.last
+
+    def measured(self, steps: int, seconds: float) -> None:
+        self.seconds_per_step = seconds / steps
 
 
 @functools.lru_cache(maxsize=64)
@@ -168,7 +191,7 @@ def train(
     a Record every `config.record_every` steps.
 
     Metrics: train_loss, test_loss (and train_acc, test_acc for classification), batch_loss (mean
-    over the chunk), plus whatever `metrics_fn(model)` returns. The last record has status
+    over the steps since the previous record), plus whatever `metrics_fn(model)` returns. The last record has status
     "finished", "stopped" (stop event set) or "diverged" (non-finite loss)."""
     stop = stop or threading.Event()
     graphdef, params = nnx.split(model, nnx.Param)
@@ -199,45 +222,40 @@ def train(
         return Record(step, config.steps, "steps", metrics, status, "step", time.perf_counter() - start, params)
 
     yield record("running", params, step, evaluated(params))
-    # Pipelined: chunk i+1 (and its evaluations) is dispatched before chunk i's results are read, so the
-    # host's work on record i overlaps the device's work on chunk i+1. A chunk dispatched after a
-    # divergence or a Stop is discarded.
-    ahead = None  # (params, step, (mean loss, finite), evaluations) of the chunk dispatched last
+    cache_key = (graphdef, config.optimizer, config.momentum, config.loss, config.batch_size, x_tr.shape, y_tr.shape)
+    if cache_key + (str(y_tr.dtype),) not in _SEEN:
+        yield Record(step, config.steps, "steps", {}, "compiling", "status", time.perf_counter() - start)
+        _SEEN.add(cache_key + (str(y_tr.dtype),))
+    chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, config.batch_size)
+    pace = Pace()
+    # Pipelined: chunk i+1 (and the evaluations of a chunk that ends at a record) is dispatched before chunk i's
+    # result is read, so the host's work on a record overlaps the device's work on the next chunk. A chunk's
+    # compute time runs from its start (dispatched, and the chunk before it read) to its result. A chunk queued
+    # when the run diverges or stops is discarded.
+    ahead = None  # (params, step, length, (summed loss, finite), evaluations or None, dispatch time)
+    total, counted, ready = 0.0, 0, time.perf_counter()  # summed batch loss since the last record, its steps
     while ahead is not None or (step < config.steps and not stop.is_set()):
         current, ahead = ahead, None
         if step < config.steps and not stop.is_set():
-            k = min(config.record_every, config.steps - step)
-            cache_key = (
-                graphdef,
-                config.optimizer,
-                config.momentum,
-                config.loss,
-                k,
-                config.batch_size,
-                x_tr.shape,
-                y_tr.shape,
-                str(y_tr.dtype),
-            )
-            if cache_key not in _SEEN:
-                yield Record(step, config.steps, "steps", {}, "compiling", "status", time.perf_counter() - start)
-                _SEEN.add(cache_key)
-            chunk = compiled_chunk(
-                graphdef, model.config, config.optimizer, config.momentum, config.loss, k, config.batch_size
-            )
-            key, sub = jax.random.split(key)
-            params, opt_state, mean, finite = chunk(params, opt_state, sub, x_tr, y_tr)
-            step += k
-            ahead = (params, step, (mean, finite), evaluated(params))
+            boundary = min(config.steps, (step // config.record_every + 1) * config.record_every)
+            n = pace.length(boundary - step)
+            params, opt_state, value, finite = chunk(params, opt_state, key, step, n, x_tr, y_tr)
+            step += n
+            evals = evaluated(params) if step == boundary else None
+            ahead = (params, step, n, (value, finite), evals, time.perf_counter())
         if current is None:
             continue
-        done_params, done_step, flags, evals = current
-        batch_loss, finite = (v.item() for v in jax.device_get(flags))
-        if not finite:
-            yield record("diverged", done_params, done_step, evals, batch_loss)
+        done_params, done_step, n, flags, evals, dispatched = current
+        value, finite = (v.item() for v in jax.device_get(flags))
+        pace.measured(n, time.perf_counter() - max(dispatched, ready))
+        ready = time.perf_counter()
+        total, counted = total + value, counted + n
+        status = "diverged" if not finite else "finished" if done_step >= config.steps else None
+        status = status or ("stopped" if stop.is_set() else "running" if evals is not None else None)
+        if status is None:
+            continue  # between records
+        yield record(status, done_params, done_step, evals or evaluated(done_params), total / counted)
+        if status != "running":
             return
-        if ahead is None:
-            status = "finished" if done_step >= config.steps else "stopped"
-            yield record(status, done_params, done_step, evals, batch_loss)
-            return
-        yield record("running", done_params, done_step, evals, batch_loss)
+        total, counted = 0.0, 0
     yield record("stopped", params, step, evaluated(params))  # stopped before the first chunk
