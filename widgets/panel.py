@@ -47,7 +47,7 @@ import numpy as np
 
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
-from widgets.runner import RunController
+from widgets.runner import RunController, close_all
 from workbench.experiment import Experiment, Record
 from workbench.store import plain, record_dict
 
@@ -318,18 +318,11 @@ class Panel:
         self.download.value = download_link(self.export(fmt), name, _MIME[fmt])
 
     def close(self) -> None:
-        """Stop the run and release the figure and every widget of the panel."""
+        """Stop the run (waiting for its thread), then release the figure and every widget model of the panel:
+        the layout, its children and their layouts, styles and toolbars."""
         self.controller.close()
         self.live.close()
-        for widget in walk(self.widget):
-            widget.close()
-
-
-def walk(widget: w.Widget):
-    """A widget and every widget inside it (children, accordion pages), depth first."""
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from walk(child)
+        close_all(self.widget)
 
 
 PAST_RUNS = 12  # finished or stopped runs a panel keeps under "past runs" (the oldest is dropped first)

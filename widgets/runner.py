@@ -189,7 +189,7 @@ class RunController:
                 self._wake.notify_all()
 
     def _current(self, generation: int | None) -> bool:
-        return generation is None or (generation == self._requested and not self._closed)
+        return not self._closed and (generation is None or generation == self._requested)
 
     # ---- the loop shared by both
     def _loop(self, stop: threading.Event, generation: int | None) -> None:
@@ -226,13 +226,38 @@ class RunController:
         self.run_button.disabled, self.stop_button.disabled = False, True  # before the final status
         self.show(*final)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Stop whatever runs, end the worker thread and close the widgets."""
+    def close(self, timeout: float | None = None) -> None:
+        """Stop whatever runs, wait for the worker thread to end (within about one chunk or job: by default
+        without a limit, so no thread outlives its panel) and close the widgets. A closed controller's thread
+        touches no widget and calls no callback."""
         with self._wake:
             self._closed = True
             self.stop_event.set()
             self._wake.notify_all()
         if self.thread is not None:
             self.thread.join(timeout)
-        for widget in (self.run_button, self.stop_button, self.reset_button, self.progress, self.status, self.widget):
-            widget.close()
+        close_all(self.run_button, self.stop_button, self.reset_button, self.progress, self.status, self.widget)
+
+
+def walk(widget: w.Widget, seen: set | None = None):
+    """A widget and every widget model it holds in a synced trait (children, accordion pages, layout, style, a
+    canvas's toolbar), depth first, each once."""
+    seen = set() if seen is None else seen
+    if id(widget) in seen:
+        return
+    seen.add(id(widget))
+    yield widget
+    for name in widget.keys:
+        value = getattr(widget, name, None)
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, w.Widget):
+                yield from walk(item, seen)
+
+
+def close_all(*widgets: w.Widget) -> None:
+    """Close every widget model that `walk` reaches from `widgets` (ipywidgets' `close` leaves a widget's
+    layout, style and children open)."""
+    seen: set = set()
+    for widget in widgets:
+        for model in list(walk(widget, seen)):
+            model.close()
