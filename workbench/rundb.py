@@ -57,6 +57,7 @@ MIGRATIONS = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 EXPORT_FORMAT = "workbench-run/1"  # `export_run` JSON: tagged non-finite floats (older exports wrote "nan")
+DONE = ("finished", "diverged")  # a sweep's point in one of these states is not run again
 TIMEOUT = 5.0  # seconds a write waits for another process's transaction before "locked"
 
 
@@ -241,13 +242,13 @@ class RunDB:
             return self._insert_run(conn, experiment, fields, records, meta)
 
     def save_point(self, sweep_id: int, experiment: str, config, records: Sequence[Record], **meta) -> tuple[int, bool]:
-        """A sweep's point, written at most once: if a finished run of the same config hash exists, it is
+        """A sweep's point, written at most once: if a finished (or diverged) run of the same config hash exists, it is
         linked to the sweep and nothing else is written. (run id, whether it was new)."""
         fields = config if isinstance(config, dict) else config.to_dict()
         with self._transaction() as conn:
             row = conn.execute(
-                "SELECT id FROM runs WHERE config_hash = ? AND status = 'finished' ORDER BY id LIMIT 1",
-                (config_hash(experiment, fields),),
+                "SELECT id FROM runs WHERE config_hash = ? AND status IN (?, ?) ORDER BY id LIMIT 1",
+                (config_hash(experiment, fields), *DONE),
             ).fetchone()
             new = row is None
             run_id = self._insert_run(conn, experiment, fields, records, meta) if new else row[0]
@@ -273,16 +274,16 @@ class RunDB:
 
     # ---- reading
     def finished(self, hashes: Iterable[str]) -> dict[str, int]:
-        """{config hash: run id} of the hashes that have a finished run."""
+        """{config hash: run id} of the hashes that have a finished (or diverged) run."""
         hashes = list(hashes)
         with self._transaction(write=False) as conn:
             out = {}
             for i in range(0, len(hashes), 500):
                 chunk = hashes[i : i + 500]
                 rows = conn.execute(
-                    f"SELECT config_hash, MIN(id) FROM runs WHERE status = 'finished' AND config_hash IN "
+                    f"SELECT config_hash, MIN(id) FROM runs WHERE status IN (?, ?) AND config_hash IN "
                     f"({', '.join('?' * len(chunk))}) GROUP BY config_hash",
-                    chunk,
+                    [*DONE, *chunk],
                 ).fetchall()
                 out.update(dict(rows))
         return out
