@@ -1,0 +1,330 @@
+"""Priors and posteriors of wide networks: Student-t processes from a last-layer scale prior (Lee, Yun, Yang & Lee,
+ICLR 2022, `workbench.scale_mixture`) and the finite-width four-point vertex (Roberts, Yaida & Hanin, ch. 4-5,
+`workbench.finite_width`).
+
+A view in four stages on a 1-D regression (inputs embedded as (x, 1), so bias-free networks are not homogeneous):
+1. "posterior": NNGP (GP) and Student-t process predictive bands on a grid, with and without an outlier, and the
+   band ratios far from the data (out of distribution);
+2. "prior": function samples of the t-process for heavy (alpha = beta = 1/2) and light (alpha = beta = 2) tails;
+3. "ensemble": outputs at one input of `members` finite NTK-parametrized Flax MLPs with sigma^2 ~ InvGamma(alpha,
+   beta) each, at initialisation, after GD of the last layer only and after GD of all layers, with the predicted
+   t laws and Kolmogorov-Smirnov p-values;
+4. "kurtosis": excess kurtosis of the outputs of random critical Flax MLPs for every (depth, width) pair, Monte Carlo
+   with its standard error, and the book's leading-order line 3 V / (n K^2).
+
+Ensemble members: f = sigma g with g a workbench MLP (parametrization "ntk" at base width 1: unit-variance hidden
+and readout weights behind 1/sqrt(fan_in)). GD on 0.5 mean (f - y)^2 at learning rate lr / sigma^2 follows exactly
+the trajectory of g trained at lr on the targets y / sigma, which is how all members train in one vmapped, jitted
+call of the engine's `compiled_runs` (the per-member step lr / sigma^2 keeps heavy-tailed members stable).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import TypedDict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from scipy import stats
+
+from workbench import finite_width as fw
+from workbench import scale_mixture as sm
+from workbench.config import Config as _Config
+from workbench.config import spec
+from workbench.criticality import critical_init
+from workbench.experiment import stages
+from workbench.experiments.batched import compiled_runs
+from workbench.fields import ACTIVATION, DEPTH, LR, SEED, WIDTH
+from workbench.kernels import Kernels, limit_kernels, mlp_kernels
+from workbench.models import MLP, MLPConfig
+from workbench.training import model_loss
+
+GRID = np.linspace(-3.0, 3.0, 121)
+OOD_X = 3.0  # where the bands are compared "out of distribution"
+NEAR_X = 0.0  # inside the data
+OUTLIER = (0.5, 4.0)  # (x, y) of the added outlier
+HEAVY, LIGHT = 0.5, 2.0  # alpha = beta of the prior samples
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """What the "Priors and posteriors" view computes."""
+
+    alpha: float = spec(2.0, lo=0.05, hi=1e6, log=True, doc="alpha of the InvGamma scale prior")
+    beta: float = spec(2.0, lo=0.05, hi=1e6, log=True, doc="beta of the InvGamma scale prior")
+    eps: float = spec(0.01, lo=1e-8, hi=10.0, log=True, doc="noise variance eps added to the kernel")
+    activation: str = ACTIVATION("relu")
+    depth: int = DEPTH(1, doc="hidden layers")
+    weight_std: float = spec(1.0, lo=0.1, hi=4.0, doc="sigma_w of every layer (readout 1 sets K's scale)")
+    n_train: int = spec(6, lo=2, hi=64, doc="noisy training points in [-1, 1]")
+    noise: float = spec(0.1, lo=0.0, hi=2.0, doc="std of the label noise")
+    outlier: bool = spec(False, doc="add an outlier at x = 0.5, y = 4")
+    members: int = spec(64, lo=0, hi=4096, log=True, doc="ensemble members (0: no ensemble)")
+    width: int = WIDTH(256, doc="width of the ensemble's networks")
+    steps: int = spec(400, lo=1, hi=100_000, log=True, doc="full-batch GD steps of the ensemble")
+    lr: float = LR(1.0, doc="GD learning rate (per member lr / sigma^2)")
+    x_star: float = spec(1.5, lo=-3.0, hi=3.0, doc="input of the ensemble histogram")
+    kurtosis_depths: tuple[int, ...] = spec((1, 2, 3), lo=1, hi=64, doc="depths L of the kurtosis check")
+    kurtosis_widths: tuple[int, ...] = spec((10, 30, 100), lo=2, hi=4096, log=True, doc="widths n of the check")
+    networks: int = spec(4000, lo=0, hi=1_000_000, log=True, doc="random networks per (L, n) (0: no check)")
+    seed: int = SEED(0)
+
+
+class Stage(TypedDict, total=False):
+    """Metrics of the view's stage records (each stage adds its own; all arrays)."""
+
+    grid: np.ndarray  # (G,) inputs x of the bands
+    x_train: np.ndarray  # (N,) training inputs (the outlier last when present)
+    y_train: np.ndarray  # (N,)
+    mean: np.ndarray  # (G,) posterior mean mu* (GP and t alike)
+    gp_lo: np.ndarray  # (G,) 95% band of the NNGP posterior
+    gp_hi: np.ndarray
+    t_lo: np.ndarray  # (G,) 95% band of the t-process posterior
+    t_hi: np.ndarray
+    t_lo_clean: np.ndarray  # (G,) the t band without the outlier (equal to t_lo without one)
+    t_hi_clean: np.ndarray
+    df: float  # 2 alpha + n
+    q: float  # y^T K~^-1 y
+    ood_gp: float  # GP band width at x = 3 over its width at x = 0
+    ood_t: float  # the same for the t-process
+    t_over_gp: float  # t band width over GP band width at x = 3
+    loglik_t: float  # log MVT marginal likelihood
+    loglik_gp: float  # log N(y; 0, K~)
+    prior_heavy: np.ndarray  # (S, G) prior samples, alpha = beta = 1/2
+    prior_light: np.ndarray  # (S, G) alpha = beta = 2
+    ens_none: np.ndarray  # (M,) ensemble outputs at x_star: initialisation
+    ens_last: np.ndarray  # (M,) after GD of the last layer
+    ens_all: np.ndarray  # (M,) after GD of all layers
+    law_none: np.ndarray  # (3,) predicted t law (df, loc, scale)
+    law_last: np.ndarray
+    law_all: np.ndarray
+    ks_none: float  # Kolmogorov-Smirnov p-value against the predicted law
+    ks_last: float
+    ks_all: float
+    kurt_ratio: np.ndarray  # (P,) L / n of each pair
+    kurt_depth: np.ndarray  # (P,)
+    kurt_width: np.ndarray  # (P,)
+    kurt_mc: np.ndarray  # (P,) Monte Carlo excess kurtosis
+    kurt_se: np.ndarray  # (P,) its standard error
+    kurt_theory: np.ndarray  # (P,) 3 V / (n K^2)
+    kurt_line: np.ndarray  # (2,) theory slope per L/n at the largest depth over L/n in [0, max]
+
+
+METRICS = {"stage": Stage}
+
+
+def embed(x) -> np.ndarray:
+    """1-D inputs as rows (x, 1): the constant coordinate plays the first layer's bias."""
+    x = np.asarray(x, float).reshape(-1)
+    return np.stack([x, np.ones_like(x)], 1).astype(np.float32)
+
+
+def data(config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Training inputs in [-1, 1] and y = sin(3x) + noise (and the outlier when asked)."""
+    rng = np.random.default_rng(config.seed)
+    x = np.sort(rng.uniform(-1.0, 1.0, config.n_train))
+    y = np.sin(3 * x) + config.noise * rng.standard_normal(config.n_train)
+    if config.outlier:
+        x, y = np.append(x, OUTLIER[0]), np.append(y, OUTLIER[1])
+    return x, y
+
+
+def nngp(config: Config, x1, x2=None) -> np.ndarray:
+    """The NNGP K (float64) of the configured bias-free MLP between embedded inputs."""
+    k = mlp_kernels(embed(x1), None if x2 is None else embed(x2), **network(config))
+    return np.asarray(k.nngp, float)
+
+
+def network(config: Config) -> dict:
+    """Keyword arguments of `mlp_kernels` for the configured network."""
+    return dict(depth=config.depth, activation=config.activation, weight_std=config.weight_std, bias_std=None)
+
+
+def posterior(config: Config) -> dict:
+    """GP and t-process predictive bands (with the t band without the outlier for comparison), OOD ratios."""
+    x, y = data(config)
+    k_all = nngp(config, np.concatenate([x, GRID]))
+    n = len(x)
+    kxx, ksx, kss = k_all[:n, :n], k_all[n:, :n], k_all[n:, n:]
+    post = sm.t_posterior(kxx, ksx, kss, y, config.alpha, config.beta, config.eps)
+    (gp_lo, gp_hi), (t_lo, t_hi) = sm.gp_band(post.gp), sm.t_band(post)
+    clean = n - 1 if config.outlier else n
+    base = sm.t_posterior(kxx[:clean, :clean], ksx[:, :clean], kss, y[:clean], config.alpha, config.beta, config.eps)
+    far, near = np.argmin(np.abs(GRID - OOD_X)), np.argmin(np.abs(GRID - NEAR_X))
+    gp_w, t_w = gp_hi - gp_lo, t_hi - t_lo
+    gp = post.gp
+    return {
+        "grid": GRID,
+        "x_train": x,
+        "y_train": y,
+        "mean": post.mean,
+        "gp_lo": gp_lo,
+        "gp_hi": gp_hi,
+        "t_lo": t_lo,
+        "t_hi": t_hi,
+        **dict(zip(("t_lo_clean", "t_hi_clean"), sm.t_band(base))),
+        "df": post.df,
+        "q": gp.q,
+        "ood_gp": float(gp_w[far] / gp_w[near]),
+        "ood_t": float(t_w[far] / t_w[near]),
+        "t_over_gp": float(t_w[far] / gp_w[far]),
+        "loglik_t": sm.mvt_log_likelihood(kxx, y, config.alpha, config.beta, config.eps),
+        "loglik_gp": float(-0.5 * gp.q - 0.5 * gp.logdet - 0.5 * n * math.log(2 * math.pi)),
+    }
+
+
+def prior(config: Config, samples: int = 5) -> dict:
+    """Prior function samples of the t-process on the grid, heavy and light tails (same Gaussian draws)."""
+    k = nngp(config, GRID)
+    return {
+        f"prior_{name}": sm.sample_prior(k, a, a, samples, np.random.default_rng(config.seed))
+        for name, a in (("heavy", HEAVY), ("light", LIGHT))
+    }
+
+
+# ---------------------------------------------------------------- ensembles of finite networks
+
+
+def ensemble_config(config: Config, in_dim: int = 2) -> MLPConfig:
+    """The members' MLP: NTK parametrization at base width 1, no biases (the embedding's 1 plays the bias)."""
+    return MLPConfig(
+        in_dim=in_dim,
+        width=config.width,
+        depth=config.depth,
+        out_dim=1,
+        activation=config.activation,
+        parametrization="ntk",
+        base_width=1,
+        weight_std=config.weight_std,
+        bias_std=0.0,
+        bias=False,
+    )
+
+
+def init_members(mc: MLPConfig, members: int, seed: int):
+    """Graph and stacked Param state of `members` independently initialised MLPs (one vmapped call)."""
+    graphdef = nnx.split(MLP(mc, rngs=nnx.Rngs(params=0)), nnx.Param)[0]
+    keys = jax.random.split(jax.random.key(seed), members)
+    params = jax.jit(jax.vmap(lambda k: nnx.split(MLP(mc, rngs=nnx.Rngs(params=k)), nnx.Param)[1]))(keys)
+    return graphdef, params
+
+
+def _readout_only(graphdef, depth: int, steps: int):
+    """jit(vmap over members) of `steps` GD steps on the readout weights alone (hidden layers frozen)."""
+    grad = jax.grad(lambda p, x, y: model_loss(graphdef, p, x, y, "mse"))
+
+    def keep(path, g):
+        return g if (path[0].key == "kernels" and path[1].key == depth) else jnp.zeros_like(g)
+
+    def one(params, lr, x, y):
+        def step(p, _):
+            g = jax.tree_util.tree_map_with_path(keep, grad(p, x, y))
+            return jax.tree.map(lambda a, b: a - lr * b, p, g), None
+
+        return jax.lax.scan(step, params, None, length=steps)[0]
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, 0)))
+
+
+def train_members(mc: MLPConfig, x_train, y, x_star, sigma2, *, steps: int, lr: float, seed: int = 0) -> dict:
+    """Outputs at x_star of the members f = sigma g (sigma^2 given per member) at initialisation, after `steps` GD
+    steps on the last layer only and on all layers (module docstring: g trains at lr on the targets y / sigma)."""
+    sigma = np.sqrt(np.asarray(sigma2, float))
+    members = len(sigma)
+    graphdef, params = init_members(mc, members, seed)
+    x = jnp.asarray(x_train, jnp.float32)
+    xs = jnp.asarray(x_star, jnp.float32).reshape(1, -1)
+    targets = jnp.asarray(np.asarray(y, float)[None, :, None] / sigma[:, None, None], jnp.float32)
+    outputs = jax.jit(jax.vmap(lambda p: nnx.merge(graphdef, p)(xs)[0, 0]))
+    last = _readout_only(graphdef, mc.depth, steps)(params, lr, x, targets)
+    every = compiled_runs(graphdef, mc, "sgd", "mse", steps)
+    final = every(params, jnp.array([lr]), jnp.broadcast_to(x, (members,) + x.shape), targets)[0]
+    final = jax.tree.map(lambda a: a[:, 0], final)
+    return {
+        name: sigma * np.asarray(outputs(p), float) for name, p in (("none", params), ("last", last), ("all", final))
+    }
+
+
+def member_laws(mc: MLPConfig, x_train, y, x_star, alpha: float, beta: float, *, steps: int, lr: float) -> dict:
+    """The predicted t laws of `train_members`' three outputs (`scale_mixture.ensemble_law`): prior, readout-only GD
+    (tangent kernel = last features' kernel K / weight_std^2) and all-layer GD (the engine's NTK, `limit_kernels`)."""
+    x_all = np.concatenate([np.asarray(x_train, np.float32), np.asarray(x_star, np.float32).reshape(1, -1)])
+    k = limit_kernels(mc, x_all)
+    n = len(x_train)
+    nngp_, ntk = np.asarray(k.nngp, float), np.asarray(k.ntk, float)
+    readout = nngp_ / mc.weight_std**2
+    split = lambda a: (a[:n, :n], a[n:, :n])  # noqa: E731
+    kss = nngp_[n:, n:]
+    laws = {}
+    for name, tangent, t in (("none", ntk, 0), ("last", readout, steps), ("all", ntk, steps)):
+        (kt, kst), (nt, nst) = split(nngp_), split(tangent)
+        laws[name] = sm.ensemble_law(Kernels(kt, nt), Kernels(kst, nst), kss, y, alpha, beta, t, lr)
+    return laws
+
+
+def ensemble(config: Config) -> dict:
+    """Stage 3: the members' outputs at x_star, the predicted t laws and KS p-values."""
+    if not config.members:
+        return {}
+    x, y = data(config)
+    mc = ensemble_config(config)
+    sigma2 = sm.sample_invgamma(np.random.default_rng(config.seed + 1), config.alpha, config.beta, config.members)
+    outs = train_members(mc, embed(x), y, embed([config.x_star]), sigma2, steps=config.steps, lr=config.lr)
+    laws = member_laws(
+        mc, embed(x), y, embed([config.x_star]), config.alpha, config.beta, steps=config.steps, lr=config.lr
+    )
+    metrics = {}
+    for name, law in laws.items():
+        metrics[f"ens_{name}"] = outs[name]
+        metrics[f"law_{name}"] = np.array(law)
+        metrics[f"ks_{name}"] = float(stats.kstest(outs[name], law.cdf).pvalue)
+    return metrics
+
+
+# ---------------------------------------------------------------- finite-width kurtosis
+
+
+def criticality(activation: str) -> tuple[float, float]:
+    """(C_W, C_b) at criticality (RYH ch. 5, `criticality.critical_init`), or (1, 0) outside both classes."""
+    init = critical_init(activation)
+    return (init.C_W, init.C_b) if init else (1.0, 0.0)
+
+
+def kurtosis(config: Config) -> dict:
+    """Stage 4: Monte Carlo excess kurtosis of random critical Flax MLPs for every (L, n), with the theory."""
+    if not config.networks:
+        return {}
+    C_W, C_b = criticality(config.activation)
+    pairs = sorted(((L, n) for L in config.kurtosis_depths for n in config.kurtosis_widths), key=lambda p: p[0] / p[1])
+    x = np.ones((1, 2))
+    mc, se, th = [], [], []
+    for L, n in pairs:
+        f = fw.random_outputs(fw.network_config(config.activation, L, n, C_W, C_b), x, config.networks, config.seed)
+        k, s = fw.excess_kurtosis(f[:, 0])
+        mc.append(k)
+        se.append(s)
+        th.append(fw.excess_kurtosis_theory(config.activation, L, n, C_W, C_b))
+    ratio = np.array([L / n for L, n in pairs])
+    deepest = max(config.kurtosis_depths)
+    slope = fw.excess_kurtosis_theory(config.activation, deepest, 1, C_W, C_b) / deepest
+    return {
+        "kurt_ratio": ratio,
+        "kurt_depth": np.array([p[0] for p in pairs]),
+        "kurt_width": np.array([p[1] for p in pairs]),
+        "kurt_mc": np.array(mc),
+        "kurt_se": np.array(se),
+        "kurt_theory": np.array(th),
+        "kurt_line": np.array([0.0, slope * ratio.max()]),
+    }
+
+
+def run(config: Config, stop: threading.Event | None = None):
+    """The four stages of the module docstring (the ensemble and kurtosis stages only when asked)."""
+    parts = [lambda: posterior(config), lambda: prior(config)]
+    parts += [lambda: ensemble(config)] if config.members else []
+    parts += [lambda: kurtosis(config)] if config.networks else []
+    return stages(parts, stop)
