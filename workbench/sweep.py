@@ -193,9 +193,10 @@ def local_client(n_workers: int | None = None, processes: bool = True):
     key = f"{n_workers}-{processes}"
     client = _LOCAL.get(key)
     if client is None or client.status != "running":
+        where: dict[str, Any] = dict(host="127.0.0.1", env=ONE_THREAD) if processes else {}  # threads: in-process
         cluster = LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=processes, host="127.0.0.1",
-            dashboard_address=":0", env=ONE_THREAD if processes else None, silence_logs=40,
+            n_workers=n_workers, threads_per_worker=1, processes=processes, dashboard_address="127.0.0.1:0",
+            silence_logs=40, **where,
         )  # fmt: skip
         client = _LOCAL[key] = Client(cluster)
         atexit.register(lambda: (client.close(), cluster.close()))
@@ -294,24 +295,26 @@ def run(
             db.save_point(sweep_id, name, config, [])  # links the finished run to this sweep, writes nothing else
             info, records = db.load(run_id)
             yield point(i + 1, config, run_id, records, info["status"], True, float("nan"))
+            if stop.is_set():
+                yield Record(i + 1, total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+                return
         short = name.rsplit(".", 1)[-1]
         futures = {
             client.submit(run_point, name, c.to_json(), key=f"{short}-{h[:16]}", pure=False): h for h, c in todo.items()
         }
         pending: set = set(futures)
-        done = len(done_before)
+        done = shown = len(done_before)
         from distributed import wait
 
         while pending:
             if stop.is_set():
-                client.cancel(list(pending))
-                yield Record(total - len(pending), total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
-                return
+                break
             try:
                 finished, pending = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")  # pyright: ignore
             except TimeoutError:  # nothing ended in the last 0.2 s: look at the stop event again
                 continue
-            for future in finished:
+            points = []
+            for future in finished:  # every ended task is written before any is shown
                 config = todo[futures[future]]
                 if future.status == "finished":
                     out = future.result()
@@ -325,7 +328,16 @@ def run(
                     run_id = db.save_run(name, config, [], status="error", error=error)
                 done += 1
                 eta = (time.perf_counter() - start) / (done - len(done_before)) * (total - done)
-                yield point(done, config, run_id, records, outcome, False, eta, error)
+                points.append(point(done, config, run_id, records, outcome, False, eta, error))
+            for record in points:
+                yield record
+                shown = record.done
+                if stop.is_set():  # set while the caller held this point: the rest is not shown
+                    break
+        if stop.is_set():
+            client.cancel(list(pending))
+            yield Record(shown, total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+            return
         summary = dict(sweep_id=sweep_id, ran=len(todo), skipped=len(done_before), failed=failed, dashboard=dashboard)
         yield Record(total, total, "jobs", summary, "finished", "summary", time.perf_counter() - start)
     finally:

@@ -9,6 +9,7 @@ from widgets.panels.infinite_depth import InfiniteDepthPanel
 from widgets.panels.kernel_explorer import KernelExplorerPanel
 from widgets.panels.lazy_rich import LazyRichPanel
 from widgets.panels.lr_transfer import LRTransferPanel
+from widgets.panels.sweeps import CompareRunsPanel, SweepsPanel
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
 
 PANELS = (
@@ -22,4 +23,6 @@ PANELS = (
     CollapsePanel,
     GrokkingPanel,
     InfiniteDepthPanel,
+    SweepsPanel,
+    CompareRunsPanel,
 )
