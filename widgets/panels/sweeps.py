@@ -11,7 +11,7 @@ import math
 import ipywidgets as w
 import numpy as np
 
-from widgets.live import PALETTE
+from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel, Panel
 from workbench.experiments import compare_runs, grid_sweep
 from workbench.rundb import RunDB, RunDBError
@@ -45,7 +45,7 @@ COMPARE_HELP = Help(
 
 def _geometric(values) -> bool:
     v = np.asarray([x for x in values if isinstance(x, (int, float))], float)
-    return len(v) > 2 and bool(np.all(v > 0)) and v.max() / v.min() > 20
+    return len(v) > 2 and bool(np.all(v > 0)) and v.max() / v.min() >= 4
 
 
 class SweepsPanel(LivePanel):
@@ -91,8 +91,16 @@ class SweepsPanel(LivePanel):
             ax.legend(fontsize=7)
         first = self.group_names[0] if self.group_names else ""
         right.set(xlabel=first, ylabel=f"best {self.x_name}", title=f"best {self.x_name} per {first or 'sweep'}")
-        right.set_xscale("log" if self.group_names and _geometric(grid[self.group_names[0]]) else "linear")
+        groups_x = grid[first] if first else []
+        if _geometric(groups_x) and all(isinstance(v, int) for v in groups_x):
+            log2_axis(right, groups_x)  # widths: labelled at exactly the swept values
+        else:
+            right.set_xscale("log" if _geometric(groups_x) else "linear")
         right.set_yscale(ax.get_xscale())
+        xs = [v for v in grid[self.x_name] if isinstance(v, (int, float))]
+        if xs:  # the whole swept range: a one-step shift of the optimum looks as small as it is
+            pad = (max(xs) / min(xs)) ** 0.05 if ax.get_xscale() == "log" and min(xs) > 0 else 1.0
+            right.set_ylim(min(xs) / pad, max(xs) * pad)
         self.best.set_data([], [])
         self.marks.set_data([], [])
         self.table.value = ""
@@ -120,8 +128,7 @@ class SweepsPanel(LivePanel):
         values = [p["result"][config.metric] for p in points]
         spread = values and min(values) > 0 and max(values) / min(values) > 10
         self.live.axes[0].set_yscale("log" if spread else "linear")
-        for ax in self.live.axes:
-            self.rescale(ax)
+        self.rescale(self.live.axes[0])
         self._tabulate(record)
 
     def _tabulate(self, record):
