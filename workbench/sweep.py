@@ -194,10 +194,16 @@ def local_client(n_workers: int | None = None, processes: bool = True):
     client = _LOCAL.get(key)
     if client is None or client.status != "running":
         where: dict[str, Any] = dict(host="127.0.0.1", env=ONE_THREAD) if processes else {}  # threads: in-process
-        cluster = LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=processes, dashboard_address="127.0.0.1:0",
-            silence_logs=40, **where,
-        )  # fmt: skip
+        try:
+            cluster = LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=processes, dashboard_address="127.0.0.1:0",
+                silence_logs=40, **where,
+            )  # fmt: skip
+        except RuntimeError as err:  # most often a script that starts worker processes at import time
+            raise RuntimeError(
+                f"local cluster: could not start {n_workers} worker processes ({err}). In a script, start the sweep "
+                "under `if __name__ == '__main__':` (worker processes import the main module)"
+            ) from None
         client = _LOCAL[key] = Client(cluster)
         atexit.register(lambda: (client.close(), cluster.close()))
     return client
