@@ -135,12 +135,12 @@ class RunDB:
         self.readonly = readonly or (self.path.exists() and not os.access(self.path, os.W_OK))
         if self.path.is_dir():
             raise RunDBError(f"runs database {self.path}: is a folder; give a file path")
+        if self.readonly and not self.path.exists():
+            raise RunDBError(f"runs database {self.path}: does not exist (opened read-only)")
         if not self.readonly and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True)
             if self.path.parent.name == ".workbench":  # the default folder keeps itself out of git, as .pytest_cache
                 (self.path.parent / ".gitignore").write_text("*\n")
-        elif not self.path.exists():
-            raise RunDBError(f"runs database {self.path}: does not exist (opened read-only)")
         self._migrate()
 
     # ---- connections and transactions
