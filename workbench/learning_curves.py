@@ -105,7 +105,7 @@ class Task:
             hi, lo = np.where(left, d, hi), np.where(left, lo, c)
         return 0.5 * (lo + hi)
 
-    def min_ridge(self, n, k=np.inf) -> np.ndarray:
+    def min_ridge(self, n, k: float | np.ndarray = np.inf) -> np.ndarray:
         """The most negative ridge delta for which eq. 4 has a solution with kappa > 0 (Simon et al. 2023, sec. 4);
         0 when k <= n or the task has at most n modes."""
         n, k, _ = _broadcast(n, k, 0.0)
@@ -166,7 +166,7 @@ class Task:
         regression), broadcast over n, k and ridge (Simon et al. 2023, eqs. 4-6)."""
         return self.at_gamma(n, k, self.solve(n, k, ridge))
 
-    def optimal(self, n, k=np.inf, *, negative: bool = True) -> Risk:
+    def optimal(self, n, k: float | np.ndarray = np.inf, *, negative: bool = True) -> Risk:
         """The ridge minimizing the predicted test MSE at each (n, k): grid argmin over gamma on the valid branch,
         refined by golden section (`negative=False` keeps delta >= 0) (Simon et al. 2023, sec. 4)."""
         n, k, _ = _broadcast(n, k, 0.0)
@@ -256,7 +256,14 @@ def _rf_grid(key, lam, v, noise, ns, ks, ridges, n_max: int, k_max: int, trials:
     return jax.vmap(trial)(jax.random.split(key, trials))
 
 
-def simulate_rf(eigenvalues, v, noise, n, k, ridge, *, trials: int = 20, seed: int = 0) -> tuple[np.ndarray, ...]:
+def _padded(size: float) -> int:
+    """`size` rounded up to a power of two: the masked simulations compile once per padded size, not per n or k."""
+    return 1 << int(np.ceil(np.log2(max(size, 1.0))))
+
+
+def simulate_rf(
+    eigenvalues, v, noise, n, k, ridge, *, trials: int = 20, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Simulated test and train MSE, each (trials, *shape) over the broadcast (n, k, ridge): Gaussian random
     features of the Gaussian-universality task (Simon et al. 2023, sec. 6 synthetic experiment), in float64."""
     n, k, ridge = _broadcast(n, k, ridge)
@@ -271,8 +278,55 @@ def simulate_rf(eigenvalues, v, noise, n, k, ridge, *, trials: int = 20, seed: i
             jnp.asarray(n.ravel()),
             jnp.asarray(k.ravel()),
             jnp.asarray(ridge.ravel()),
-            int(n.max()),
-            int(k.max()),
+            _padded(n.max()),
+            _padded(k.max()),
             trials,
         )
-    return tuple(np.asarray(o).reshape((trials,) + n.shape) for o in out)
+    test, train = (np.asarray(o).reshape((trials,) + n.shape) for o in out)
+    return test, train
+
+
+@functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials"))
+def _rf_data(key, x, y, ns, ks, ridges, n_max: int, k_max: int, trials: int):
+    """(trials, P) test MSE over all points and train MSE of ReLU random-feature ridge regression on a data set."""
+
+    def trial(key):
+        k_idx, k_w = jax.random.split(key)
+        train = jax.random.permutation(k_idx, x.shape[0])[:n_max]
+        w = jax.random.normal(k_w, (k_max, x.shape[1]), x.dtype)
+        features = jax.nn.relu(x @ w.T / jnp.sqrt(x.shape[1]))  # (N, k_max): the depth-1 ReLU NNGP's features
+
+        def point(n, k, ridge):
+            rows = (jnp.arange(n_max) < n).astype(x.dtype)
+            cols = (jnp.arange(k_max) < k).astype(x.dtype) / jnp.sqrt(k)
+            g = features[train] * rows[:, None] * cols
+            alpha = jnp.linalg.solve(g @ g.T + ridge * jnp.eye(n_max, dtype=x.dtype), y[train] * rows)
+            pred = (features * cols) @ (g.T @ alpha)
+            return jnp.mean((pred - y) ** 2), ridge**2 * jnp.sum(alpha**2) / n
+
+        return jax.vmap(point)(ns, ks, ridges)
+
+    return jax.vmap(trial)(jax.random.split(key, trials))
+
+
+def simulate_rf_data(x, y, n, k, ridge, *, trials: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated test MSE (over all N points, the population whose eigensystem `empirical_spectrum` gives) and train
+    MSE, each (trials, *shape): ReLU random features relu(w . x / sqrt(d)), w ~ N(0, I), k of them, on n points drawn
+    without replacement (Simon et al. 2023, sec. 6 real-data experiments), in float64."""
+    n, k, ridge = _broadcast(n, k, ridge)
+    if not np.all(np.isfinite(k)) or n.max() > len(x):
+        raise ValueError(f"n, k: need finite k and n <= {len(x)} points")
+    with jax.enable_x64(True):
+        out = _rf_data(
+            jax.random.key(seed),
+            jnp.asarray(x, jnp.float64),
+            jnp.asarray(y, jnp.float64),
+            jnp.asarray(n.ravel()),
+            jnp.asarray(k.ravel()),
+            jnp.asarray(ridge.ravel()),
+            min(_padded(n.max()), len(x)),
+            _padded(k.max()),
+            trials,
+        )
+    test, train = (np.asarray(o).reshape((trials,) + n.shape) for o in out)
+    return test, train

@@ -37,11 +37,17 @@ def mp_density(l, a: float) -> np.ndarray:
     return np.where((l > lo) & (l < hi), rho, 0.0)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.cache
+def _legendre() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (computed once: an eigenproblem of size NODES)."""
+    return np.polynomial.legendre.leggauss(NODES)
+
+
+@functools.lru_cache(maxsize=256)
 def mp_quadrature(a: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes l and weights w with sum_j w_j f(l_j) = int rho_MP(l) f(l) dl: l = 1 + a + 2 sqrt(a) cos theta makes
     the square-root edges smooth (also the hard edge l_- = 0 at a = 1)."""
-    x, w = np.polynomial.legendre.leggauss(NODES)
+    x, w = _legendre()
     theta = 0.5 * np.pi * (x + 1.0)
     l = 1.0 + a + 2.0 * np.sqrt(a) * np.cos(theta)
     weights = 0.5 * np.pi * w * (4.0 * a * np.sin(theta) ** 2) / (2.0 * np.pi * l)
