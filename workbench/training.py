@@ -228,34 +228,31 @@ def train(
         _SEEN.add(cache_key + (str(y_tr.dtype),))
     chunk = compiled_chunk(graphdef, model.config, config.optimizer, config.momentum, config.loss, config.batch_size)
     pace = Pace()
-    # Pipelined: chunk i+1 (and the evaluations of a chunk that ends at a record) is dispatched before chunk i's
-    # result is read, so the host's work on a record overlaps the device's work on the next chunk. A chunk's
-    # compute time runs from its start (dispatched, and the chunk before it read) to its result. A chunk queued
-    # when the run diverges or stops is discarded.
-    ahead = None  # (params, step, length, (summed loss, finite), evaluations or None, dispatch time)
-    total, counted, ready = 0.0, 0, time.perf_counter()  # summed batch loss since the last record, its steps
-    while ahead is not None or (step < config.steps and not stop.is_set()):
-        current, ahead = ahead, None
-        if step < config.steps and not stop.is_set():
-            boundary = min(config.steps, (step // config.record_every + 1) * config.record_every)
-            n = pace.length(boundary - step)
-            params, opt_state, value, finite = chunk(params, opt_state, key, step, n, x_tr, y_tr)
-            step += n
-            evals = evaluated(params) if step == boundary else None
-            ahead = (params, step, n, (value, finite), evals, time.perf_counter())
-        if current is None:
-            continue
-        done_params, done_step, n, flags, evals, dispatched = current
+
+    def dispatch(params, opt_state, step):
+        """Queue the next chunk (and the evaluations if it ends at a record): (params, opt_state, step, length,
+        (summed loss, finite), evaluations or None, dispatch time)."""
+        boundary = min(config.steps, (step // config.record_every + 1) * config.record_every)
+        n = pace.length(boundary - step)
+        params, opt_state, value, finite = chunk(params, opt_state, key, step, n, x_tr, y_tr)
+        evals = evaluated(params) if step + n == boundary else None
+        return params, opt_state, step + n, n, (value, finite), evals, time.perf_counter()
+
+    # A chunk is read before the next is queued (so Stop waits for one chunk at most), except at a record: there
+    # the next chunk is queued first, so the host's work on the record overlaps the device's work on it.
+    queued = None if stop.is_set() else dispatch(params, opt_state, step)
+    total, counted = 0.0, 0  # summed batch loss since the last record, and its steps
+    while queued is not None:
+        params, opt_state, step, n, flags, evals, dispatched = queued
         value, finite = (v.item() for v in jax.device_get(flags))
-        pace.measured(n, time.perf_counter() - max(dispatched, ready))
-        ready = time.perf_counter()
-        total, counted = total + value, counted + n
-        status = "diverged" if not finite else "finished" if done_step >= config.steps else None
+        pace.measured(n, time.perf_counter() - dispatched)
+        total, counted, queued = total + value, counted + n, None
+        status = "diverged" if not finite else "finished" if step >= config.steps else None
         status = status or ("stopped" if stop.is_set() else "running" if evals is not None else None)
-        if status is None:
-            continue  # between records
-        yield record(status, done_params, done_step, evals or evaluated(done_params), total / counted)
-        if status != "running":
-            return
-        total, counted = 0.0, 0
-    yield record("stopped", params, step, evaluated(params))  # stopped before the first chunk
+        if status in (None, "running"):
+            queued = dispatch(params, opt_state, step)
+        if status is not None:
+            yield record(status, params, step, evals or evaluated(params), total / counted)
+            total, counted = 0.0, 0
+    if step == 0:
+        yield record("stopped", params, step, evaluated(params))  # stopped before the first chunk
