@@ -4,24 +4,29 @@
 
 Sweep: `teacher_fit` (lr_transfer's task and defaults: muP, Adam, depth 3, 1024 teacher points, T = 30 steps),
 widths 64, 128, 256, 512 x 8 base learning rates 2^-11 .. 2^-4 x 2 seeds = 64 points.
-- sequential (the peer): every point's `run(config)` in this process, in grid order, compiles included;
+- sequential (the peer): every point's `run(config)` in this process, in grid order, compiles included; and
+  the same in a fresh process with the workers' one-thread settings (XLA's default uses every core for one run);
 - Dask: `workbench.sweep.run` on a LocalCluster of `--workers` processes (one thread each), results written
   into a fresh run database as they arrive, compiles included (each worker compiles each width it meets);
   the cluster's start-up (workers up, JAX imported in each) is timed apart.
 Ratio = sequential / Dask (expect close to the number of workers when the machine's cores are free).
-Overhead per task: 64 tiny points (width 8, 1 step, already compiled on every worker) through the Dask path
-(task round trip plus the database write) against the same points in this process.
+Overhead per task: 64 tiny points (width 8, 1 step, already compiled on every worker) through the Dask path;
+the workers' own time per task (from the database's timestamps) is subtracted from workers x wall time per point.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from workbench import sweep
 from workbench.experiments import teacher_fit as T
+from workbench.rundb import RunDB
 from workbench.runtime import available_cpus
 
 
@@ -34,12 +39,28 @@ def sequential(configs) -> float:
     return time.perf_counter() - start
 
 
-def on_dask(client, base, grid, seeds, folder: Path, name: str) -> float:
+def on_dask(client, base, grid, seeds, db: Path) -> float:
     """Seconds for `workbench.sweep.run` of the grid on `client` into a fresh database; checks every point ran."""
     start = time.perf_counter()
-    last = list(sweep.run(T, base, grid=grid, seeds=seeds, client=client, db=folder / f"{name}.sqlite"))[-1]
+    last = list(sweep.run(T, base, grid=grid, seeds=seeds, client=client, db=db))[-1]
     assert last.metrics["failed"] == 0 and last.metrics["skipped"] == 0, last
     return time.perf_counter() - start
+
+
+def one_thread_sequential(quick: bool, steps: int) -> float:
+    """`sequential` of the sweep in a fresh process with the workers' one-thread settings (compiles included)."""
+    code = f"from benchmarks.bench_sweep import points, sequential; print(sequential(points({quick}, {steps})[0]))"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **sweep.ONE_THREAD}, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def points(quick: bool, steps: int):
+    """(configs, base, grid, seeds) of the benchmark's sweep."""
+    widths, n_lrs, seeds = ((64, 128), 4, [0]) if quick else ((64, 128, 256, 512), 8, [0, 1])
+    base = T.Config(steps=10 if quick else steps)
+    grid = {"width": list(widths), "lr": sweep.values({"from": 2.0**-11, "to": 2.0**-4, "n": n_lrs, "log": True})}
+    return sweep.grid_configs(base, grid, seeds), base, grid, seeds
 
 
 def main(argv=None):
@@ -51,40 +72,44 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
-    widths, n_lrs, seeds = ((64, 128), 4, [0]) if args.quick else ((64, 128, 256, 512), 8, [0, 1])
-    base = T.Config(steps=10 if args.quick else args.steps)
-    grid = {"width": list(widths), "lr": sweep.values({"from": 2.0**-11, "to": 2.0**-4, "n": n_lrs, "log": True})}
-    configs = sweep.grid_configs(base, grid, seeds)
-    print(f"{len(configs)} points (widths {widths} x {n_lrs} lrs x {len(seeds)} seeds, T = {base.steps})")
+    configs, base, grid, seeds = points(args.quick, args.steps)
+    n, tiny_n = len(configs), 64
+    print(f"{n} points ({len(grid['width'])} widths x {len(grid['lr'])} lrs x {len(seeds)} seeds, T = {base.steps})")
     print(f"CPUs available: {available_cpus()}; LocalCluster of {args.workers} processes, 1 thread each")
+    tiny = T.Config(width=8, depth=1, steps=1, record_every=1, n_train=32)
+    tiny_grid = {"lr": [round(1e-3 * 1.01**k, 10) for k in range(tiny_n)]}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         with (
             LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                         dashboard_address=":0", env=sweep.ONE_THREAD, silence_logs=40) as cluster,
+                         dashboard_address="127.0.0.1:0", env=sweep.ONE_THREAD, silence_logs=40) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip
             client.run(lambda: T.__name__)  # workers import JAX and the experiment, as this process did
             start_up = time.perf_counter() - t
-            dask_s = on_dask(client, base, grid, seeds, Path(tmp), "sweep")
-            tiny = T.Config(width=8, depth=1, steps=1, record_every=1, n_train=32)
-            tiny_grid = {"lr": [round(1e-3 * 1.01**k, 10) for k in range(64)]}
+            dask_s = on_dask(client, base, grid, seeds, Path(tmp) / "sweep.sqlite")
             client.run(lambda: list(T.run(tiny)))  # compile the tiny point on every worker
-            tiny_dask = on_dask(client, tiny, tiny_grid, None, Path(tmp), "tiny")
+            tiny_dask = on_dask(client, tiny, tiny_grid, None, Path(tmp) / "tiny.sqlite")
+            work = sum(r["ended"] - r["created"] for r in RunDB(Path(tmp) / "tiny.sqlite").runs())
         seq_s = sequential(configs)
-        sequential(sweep.grid_configs(tiny, {"lr": [0.5]}))
-        tiny_seq = sequential(sweep.grid_configs(tiny, tiny_grid))
-    n = len(configs)
-    print(f"{'':<34}{'seconds':>9}{'per point':>11}")
-    print(f"{'sequential, one process (peer)':<34}{seq_s:>9.1f}{seq_s / n:>10.2f}s")
-    print(f"{f'Dask LocalCluster, {args.workers} processes':<34}{dask_s:>9.1f}{dask_s / n:>10.2f}s")
-    print(f"{'cluster start-up (apart)':<34}{start_up:>9.1f}")
-    print(f"speed-up sequential / Dask: {seq_s / dask_s:.2f}x (with start-up: {seq_s / (dask_s + start_up):.2f}x)")
-    per_task = (tiny_dask * args.workers - tiny_seq) / 64
+    seq_one = one_thread_sequential(args.quick, args.steps)
+    print(f"{'':<40}{'seconds':>9}{'per point':>11}")
+    for label, secs in (
+        ("sequential, this process (peer)", seq_s),
+        ("sequential, one XLA thread (peer)", seq_one),
+        (f"Dask LocalCluster, {args.workers} processes", dask_s),
+    ):
+        print(f"{label:<40}{secs:>9.1f}{secs / n:>10.2f}s")
+    print(f"{'cluster start-up (apart)':<40}{start_up:>9.1f}")
     print(
-        f"tiny tasks (64, compiled): Dask {tiny_dask / 64 * 1e3:.1f} ms per point, in-process "
-        f"{tiny_seq / 64 * 1e3:.1f} ms; overhead per task of the Dask path ~{per_task * 1e3:.0f} ms of a worker "
-        f"(round trip, scheduling, database write)"
+        f"speed-up over sequential: {seq_s / dask_s:.2f}x (one-thread peer: {seq_one / dask_s:.2f}x; with start-up: "
+        f"{seq_s / (dask_s + start_up):.2f}x)"
+    )
+    overhead = (tiny_dask * args.workers - work) / tiny_n
+    print(
+        f"tiny tasks ({tiny_n}, compiled, {work / tiny_n * 1e3:.1f} ms of work each on a worker): "
+        f"{tiny_dask / tiny_n * 1e3:.1f} ms per point through Dask and the database, i.e. ~{overhead * 1e3:.0f} ms "
+        f"of overhead per task per worker (scheduling, transfer, database write)"
     )
 
 
