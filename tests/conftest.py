@@ -6,6 +6,12 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _run_database(tmp_path_factory):
-    """$WORKBENCH_DB for the whole session (panels save every run; sweeps default to it)."""
+def _session_run_database(tmp_path_factory):
+    """$WORKBENCH_DB for the session (servers and kernels started by module fixtures inherit it)."""
     os.environ["WORKBENCH_DB"] = str(tmp_path_factory.mktemp("rundb") / "runs.sqlite")
+
+
+@pytest.fixture(autouse=True)
+def _run_database(tmp_path_factory, monkeypatch):
+    """A fresh run database for each test: panels save every run and list their past runs from it."""
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path_factory.mktemp("rundb") / "runs.sqlite"))

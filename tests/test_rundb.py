@@ -215,3 +215,30 @@ def test_dataframe_is_tidy_and_exports_to_csv(tmp_path):
         assert pd.read_parquet(db.export(tmp_path / "runs.parquet")).shape == frame.shape
     with pytest.raises(ValueError, match="must end in .csv or .parquet"):
         db.export(tmp_path / "runs.xlsx")
+
+
+def test_a_panels_runs_survive_a_restart():
+    """A training panel saves each ended run; a new panel (a restarted kernel) lists it and shows it back."""
+    from widgets.panels import LRTransferPanel
+
+    config = LRTransferPanel.experiment.Config(**LRTransferPanel.quick)
+    first = LRTransferPanel(config)
+    try:
+        first.controller.start()
+        assert first.wait(300) and first.controller.state == "finished"
+        ran = [r.metrics for r in first.records if r.kind == "point"]
+    finally:
+        first.close()
+    second = LRTransferPanel()
+    try:
+        assert len(second.past_runs) == 1 and second.past.value == 0 and not second.show_button.disabled
+        label, saved, _ = second.past_runs[0]
+        assert saved == config and "widths=16/32" in label  # a tuple field comes back as a tuple
+        second.show_run(0)
+        assert second.config == config
+        shown = [r.metrics for r in second.records if r.kind == "point"]
+        assert [m["width"] for m in shown] == [m["width"] for m in ran]
+        np.testing.assert_array_equal(shown[1]["loss"], ran[1]["loss"])
+        assert len(second.curves[1].get_xdata()) == config.n_lrs  # drawn again from the database's records
+    finally:
+        second.close()

@@ -49,6 +49,7 @@ from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController, close_all
 from workbench.experiment import Experiment, Record
+from workbench.rundb import RunDB, RunDBError
 from workbench.store import plain, record_dict
 
 
@@ -337,13 +338,42 @@ class LivePanel(Panel):
     auto = False
 
     def __init__(self, config=None):
-        self.past_runs: list[tuple[str, Any, list[Record]]] = []
+        self.past_runs: list[tuple[str, Any, list[Record] | int]] = []  # records, or a run id not yet read
         self.past = w.Dropdown(options=[], description="past runs", layout=w.Layout(width="460px"))
         self.show_button = w.Button(
             description="Show", icon="history", disabled=True, tooltip="restore the selected run's settings and plots"
         )
         self.show_button.on_click(self._show_selected)
         super().__init__(config)
+        self._restore_past()
+
+    @property
+    def experiment_name(self) -> str:
+        """The experiment's name in the run database: its module, or the class of an experiment object."""
+        e = self.experiment
+        return getattr(e, "__name__", None) or f"{type(e).__module__}.{type(e).__qualname__}"
+
+    def _restore_past(self) -> None:
+        """List this experiment's latest panel runs from the run database (so they survive a kernel restart);
+        their records are read when shown."""
+        try:
+            infos = [i for i in RunDB().runs(experiment=self.experiment_name, limit=10 * PAST_RUNS) if i["label"]]
+        except RunDBError as err:
+            self.show_message(f"past runs not loaded: {err}")
+            return
+        for info in reversed(infos[:PAST_RUNS]):
+            try:
+                config = self.config_cls.from_dict(info["config"])
+            except (ValueError, TypeError):  # saved by another version of the experiment
+                continue
+            self.past_runs.append((info["label"], config, info["id"]))
+        self._list_past()
+
+    def _list_past(self) -> None:
+        self.past.options = [(text, i) for i, (text, _, _) in enumerate(self.past_runs)]
+        if self.past_runs:
+            self.past.value = len(self.past_runs) - 1
+        self.show_button.disabled = not self.past_runs
 
     def header(self) -> w.Widget:
         return w.VBox([super().header(), w.HBox([self.past, self.show_button])])
@@ -360,10 +390,12 @@ class LivePanel(Panel):
         changed = ", ".join(f"{k}={short(v)}" for k, v in config.to_dict().items() if v != defaults[k]) or "defaults"
         last = records[-1]
         label = f"{time.strftime('%H:%M:%S')}  {last.unit[:-1]} {last.done}/{last.total}  {changed}"
+        try:  # the run database keeps it across kernel restarts
+            RunDB().save_run(self.experiment_name, config, records, label=label[:120])
+        except RunDBError as err:
+            self.show_message(f"run kept in this session only: {err}")
         self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]
-        self.past.options = [(text, i) for i, (text, _, _) in enumerate(self.past_runs)]
-        self.past.value = len(self.past_runs) - 1
-        self.show_button.disabled = False
+        self._list_past()
 
     def _show_selected(self, _button) -> None:
         index = self.past.value
@@ -376,6 +408,13 @@ class LivePanel(Panel):
             self.show_message("stop the current run before showing a past one")
             return
         label, config, records = self.past_runs[index]
+        if isinstance(records, int):  # listed from the run database: read its records now
+            try:
+                records = RunDB().records(records)
+            except RunDBError as err:
+                self.show_message(str(err))
+                return
+            self.past_runs[index] = (label, config, records)
         self.form.set_config(config)
         self.running_config, self._waiting = config, None
         self.controller.records[:] = records

@@ -85,14 +85,17 @@ def encode(value: Any) -> Any:
     return str(value)
 
 
-def decode(value: Any) -> Any:
-    """Inverse of `encode`; a list of numbers comes back as a numpy array, as the experiment yielded it."""
+def decode(value: Any, arrays: bool = True) -> Any:
+    """Inverse of `encode`; with `arrays`, a list of numbers comes back as a numpy array, as the experiment
+    yielded it (configs keep their lists: a tuple field is given a list)."""
     if isinstance(value, dict):
         if set(value) == {"$float"}:
             return float(value["$float"])
-        return {k: decode(v) for k, v in value.items()}
+        return {k: decode(v, arrays) for k, v in value.items()}
     if isinstance(value, list):
-        items = [decode(v) for v in value]
+        items = [decode(v, arrays) for v in value]
+        if not arrays:
+            return items
         try:
             array = np.asarray(items)
         except ValueError:  # ragged
@@ -306,7 +309,7 @@ class RunDB:
             conn.row_factory = sqlite3.Row
             rows = [dict(r) for r in conn.execute(sql, args)]
         for row in rows:
-            row["config"] = decode(json.loads(row["config"]))
+            row["config"] = decode(json.loads(row["config"]), arrays=False)
         return rows
 
     def sweeps(self) -> list[dict]:
@@ -342,7 +345,7 @@ class RunDB:
         if row is None:
             raise ValueError(f"run_id: no run {run_id} in {self.path}")
         info = dict(row)
-        info["config"] = decode(json.loads(info["config"]))
+        info["config"] = decode(json.loads(info["config"]), arrays=False)
         return info, self.records(run_id)
 
     def to_dataframe(self, run_ids: Iterable[int] | None = None, **filters):
@@ -409,17 +412,13 @@ class RunDB:
         name = experiment or body.get("experiment") or "unknown"
         meta = {k: body[k] for k in ("label", "status", "created", "ended", "error", "host") if body.get(k)}
         meta.update({k: body[k] for k in ("workbench_version", "jax_version") if body.get(k)})
-        config = decode(body.get("config") or {})
-        return self.save_run(name, {k: _plain(v) for k, v in config.items()}, records, **meta), skipped + bad
+        config = decode(body.get("config") or {}, arrays=False)
+        return self.save_run(name, config, records, **meta), skipped + bad
 
 
 def _record_dict(record: Record) -> dict:
     return dict(done=record.done, total=record.total, unit=record.unit, kind=record.kind, status=record.status,
                 elapsed=record.elapsed, metrics=record.metrics)  # fmt: skip
-
-
-def _plain(value):
-    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def _legacy(value):
