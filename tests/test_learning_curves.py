@@ -77,7 +77,8 @@ def scaling_limit_ratio(a, b):
         method="bounded",
         options=dict(xatol=1e-12),
     )
-    return (1 - c1 * res.x) ** 2
+    u = float(res.x)  # pyright: ignore[reportAttributeAccessIssue]  # OptimizeResult's fields are dynamic
+    return (1 - c1 * u) ** 2
 
 
 @pytest.mark.parametrize("a, b", [(2.0, 1.5), (3.0, 2.0), (1.5, 1.2), (4.0, 1.5)])
@@ -125,3 +126,19 @@ def test_empirical_spectrum_of_a_linear_kernel():
     lam, v2 = LC.empirical_spectrum(x @ x.T, y)
     np.testing.assert_allclose(lam[:5], np.linalg.eigvalsh(x.T @ x / 300)[::-1], rtol=1e-8)
     np.testing.assert_allclose(v2.sum(), np.mean(y**2), rtol=1e-8)
+
+
+def test_experiment_config_refuses_out_of_range_fields():
+    from workbench.experiments import double_descent, learning_curves
+
+    with pytest.raises(ValueError, match="ridge: must be >="):
+        learning_curves.Config(ridge=-0.5)
+    with pytest.raises(ValueError, match="ridge"):
+        learning_curves.Config(n=256, k=64, ridge=-1e-4)  # k < n: no negative ridge is valid
+    with pytest.raises(ValueError, match="b: must be in"):
+        learning_curves.Config(b=0.5)
+    with pytest.raises(ValueError, match="n: must be below points"):
+        learning_curves.Config(task="digits", n=600, points=600)
+    with pytest.raises(ValueError, match="a: must be in"):
+        double_descent.Config(a=0.0)
+    assert learning_curves.Config(n=256, k=1024, ridge=-0.01).ridge == -0.01

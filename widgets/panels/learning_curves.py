@@ -105,10 +105,11 @@ class LearningCurvesPanel(Panel):
             self.sim = None
         c.legend(fontsize=6, loc="upper right")
         c.set_xlim(m["ks"][0], m["ks"][-1])
-        top = np.nanmax(np.concatenate([m["test_k"], m.get("sim_test", [])]))
+        top = np.nanmax(np.concatenate([m["test_k"], m["optimal_k"], m.get("sim_test", [])]))
         c.set_ylim(0.5 * np.nanmin(m["optimal_k"]), 1.5 * top)
         ok = m["theory_map"][np.isfinite(m["theory_map"]) & (m["theory_map"] > 0)]
-        norm = LogNorm(vmin=ok.min(), vmax=min(ok.max(), 30 * ok.min()))  # shared by theory and simulation
+        low = np.percentile(ok, 2)
+        norm = LogNorm(vmin=low, vmax=min(np.percentile(ok, 99), 30 * low))  # shared by theory and simulation
         self._map(mp, "theory", m["map_k"], m["map_n"], m["theory_map"], config, norm)
         if "sim_map" in m:
             self._map(sm, "sim", m["sim_map_k"], m["sim_map_n"], m["sim_map"], config, norm)
@@ -117,8 +118,7 @@ class LearningCurvesPanel(Panel):
             title += f" (NNGP; NTK {m['ntk_a']:.2f}, {m['ntk_b']:.2f})"
         r.set_title(f"against R over ridges; {title}", fontsize=7)
         self.ratio.set_data(m["ratio"], m["ratio_test"])
-        best = np.interp(m["ratio_best"], np.sort(m["ratio"]), m["ratio_test"][np.argsort(m["ratio"])])
-        self.ratio_best.set_data([m["ratio_best"]], [best])
+        self.ratio_best.set_data([m["ratio_best"]], [m["ratio_best_test"]])
         self.ratio_star.set_xdata([m["ratio_star"]] * 2)
         r.legend(fontsize=6, loc="upper left")
         r.set_xlim(-0.03, 1.03)

@@ -79,6 +79,7 @@ class Stage(TypedDict):
     ratio: np.ndarray  # (R,) R = train / test at (n, k)
     ratio_test: np.ndarray  # (R,) test MSE
     ratio_best: float  # R at the optimal ridge of (n, k)
+    ratio_best_test: float  # the test MSE there
     ratio_star: float  # R* = ((a - b)/(b (a - 1)))^2 of the exponents (noise-free power law); 0 when b >= a
     exponent_a: float  # the task's a (power law) or the fitted one (digits NNGP)
     exponent_b: float
@@ -141,15 +142,15 @@ def exponents(config: Config) -> dict:
 
 
 def theory(config: Config) -> dict:
-    """Stage 1: the theory curves, heat map and fitting-ratio curve (ridges below a point's valid range are raised
-    to it: the curve and map show every k and n)."""
+    """Stage 1: the theory curves, heat map and fitting-ratio curve (NaN where a negative ridge is below a point's
+    valid range: for k <= n every negative ridge)."""
     t, c = task(config), config
     ks = np.geomspace(*K_RANGE, CURVE_POINTS)
-    curve = t.risk(c.n, ks, _ridges(c, c.n, ks))
+    curve = _theory(c, c.n, ks)
     best = t.optimal(c.n, ks)
     map_n, map_k = np.geomspace(4, 4096, MAP_POINTS), np.geomspace(*K_RANGE, MAP_POINTS)
     grid_n, grid_k = np.meshgrid(map_n, map_k, indexing="ij")
-    theory_map = t.risk(grid_n, grid_k, _ridges(c, grid_n, grid_k))
+    theory_map = _theory(c, grid_n, grid_k)
     low = float(t.min_ridge(c.n, c.k))
     ridges = np.logspace(-4, 2, 40)
     if low < 0:
@@ -172,26 +173,40 @@ def theory(config: Config) -> dict:
         "ratio": fit.train / fit.test,
         "ratio_test": fit.test,
         "ratio_best": float(opt.train / opt.test),
+        "ratio_best_test": float(opt.test),
         "ratio_star": LC.optimal_fitting_ratio(max(fitted["exponent_a"], 1.01), max(fitted["exponent_b"], 1.01)),
         **fitted,
     }
 
 
-def _simulate(config: Config, n, k, ridge) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated (test, train) MSE, each (trials, *shape), of the config's task."""
+def _simulate(config: Config, n, k) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated (test, train) MSE, each (trials, *shape), of the config's task at its ridge; NaN where the theory
+    is invalid (ridge below the most negative valid one); a zero ridge is simulated at 1e-8 (the ridgeless limit)."""
     c = config
+    valid = _valid(c, n, k)
+    ridge = np.where(valid, c.ridge if abs(c.ridge) >= 1e-8 else 1e-8, 1.0)
     if c.task == "power_law":
         t = task(c)
-        return LC.simulate_rf(t.lam, np.sqrt(t.v2), c.noise, n, k, ridge, trials=c.trials, seed=c.seed)
-    d = digits(c.points, c.depth)
-    return LC.simulate_rf_data(d["x"], d["y"], n, k, ridge, trials=c.trials, seed=c.seed)
+        test, train = LC.simulate_rf(t.lam, np.sqrt(t.v2), c.noise, n, k, ridge, trials=c.trials, seed=c.seed)
+    else:
+        d = digits(c.points, c.depth)
+        test, train = LC.simulate_rf_data(d["x"], d["y"], n, k, ridge, trials=c.trials, seed=c.seed)
+    return np.where(valid, test, np.nan), np.where(valid, train, np.nan)
 
 
-def _ridges(config: Config, n, k) -> np.ndarray:
-    """The config's ridge, raised to each point's valid range when it is negative."""
+def _valid(config: Config, n, k) -> np.ndarray:
+    """Where the config's ridge is at or above the most negative valid ridge (kappa > 0)."""
+    shape = np.broadcast(n, k).shape
     if config.ridge >= 0:
-        return np.full(np.broadcast(n, k).shape, config.ridge)
-    return np.maximum(config.ridge, task(config).min_ridge(n, k))
+        return np.ones(shape, bool)
+    return config.ridge >= task(config).min_ridge(n, k)
+
+
+def _theory(config: Config, n, k) -> LC.Risk:
+    """The predicted risk at the config's ridge over (n, k), NaN where that ridge is below the valid range."""
+    valid = _valid(config, n, k)
+    r = task(config).risk(n, k, np.where(valid, config.ridge, 1.0))
+    return LC.Risk(*(np.where(valid, v, np.nan) for v in r))
 
 
 def simulation_k(config: Config) -> dict:
@@ -199,10 +214,10 @@ def simulation_k(config: Config) -> dict:
     c = config
     ks = np.unique(np.geomspace(min(8, c.sim_max), c.sim_max, 9).round().astype(int)).astype(float)
     ks = np.unique(np.append(ks, min(c.n, c.sim_max)))
-    test, train = _simulate(c, c.n, ks, _ridges(c, c.n, ks))
+    test, train = _simulate(c, c.n, ks)
     return {
         "sim_ks": ks,
-        "sim_theory": task(c).risk(c.n, ks, _ridges(c, c.n, ks)).test,
+        "sim_theory": _theory(c, c.n, ks).test,
         "sim_test": test.mean(0),
         "sim_test_sem": test.std(0, ddof=1) / np.sqrt(len(test)) if len(test) > 1 else np.zeros(len(ks)),
         "sim_train": train.mean(0),
@@ -215,7 +230,7 @@ def simulation_map(config: Config) -> dict:
     ns = np.geomspace(4, min(c.sim_max, c.points - 1 if c.task == "digits" else c.sim_max), SIM_MAP).round()
     ks = np.geomspace(4, c.sim_max, SIM_MAP).round()
     grid_n, grid_k = np.meshgrid(ns, ks, indexing="ij")
-    test, _ = _simulate(c, grid_n, grid_k, _ridges(c, grid_n, grid_k))
+    test, _ = _simulate(c, grid_n, grid_k)
     return {"sim_map_n": ns, "sim_map_k": ks, "sim_map": test.mean(0)}
 
 
