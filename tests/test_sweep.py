@@ -59,7 +59,7 @@ def test_16_points_each_exactly_once_and_a_rerun_skips_them(client, tmp_path):
     p = points[5].metrics
     local = list(T.run(TINY.replace(**p["fields"])))[-1].metrics["train_loss"]
     assert p["result"]["train_loss"] == pytest.approx(local, rel=1e-5)
-    again = list(sweep.run(T, TINY, grid=grid, seeds=[0, 1], client=client, db=db))
+    again = list(sweep.run(T, TINY, grid=grid, seeds=[0, 1], client=client.cluster, db=db))  # a cluster object
     assert again[-1].metrics["ran"] == 0 and again[-1].metrics["skipped"] == 16
     assert all(r.metrics["skipped"] for r in again[:-1]) and len(db.runs()) == 16
 
@@ -140,6 +140,9 @@ def test_grid_text_and_ranges():
     assert sweep.values({"from": 64, "to": 512, "n": 4, "log": True}) == [64, 128, 256, 512]
     assert len(sweep.grid_configs(TINY, {"width": [8, 16], "lr": [0.1, 0.2]}, seeds=[0, 1, 2])) == 12
     assert len(sweep.grid_configs(TINY, {"width": [8, 16], "lr": [0.1, 0.2]}, zip=True)) == 2
+    assert sweep.parse_grid("width = 2**6; x = 9**999999, abc") == {"width": [64], "x": ["9**999999", "abc"]}
+    with pytest.raises(ValueError, match="grid: 1000000 points; a sweep holds at most 10000"):
+        sweep.grid_configs(TINY, sweep.parse_grid("width = 1 .. 1000 / 1000; lr = 0.1 .. 1 / 1000"))
 
 
 def test_an_unreachable_scheduler_is_a_clear_error_within_10_s(tmp_path):

@@ -24,6 +24,7 @@ import builtins
 import dataclasses
 import importlib
 import itertools
+import math
 import os
 import socket
 import threading
@@ -37,6 +38,7 @@ from workbench.experiment import Record
 from workbench.rundb import RunDB, config_hash, decode, encode
 from workbench.runtime import available_cpus
 
+MAX_POINTS = 10_000  # points of one sweep (each a database row and a task)
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler address before a clear error (issue 16: within 10 s)
 ONE_THREAD = {  # each worker process computes with one thread: the cluster's parallelism is its processes
     "OMP_NUM_THREADS": "1",
@@ -107,6 +109,9 @@ def grid_configs(
     if zip and len({len(v) for v in grid.values()}) > 1:
         lengths = {k: len(v) for k, v in grid.items()}
         raise ValueError(f"grid: zip needs value lists of one length, got {lengths}")
+    n = (min(map(len, grid.values()), default=1) if zip else math.prod(map(len, grid.values()))) * len(seeds or [0])
+    if n > MAX_POINTS:
+        raise ValueError(f"grid: {n} points; a sweep holds at most {MAX_POINTS} (split it, or use fewer values)")
     combos = list(builtins.zip(*grid.values()) if zip else itertools.product(*grid.values()))
     out = []
     for combo in combos:
@@ -159,15 +164,20 @@ def parse_grid(text: str) -> dict[str, list]:
 
 
 def _number(text: str):
-    """An int, a float, 2**k or a word (a choice such as 'ntk')."""
+    """An int, a float, a power such as 2**-7 (a float; an int when whole and below 2**53) or a word (a choice
+    such as 'ntk')."""
     text = text.strip()
     base, power, exp = text.partition("**")
-    for kind in (int, float):
-        try:
-            return kind(base) ** kind(exp) if power else kind(text)
-        except (ValueError, OverflowError):
-            continue
-    return text
+    try:
+        if not power:
+            return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(base) ** float(exp) if power else float(text)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return text
+    return int(value) if power and value.is_integer() and abs(value) < 2**53 else value
 
 
 def run_point(module: str, config_json: str) -> dict:

@@ -159,7 +159,6 @@ class CompareRunsPanel(Panel):
     help = COMPARE_HELP
     experiment = compare_runs
     quick = dict(latest=2)
-    form_options = dict(exclude=("db",))
     figure_options = dict(nrows=1, ncols=1, figsize=(5.0, 3.0))
     alt = COMPARE_ALT
 
@@ -178,7 +177,7 @@ class CompareRunsPanel(Panel):
     def refresh(self) -> None:
         """List the newest 200 runs of the database under the picker."""
         try:
-            infos = RunDB(self.config.db or None).runs(limit=200)
+            infos = RunDB().runs(limit=200)
         except RunDBError as err:
             self.show_message(str(err))
             return

@@ -22,7 +22,6 @@ class Config(_Config):
     runs: str = spec("", doc="run ids, e.g. '3, 7, 12' (empty: the latest runs)")
     latest: int = spec(4, lo=1, hi=50, doc="runs shown when no ids are given")
     metric: str = spec("train_loss", doc="metric to overlay (a scalar of the runs' step or point records)")
-    db: str = spec("", doc="run database file (empty: $WORKBENCH_DB or ./.workbench/runs.sqlite)")
 
     def validate(self):
         self.ids()
@@ -67,7 +66,7 @@ def _scalar(value) -> bool:
 
 def curves(config: Config) -> Curves:
     """Each chosen run's (progress, metric) over its records that hold the metric as a number."""
-    db = RunDB(config.db or None)
+    db = RunDB()  # $WORKBENCH_DB, else ./.workbench/runs.sqlite
     ids = config.ids()
     infos = {i["id"]: i for i in db.runs()} if ids else {i["id"]: i for i in db.runs(limit=config.latest)}
     order = ids or sorted(infos)
