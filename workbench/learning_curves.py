@@ -23,7 +23,7 @@ import numpy as np
 
 GRID = 400  # log-gamma grid on which z, q and the bias sums are tabulated once per task
 NEWTON_STEPS = 10  # safeguarded Newton steps in log gamma inside the grid cell of the root
-REFINE_STEPS = 30  # golden-section steps inside the grid cell of a minimum
+REFINE_STEPS = 24  # golden-section steps inside the grid cell of a minimum
 GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
