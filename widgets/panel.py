@@ -37,6 +37,7 @@ import csv
 import html
 import io
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ import numpy as np
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController, close_all
-from workbench.experiment import Experiment, Record
+from workbench.experiment import Experiment, Record, schema_errors
 from workbench.rundb import RunDB, RunDBError
+from workbench.runfile import read_run
 from workbench.store import plain, record_dict
 
 
@@ -97,6 +99,7 @@ def download_link(data: bytes, filename: str, mime: str) -> str:
     return f'<a download="{html.escape(filename)}" href="{url}" target="_blank">save {html.escape(filename)}</a>'
 
 
+EXPORTED_RUN = re.compile(r'^\{.*"records"\s*:', re.DOTALL)  # the JSON export of a run (a config has no "records")
 _MIME = {"png": "image/png", "svg": "image/svg+xml", "csv": "text/csv", "json": "application/json"}
 
 
@@ -280,16 +283,39 @@ class Panel:
         return w.HBox([self.share_text, copy, as_json, load])
 
     def load(self, text: str) -> None:
-        """Restore a config from a code or JSON string: the whole config is validated first, then the
-        controls move at once; any failure is a message in the panel and changes nothing."""
-        text = text.strip()
+        """Restore a config from a code or JSON string, or a whole run from the text of the JSON export
+        (`workbench.runfile.read_run`): everything is validated first (the config, every record against the
+        experiment's METRICS), then applied at once; any failure is a message in the panel and changes nothing."""
+        text, records = text.strip(), None
         try:
-            config = self.config_cls.from_json(text) if text.startswith("{") else self.config_cls.from_code(text)
+            if EXPORTED_RUN.match(text):
+                fields, records = read_run(text)
+                config = self.config_cls.from_dict(fields)
+                self._check_records(records)
+            else:
+                config = self.config_cls.from_json(text) if text.startswith("{") else self.config_cls.from_code(text)
         except (ValueError, TypeError) as err:
             self.show_message(str(err))
             return
+        if records is not None:
+            self.load_run(config, records)
+            return
         self.form.set_config(config)
         self.show_message("")
+
+    def _check_records(self, records: list[Record]) -> None:
+        """A ValueError unless every record's metrics match the experiment's METRICS and one has metrics."""
+        for i, record in enumerate(records):
+            errors = schema_errors(record, self.experiment.METRICS)
+            if errors:
+                raise ValueError(f"run: record {i} is not a record of {self.title} ({'; '.join(errors[:3])})")
+        if not any(r.metrics for r in records):
+            raise ValueError("run: no record with metrics")
+
+    def load_run(self, config, records: list[Record]) -> None:
+        """Apply a validated exported run: a view takes its config and computes it again."""
+        self.form.set_config(config)
+        self.show_message("loaded the run's settings; the view computes them again", error=False)
 
     def export(self, fmt: str) -> bytes:
         """The figure (png, svg) or the records (csv, json) as bytes."""
@@ -401,6 +427,32 @@ class LivePanel(Panel):
         index = self.past.value
         assert index is not None  # Show is enabled once a run is listed, and the dropdown then selects one
         self.show_run(index)
+
+    def load_run(self, config, records: list[Record]) -> None:
+        """Apply a validated exported run: listed under past runs (this session) and shown; a run whose records
+        cannot be drawn is taken back and the panel stays as it was."""
+        if self.controller.running:
+            self.show_message("stop the current run before loading one")
+            return
+        before = (self.config, self.running_config, list(self.controller.records), list(self.past_runs))
+        last = records[-1]
+        label = f"{time.strftime('%H:%M:%S')}  loaded  {last.unit[:-1]} {last.done}/{last.total}"
+        self.past_runs = (self.past_runs + [(label, config, records)])[-PAST_RUNS:]
+        self._list_past()
+        try:
+            self.show_run(len(self.past_runs) - 1)
+        except Exception as err:  # names and kinds right, values not drawable (shapes)
+            config, self.running_config, self.controller.records[:], self.past_runs = before
+            self._list_past()
+            self.form.set_config(config)
+            with self.live.lock:
+                self.clear()
+            shown = [r for r in self.controller.records if r.metrics]
+            if shown:
+                self.redraw(shown[-1], force=True)
+            self.show_message(f"run: its records cannot be drawn ({type(err).__name__}: {err})")
+            return
+        self.show_message("")
 
     def show_run(self, index: int) -> None:
         """Restore past run `index`: its config in the controls, its records in the plots and exports."""
