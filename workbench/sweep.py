@@ -244,11 +244,13 @@ def _client(client):
 
 
 def _point(config: Config, grid: Mapping[str, Sequence]) -> dict:
+    """A point's grid values (and its seed)."""
     keys = list(grid) + (["seed"] if hasattr(config, "seed") and "seed" not in grid else [])
     return {k: getattr(config, k) for k in keys}
 
 
 def _result(records: Sequence[Record]) -> dict:
+    """The scalar metrics of the last record that has metrics."""
     last = next((r for r in reversed(records) if r.metrics), None)
     if last is None:
         return {}

@@ -44,6 +44,7 @@ COMPARE_HELP = Help(
 
 
 def _geometric(values) -> bool:
+    """Positive numbers spanning a factor of 4 or more: drawn on a log axis."""
     v = np.asarray([x for x in values if isinstance(x, (int, float))], float)
     return len(v) > 2 and bool(np.all(v > 0)) and v.max() / v.min() >= 4
 

@@ -61,6 +61,7 @@ def label(info: dict) -> str:
 
 
 def _scalar(value) -> bool:
+    """A number that can be plotted (not a bool, a string or an array)."""
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
