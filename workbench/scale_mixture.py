@@ -55,10 +55,10 @@ def sample_invgamma(rng: np.random.Generator, alpha: float, beta: float, size) -
 def sample_prior(k, alpha: float, beta: float, n_samples: int, rng: np.random.Generator) -> np.ndarray:
     """(n_samples, N) draws of f(X) = sigma L z with sigma^2 ~ InvGamma(alpha, beta), K = L L^T: the Student-t
     process prior MVT_{2 alpha}(0, (beta / alpha) K) written as its scale mixture (paper Sec. 3)."""
-    k = np.asarray(k, float)
-    chol = np.linalg.cholesky(k + 1e-10 * np.mean(np.diag(k)) * np.eye(len(k)))
+    lam, vec = np.linalg.eigh(np.asarray(k, float))
+    root = vec * np.sqrt(np.clip(lam, 0, None))  # K = root root^T; round-off negatives clipped (float32 kernels)
     sigma = np.sqrt(sample_invgamma(rng, alpha, beta, n_samples))
-    return sigma[:, None] * (rng.standard_normal((n_samples, len(k))) @ chol.T)
+    return sigma[:, None] * (rng.standard_normal((n_samples, len(lam))) @ root.T)
 
 
 class GP(NamedTuple):

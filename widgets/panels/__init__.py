@@ -1,6 +1,7 @@
 """Every panel of the app, in tab order: the one registry that `Workbench`, the headless tests and the
 browser test read. A new panel is one experiment module, one panel module and one line here."""
 
+from widgets.panels.bayesian_wide import BayesianWidePanel
 from widgets.panels.collapse import CollapsePanel
 from widgets.panels.coord_check import CoordCheckPanel
 from widgets.panels.criticality import PhaseDiagramPanel, SeluFlowPanel
@@ -24,6 +25,7 @@ PANELS = (
     CollapsePanel,
     GrokkingPanel,
     InfiniteDepthPanel,
+    BayesianWidePanel,
     LearningCurvesPanel,
     DoubleDescentPanel,
     SweepsPanel,

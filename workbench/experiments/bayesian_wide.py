@@ -2,7 +2,7 @@
 ICLR 2022, `workbench.scale_mixture`) and the finite-width four-point vertex (Roberts, Yaida & Hanin, ch. 4-5,
 `workbench.finite_width`).
 
-A view in four stages on a 1-D regression (inputs embedded as (x, 1), so bias-free networks are not homogeneous):
+A view in four stages on a 1-D regression over the angle theta of inputs on the circle (the issue's convention):
 1. "posterior": NNGP (GP) and Student-t process predictive bands on a grid, with and without an outlier, and the
    band ratios far from the data (out of distribution);
 2. "prior": function samples of the t-process for heavy (alpha = beta = 1/2) and light (alpha = beta = 2) tails;
@@ -20,10 +20,11 @@ call of the engine's `compiled_runs` (the per-member step lr / sigma^2 keeps hea
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -43,10 +44,11 @@ from workbench.kernels import Kernels, limit_kernels, mlp_kernels
 from workbench.models import MLP, MLPConfig
 from workbench.training import model_loss
 
-GRID = np.linspace(-3.0, 3.0, 121)
-OOD_X = 3.0  # where the bands are compared "out of distribution"
+SPAN = 1.2  # training angles in [-SPAN, SPAN]
+GRID = np.linspace(-math.pi, math.pi, 121)  # angles of the bands
+OOD_X = math.pi  # where the bands are compared "out of distribution": the far side of the circle
 NEAR_X = 0.0  # inside the data
-OUTLIER = (0.5, 4.0)  # (x, y) of the added outlier
+OUTLIER = (0.0, 4.0)  # (angle, y) of the added outlier, midway between two training angles
 HEAVY, LIGHT = 0.5, 2.0  # alpha = beta of the prior samples
 
 
@@ -60,24 +62,24 @@ class Config(_Config):
     activation: str = ACTIVATION("relu")
     depth: int = DEPTH(1, doc="hidden layers")
     weight_std: float = spec(1.0, lo=0.1, hi=4.0, doc="sigma_w of every layer (readout 1 sets K's scale)")
-    n_train: int = spec(6, lo=2, hi=64, doc="noisy training points in [-1, 1]")
+    n_train: int = spec(4, lo=2, hi=64, doc="noisy training points, angles in [-1.2, 1.2]")
     noise: float = spec(0.1, lo=0.0, hi=2.0, doc="std of the label noise")
-    outlier: bool = spec(False, doc="add an outlier at x = 0.5, y = 4")
+    outlier: bool = spec(False, doc="add an outlier at angle 0, y = 4")
     members: int = spec(64, lo=0, hi=4096, log=True, doc="ensemble members (0: no ensemble)")
     width: int = WIDTH(256, doc="width of the ensemble's networks")
     steps: int = spec(400, lo=1, hi=100_000, log=True, doc="full-batch GD steps of the ensemble")
     lr: float = LR(1.0, doc="GD learning rate (per member lr / sigma^2)")
-    x_star: float = spec(1.5, lo=-3.0, hi=3.0, doc="input of the ensemble histogram")
-    kurtosis_depths: tuple[int, ...] = spec((1, 2, 3), lo=1, hi=64, doc="depths L of the kurtosis check")
-    kurtosis_widths: tuple[int, ...] = spec((10, 30, 100), lo=2, hi=4096, log=True, doc="widths n of the check")
-    networks: int = spec(4000, lo=0, hi=1_000_000, log=True, doc="random networks per (L, n) (0: no check)")
+    x_star: float = spec(2.0, lo=-3.14, hi=3.14, doc="angle of the ensemble histogram")
+    kurtosis_depths: tuple[int, ...] = spec((1, 3), lo=1, hi=64, doc="depths L of the kurtosis check")
+    kurtosis_widths: tuple[int, ...] = spec((10, 100), lo=2, hi=4096, log=True, doc="widths n of the check")
+    networks: int = spec(2000, lo=0, hi=1_000_000, log=True, doc="random networks per (L, n) (0: no check)")
     seed: int = SEED(0)
 
 
-class Stage(TypedDict, total=False):
-    """Metrics of the view's stage records (each stage adds its own; all arrays)."""
+class Stage(TypedDict):
+    """Metrics of the view's stage records: the posterior first, each later stage adds its own (NotRequired)."""
 
-    grid: np.ndarray  # (G,) inputs x of the bands
+    grid: np.ndarray  # (G,) angles of the bands
     x_train: np.ndarray  # (N,) training inputs (the outlier last when present)
     y_train: np.ndarray  # (N,)
     mean: np.ndarray  # (G,) posterior mean mu* (GP and t alike)
@@ -89,44 +91,48 @@ class Stage(TypedDict, total=False):
     t_hi_clean: np.ndarray
     df: float  # 2 alpha + n
     q: float  # y^T K~^-1 y
-    ood_gp: float  # GP band width at x = 3 over its width at x = 0
+    ood_gp: float  # GP band width at angle pi over its width at angle 0
     ood_t: float  # the same for the t-process
-    t_over_gp: float  # t band width over GP band width at x = 3
+    t_over_gp: float  # t band width over GP band width at angle pi
     loglik_t: float  # log MVT marginal likelihood
     loglik_gp: float  # log N(y; 0, K~)
-    prior_heavy: np.ndarray  # (S, G) prior samples, alpha = beta = 1/2
-    prior_light: np.ndarray  # (S, G) alpha = beta = 2
-    ens_none: np.ndarray  # (M,) ensemble outputs at x_star: initialisation
-    ens_last: np.ndarray  # (M,) after GD of the last layer
-    ens_all: np.ndarray  # (M,) after GD of all layers
-    law_none: np.ndarray  # (3,) predicted t law (df, loc, scale)
-    law_last: np.ndarray
-    law_all: np.ndarray
-    ks_none: float  # Kolmogorov-Smirnov p-value against the predicted law
-    ks_last: float
-    ks_all: float
-    kurt_ratio: np.ndarray  # (P,) L / n of each pair
-    kurt_depth: np.ndarray  # (P,)
-    kurt_width: np.ndarray  # (P,)
-    kurt_mc: np.ndarray  # (P,) Monte Carlo excess kurtosis
-    kurt_se: np.ndarray  # (P,) its standard error
-    kurt_theory: np.ndarray  # (P,) 3 V / (n K^2)
-    kurt_line: np.ndarray  # (2,) theory slope per L/n at the largest depth over L/n in [0, max]
+    prior_heavy: NotRequired[np.ndarray]  # (S, G) prior samples, alpha = beta = 1/2
+    prior_light: NotRequired[np.ndarray]  # (S, G) alpha = beta = 2
+    ens_span: NotRequired[np.ndarray]  # (H,) outputs where the densities are given (1st to 99th percentile)
+    pdf_none: NotRequired[np.ndarray]  # (H,) predicted t density at initialisation
+    pdf_last: NotRequired[np.ndarray]  # (H,) after GD of the last layer
+    pdf_all: NotRequired[np.ndarray]  # (H,) after GD of all layers
+    ens_none: NotRequired[np.ndarray]  # (M,) ensemble outputs at x_star: initialisation
+    ens_last: NotRequired[np.ndarray]  # (M,) after GD of the last layer
+    ens_all: NotRequired[np.ndarray]  # (M,) after GD of all layers
+    law_none: NotRequired[np.ndarray]  # (3,) predicted t law (df, loc, scale)
+    law_last: NotRequired[np.ndarray]
+    law_all: NotRequired[np.ndarray]
+    ks_none: NotRequired[float]  # Kolmogorov-Smirnov p-value against the predicted law
+    ks_last: NotRequired[float]
+    ks_all: NotRequired[float]
+    kurt_ratio: NotRequired[np.ndarray]  # (P,) L / n of each pair
+    kurt_depth: NotRequired[np.ndarray]  # (P,)
+    kurt_width: NotRequired[np.ndarray]  # (P,)
+    kurt_mc: NotRequired[np.ndarray]  # (P,) Monte Carlo excess kurtosis
+    kurt_se: NotRequired[np.ndarray]  # (P,) its standard error
+    kurt_theory: NotRequired[np.ndarray]  # (P,) 3 V / (n K^2)
+    kurt_line: NotRequired[np.ndarray]  # (2,) theory slope per L/n at the largest depth over L/n in [0, max]
 
 
 METRICS = {"stage": Stage}
 
 
-def embed(x) -> np.ndarray:
-    """1-D inputs as rows (x, 1): the constant coordinate plays the first layer's bias."""
-    x = np.asarray(x, float).reshape(-1)
-    return np.stack([x, np.ones_like(x)], 1).astype(np.float32)
+def embed(theta) -> np.ndarray:
+    """Angles as points sqrt(2) (cos theta, sin theta) on the circle (x.x / d = 1, the issue's convention)."""
+    theta = np.asarray(theta, float).reshape(-1)
+    return (math.sqrt(2.0) * np.stack([np.cos(theta), np.sin(theta)], 1)).astype(np.float32)
 
 
 def data(config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """Training inputs in [-1, 1] and y = sin(3x) + noise (and the outlier when asked)."""
+    """Training angles evenly spaced in [-1.2, 1.2], y = sin(3 theta) + noise (and the outlier when asked)."""
     rng = np.random.default_rng(config.seed)
-    x = np.sort(rng.uniform(-1.0, 1.0, config.n_train))
+    x = np.linspace(-SPAN, SPAN, config.n_train)
     y = np.sin(3 * x) + config.noise * rng.standard_normal(config.n_train)
     if config.outlier:
         x, y = np.append(x, OUTLIER[0]), np.append(y, OUTLIER[1])
@@ -190,7 +196,7 @@ def prior(config: Config, samples: int = 5) -> dict:
 
 
 def ensemble_config(config: Config, in_dim: int = 2) -> MLPConfig:
-    """The members' MLP: NTK parametrization at base width 1, no biases (the embedding's 1 plays the bias)."""
+    """The members' MLP: NTK parametrization at base width 1, no biases (as the kernels' bias_std=None)."""
     return MLPConfig(
         in_dim=in_dim,
         width=config.width,
@@ -205,14 +211,25 @@ def ensemble_config(config: Config, in_dim: int = 2) -> MLPConfig:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _init(mc: MLPConfig):
+    """jit(vmap over keys) of a fresh MLP's Param state."""
+    return jax.jit(jax.vmap(lambda k: nnx.split(MLP(mc, rngs=nnx.Rngs(params=k)), nnx.Param)[1]))
+
+
 def init_members(mc: MLPConfig, members: int, seed: int):
     """Graph and stacked Param state of `members` independently initialised MLPs (one vmapped call)."""
     graphdef = nnx.split(MLP(mc, rngs=nnx.Rngs(params=0)), nnx.Param)[0]
-    keys = jax.random.split(jax.random.key(seed), members)
-    params = jax.jit(jax.vmap(lambda k: nnx.split(MLP(mc, rngs=nnx.Rngs(params=k)), nnx.Param)[1]))(keys)
-    return graphdef, params
+    return graphdef, _init(mc)(jax.random.split(jax.random.key(seed), members))
 
 
+@functools.lru_cache(maxsize=16)
+def _outputs(graphdef):
+    """jit(vmap over members) of the output at one input."""
+    return jax.jit(jax.vmap(lambda p, x: nnx.merge(graphdef, p)(x)[0, 0], in_axes=(0, None)))
+
+
+@functools.lru_cache(maxsize=16)
 def _readout_only(graphdef, depth: int, steps: int):
     """jit(vmap over members) of `steps` GD steps on the readout weights alone (hidden layers frozen)."""
     grad = jax.grad(lambda p, x, y: model_loss(graphdef, p, x, y, "mse"))
@@ -239,14 +256,12 @@ def train_members(mc: MLPConfig, x_train, y, x_star, sigma2, *, steps: int, lr: 
     x = jnp.asarray(x_train, jnp.float32)
     xs = jnp.asarray(x_star, jnp.float32).reshape(1, -1)
     targets = jnp.asarray(np.asarray(y, float)[None, :, None] / sigma[:, None, None], jnp.float32)
-    outputs = jax.jit(jax.vmap(lambda p: nnx.merge(graphdef, p)(xs)[0, 0]))
     last = _readout_only(graphdef, mc.depth, steps)(params, lr, x, targets)
     every = compiled_runs(graphdef, mc, "sgd", "mse", steps)
     final = every(params, jnp.array([lr]), jnp.broadcast_to(x, (members,) + x.shape), targets)[0]
     final = jax.tree.map(lambda a: a[:, 0], final)
-    return {
-        name: sigma * np.asarray(outputs(p), float) for name, p in (("none", params), ("last", last), ("all", final))
-    }
+    trained = (("none", params), ("last", last), ("all", final))
+    return {name: sigma * np.asarray(_outputs(graphdef)(p, xs), float) for name, p in trained}
 
 
 def member_laws(mc: MLPConfig, x_train, y, x_star, alpha: float, beta: float, *, steps: int, lr: float) -> dict:
@@ -277,10 +292,13 @@ def ensemble(config: Config) -> dict:
     laws = member_laws(
         mc, embed(x), y, embed([config.x_star]), config.alpha, config.beta, steps=config.steps, lr=config.lr
     )
-    metrics = {}
+    lo, hi = np.percentile(np.concatenate(list(outs.values())), [1, 99])
+    span = np.linspace(lo, hi, 200)
+    metrics: dict = {"ens_span": span}
     for name, law in laws.items():
         metrics[f"ens_{name}"] = outs[name]
         metrics[f"law_{name}"] = np.array(law)
+        metrics[f"pdf_{name}"] = law.pdf(span)
         metrics[f"ks_{name}"] = float(stats.kstest(outs[name], law.cdf).pvalue)
     return metrics
 
