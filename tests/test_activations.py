@@ -135,7 +135,12 @@ def expressions(draw, depth=3):
 @settings(max_examples=60, deadline=None)
 @given(expressions())
 def test_whitelisted_expressions_parse_and_evaluate_elementwise(text):
-    y = parse_expression(f"x + ({text})")(X)
+    try:
+        fn = parse_expression(f"x + ({text})")
+    except ValueError as err:  # log1p(x), exp(exp(x)), ...: refused where Gaussian pre-activations make them NaN/inf
+        assert "is not finite at x = " in str(err), str(err)
+        return
+    y = fn(X)
     assert y.shape == X.shape
 
 

@@ -26,6 +26,7 @@ from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import erf as _erf
 from jax.typing import ArrayLike
 
@@ -237,7 +238,17 @@ def parse_expression(text: str) -> Callable[[Array], Array]:
         jax.eval_shape(fn, jax.ShapeDtypeStruct((3,), jnp.float32))
     except Exception as err:  # wrong arity or types: say so in the user's terms
         raise ValueError(f"activation: cannot evaluate {text!r}: {err}") from None
+    values = np.asarray(fn(PROBE))
+    if not np.all(np.isfinite(values)):
+        where = float(PROBE[np.argmin(np.isfinite(values))])
+        raise ValueError(
+            f"activation: {text.strip()!r} is not finite at x = {where:g} (Gaussian pre-activations reach every "
+            f"real x; the probe covers [{PROBE[0]:g}, {PROBE[-1]:g}])"
+        )
     return fn
+
+
+PROBE = np.linspace(-20.0, 20.0, 401, dtype=np.float32)  # points where a typed activation must be finite (0 included)
 
 
 _PARAM_NAME = re.compile(r"^\s*([a-z_]+)\s*\(\s*([-+0-9.eE]+)\s*\)\s*$")

@@ -23,21 +23,32 @@ import math
 
 import numpy as np
 
+from workbench import checks
+from workbench.memory import require
+
 PINV_RTOL = 1e-10
+MAX_FEATURE = 1e50  # |entries| of features and classifiers: squared norms of Grams stay finite in float64
+
+
+def _features(h, y, n_classes) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated (h (N, d) float64, y (N,) labels in [0, C), C >= 2)."""
+    n_classes = checks.integer("n_classes", n_classes, 2, 100_000)
+    h = checks.array("h", h, max_abs=MAX_FEATURE)
+    return np.asarray(h, np.float64), checks.labels("y", y, h.shape[0], n_classes), n_classes
 
 
 def class_means(h: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(class means (C, d), global mean (d,), class counts (C,)) in float64."""
-    h = np.asarray(h, np.float64)
-    onehot = np.eye(n_classes)[np.asarray(y)]
-    counts = onehot.sum(0)
-    means = onehot.T @ h / np.maximum(counts, 1)[:, None]
-    return means, h.mean(0), counts
+    h, y, n_classes = _features(h, y, n_classes)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    sums = np.zeros((n_classes, h.shape[1]))
+    np.add.at(sums, y, h)  # no N x C one-hot
+    return sums / np.maximum(counts, 1)[:, None], h.mean(0), counts
 
 
 def nc1(h, y, n_classes: int) -> float:
     """Tr(Sigma_W Sigma_B^+)/C (Papyan et al. 2020), truncated pseudo-inverse, never negative."""
-    h = np.asarray(h, np.float64)
+    h, y, n_classes = _features(h, y, n_classes)
     means, mu_g, _ = class_means(h, y, n_classes)
     within = h - means[np.asarray(y)]
     _, s, vt = np.linalg.svd(means - mu_g, full_matrices=False)  # Sigma_B = V diag(s^2/C) V^T
@@ -68,8 +79,10 @@ def etf_distance(m: np.ndarray) -> float:
 def nc_metrics(h, y, n_classes: int, w=None, b=None) -> dict:
     """NC1..NC4 of features h (N, d) with labels y and classifier rows w (C, d), bias b (C,) (see the
     module docstring). Without a classifier only nc1 and the class-mean parts of nc2 are returned."""
-    h = np.asarray(h, np.float64)
-    y = np.asarray(y)
+    h, y, n_classes = _features(h, y, n_classes)
+    logits = 0 if w is None else 3 * h.shape[0] * n_classes  # logits, distances to the class means, argmax
+    sizes = f"n_classes = {n_classes} with {h.shape[0]} points"
+    require(8 * (2 * n_classes**2 + logits), "nc_metrics", sizes, "use fewer classes or points")  # Grams are C x C
     means, mu_g, _ = class_means(h, y, n_classes)
     m = means - mu_g
     cos_m = _cosines(m)
@@ -82,10 +95,17 @@ def nc_metrics(h, y, n_classes: int, w=None, b=None) -> dict:
     }
     if w is None:
         return out
-    w = np.asarray(w, np.float64)
+    w = np.asarray(checks.array("w", w, max_abs=MAX_FEATURE), np.float64)
+    if w.shape != means.shape:
+        raise ValueError(f"w: must be (n_classes, d) = {means.shape} like the class means, got {w.shape}")
+    if b is not None:
+        b = np.asarray(checks.array("b", b, ndim=1), np.float64)
+        if b.shape != (n_classes,):
+            raise ValueError(f"b: must have one entry per class ({n_classes}), got shape {b.shape}")
     cos_w = _cosines(w)
-    logits = h @ w.T + (0.0 if b is None else np.asarray(b, np.float64))
-    nearest = np.argmin(((h[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    logits = h @ w.T + (0.0 if b is None else b)
+    # nearest class mean by |h|^2 - 2 h.mu + |mu|^2: N x C, no N x C x d difference tensor
+    nearest = np.argmin((means**2).sum(1)[None, :] - 2 * h @ means.T, axis=1)
     out.update(
         nc2_norm_W=_cv(np.linalg.norm(w, axis=1)),
         nc2_angle_W=float(np.std(cos_w)),
@@ -104,7 +124,9 @@ def layer_nc(features, y, n_classes: int) -> dict:
 
 def simplex_etf(n_classes: int, dim: int | None = None, seed: int = 0) -> np.ndarray:
     """C unit vectors of a simplex equiangular tight frame in R^dim (rows), randomly rotated."""
-    dim = dim or n_classes
+    n_classes = checks.integer("n_classes", n_classes, 2, 2048)
+    dim = n_classes if dim is None else checks.integer("dim", dim, 1, 100_000)
+    seed = checks.seed(seed)
     if dim < n_classes - 1:
         raise ValueError(f"dim: a simplex ETF of {n_classes} classes needs dim >= {n_classes - 1}, got {dim}")
     rng = np.random.default_rng(seed)
@@ -139,6 +161,13 @@ def gof_singular_value(s: float, n_total: int, c: float, depth: int) -> float:
     return z if objective(z) < objective(0.0) else 0.0
 
 
+def _counts(name: str, values) -> tuple[int, ...]:
+    """A non-empty sequence of positive integers (class sizes)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (tuple, list, np.ndarray)) or not len(values):
+        raise ValueError(f"{name}: must be a non-empty list of class sizes in [1, 1000000000], got {values!r:.60}")
+    return tuple(checks.integer(name, v, 1, 10**9) for v in values)
+
+
 def gof_prediction(class_sizes, weight_decay_h: float, weight_decays_w, n_total: int | None = None) -> dict:
     """Global minimiser of 1/(2N)||W_M..W_1 H - Y||^2 + lambda_H/2 ||H||^2 + sum_m lambda_m/2 ||W_m||^2
     (Dang et al. 2023, Sec. 4, bias-free, width >= C): a "general orthogonal frame" where class means
@@ -150,12 +179,15 @@ def gof_prediction(class_sizes, weight_decay_h: float, weight_decays_w, n_total:
     layer rows), `h_norms` (||h_k||, class means of H), `feature_norms` (M, C) (class-mean norms of the
     features entering layers 1..M: H, W_1 H, ...), `collapsed` (z_k = 0: minority collapse).
     `n_total` (default sum of class_sizes) lets a subset of the classes be evaluated."""
-    sizes = np.asarray(class_sizes, np.float64)
-    lambdas = [float(weight_decay_h)] + [float(v) for v in weight_decays_w]
+    sizes = np.asarray(_counts("class_sizes", class_sizes), np.float64)
+    if isinstance(weight_decays_w, (str, bytes)) or not isinstance(weight_decays_w, (tuple, list, np.ndarray)):
+        raise ValueError(f"weight_decays_w: must be a list of positive weight decays, got {weight_decays_w!r:.60}")
+    lambdas = [checks.real("weight_decay_h", weight_decay_h, 0.0, 1e6, lo_open=True)]
+    lambdas += [checks.real("weight_decays_w", v, 0.0, 1e6, lo_open=True) for v in weight_decays_w]
     depth = len(lambdas) - 1
-    if depth < 1 or min(lambdas) <= 0:
-        raise ValueError("weight_decay: the prediction needs positive weight decays on H and every layer")
-    n_total = int(sizes.sum()) if n_total is None else n_total
+    if depth < 1:
+        raise ValueError("weight_decays_w: the prediction needs a weight decay for every layer (at least one)")
+    n_total = int(sizes.sum()) if n_total is None else checks.integer("n_total", n_total, 1, 10**12)
     c = math.prod(lambdas) ** (1.0 / (depth + 1))
     z = np.array([gof_singular_value(math.sqrt(n), n_total, c, depth) for n in sizes])
     sigma = np.sqrt(c / np.array(lambdas))[:, None] * z ** (1.0 / (depth + 1))  # (M+1, C): H, W_1 .. W_M
@@ -171,7 +203,8 @@ def gof_prediction(class_sizes, weight_decay_h: float, weight_decays_w, n_total:
 def minority_collapse_threshold(class_sizes, depth: int = 1) -> float:
     """The weight decay lambda (the same on H and every layer) above which the smallest class
     collapses (z_k = 0) in `gof_prediction`: sqrt(n_min)/N for depth 1, by bisection otherwise."""
-    sizes = np.asarray(class_sizes, np.float64)
+    sizes = np.asarray(_counts("class_sizes", class_sizes), np.float64)
+    depth = checks.integer("depth", depth, 1, 64)
     smallest = lambda lam: gof_prediction([sizes.min()], lam, [lam] * depth, n_total=int(sizes.sum()))["z"][0]
     lo, hi = 1e-12, 1.0
     while smallest(hi) > 0:

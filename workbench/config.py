@@ -105,10 +105,11 @@ def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
                 f"{name}: must be a non-empty list of {element.__name__}s in {_range_text(meta)}, got {value!r}"
             )
         return tuple(check_field(name, meta, element, v) for v in value)
-    if isinstance(value, (tuple, list, dict)):
-        raise ValueError(f"{name}: must be a single {getattr(kind, '__name__', 'value')}, got {value!r}")
+    if isinstance(value, (tuple, list, dict, set, np.ndarray)):
+        allowed = f" in {_range_text(meta)}" if kind in (int, float) else ""
+        raise ValueError(f"{name}: must be a single {getattr(kind, '__name__', 'value')}{allowed}, got {value!r:.80}")
     if meta.get("choices"):
-        if value not in meta["choices"]:
+        if not isinstance(value, type(meta["choices"][0])) or value not in meta["choices"]:
             raise ValueError(f"{name}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
         return value
     if meta.get("check"):

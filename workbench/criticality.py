@@ -26,10 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import optimize
 
+from workbench import checks
 from workbench.activations import derivative, get_activation
 from workbench.kernels import dual, gaussian_expectations
 
 Q_MAX = 1e6  # a length above this counts as diverged (no finite q*)
+MAX_VARIANCE = 1e4  # sigma_w^2, sigma_b^2 and input moments accepted
+MAX_PROFILE_DEPTH = 1000  # layers of `depth_profile` and steps of `selu_flow` (one host round trip each)
 
 
 def _np(x):
@@ -98,10 +101,27 @@ def _fixed_point(activation, kind: str):
     return solve
 
 
+def _variances(sigma_w2, sigma_b2) -> tuple[np.ndarray, np.ndarray]:
+    """Validated, broadcast (sigma_w2, sigma_b2): finite, in [0, MAX_VARIANCE]."""
+    sw = checks.reals("sigma_w2", sigma_w2, 0.0, MAX_VARIANCE)
+    sb = checks.reals("sigma_b2", sigma_b2, 0.0, MAX_VARIANCE)
+    try:
+        sw, sb = np.broadcast_arrays(sw, sb)
+    except ValueError:
+        raise ValueError(f"sigma_b2: shape {np.shape(sb)} does not broadcast with sigma_w2's {np.shape(sw)}") from None
+    return sw, sb
+
+
+def _iteration(iters, tol) -> tuple[int, float]:
+    return checks.integer("iters", iters, 1, 1_000_000), checks.real("tol", tol, 0.0, 1.0, lo_open=True)
+
+
 def q_star(activation, sigma_w2, sigma_b2, *, q0=1.0, iters=5000, tol=1e-7):
     """Fixed point of the length map reached from q0 by iteration; inf where the length diverges.
     Broadcasts over sigma_w2 and sigma_b2."""
-    sw, sb = np.broadcast_arrays(_np(sigma_w2), _np(sigma_b2))
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    q0 = checks.real("q0", q0, 0.0, Q_MAX, lo_open=True)
+    iters, tol = _iteration(iters, tol)
     solve = _fixed_point(get_activation(activation), "q")
     q = _np(solve(jnp.full(sw.shape, q0, jnp.float32), sw, sb, sw, iters, tol))
     return np.where(q >= Q_MAX, np.inf, q)
@@ -121,7 +141,9 @@ def correlation_map(activation, sigma_w2, sigma_b2, c, q):
 
 def c_star(activation, sigma_w2, sigma_b2, *, c0=0.0, iters=5000, tol=1e-6):
     """Stable fixed point c* of the correlation map at q*, reached from c0 (1 in the ordered phase)."""
-    sw, sb = np.broadcast_arrays(_np(sigma_w2), _np(sigma_b2))
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    c0 = checks.real("c0", c0, -1.0, 1.0)
+    iters, tol = _iteration(iters, tol)
     q = q_star(activation, sw, sb)
     solve = _fixed_point(get_activation(activation), "c")
     return _np(solve(jnp.full(sw.shape, c0, jnp.float32), sw, sb, np.where(np.isfinite(q), q, 1.0), iters, tol))
@@ -164,6 +186,8 @@ class DepthScales(NamedTuple):
 
 def depth_scales(activation, sigma_w2, sigma_b2) -> DepthScales:
     """q*, c*, chi_1, chi_c, chi_q, xi_q and xi_c (Schoenholz et al. 2017, Sec. 3)."""
+    sigma_w2 = checks.real("sigma_w2", sigma_w2, 0.0, MAX_VARIANCE)  # one network: scalars
+    sigma_b2 = checks.real("sigma_b2", sigma_b2, 0.0, MAX_VARIANCE)
     q, c = q_star(activation, sigma_w2, sigma_b2), c_star(activation, sigma_w2, sigma_b2)
     x1, xc, xq = (
         chi_1(activation, sigma_w2, sigma_b2, q),
@@ -194,7 +218,8 @@ def critical_line(activation, sigma_b2, *, q_max=100.0):
         # scipy leaves brentq unannotated, so rtol's type is inferred from its default, a np.float64
         return on_line(optimize.brentq(g, lo, hi, xtol=1e-12, rtol=1e-10))[0]  # pyright: ignore[reportArgumentType]
 
-    return np.vectorize(solve, otypes=[float])(_np(sigma_b2))
+    q_max = checks.real("q_max", q_max, 0.0, 1000.0, lo_open=True)
+    return np.vectorize(solve, otypes=[float])(checks.reals("sigma_b2", sigma_b2, 0.0, MAX_VARIANCE))
 
 
 class PhaseDiagram(NamedTuple):
@@ -221,6 +246,10 @@ def depth_profile(activation, sigma_w2, sigma_b2, depth, *, q0=1.0, c0=0.5):
     the first layer gives (sigma_w2 q0 + sigma_b2, sigma_w2 c0 q0 + sigma_b2), each further layer the
     kernel map; chi_l = sigma_w2 E[phi'(h_l)^2] is layer l's factor in the squared gradient norm, so
     E||df/dh_l||^2 = prod_{k >= l} chi_k for a readout of the same sigma_w2 (Schoenholz et al. 2017, Sec. 4)."""
+    sigma_w2 = checks.real("sigma_w2", sigma_w2, 0.0, MAX_VARIANCE)
+    sigma_b2 = checks.real("sigma_b2", sigma_b2, 0.0, MAX_VARIANCE)
+    depth = checks.integer("depth", depth, 1, MAX_PROFILE_DEPTH)
+    q0, c0 = checks.real("q0", q0, 0.0, Q_MAX, lo_open=True), checks.real("c0", c0, -1.0, 1.0)
     q11 = q22 = sigma_w2 * q0 + sigma_b2
     q12 = sigma_w2 * c0 * q0 + sigma_b2
     qs, cs = [], []
@@ -305,7 +334,9 @@ def selu_moment_map(mu, nu, *, omega=0.0, tau=1.0, activation="selu"):
 
 def selu_flow(mu0, nu0, steps, **kw) -> np.ndarray:
     """Trajectories (steps + 1, ..., 2) of the moment map from (mu0, nu0) (arrays broadcast)."""
-    path = [np.broadcast_arrays(_np(mu0), _np(nu0))]
+    mu0, nu0 = checks.reals("mu0", mu0, -MAX_VARIANCE, MAX_VARIANCE), checks.reals("nu0", nu0, 0.0, MAX_VARIANCE)
+    steps = checks.integer("steps", steps, 0, MAX_PROFILE_DEPTH)
+    path = [np.broadcast_arrays(mu0, nu0)]
     for _ in range(steps):
         path.append(selu_moment_map(*path[-1], **kw))
     return np.moveaxis(np.array(path), 1, -1)

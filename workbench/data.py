@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench import checks
+from workbench.memory import require
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -34,17 +37,22 @@ class Dataset:
 
 
 def _positive_int(name, value, lo=1, hi=10_000_000):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name}: must be an integer in [{lo}, {hi}], got {value!r}")
-    return int(value)
+    return checks.integer(name, value, lo, hi)
 
 
 def _fraction(name, value, lo=0.0, hi=1.0, closed=False):
-    ok = isinstance(value, (int, float)) and math.isfinite(value) and (lo <= value <= hi if closed else lo < value < hi)
-    if not ok:
-        bounds = f"[{lo}, {hi}]" if closed else f"({lo}, {hi})"
-        raise ValueError(f"{name}: must be in {bounds}, got {value!r}")
-    return float(value)
+    value = checks.real(name, value, lo, hi, lo_open=not closed)
+    if not closed and value >= hi:
+        raise ValueError(f"{name}: must be in ({lo}, {hi}), got {value!r}")
+    return value
+
+
+BYTES_PER_DRAWN = 32  # float64 draws, their sum and the float32 copy: peak bytes per generated number
+
+
+def _fits(numbers: float, what: str, sizes: str) -> None:
+    """Refuse a data set whose generation would not fit in memory (`workbench.memory.require`)."""
+    require(BYTES_PER_DRAWN * numbers, what, sizes, "use fewer points or dimensions")
 
 
 def _split(x, y, n_train, rng, n_classes=0):
@@ -56,8 +64,10 @@ def _split(x, y, n_train, rng, n_classes=0):
 def sine(n_train=32, n_test=256, noise=0.0, frequency=1.0, seed=0) -> Dataset:
     """1-D regression y = sin(pi f x) + noise on x in [-1, 1]; the test set is a uniform grid."""
     n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
-    _fraction("noise", noise, 0.0, 10.0, closed=True)
-    rng = np.random.default_rng(seed)
+    noise = _fraction("noise", noise, 0.0, 10.0, closed=True)
+    frequency = _fraction("frequency", frequency, 0.0, 1000.0, closed=True)
+    _fits(n_train + n_test, "sine", f"{n_train} + {n_test} points")
+    rng = np.random.default_rng(checks.seed(seed))
     x = rng.uniform(-1, 1, (n_train, 1))
     grid = np.linspace(-1, 1, n_test)[:, None]
     f = lambda t: np.sin(math.pi * frequency * t)
@@ -70,12 +80,15 @@ def teacher(n_train=64, n_test=256, in_dim=2, width=64, depth=1, activation="tan
     from workbench.activations import get_activation
 
     n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
-    in_dim, width = _positive_int("in_dim", in_dim), _positive_int("width", width)
-    rng = np.random.default_rng(seed)
+    in_dim, width = _positive_int("in_dim", in_dim, 1, 100_000), _positive_int("width", width, 1, 100_000)
+    depth, noise = _positive_int("depth", depth, 0, 16), _fraction("noise", noise, 0.0, 10.0, closed=True)
+    n = n_train + n_test
+    _fits(n * (in_dim + 2 * width) + in_dim * width, "teacher", f"{n} points x in_dim {in_dim}, width {width}")
+    rng = np.random.default_rng(checks.seed(seed))
     phi = get_activation(activation)
     x = rng.normal(size=(n_train + n_test, in_dim))
     h = x
-    for _ in range(_positive_int("depth", depth, 0, 16)):
+    for _ in range(depth):
         h = np.asarray(phi(h @ rng.normal(size=(h.shape[1], width)) / math.sqrt(h.shape[1])))
     y = h @ rng.normal(size=(h.shape[1], 1)) / math.sqrt(h.shape[1])
     y = y + noise * rng.normal(size=y.shape)
@@ -87,12 +100,15 @@ PLAYGROUND = ("circle", "xor", "gauss", "spiral")
 
 def playground(name="spiral", n=400, noise=0.1, test_fraction=0.5, seed=0) -> Dataset:
     """TensorFlow Playground's 2-D classification sets (Smilkov & Carter 2016), labels 0/1."""
-    if name not in PLAYGROUND:
-        raise ValueError(f"dataset: must be one of {', '.join(PLAYGROUND)}, got {name!r}")
+    checks.choice("name", name, PLAYGROUND)
     n = _positive_int("n", n, 4)
     _fraction("noise", noise, 0.0, 1.0, closed=True)
     _fraction("test_fraction", test_fraction)
-    rng = np.random.default_rng(seed)
+    n_test = int(round(test_fraction * n))
+    if not 1 <= n_test < n:
+        raise ValueError(f"test_fraction: {test_fraction} of {n} points leaves no train or no test points")
+    _fits(4 * n, "playground", f"{n} points")
+    rng = np.random.default_rng(checks.seed(seed))
     half = n // 2
     if name == "circle":
         r = np.concatenate([rng.uniform(0, 2.5, half), rng.uniform(3.5, 5, n - half)])
@@ -112,18 +128,24 @@ def playground(name="spiral", n=400, noise=0.1, test_fraction=0.5, seed=0) -> Da
         r, a = 5 * t, 1.75 * t * 2 * math.pi + math.pi * y
         x = np.stack([r * np.sin(a), r * np.cos(a)], 1)
     x = (x + noise * 5 * rng.normal(size=x.shape)) / 5.0
-    return _split(x, y, n - int(round(test_fraction * n)), rng, 2)
+    return _split(x, y, n - n_test, rng, 2)
 
 
 def gaussian_mixture(class_sizes=(100, 100, 100), dim=10, separation=3.0, test_per_class=100, seed=0) -> Dataset:
     """K isotropic Gaussians with random unit-norm means times `separation`; train sizes per class
     as given (imbalanced when they differ), a balanced test set."""
+    if isinstance(class_sizes, (str, bytes)) or not isinstance(class_sizes, (tuple, list, np.ndarray)):
+        raise ValueError(f"class_sizes: must be a list of at least 2 class sizes in [1, 10000000], got {class_sizes!r}")
     sizes = tuple(class_sizes)
     if len(sizes) < 2:
         raise ValueError(f"class_sizes: need at least 2 classes, got {sizes!r}")
     sizes = tuple(_positive_int("class_sizes", s) for s in sizes)
-    dim = _positive_int("dim", dim)
-    rng = np.random.default_rng(seed)
+    dim = _positive_int("dim", dim, 1, 100_000)
+    separation = _fraction("separation", separation, 0.0, 1000.0, closed=True)
+    test_per_class = _positive_int("test_per_class", test_per_class)
+    n = sum(sizes) + test_per_class * len(sizes)
+    _fits(n * dim, "gaussian_mixture", f"{n} points x dim {dim}")
+    rng = np.random.default_rng(checks.seed(seed))
     means = rng.normal(size=(len(sizes), dim))
     means = separation * means / np.linalg.norm(means, axis=1, keepdims=True)
 
@@ -132,7 +154,7 @@ def gaussian_mixture(class_sizes=(100, 100, 100), dim=10, separation=3.0, test_p
         return (means[y] + rng.normal(size=(len(y), dim))).astype(np.float32), y.astype(np.int32)
 
     x_tr, y_tr = draw(sizes)
-    x_te, y_te = draw([_positive_int("test_per_class", test_per_class)] * len(sizes))
+    x_te, y_te = draw([test_per_class] * len(sizes))
     return Dataset(x_tr, y_tr, x_te, y_te, len(sizes))
 
 
@@ -145,8 +167,9 @@ def xor_cluster(n_train=200, n_test=1000, dim=1000, label_flip=0.1, signal=None,
     if dim < 2:
         raise ValueError(f"dim: must be in [2, 10000000], got {dim}")
     label_flip = _fraction("label_flip", label_flip, 0.0, 0.5, closed=True)
-    rng = np.random.default_rng(seed)
-    norm = dim**0.3 if signal is None else float(signal)
+    norm = dim**0.3 if signal is None else _fraction("signal", signal, 0.0, 1e6, closed=True)
+    _fits((n_train + n_test) * dim, "xor_cluster", f"{n_train} + {n_test} points x dim {dim}")
+    rng = np.random.default_rng(checks.seed(seed))
     mu = np.zeros((2, dim))
     mu[0, 0], mu[1, 1] = norm, norm
 
@@ -173,8 +196,7 @@ def modular(p=59, op="+", train_fraction=0.4, seed=0) -> Dataset:
     """All pairs (a, b) with label (a op b) mod p (Power et al. 2022); x holds the integer pair.
     Division is a * b^-1 mod p over b != 0 and needs p prime."""
     p = _positive_int("p", p, 2, 1000)
-    if op not in MODULAR_OPS:
-        raise ValueError(f"op: must be one of {' '.join(MODULAR_OPS)}, got {op!r}")
+    checks.choice("op", op, MODULAR_OPS)
     train_fraction = _fraction("train_fraction", train_fraction)
     if op == "/" and not _is_prime(p):
         raise ValueError(f"p: division needs a prime modulus, got {p}")
@@ -188,7 +210,7 @@ def modular(p=59, op="+", train_fraction=0.4, seed=0) -> Dataset:
     n_train = int(round(train_fraction * len(x)))
     if not 1 <= n_train < len(x):
         raise ValueError(f"train_fraction: leaves no train or no test pairs for p={p}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.seed(seed))
     order = rng.permutation(len(x))
     tr, te = order[:n_train], order[n_train:]
     return Dataset(x[tr], c[tr].astype(np.int32), x[te], c[te].astype(np.int32), p)
@@ -201,5 +223,5 @@ def digits(test_fraction=0.3, seed=0) -> Dataset:
     _fraction("test_fraction", test_fraction)
     pixels, labels = load_digits(return_X_y=True)
     x, y = pixels / 16.0, labels.astype(np.int32)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.seed(seed))
     return _split(x, y, len(x) - int(round(test_fraction * len(x))), rng, 10)

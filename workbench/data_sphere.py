@@ -21,6 +21,8 @@ from typing import cast
 import numpy as np
 from scipy.special import gammaln, i0e, logsumexp
 
+from workbench import checks
+
 DIRICHLET = {  # the official code's parameter sets (main.py): d -> (alpha1 for class +1, alpha2 for class -1)
     2: ((1.0, 2.0), (2.0, 1.0)),
     3: ((0.5, 0.5, 2.5), (2.5, 0.1, 0.5)),
@@ -58,9 +60,7 @@ class SphereTask:
 
 
 def _count(name, value, lo=1, hi=1_000_000):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name}: must be an integer in [{lo}, {hi}], got {value!r}")
-    return int(value)
+    return checks.integer(name, value, lo, hi)
 
 
 # ---------------------------------------------------------------- Dirichlet tasks
@@ -107,16 +107,17 @@ def dirichlet_task(
 ) -> SphereTask:
     """The official code's Dirichlet task on S^(d-1) (parameters `DIRICHLET[d]` unless given), seeded."""
     if alpha1 is None or alpha2 is None:
-        if d not in DIRICHLET:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d not in DIRICHLET:
             raise ValueError(f"d: Dirichlet parameter sets exist for d in {sorted(DIRICHLET)}, got {d!r}")
         alpha1, alpha2 = DIRICHLET[d]
     a1, a2 = np.asarray(alpha1, np.float64), np.asarray(alpha2, np.float64)
     if a1.shape != a2.shape or a1.ndim != 1 or a1.size < 2 or np.any(a1 <= 0) or np.any(a2 <= 0):
         raise ValueError("alpha1: the two Dirichlet parameter vectors must be positive and of equal length >= 2")
     n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
-    if not 0 < prior < 1:
+    prior = checks.real("prior", prior, 0.0, 1.0, lo_open=True)
+    if prior >= 1:
         raise ValueError(f"prior: must be in (0, 1), got {prior!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.seed(seed))
     total = n_train + n_test
     n1 = int(total * prior)
     s = np.concatenate([rng.dirichlet(a1, n1), rng.dirichlet(a2, total - n1)])
@@ -221,11 +222,10 @@ def playground_task(
     the mixture of the generator's n // 2 curve points per class)."""
     from workbench import data as D
 
-    if name not in PLAYGROUND:
+    if not isinstance(name, str) or name not in PLAYGROUND:
         raise ValueError(f"task: must be one of {', '.join(TASKS)}, got {name!r}")
     n_train, n_test = _count("n_train", n_train, 2), _count("n_test", n_test)
-    if not (isinstance(noise, (int, float)) and 0 <= noise <= 1):
-        raise ValueError(f"noise: must be in [0, 1], got {noise!r}")
+    noise = checks.real("noise", noise, 0.0, 1.0)
     n = n_train + n_test
     data = D.playground(name, n=n, noise=float(noise), test_fraction=n_test / n, seed=seed)
     to_pm = lambda y: np.where(np.asarray(y) == 1, 1, -1)
@@ -257,6 +257,7 @@ def playground_task(
 
 def sphere_task(name: str, n_train: int, n_test: int, seed: int = 0, noise: float = 0.1) -> SphereTask:
     """One of `TASKS`: a playground set lifted to S^2 or dirichlet_<d> for d in 2, 3, 5, 9."""
+    checks.choice("task", name, TASKS)
     if name in PLAYGROUND:
         return playground_task(name, n_train, n_test, noise, seed)
     if name.startswith("dirichlet_") and name[10:].isdigit() and int(name[10:]) in DIRICHLET:

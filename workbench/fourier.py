@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench import checks
+
 
 def column_power(embedding) -> np.ndarray:
     """Squared DFT modulus of every column of `embedding` (p, d) folded onto k = 0..p//2: (p//2 + 1, d)."""
@@ -42,12 +44,13 @@ def neuron_concentration(embedding, p: int | None = None) -> float:
     are i.i.d. exponentials, whose max/sum is independent of the sum, so the expected share is exactly
     H_m / m (H_m = 1 + 1/2 + ... + 1/m; 0.137 at p = 59, 0.118 at p = 71, 0.082 at p = 113). For even p
     the lone real term k = p/2 puts it between H_{p/2} / (p/2) and H_{p/2-1} / (p/2-1)."""
-    e = np.asarray(embedding, np.float64)
-    p = int(e.shape[0] if p is None else p)
-    if p < 2 or e.shape[0] % p:
-        raise ValueError(f"p: the {e.shape[0]} embedding rows are not whole tables of p = {p} rows")
+    e = np.asarray(checks.array("embedding", embedding), np.float64)
+    rows = e.shape[0]
+    period = rows if p is None else checks.integer("p", p, 2, max(rows, 2))
+    if period < 2 or rows % period:
+        raise ValueError(f"p: the {rows} embedding rows are not whole tables of p = {period} rows")
     shares = []
-    for table in e.reshape(e.shape[0] // p, p, -1):
+    for table in e.reshape(rows // period, period, -1):
         power = column_power(table)[1:]
         shares.append(power.max(0) / np.maximum(power.sum(0), 1e-300))
     return float(np.mean(shares))

@@ -45,26 +45,34 @@ def _mapped_bytes() -> int:
         return 0
 
 
-def available_bytes() -> int:
-    """Bytes this process may still allocate: the smallest of the cgroup, rlimit and host limits."""
+def free_memory() -> tuple[int, str]:
+    """(bytes this process may still allocate, the limit that sets it): the smallest of the cgroup's, the
+    address-space rlimit's and the host's."""
     limits = []
     for limit_file, usage_file in CGROUP_FILES:
         limit, usage = _read_int(limit_file), _read_int(usage_file)
         if limit is not None and usage is not None and limit < 2**60:
-            limits.append(limit - usage)
+            limits.append((limit - usage, f"cgroup {Path(limit_file).name} {limit / 2**30:.2f} GiB"))
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY:
-        limits.append(soft - _mapped_bytes())
+        limits.append((soft - _mapped_bytes(), f"RLIMIT_AS {soft / 2**30:.2f} GiB"))
     host = _meminfo("MemAvailable")
-    limits.append(host if host is not None else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    return max(0, min(limits))
+    host = host if host is not None else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    limits.append((host, "host MemAvailable"))
+    have, source = min(limits)
+    return max(0, have), source
+
+
+def available_bytes() -> int:
+    """Bytes this process may still allocate: the smallest of the cgroup, rlimit and host limits."""
+    return free_memory()[0]
 
 
 def require(need: float, what: str, sizes: str, advice: str = "use smaller sizes") -> None:
     """Raise ValueError before allocating when `need` bytes would not fit in the memory left."""
-    have = available_bytes()
+    have, source = free_memory()
     if need > HEADROOM * have:
         raise ValueError(
             f"{what}: {sizes} needs about {need / 2**30:.2f} GiB but only {have / 2**30:.2f} GiB "
-            f"of memory is free (limit {HEADROOM:.0%} of it); {advice}"
+            f"of memory is free ({source}; a request may take {HEADROOM:.0%} of it); {advice}"
         )

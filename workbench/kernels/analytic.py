@@ -17,7 +17,6 @@ stays O(block x N), and a request whose output would not fit in memory fails at 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -25,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from workbench import checks
 from workbench.activations import Activation, derivative, get_activation
 from workbench.kernels import dual
 from workbench.memory import require
@@ -271,8 +271,23 @@ _compute_jit = jax.jit(_compute, static_argnums=0)
 
 # ---------------------------------------------------------------- public entry point
 
-KERNEL_BYTES_PER_ENTRY = 90  # measured peak of mlp_kernels per float32 output entry at N >= 2000
-KERNEL_BASE_BYTES = 100 * 2**20  # compiled program, constants and tiles at small N
+KERNEL_BYTES_PER_ENTRY = 88  # peak of mlp_kernels per float32 output entry, fitted at N = 1k..8k (bench_memory)
+CROSS_BYTES_PER_ENTRY = 20  # the same for x1 x x2 kernels: tiles of rows, no gather (the same fit)
+KERNEL_BASE_BYTES = 180 * 2**20  # compiled program, XLA's start-up, constants and tiles (the same fit)
+POINT_BYTES_PER_TERM = 8  # per point, layer and stored term: variances, Hermite coefficients, their inputs
+MAX_INPUT = 1e15  # |x| entries: x.x'/d stays finite in float32 up to d = 1e5
+MAX_DEPTH = 10_000  # layers of the recursion (`workbench.infinite_depth` takes deeper limits in closed form)
+
+
+def kernel_bytes(n1: int, n2: int, itemsize: int, symmetric: bool, depth: int, activation="relu", degree=None) -> float:
+    """Estimated peak bytes of `mlp_kernels` on n1 x n2 pairs (fitted in benchmarks/bench_memory.py): the
+    output entries (tiles, the gather and its indices when symmetric; the rows of tiles otherwise), the
+    per-point, per-layer data of the diagonal recursion (2 x `degree` Hermite terms for quadrature) and a base."""
+    quadrature = dual.dual_of(get_activation(activation)).kind == "quadrature"
+    terms = 2 + (4 * (degree or dual.DEGREE) if quadrature else 0)
+    per_entry = (KERNEL_BYTES_PER_ENTRY if symmetric else CROSS_BYTES_PER_ENTRY) * itemsize / 4
+    per_point = POINT_BYTES_PER_TERM * itemsize / 4 * max(depth, 1) * terms
+    return KERNEL_BASE_BYTES + per_entry * n1 * n2 + per_point * (n1 + n2)
 
 
 def check_memory(n1: int, n2: int, itemsize: int, copies: int, what: str) -> None:
@@ -280,11 +295,6 @@ def check_memory(n1: int, n2: int, itemsize: int, copies: int, what: str) -> Non
     `copies` scales the per-entry peak of `mlp_kernels` for other computations of the same size."""
     need = KERNEL_BASE_BYTES + copies / 3 * KERNEL_BYTES_PER_ENTRY * itemsize / 4 * n1 * n2
     require(need, what, f"{n1} x {n2} kernel entries", "use fewer points or compute the kernel in row slices of x1")
-
-
-def _check_float(name, value, lo=0.0):
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < lo:
-        raise ValueError(f"{name}: must be a finite number >= {lo}, got {value!r}")
 
 
 def mlp_kernels(
@@ -301,27 +311,27 @@ def mlp_kernels(
     block_size: int = 128,
 ) -> Kernels:
     """Infinite-width (NNGP, NTK) of `depth` x [Dense, phi] + Dense between rows of x1 and x2 (x1 if None)."""
-    if not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"depth: must be an integer >= 0, got {depth!r}")
-    _check_float("weight_std", weight_std)
+    depth = checks.integer("depth", depth, 0, MAX_DEPTH)
+    weight_std = checks.real("weight_std", weight_std, 0.0, 1e6)
     if bias_std is not None:
-        _check_float("bias_std", bias_std)
-    if parametrization not in PARAMETRIZATIONS:
-        raise ValueError(f"parametrization: must be one of {', '.join(PARAMETRIZATIONS)}, got {parametrization!r}")
-    if parametrization == "standard" and (not isinstance(width, int) or width < 1):
-        raise ValueError(f"width: parametrization 'standard' needs an integer width >= 1, got {width!r}")
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size: must be an integer >= 1, got {block_size!r}")
-    x1 = jnp.asarray(x1)
+        bias_std = checks.real("bias_std", bias_std, 0.0, 1e6)
+    checks.choice("parametrization", parametrization, PARAMETRIZATIONS)
+    if parametrization == "standard":
+        if width is None:
+            raise ValueError("width: parametrization 'standard' needs an integer width in [1, 10000000]")
+        width = checks.integer("width", width, 1, 10_000_000)
+    degree = checks.integer("degree", degree, 1, dual.MAX_DEGREE)
+    block_size = checks.integer("block_size", block_size, 1, 4096)
+    x1 = jnp.asarray(checks.array("x1", x1, max_abs=MAX_INPUT))
     x1 = x1.astype(jnp.result_type(x1, jnp.float32))
-    if x1.ndim != 2:
-        raise ValueError(f"x1: must be a 2-D array (points x features), got shape {x1.shape}")
     if x2 is not None:
-        x2 = jnp.asarray(x2).astype(x1.dtype)
-        if x2.ndim != 2 or x2.shape[1] != x1.shape[1]:
-            raise ValueError(f"x2: must be 2-D with {x1.shape[1]} features like x1, got shape {x2.shape}")
+        x2 = jnp.asarray(checks.array("x2", x2, max_abs=MAX_INPUT)).astype(x1.dtype)
+        if x2.shape[1] != x1.shape[1]:
+            raise ValueError(f"x2: must have {x1.shape[1]} features like x1, got shape {x2.shape}")
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
-    check_memory(x1.shape[0], n2, x1.dtype.itemsize, 3 if x2 is None else 2, "mlp_kernels")
+    sizes = f"{x1.shape[0]} x {n2} kernel entries, depth {depth}"
+    need = kernel_bytes(x1.shape[0], n2, x1.dtype.itemsize, x2 is None, depth, activation, degree)
+    require(need, "mlp_kernels", sizes, "use fewer points or compute the kernel in row slices of x1")
     act = get_activation(activation)
     spec = _Spec(depth, _act_key(act), bias_std is not None, parametrization, degree, block_size, act)
     hp = Hyper(*(jnp.asarray(v, x1.dtype) for v in (weight_std**2, (bias_std or 0.0) ** 2, width or 0)))

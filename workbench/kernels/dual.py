@@ -27,10 +27,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.linalg import eigh_tridiagonal
 
+from workbench import checks
 from workbench.activations import Activation, derivative, get_activation
 
 DEGREE = 256  # Hermite terms (2 x DEGREE Gauss-Hermite nodes); 1e-6 relative for smooth activations
+MAX_DEGREE = 1024  # the 2 x degree tridiagonal eigenproblem: 0.5 s at 512 terms, 2.7 s at 1024 on a loaded 2-core box
 _PI = math.pi
 
 
@@ -175,8 +178,7 @@ def hermite_basis(terms: int) -> tuple[np.ndarray, np.ndarray]:
     Golub-Welsch: the eigenvectors of the Jacobi matrix are exactly the normalised Hermite functions
     at the nodes, so psi is orthogonal and no factorial or weight ever overflows."""
     n = 2 * terms
-    off = np.sqrt(np.arange(1, n, dtype=np.float64))
-    z, v = np.linalg.eigh(np.diag(off, 1) + np.diag(off, -1))
+    z, v = eigh_tridiagonal(np.zeros(n), np.sqrt(np.arange(1, n, dtype=np.float64)))  # O(n^2), not dense O(n^3)
     return z, (v * np.sign(v[0]))[:terms]
 
 
@@ -270,5 +272,10 @@ def gaussian_expectations(activation, q11, q12, q22, *, degree: int = DEGREE):
     """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]), broadcasting.
 
     Closed forms by activation family, Gauss-Hermite quadrature otherwise (`dual_of`); jit-able."""
+    q11, q22 = checks.reals("q11", q11, 0.0), checks.reals("q22", q22, 0.0)
+    q12 = checks.reals("q12", q12)
+    degree = checks.integer("degree", degree, 1, MAX_DEGREE)
+    if not any(map(checks.is_traced, (q11, q12, q22))) and np.any(q12**2 > q11 * q22 * (1 + 1e-6)):
+        raise ValueError("q12: the covariance must be positive semi-definite, q12^2 <= q11 q22")
     q11, q12, q22 = jnp.broadcast_arrays(*(jnp.asarray(q, jnp.result_type(q, float)) for q in (q11, q12, q22)))
     return dual_of(get_activation(activation)).expectations(q11, q12, q22, degree)

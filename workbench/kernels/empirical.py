@@ -34,9 +34,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from workbench import checks
 from workbench import parametrizations as P
 from workbench.activations import Activation
-from workbench.kernels.analytic import Kernels, _act_key, check_memory, mlp_kernels
+from workbench.kernels.analytic import MAX_INPUT, Kernels, _act_key, check_memory, mlp_kernels
 from workbench.models import MLP, MLPConfig, layer_roles, param_roles
 
 SCALINGS = ("sgd", "nt", "raw")
@@ -141,10 +142,15 @@ def _mlp_fn(graphdef):
 def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: str = "sgd") -> jax.Array:
     """Empirical NTK (N1, N2) of a workbench MLP (any parametrization) or, with method="jacobian" and
     scaling="raw", of any NNX module; see the module docstring for `scaling`."""
-    if method not in METHODS:
-        raise ValueError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+    checks.choice("method", method, METHODS)
+    checks.choice("scaling", scaling, SCALINGS)
+    x1 = checks.array("x1", x1, max_abs=MAX_INPUT)
     x1 = jnp.asarray(x1, jnp.result_type(x1, jnp.float32))
-    x2 = None if x2 is None else jnp.asarray(x2, x1.dtype)
+    x2 = None if x2 is None else jnp.asarray(checks.array("x2", x2, max_abs=MAX_INPUT), x1.dtype)
+    in_dim = getattr(getattr(model, "config", None), "in_dim", None)
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x is not None and in_dim is not None and x.shape[1] != in_dim:
+            raise ValueError(f"{name}: the model takes in_dim = {in_dim} features, got shape {tuple(x.shape)}")
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     check_memory(x1.shape[0], n2, x1.dtype.itemsize, 4, "empirical_ntk")
     if not isinstance(model, MLP):

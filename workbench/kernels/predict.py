@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from workbench import checks
 from workbench.kernels.analytic import Kernels
 
 
@@ -38,8 +39,7 @@ class Prediction(NamedTuple):
 
 
 def _regularise(k, diag_reg: float):
-    if diag_reg < 0:
-        raise ValueError(f"diag_reg: must be >= 0, got {diag_reg}")
+    diag_reg = checks.real("diag_reg", diag_reg, 0.0, 1e6)
     return k + diag_reg * jnp.mean(jnp.diagonal(k)) * jnp.eye(k.shape[0], dtype=k.dtype)
 
 
@@ -48,10 +48,42 @@ def _targets(y):
     return y[:, None] if y.ndim == 1 else y
 
 
+def _matrix(name: str, k, rows: int | None, cols: int | None):
+    """A finite 2-D kernel matrix of the given shape (None: any)."""
+    k = checks.array(name, k, max_abs=1e30)
+    if (rows is not None and k.shape[0] != rows) or (cols is not None and k.shape[1] != cols):
+        raise ValueError(f"{name}: must have shape ({rows or 'any'}, {cols or 'any'}), got {tuple(k.shape)}")
+    return jnp.asarray(k)
+
+
+def _outputs(name: str, y, rows: int, cols: int | None = None):
+    """Targets or initial outputs: (rows,) or (rows, k), finite."""
+    y = checks.array(name, y, ndim=(1, 2), max_abs=1e18)
+    if y.shape[0] != rows or (cols is not None and (y.shape[1] if y.ndim == 2 else 1) != cols):
+        raise ValueError(
+            f"{name}: must have {rows} rows" + (f" and {cols} columns" if cols else "") + f", got {y.shape}"
+        )
+    return y
+
+
+def _kernels(name: str, k, rows: int | None, cols: int | None) -> Kernels:
+    if not isinstance(k, Kernels):
+        raise TypeError(f"{name}: must be Kernels(nngp, ntk) (from mlp_kernels), got {type(k).__name__}")
+    return Kernels(_matrix(f"{name}.nngp", k.nngp, rows, cols), _matrix(f"{name}.ntk", k.ntk, rows, cols))
+
+
 def nngp_posterior(k_train, k_test_train, y_train, *, k_test=None, diag_reg: float = 0.0) -> Prediction:
     """GP posterior mean K_*x (K_xx + reg)^-1 y and covariance K_** - K_*x (K_xx + reg)^-1 K_x*."""
-    k_xx = _regularise(jnp.asarray(k_train), diag_reg)
+    k_train = _matrix("k_train", k_train, None, None)
+    n = k_train.shape[0]
+    k_test_train = _matrix("k_test_train", k_test_train, None, n)
+    y_train = _outputs("y_train", y_train, n)
+    if k_test is not None:
+        k_test = _matrix("k_test", k_test, k_test_train.shape[0], k_test_train.shape[0])
+    k_xx = _regularise(_matrix("k_train", k_train, n, n), diag_reg)
     chol = jnp.linalg.cholesky(k_xx)
+    if not checks.is_traced(chol) and not bool(jnp.all(jnp.isfinite(chol))):
+        raise ValueError("k_train: not positive definite (its Cholesky factorisation failed); add diag_reg > 0")
     solve = lambda b: jnp.linalg.solve(chol.T, jnp.linalg.solve(chol, b))  # noqa: E731
     mean = k_test_train @ solve(_targets(y_train))
     cov = None if k_test is None else k_test - k_test_train @ solve(k_test_train.T)
@@ -75,6 +107,8 @@ def gradient_flow(
     NNGP (or Kernels) for the covariance; f0_train/f0_test: one network's initial outputs to follow it
     (mean over initialisations otherwise)."""
 
+    t = checks.reals("t", t, 0.0)
+
     def gain(lam, n, dtype):
         t_ = jnp.asarray(t, dtype)[..., None]
         lam_t = lam * t_ / n  # (..., N)
@@ -97,9 +131,10 @@ def gradient_descent(
 ) -> Prediction:
     """Outputs at x* of the infinite-width network after `steps` (int or int array) full-batch steps of plain
     SGD at learning rate `lr` on 0.5 mean ||f - y||^2 (module docstring); arguments as `gradient_flow`."""
-    steps = jnp.asarray(steps)
-    if not jnp.issubdtype(steps.dtype, jnp.integer):
-        raise ValueError(f"steps: must be an integer number of steps, got {steps!r}")
+    steps = jnp.asarray(checks.array("steps", steps, ndim=(0, 1, 2), integer_valued=True))
+    if not checks.is_traced(steps) and bool(jnp.any(steps < 0)):
+        raise ValueError("steps: must be integers >= 0")
+    lr = checks.real("lr", lr, 0.0, 1e4)
 
     def gain(lam, n, dtype):
         k = steps.astype(dtype)[..., None]  # (..., 1)
@@ -116,9 +151,23 @@ def gradient_descent(
 
 def _kernel_regime(gain_of, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg) -> Prediction:
     """Mean and covariance of the module docstring for T = Theta_*x V diag(gain_of(lambda, N, dtype)) V^T."""
+    k_train = _kernels("k_train", k_train, None, None)
+    n = k_train.ntk.shape[0]
+    k_train = _kernels("k_train", k_train, n, n)
+    k_test_train = _kernels("k_test_train", k_test_train, None, n)
+    m = k_test_train.ntk.shape[0]
+    y_train = _outputs("y_train", y_train, n)
+    width = y_train.shape[1] if y_train.ndim == 2 else 1
+    if f0_train is not None:
+        f0_train = _outputs("f0_train", f0_train, n, width)
+    if f0_test is not None:
+        f0_test = _outputs("f0_test", f0_test, m, width)
+    if k_test is not None:
+        k_test = _matrix("k_test", k_test.nngp if isinstance(k_test, Kernels) else k_test, m, m)
     theta = _regularise(jnp.asarray(k_train.ntk), diag_reg)
-    n = theta.shape[0]
     lam, v = jnp.linalg.eigh(theta)
+    if not checks.is_traced(lam) and float(lam[0]) < -1e-4 * max(float(lam[-1]), 1e-30):
+        raise ValueError(f"k_train: the NTK is not positive semi-definite (eigenvalue {float(lam[0]):.3g})")
     gain = gain_of(lam, n, theta.dtype)  # (..., N)
     # T = Theta_*x V diag(gain) V^T
     transfer = jnp.einsum("sn,nk,...k,mk->...sm", k_test_train.ntk, v, gain, v)
@@ -128,7 +177,7 @@ def _kernel_regime(gain_of, k_train, k_test_train, y_train, k_test, f0_train, f0
         mean = mean + _targets(f0_test)
     cov = None
     if k_test is not None:
-        k_ss = k_test.nngp if isinstance(k_test, Kernels) else jnp.asarray(k_test)
+        k_ss = k_test
         k_sx, k_xx = k_test_train.nngp, jnp.asarray(k_train.nngp)
         cross = transfer @ k_sx.T
         cov = k_ss - cross - jnp.swapaxes(cross, -1, -2) + transfer @ k_xx @ jnp.swapaxes(transfer, -1, -2)

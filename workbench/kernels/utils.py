@@ -7,6 +7,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from workbench import checks
 from workbench.kernels.analytic import Kernels, mlp_kernels
 from workbench.kernels.empirical import empirical_ntk
 from workbench.models import MLPConfig, build_mlp
@@ -16,9 +17,9 @@ def kernel_vs_angle(angles, *, dim: int = 2, q0: float = 1.0, **network) -> Kern
     """Kernels between x(0) and x(theta) for two inputs at angle theta with input kernel x.x/d = q0.
 
     `network`: the keyword arguments of `mlp_kernels` (depth, activation, stds, ...). Shapes (len(angles),)."""
-    if dim < 2:
-        raise ValueError(f"dim: must be >= 2 to hold two directions, got {dim}")
-    theta = jnp.atleast_1d(jnp.asarray(angles, jnp.float32))
+    dim = checks.integer("dim", dim, 2, 100_000)  # two directions
+    q0 = checks.real("q0", q0, 0.0, 1e6, lo_open=True)
+    theta = jnp.atleast_1d(jnp.asarray(checks.reals("angles", angles, -10.0, 10.0), jnp.float32))
     r = math.sqrt(q0 * dim)
     x2 = jnp.zeros((theta.shape[0], dim), theta.dtype).at[:, 0].set(r * jnp.cos(theta)).at[:, 1].set(r * jnp.sin(theta))
     x1 = jnp.zeros((1, dim), theta.dtype).at[0, 0].set(r)
@@ -28,8 +29,8 @@ def kernel_vs_angle(angles, *, dim: int = 2, q0: float = 1.0, **network) -> Kern
 
 def kernel_eigenvalues(k) -> np.ndarray:
     """Eigenvalues of a symmetric kernel matrix, largest first (float64 on the host)."""
-    k = np.asarray(k, np.float64)
-    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+    k = np.asarray(checks.array("k", k), np.float64)
+    if k.shape[0] != k.shape[1]:
         raise ValueError(f"k: must be a square matrix, got shape {k.shape}")
     return np.linalg.eigvalsh(0.5 * (k + k.T))[::-1]
 
