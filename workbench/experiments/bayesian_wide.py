@@ -41,7 +41,8 @@ from workbench.experiment import stages
 from workbench.experiments.batched import compiled_runs
 from workbench.fields import ACTIVATION, DEPTH, LR, SEED, WIDTH
 from workbench.kernels import Kernels, limit_kernels, mlp_kernels
-from workbench.models import MLP, MLPConfig
+from workbench.memory import require
+from workbench.models import MLP, TRAINING_COPIES, MLPConfig, n_params
 from workbench.training import model_loss
 
 SPAN = 1.2  # training angles in [-SPAN, SPAN]
@@ -252,6 +253,8 @@ def train_members(mc: MLPConfig, x_train, y, x_star, sigma2, *, steps: int, lr: 
     steps on the last layer only and on all layers (module docstring: g trains at lr on the targets y / sigma)."""
     sigma = np.sqrt(np.asarray(sigma2, float))
     members = len(sigma)
+    size = f"{members} members x {n_params(mc):,} parameters"
+    require(4.0 * TRAINING_COPIES * 2 * members * n_params(mc), "members", size, "use fewer members or a smaller width")
     graphdef, params = init_members(mc, members, seed)
     x = jnp.asarray(x_train, jnp.float32)
     xs = jnp.asarray(x_star, jnp.float32).reshape(1, -1)
