@@ -143,8 +143,9 @@ def test_full_disk_rolls_back_and_keeps_earlier_runs(tmp_path, monkeypatch):
         return conn
 
     monkeypatch.setattr(RunDB, "_connect", capped)
+    full = RunDB(path)  # its connection is capped
     with pytest.raises(RunDBError, match="disk is full; this write was rolled back"):
-        db.save_run(EXP, TrainConfig(seed=7), records(big=200_000))
+        full.save_run(EXP, TrainConfig(seed=7), records(big=200_000))
     monkeypatch.undo()
     assert [r["id"] for r in db.runs()] == ids[::-1]
     assert all(len(db.records(i)) == 3 for i in ids)

@@ -17,6 +17,7 @@ non-finite float is tagged ({"$float": "nan"}), so a string "nan" stays a string
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -25,6 +26,7 @@ import math
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -110,6 +112,7 @@ def config_hash(experiment: str, config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@functools.cache
 def _version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
@@ -129,12 +132,14 @@ def _record_row(run_id: int, idx: int, record: Record) -> tuple:
 
 
 class RunDB:
-    """One SQLite run database (see the module docstring). Each call opens its own connection, so one
-    RunDB may be used from several threads and several processes may share the file."""
+    """One SQLite run database (see the module docstring). A RunDB holds one connection, used by one call at a
+    time, so it may be shared by threads; several processes (each with its RunDB) may share the file."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = TIMEOUT, readonly: bool = False):
         self.path = Path(path) if path is not None else default_path()
         self.timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         self.readonly = readonly or (self.path.exists() and not os.access(self.path, os.W_OK))
         if self.path.is_dir():
             raise RunDBError(f"runs database {self.path}: is a folder; give a file path")
@@ -151,6 +156,7 @@ class RunDB:
         uri = f"{self.path.resolve().as_uri()}?mode={'ro' if self.readonly else 'rwc'}"
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: no fsync per commit; a crashed process loses nothing
         return conn
 
     def _error(self, err: sqlite3.Error) -> RunDBError:
@@ -167,23 +173,32 @@ class RunDB:
 
     @contextmanager
     def _transaction(self, write: bool = True):
-        """A connection inside BEGIN IMMEDIATE (writes) or BEGIN (reads); rolled back on any error."""
-        conn = None
-        try:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE" if write and not self.readonly else "BEGIN")
+        """This RunDB's connection (opened once, one transaction at a time) inside BEGIN IMMEDIATE (writes) or
+        BEGIN (reads); rolled back on any error."""
+        with self._lock:
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as err:
-            raise self._error(err) from None
-        finally:
-            if conn is not None:
-                conn.close()
+                if self._conn is None:
+                    self._conn = self._connect()
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE" if write and not self.readonly else "BEGIN")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    conn.row_factory = None
+            except sqlite3.Error as err:
+                raise self._error(err) from None
+
+    def close(self) -> None:
+        """Close the connection (it is also closed when the RunDB is garbage collected)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _migrate(self) -> None:
         """Create or upgrade the schema; refuse a file of a newer schema before writing anything."""
@@ -199,9 +214,9 @@ class RunDB:
         if self.readonly:
             raise RunDBError(f"runs database {self.path}: read-only at schema {version}, needs {SCHEMA_VERSION}")
         try:
-            conn = self._connect()
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.close()
+            with self._lock:  # outside any transaction
+                assert self._conn is not None  # opened by the read above
+                self._conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as err:
             raise self._error(err) from None
         with self._transaction() as conn:
