@@ -319,19 +319,26 @@ def kurtosis(config: Config) -> dict:
     """Stage 4: Monte Carlo excess kurtosis of random critical Flax MLPs for every (L, n), with the theory."""
     if not config.networks:
         return {}
-    C_W, C_b = criticality(config.activation)
-    pairs = sorted(((L, n) for L in config.kurtosis_depths for n in config.kurtosis_widths), key=lambda p: p[0] / p[1])
+    c = config
+    return _kurtosis(c.activation, c.kurtosis_depths, c.kurtosis_widths, c.networks, c.seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _kurtosis(activation: str, depths: tuple, widths: tuple, networks: int, seed: int) -> dict:
+    """`kurtosis`, cached: it does not depend on the regression's settings (alpha, beta, eps, outlier, ...)."""
+    C_W, C_b = criticality(activation)
+    pairs = sorted(((L, n) for L in depths for n in widths), key=lambda p: p[0] / p[1])
     x = np.ones((1, 2))
     mc, se, th = [], [], []
     for L, n in pairs:
-        f = fw.random_outputs(fw.network_config(config.activation, L, n, C_W, C_b), x, config.networks, config.seed)
+        f = fw.random_outputs(fw.network_config(activation, L, n, C_W, C_b), x, networks, seed)
         k, s = fw.excess_kurtosis(f[:, 0])
         mc.append(k)
         se.append(s)
-        th.append(fw.excess_kurtosis_theory(config.activation, L, n, C_W, C_b))
+        th.append(fw.excess_kurtosis_theory(activation, L, n, C_W, C_b))
     ratio = np.array([L / n for L, n in pairs])
-    deepest = max(config.kurtosis_depths)
-    slope = fw.excess_kurtosis_theory(config.activation, deepest, 1, C_W, C_b) / deepest
+    deepest = max(depths)
+    slope = fw.excess_kurtosis_theory(activation, deepest, 1, C_W, C_b) / deepest
     return {
         "kurt_ratio": ratio,
         "kurt_depth": np.array([p[0] for p in pairs]),
