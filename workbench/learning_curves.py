@@ -21,10 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from workbench.memory import require
+
 GRID = 400  # log-gamma grid on which z, q and the bias sums are tabulated once per task
 NEWTON_STEPS = 10  # safeguarded Newton steps in log gamma inside the grid cell of the root
 REFINE_STEPS = 24  # golden-section steps inside the grid cell of a minimum
 GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+POINT_BATCH = 8  # (n, k) points a simulation evaluates at once per trial (lax.map batches: bounded memory)
 
 
 class Risk(NamedTuple):
@@ -251,9 +254,16 @@ def _rf_grid(key, lam, v, noise, ns, ks, ridges, n_max: int, k_max: int, trials:
             beta = w.T @ (cols * (g.T @ alpha))
             return jnp.sum((beta - v) ** 2) + noise, ridge**2 * jnp.sum(alpha**2) / n
 
-        return jax.vmap(point)(ns, ks, ridges)
+        return jax.lax.map(lambda p: point(*p), (ns, ks, ridges), batch_size=POINT_BATCH)
 
     return jax.vmap(trial)(jax.random.split(key, trials))
+
+
+def simulation_bytes(trials: int, n_max: int, k_max: int, width: int) -> float:
+    """Bytes a simulation holds at once: per trial the draws (n_max + k_max) x width (modes, or the data's rows and
+    input dimension), the features n_max x k_max and a batch of points' Gram and feature matrices, times 2."""
+    per_trial = (n_max + k_max) * width + n_max * k_max + POINT_BATCH * (2 * n_max * k_max + 2 * n_max**2)
+    return 2 * 8.0 * trials * per_trial
 
 
 def _padded(size: float) -> int:
@@ -269,6 +279,9 @@ def simulate_rf(
     n, k, ridge = _broadcast(n, k, ridge)
     if not np.all(np.isfinite(k)):
         raise ValueError("k: the simulation needs a finite number of features")
+    n_max, k_max, lam = _padded(n.max()), _padded(k.max()), np.asarray(eigenvalues)
+    sizes = f"{trials} trials of n = {n_max}, k = {k_max} (padded), {lam.size} modes"
+    require(simulation_bytes(trials, n_max, k_max, lam.size), "trials", sizes, "use fewer trials or smaller n, k")
     with jax.enable_x64(True):
         out = _rf_grid(
             jax.random.key(seed),
@@ -278,8 +291,8 @@ def simulate_rf(
             jnp.asarray(n.ravel()),
             jnp.asarray(k.ravel()),
             jnp.asarray(ridge.ravel()),
-            _padded(n.max()),
-            _padded(k.max()),
+            n_max,
+            k_max,
             trials,
         )
     test, train = (np.asarray(o).reshape((trials,) + n.shape) for o in out)
@@ -304,7 +317,7 @@ def _rf_data(key, x, y, ns, ks, ridges, n_max: int, k_max: int, trials: int):
             pred = (features * cols) @ (g.T @ alpha)
             return jnp.mean((pred - y) ** 2), ridge**2 * jnp.sum(alpha**2) / n
 
-        return jax.vmap(point)(ns, ks, ridges)
+        return jax.lax.map(lambda p: point(*p), (ns, ks, ridges), batch_size=POINT_BATCH)
 
     return jax.vmap(trial)(jax.random.split(key, trials))
 
@@ -316,6 +329,9 @@ def simulate_rf_data(x, y, n, k, ridge, *, trials: int = 8, seed: int = 0) -> tu
     n, k, ridge = _broadcast(n, k, ridge)
     if not np.all(np.isfinite(k)) or n.max() > len(x):
         raise ValueError(f"n, k: need finite k and n <= {len(x)} points")
+    n_max, k_max = min(_padded(n.max()), len(x)), _padded(k.max())
+    need = simulation_bytes(trials, n_max, k_max, 0) + 16.0 * trials * len(x) * (k_max + np.shape(x)[1])
+    require(need, "trials", f"{trials} trials of n = {n_max}, k = {k_max} on {len(x)} points", "use fewer trials")
     with jax.enable_x64(True):
         out = _rf_data(
             jax.random.key(seed),
@@ -324,8 +340,8 @@ def simulate_rf_data(x, y, n, k, ridge, *, trials: int = 8, seed: int = 0) -> tu
             jnp.asarray(n.ravel()),
             jnp.asarray(k.ravel()),
             jnp.asarray(ridge.ravel()),
-            min(_padded(n.max()), len(x)),
-            _padded(k.max()),
+            n_max,
+            k_max,
             trials,
         )
     test, train = (np.asarray(o).reshape((trials,) + n.shape) for o in out)

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
+from workbench.memory import require
+
 NODES = 512  # Gauss-Legendre nodes in the angle of the Marchenko-Pastur substitution (smooth integrand)
 
 
@@ -152,6 +154,9 @@ def simulate(times, n: int, a: float, snr, sigma0: float = 0.0, *, trials: int =
     for s in snr.ravel():
         _check(a=a, snr=float(s), sigma0=sigma0)
     p = max(1, int(round(a * n)))
+    steps = len(np.atleast_1d(times))
+    need = 2 * 8.0 * trials * (3 * n * n + 2 * p * n + (2 + snr.size) * steps * max(n, p))
+    require(need, "trials", f"{trials} trials of N = {n}, P = {p}", "use fewer trials or inputs")
     with jax.enable_x64(True):
         eg, et = _simulate(
             jax.random.key(seed),

@@ -29,6 +29,7 @@ from workbench.config import spec
 from workbench.experiment import stages
 from workbench.fields import DEPTH, SEED
 from workbench.kernels import mlp_kernels
+from workbench.memory import require
 
 TASKS = ("power_law", "digits")
 CURVE_POINTS = 60  # k values of the theory curve
@@ -57,6 +58,13 @@ class Config(_Config):
     seed: int = SEED(0)
 
     def validate(self) -> None:
+        if self.trials:
+            width = self.modes if self.task == "power_law" else 2 * self.points
+            top = 1 << int(np.ceil(np.log2(max(self.n, self.sim_max))))
+            need = LC.simulation_bytes(self.trials, top, top, width)
+            require(
+                need, "sim_max", f"{self.trials} trials up to n, k = {top}", "use a smaller sim_max or fewer trials"
+            )
         if self.task == "digits" and self.n >= self.points:
             raise ValueError(f"n: must be below points = {self.points} on the digits, got {self.n}")
         task(self).solve(self.n, self.k, self.ridge)  # ValueError naming the ridge below kappa = 0
