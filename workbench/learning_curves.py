@@ -9,7 +9,7 @@ Negative ridges are valid down to `Task.min_ridge` (kappa > 0 on the branch cont
 
 The simulation is the Gaussian-universality model of the paper's synthetic experiment: phi(x) ~ N(0, I_M), features
 g(x) = W Lam^(1/2) phi(x) / sqrt(k) with W_ij ~ N(0, 1), target y = v . phi(x) + N(0, noise); its test MSE is
-exact over x (||beta - v||^2 + noise), vmapped over trials and (n, k) points in one compiled call.
+exact over x (||beta - v||^2 + noise); one compiled call vmaps the trials and maps the (n, k) points in batches.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def power_law_task(a: float, b: float, modes: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _broadcast(n, k, ridge):
+    """n, k and ridge as float arrays of one broadcast shape (n, k >= 1)."""
     n, k, ridge = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(k, np.float64), np.asarray(ridge, float))
     if np.any(n < 1) or np.any(k < 1):
         raise ValueError("n, k: samples and features must be >= 1")
@@ -233,6 +234,17 @@ def fit_power_law(eigenvalues, v2, lo: int = 2, hi: int | None = None, bins: int
     return float(slope(lam)), float(slope(v2))
 
 
+def _ridge_fit(features, y, n, k, ridge):
+    """Dual coefficients alpha = (G G^T + delta I)^-1 y of RF ridge regression on the first n rows and k columns of
+    `features` (the rest masked to zero, so every (n, k) shares one padded shape), with G and the column scale."""
+    n_max, k_max = features.shape
+    rows = (jnp.arange(n_max) < n).astype(features.dtype)
+    cols = (jnp.arange(k_max) < k).astype(features.dtype) / jnp.sqrt(k)
+    g = features * rows[:, None] * cols
+    alpha = jnp.linalg.solve(g @ g.T + ridge * jnp.eye(n_max, dtype=features.dtype), y * rows)
+    return alpha, g, cols
+
+
 @functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials"))
 def _rf_grid(key, lam, v, noise, ns, ks, ridges, n_max: int, k_max: int, trials: int):
     """(trials, P) test and train MSE of RF ridge regression at P points (n, k, ridge), nested samples and features
@@ -247,10 +259,7 @@ def _rf_grid(key, lam, v, noise, ns, ks, ridges, n_max: int, k_max: int, trials:
         features = phi @ w.T
 
         def point(n, k, ridge):
-            rows = (jnp.arange(n_max) < n).astype(lam.dtype)
-            cols = (jnp.arange(k_max) < k).astype(lam.dtype) / jnp.sqrt(k)
-            g = features * rows[:, None] * cols
-            alpha = jnp.linalg.solve(g @ g.T + ridge * jnp.eye(n_max, dtype=lam.dtype), y * rows)
+            alpha, g, cols = _ridge_fit(features, y, n, k, ridge)
             beta = w.T @ (cols * (g.T @ alpha))
             return jnp.sum((beta - v) ** 2) + noise, ridge**2 * jnp.sum(alpha**2) / n
 
@@ -310,10 +319,7 @@ def _rf_data(key, x, y, ns, ks, ridges, n_max: int, k_max: int, trials: int):
         features = jax.nn.relu(x @ w.T / jnp.sqrt(x.shape[1]))  # (N, k_max): the depth-1 ReLU NNGP's features
 
         def point(n, k, ridge):
-            rows = (jnp.arange(n_max) < n).astype(x.dtype)
-            cols = (jnp.arange(k_max) < k).astype(x.dtype) / jnp.sqrt(k)
-            g = features[train] * rows[:, None] * cols
-            alpha = jnp.linalg.solve(g @ g.T + ridge * jnp.eye(n_max, dtype=x.dtype), y[train] * rows)
+            alpha, g, cols = _ridge_fit(features[train], y[train], n, k, ridge)
             pred = (features * cols) @ (g.T @ alpha)
             return jnp.mean((pred - y) ** 2), ridge**2 * jnp.sum(alpha**2) / n
 
