@@ -132,13 +132,15 @@ def test_experiment_config_refuses_out_of_range_fields():
     from workbench.experiments import double_descent, learning_curves
 
     with pytest.raises(ValueError, match="ridge: must be >="):
-        learning_curves.Config(ridge=-0.5)
+        learning_curves.Config(ridge=0.5, negative=True)
     with pytest.raises(ValueError, match="ridge"):
-        learning_curves.Config(n=256, k=64, ridge=-1e-4)  # k < n: no negative ridge is valid
+        learning_curves.Config(n=256, k=64, ridge=1e-4, negative=True)  # k < n: no negative ridge is valid
+    with pytest.raises(ValueError, match="ridge: must be in"):
+        learning_curves.Config(ridge=0.0)
     with pytest.raises(ValueError, match="b: must be in"):
         learning_curves.Config(b=0.5)
     with pytest.raises(ValueError, match="n: must be below points"):
         learning_curves.Config(task="digits", n=600, points=600)
     with pytest.raises(ValueError, match="a: must be in"):
         double_descent.Config(a=0.0)
-    assert learning_curves.Config(n=256, k=1024, ridge=-0.01).ridge == -0.01
+    assert learning_curves.Config(n=256, k=1024, ridge=0.01, negative=True).delta == -0.01

@@ -20,7 +20,9 @@ CURVES_HELP = Help(
     "ReLU features (theory from the depth-1 ReLU NNGP's eigensystem on the digits).",
     try_="Lower the ridge to 1e-4: the peak at k = n grows; raise it and the peak flattens. The dashed envelope "
     "(optimal ridge at each k) only falls as k grows. Set b above a: the optimal fitting ratio drops to 0 (the "
-    "optimal ridge is zero or negative). Try a negative ridge: the slider accepts it down to where the theory holds.",
+    "optimal ridge is zero or negative). Tick 'negative' with k > n: the ridge becomes -|delta|, accepted down to "
+    "where the theory holds (kappa > 0; the panel names the bound beyond it); where k <= n no negative ridge is "
+    "valid and the curves leave a gap.",
     theory="At the optimal ridge the test error never increases with k or n (more is better; infinite width is "
     "optimal); near zero ridge it peaks at k = n. For a noise-free power law the optimal train/test ratio is "
     "$R^* = ((a - b)/(b(a - 1)))^2$ when b < a and 0 (interpolation) when b >= a.",

@@ -52,7 +52,8 @@ class Config(_Config):
     depth: int = DEPTH(1, doc="hidden layers of the NNGP/NTK whose exponents are fitted (digits)")
     n: int = spec(128, lo=4, hi=4096, log=True, doc="training samples n")
     k: int = spec(512, lo=1, hi=100_000, log=True, doc="random features k (the heat map marks (n, k))")
-    ridge: float = spec(1e-3, lo=-1.0, hi=100.0, doc="ridge delta on K + delta I; negative down to kappa = 0")
+    ridge: float = spec(1e-3, lo=1e-6, hi=100.0, log=True, doc="ridge |delta| on K + delta I")
+    negative: bool = spec(False, doc="use delta = -ridge (valid down to kappa = 0, only where k > n)")
     trials: int = spec(4, lo=0, hi=64, doc="simulated draws per point (0: theory only)")
     sim_max: int = spec(128, lo=8, hi=2048, log=True, doc="largest n and k of the simulations")
     seed: int = SEED(0)
@@ -67,7 +68,12 @@ class Config(_Config):
             )
         if self.task == "digits" and self.n >= self.points:
             raise ValueError(f"n: must be below points = {self.points} on the digits, got {self.n}")
-        task(self).solve(self.n, self.k, self.ridge)  # ValueError naming the ridge below kappa = 0
+        task(self).solve(self.n, self.k, self.delta)  # ValueError naming the ridge below kappa = 0
+
+    @property
+    def delta(self) -> float:
+        """The signed ridge delta added to K."""
+        return -self.ridge if self.negative else self.ridge
 
 
 class Stage(TypedDict):
@@ -172,7 +178,7 @@ def theory(config: Config) -> dict:
         "train_k": curve.train,
         "optimal_k": best.test,
         "optimal_ridge_k": best.ridge,
-        "krr_test": float(t.risk(c.n, np.inf, max(c.ridge, float(t.min_ridge(c.n)))).test),
+        "krr_test": float(t.risk(c.n, np.inf, max(c.delta, float(t.min_ridge(c.n)))).test),
         "min_ridge": low,
         "map_n": map_n,
         "map_k": map_k,
@@ -189,10 +195,10 @@ def theory(config: Config) -> dict:
 
 def _simulate(config: Config, n, k) -> tuple[np.ndarray, np.ndarray]:
     """Simulated (test, train) MSE, each (trials, *shape), of the config's task at its ridge; NaN where the theory
-    is invalid (ridge below the most negative valid one); a zero ridge is simulated at 1e-8 (the ridgeless limit)."""
+    is invalid (ridge below the most negative valid one)."""
     c = config
     valid = _valid(c, n, k)
-    ridge = np.where(valid, c.ridge if abs(c.ridge) >= 1e-8 else 1e-8, 1.0)
+    ridge = np.where(valid, c.delta, 1.0)
     if c.task == "power_law":
         t = task(c)
         test, train = LC.simulate_rf(t.lam, np.sqrt(t.v2), c.noise, n, k, ridge, trials=c.trials, seed=c.seed)
@@ -205,15 +211,15 @@ def _simulate(config: Config, n, k) -> tuple[np.ndarray, np.ndarray]:
 def _valid(config: Config, n, k) -> np.ndarray:
     """Where the config's ridge is at or above the most negative valid ridge (kappa > 0)."""
     shape = np.broadcast(n, k).shape
-    if config.ridge >= 0:
+    if config.delta >= 0:
         return np.ones(shape, bool)
-    return config.ridge >= task(config).min_ridge(n, k)
+    return config.delta >= task(config).min_ridge(n, k)
 
 
 def _theory(config: Config, n, k) -> LC.Risk:
     """The predicted risk at the config's ridge over (n, k), NaN where that ridge is below the valid range."""
     valid = _valid(config, n, k)
-    r = task(config).risk(n, k, np.where(valid, config.ridge, 1.0))
+    r = task(config).risk(n, k, np.where(valid, config.delta, 1.0))
     return LC.Risk(*(np.where(valid, v, np.nan) for v in r))
 
 
