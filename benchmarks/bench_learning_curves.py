@@ -5,7 +5,7 @@
 1. A full theory curve: predicted test MSE of RF ridge regression at 60 values of k (n = 256, delta = 1e-3) on the
    paper code's power-law task (M = 4000 modes); `workbench.learning_curves.Task` (tabulated log-gamma grid +
    safeguarded Newton, vectorized over k) against a per-k scipy `brentq` solve of the same equations, with the
-   largest relative difference between the two.
+   largest relative difference between the two; then the same on the panel's 31 x 31 (n, k) theory map.
 2. The simulated RF grid: 31 x 31 (n, k) points, 20 trials, as one vmapped compiled call (`simulate_rf` on the whole
    grid, nested draws per trial) against a Python loop calling `simulate_rf` point by point (compiled once per
    padded size, warmed up before timing).
@@ -24,19 +24,22 @@ from benchmarks.timing import best_time
 from workbench import learning_curves as LC
 
 
-def brentq_curve(lam, v2, noise, n, ks, ridge):
-    """The peer: eq. 4 solved per k by brentq in gamma, then eqs. 5-6 (plain loop, float64)."""
+def brentq_curve(lam, v2, noise, ns, ks, ridge):
+    """The peer: eq. 4 solved per (n, k) by brentq in gamma, then eqs. 5-6 (plain loop, float64)."""
     out = []
-    for k in ks:
+    for n, k in np.broadcast(ns, ks):
 
-        def ridge_of(log_gamma, k=k):
+        def ridge_of(log_gamma, n=n, k=k):
             g = np.exp(log_gamma)
             z = np.sum(lam / (lam + g))
             return g * (1 - z / k) * (n - z) - ridge
 
         # the physical root: above the gamma where z = min(n, k) (delta = 0 there)
         top = min(n, k)
-        low = scipy.optimize.brentq(lambda u, top=top: np.sum(lam / (lam + np.exp(u))) - top, -60, 20)
+        if top < lam.size:
+            low = scipy.optimize.brentq(lambda u, top=top: np.sum(lam / (lam + np.exp(u))) - top, -60, 20)
+        else:  # fewer modes than min(n, k): delta > 0 for every gamma
+            low = -60.0
         g = np.exp(float(scipy.optimize.brentq(ridge_of, low, 20, xtol=1e-14)))  # pyright: ignore[reportArgumentType]
         ell = lam / (lam + g)
         z, q = ell.sum(), (ell**2).sum()
@@ -44,7 +47,7 @@ def brentq_curve(lam, v2, noise, n, ks, ridge):
         e0 = 1 / (1 - (q * (1 - 2 * z / k) + z**2 / k) / (n * (1 - q / k)))
         bias = (1 - ell) - kappa * ell / (lam + g) / (1 - q / k)
         out.append(e0 * (np.sum(bias * v2) + noise))
-    return np.array(out)
+    return np.array(out).reshape(np.broadcast(ns, ks).shape)
 
 
 def main(argv=None):
@@ -63,6 +66,12 @@ def main(argv=None):
     print("theory curve, 60 k values, M = 4000 modes")
     print(f"  workbench Task.risk      {1e3 * t_curve:8.1f} ms  (+ {1e3 * t_task:.1f} ms to tabulate the task once)")
     print(f"  peer per-k brentq        {1e3 * t_peer:8.1f} ms  ratio {t_peer / t_curve:.1f}x; max rel. diff {diff:.1e}")
+    grid_n, grid_k = np.meshgrid(np.geomspace(4, 4096, 31), np.geomspace(10, 10_000, 31), indexing="ij")
+    t_map = best_time(lambda: task.risk(grid_n, grid_k, 1e-3).test, repeats=3)
+    t_map_peer = best_time(lambda: brentq_curve(lam, v2, 0.5, grid_n, grid_k, 1e-3), repeats=1)
+    print("theory map, 31 x 31 (n, k) points")
+    print(f"  workbench Task.risk      {1e3 * t_map:8.1f} ms")
+    print(f"  peer per-point brentq    {1e3 * t_map_peer:8.1f} ms  ratio {t_map_peer / t_map:.1f}x")
 
     side, trials = (9, 4) if args.quick else (31, 20)
     small, small_v2 = LC.power_law_task(1.5, 1.5, 500)

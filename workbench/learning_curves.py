@@ -142,13 +142,16 @@ class Task:
         x = lo + np.clip(t, 0.0, 1.0) * (hi - lo)
         for _ in range(NEWTON_STEPS):  # safeguarded Newton on delta(e^x) = ridge: bisect when a step leaves [lo, hi]
             gamma = np.exp(x)
-            z, q = self.sums(gamma)[:2]
+            ell = self.lam / (self.lam + gamma[..., None])
+            z, q = ell.sum(-1), np.einsum("...m,...m->...", ell, ell)
             f = gamma * (1.0 - z / k) * (n - z) - ridge
             lo, hi = np.where(f < 0, x, lo), np.where(f < 0, hi, x)
             slope = gamma * ((1.0 - z / k) * (n - z) + (z - q) * ((n - z) / k + 1.0 - z / k))
             with np.errstate(invalid="ignore", divide="ignore"):
                 step = x - f / slope
-            x = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+            x, last = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi)), x
+            if np.all(np.abs(x - last) <= 1e-14 * np.maximum(1.0, np.abs(x))):
+                break
         return np.exp(x)
 
     def at_gamma(self, n, k, gamma) -> Risk:
