@@ -95,6 +95,10 @@ def non_finite(metrics: dict, names: Iterable[str]) -> list[str]:
     return bad
 
 
+class Stopped(Exception):
+    """Raised by a job that saw the stop event between its own chunks of work (`sweep` ends "stopped")."""
+
+
 def sweep(
     items: Iterable[Any],
     measure: Callable[[Any], dict],
@@ -105,8 +109,8 @@ def sweep(
 ) -> Iterator[Record]:
     """Run `measure(item)` for every item, yielding a "point" Record per job ("job i of n"), then a
     "summary" Record (`summary(points)`) with status "finished". The stop event is checked between
-    jobs ("stopped" at job k of n); a job whose metrics named in `finite` are not finite ends the
-    sweep "diverged" with those metrics."""
+    jobs, and a job that checks it inside raises `Stopped` ("stopped" at job k of n); a job whose metrics
+    named in `finite` are not finite ends the sweep "diverged" with those metrics."""
     stop = stop or threading.Event()
     items, finite, start = list(items), tuple(finite), time.perf_counter()
     n, points = len(items), []
@@ -114,7 +118,11 @@ def sweep(
         if stop.is_set():
             yield Record(i, n, "jobs", {}, "stopped", "status", time.perf_counter() - start)
             return
-        metrics = measure(item)
+        try:
+            metrics = measure(item)
+        except Stopped:
+            yield Record(i, n, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+            return
         points.append(metrics)
         status = "diverged" if non_finite(metrics, finite) else "running"
         yield Record(i + 1, n, "jobs", metrics, status, "point", time.perf_counter() - start)

@@ -10,6 +10,8 @@ learning rates; the learning rate reaches the optimizer as the injected hyperpar
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Callable
 
 import jax
@@ -17,8 +19,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from workbench.experiment import Stopped
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import TrainConfig, model_loss, optimizer_for
+from workbench.training import Pace, TrainConfig, model_loss, optimizer_for
 
 
 def stacked_params(config: MLPConfig, seeds) -> tuple[nnx.GraphDef, nnx.State]:
@@ -35,27 +38,49 @@ def with_lr(opt_state, lr):
 
 @functools.lru_cache(maxsize=64)
 def compiled_runs(graphdef, config: MLPConfig, optimizer: str, loss: str, steps: int, observe: Callable | None = None):
-    """jit(f(params[S], lrs[R], x[S], y[S])) -> (final params[S, R], losses[S, R, steps], observed[S, R, steps+1]).
+    """f(params[S], lrs[R], x[S], y[S], stop=None) -> (final params[S, R], losses[S, R, steps],
+    observed[S, R, steps+1]).
 
     `losses[t]` is the full-batch loss before step t+1; `observe(graphdef, params, params0, x)` (a
-    module-level function, so it can be cached) is evaluated at init and after every step."""
+    module-level function, so it can be cached) is evaluated at init and after every step. The steps run in
+    jitted chunks sized by time (`workbench.training.Pace`; the length is traced, so one compilation serves
+    every chunk); the stop event, checked between chunks, raises `Stopped`."""
     tx = optimizer_for(config, TrainConfig(optimizer=optimizer))
     grad = jax.value_and_grad(functools.partial(model_loss, graphdef, loss=loss))
     look = observe or (lambda *_: ())
 
-    def one(params0, lr, x, y):
-        def step(carry, _):
-            params, state = carry
+    def init(params0, lr, x):
+        first = look(graphdef, params0, params0, x)
+        seen = jax.tree.map(lambda a: jnp.zeros((steps + 1,) + a.shape, a.dtype).at[0].set(a), first)
+        return params0, with_lr(tx.init(params0), lr), jnp.zeros((steps,), jnp.float32), seen
+
+    def chunk(params, state, values, seen, params0, x, y, start, n):
+        def step(i, carry):
+            params, state, values, seen = carry
             value, g = grad(params, x, y)
             updates, state = tx.update(g, state, params)
             params = optax.apply_updates(params, updates)
-            return (params, state), (value, look(graphdef, params, params0, x))
+            now = look(graphdef, params, params0, x)
+            seen = jax.tree.map(lambda buffer, a: buffer.at[start + i + 1].set(a), seen, now)
+            return params, state, values.at[start + i].set(value), seen
 
-        carry = (params0, with_lr(tx.init(params0), lr))
-        (params, _), (values, seen) = jax.lax.scan(step, carry, None, length=steps)
-        first = look(graphdef, params0, params0, x)
-        seen = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, seen)
+        return jax.lax.fori_loop(0, n, step, (params, state, values, seen))
+
+    starts = jax.jit(jax.vmap(jax.vmap(init, in_axes=(None, 0, None)), in_axes=(0, None, 0)))
+    over_lrs = jax.vmap(chunk, in_axes=(0, 0, 0, 0, None, None, None, None, None))
+    chunks = jax.jit(jax.vmap(over_lrs, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None)), donate_argnums=(2, 3))
+
+    def runs(params0, lrs, x, y, stop: threading.Event | None = None):
+        params, state, values, seen = starts(params0, lrs, x)
+        pace, done = Pace(), 0
+        while done < steps:
+            if stop is not None and stop.is_set():
+                raise Stopped(f"stopped after {done} of {steps} steps")
+            n, start = pace.length(steps - done), time.perf_counter()
+            params, state, values, seen = chunks(params, state, values, seen, params0, x, y, done, n)
+            jax.block_until_ready(values)
+            pace.measured(n, time.perf_counter() - start)
+            done += n
         return params, values, seen
 
-    over_lrs = jax.vmap(one, in_axes=(None, 0, None, None))
-    return jax.jit(jax.vmap(over_lrs, in_axes=(0, None, 0, 0)))
+    return runs

@@ -82,15 +82,16 @@ def model_config(config: Config, width: int) -> MLPConfig:
     return MLPConfig.like(config, width=width, out_dim=1)
 
 
-def measure_seeds(config: Config, width: int, seeds) -> dict:
-    """act (seeds, steps+1, depth+1), delta (same) and loss (seeds, steps) for one width."""
+def measure_seeds(config: Config, width: int, seeds, stop: threading.Event | None = None) -> dict:
+    """act (seeds, steps+1, depth+1), delta (same) and loss (seeds, steps) for one width (`Stopped` if `stop`
+    is set while it trains)."""
     data = [teacher(n_train=config.n_samples, n_test=1, in_dim=config.in_dim, seed=1000 + s) for s in seeds]
     x = jnp.stack([jnp.asarray(d.x_train) for d in data])
     y = jnp.stack([jnp.asarray(d.y_train) for d in data])
     mc = model_config(config, width)
     graphdef, params = stacked_params(mc, seeds)
     fn = compiled_runs(graphdef, mc, config.optimizer, "mse", config.steps, layer_sizes)
-    _, losses, (act, delta) = fn(params, jnp.array([config.lr]), x, y)
+    _, losses, (act, delta) = fn(params, jnp.array([config.lr]), x, y, stop)
     return {"act": np.asarray(act[:, 0]), "delta": np.asarray(delta[:, 0]), "loss": np.asarray(losses[:, 0])}
 
 
@@ -115,7 +116,7 @@ def run(config: Config, stop: threading.Event | None = None):
     """Yield one point per width (seed means and stds), then a summary with the slopes."""
 
     def measure(width):
-        m = measure_seeds(config, width, tuple(range(config.seeds)))
+        m = measure_seeds(config, width, tuple(range(config.seeds)), stop)
         return {
             "width": width,
             "act_mean_abs": m["act"].mean(0),

@@ -108,8 +108,8 @@ def ntk_gap(mc: MLPConfig, model0, model, d, t) -> float:
     return float(jnp.sqrt(jnp.mean((model(d.x_test) - pred) ** 2) / jnp.mean((pred - f0_test) ** 2)))
 
 
-def measure(config: Config, parametrization: str, width: int) -> dict:
-    """Seed means of the metrics for one (parametrization, width)."""
+def measure(config: Config, parametrization: str, width: int, stop: threading.Event | None = None) -> dict:
+    """Seed means of the metrics for one (parametrization, width); `Stopped` if `stop` is set while it trains."""
     d = data(config)
     seeds = tuple(range(config.seeds))
     mc = MLPConfig.like(config, width=width, out_dim=1, parametrization=parametrization)
@@ -117,7 +117,7 @@ def measure(config: Config, parametrization: str, width: int) -> dict:
     x = jnp.broadcast_to(jnp.asarray(d.x_train), (len(seeds),) + d.x_train.shape)
     y = jnp.broadcast_to(jnp.asarray(d.y_train), (len(seeds),) + d.y_train.shape)
     fn = compiled_runs(graphdef, mc, "sgd", "mse", config.steps + 1, feature_movement)
-    final, losses, curves = fn(params, jnp.array([config.lr]), x, y)
+    final, losses, curves = fn(params, jnp.array([config.lr]), x, y, stop)
     ntk, gap = [], []
     for s in seeds:
         model0 = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s], params))
@@ -148,6 +148,5 @@ def run(config: Config, stop: threading.Event | None = None):
         slopes = {f"{k}_slope": loglog_slope(config.widths, table[k].T) for k in names}
         return {"widths": np.array(config.widths), "parametrizations": config.parametrizations, **table, **slopes}
 
-    return sweep(
-        jobs, lambda job: measure(config, *job), stop, summary=summary, finite=("train_loss", "feature_movement")
-    )
+    finite = ("train_loss", "feature_movement")
+    return sweep(jobs, lambda job: measure(config, *job, stop=stop), stop, summary=summary, finite=finite)

@@ -94,7 +94,7 @@ def model_config(config: Config, width: int) -> MLPConfig:
     return MLPConfig.like(config, in_dim=x.shape[1], width=width, out_dim=out_dim)
 
 
-def loss_curves(config: Config, width: int) -> np.ndarray:
+def loss_curves(config: Config, width: int, stop: threading.Event | None = None) -> np.ndarray:
     """Loss curves (seeds, n_lrs, steps + 1) of every learning rate at one width; the last entry is
     the loss after `steps` steps."""
     x, y, _, loss = data(config)
@@ -104,7 +104,7 @@ def loss_curves(config: Config, width: int) -> np.ndarray:
     mc = model_config(config, width)
     graphdef, params = stacked_params(mc, seeds)
     fn = compiled_runs(graphdef, mc, config.optimizer, loss, config.steps + 1)
-    _, losses, _ = fn(params, jnp.asarray(2.0**config.log2_lrs, jnp.float32), x, y)
+    _, losses, _ = fn(params, jnp.asarray(2.0**config.log2_lrs, jnp.float32), x, y, stop)
     return np.asarray(losses)
 
 
@@ -119,7 +119,7 @@ def run(config: Config, stop: threading.Event | None = None):
 
     def measure(width):
         with np.errstate(invalid="ignore"):
-            curves = loss_curves(config, width).mean(0)
+            curves = loss_curves(config, width, stop).mean(0)
         loss = curves[:, -1]
         return {
             "width": width,

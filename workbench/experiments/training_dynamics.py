@@ -30,7 +30,8 @@ Metrics (arrays over `widths` in the given order; W = number of widths):
 - `feature_movement[W, depth]`: ||x_l(t) - x_l(0)||_F / ||x_l(0)||_F for each hidden layer's
   features on the training inputs.
 The first record also carries `grid` (G, in_dim), `x_train`, `y_train` and `widths` for drawing.
-A width that diverges ends the run with status "diverged"; the Stop event ends it after the current chunk.
+A width that diverges ends the run with status "diverged"; the Stop event ends it after the current chunk (or
+before the next width's first record).
 """
 
 from __future__ import annotations
@@ -182,6 +183,9 @@ def run(config: Config, stop: threading.Event | None = None):
     while True:
         records = []
         for stream in streams:
+            if first and stop.is_set():  # a width's first record compiles its empirical NTK: seconds each
+                yield Record(0, config.steps, "steps", {}, "stopped", "status")
+                return
             record = None
             for record in stream:
                 if record.status != "compiling":
