@@ -87,11 +87,15 @@ def main(argv=None):
         ):  # fmt: skip
             client.run(lambda: T.__name__)  # workers import JAX and the experiment, as this process did
             start_up = time.perf_counter() - t
+            load = {"Dask": os.getloadavg()[0]}
             dask_s = on_dask(client, base, grid, seeds, Path(tmp) / "sweep.sqlite")
+            busy = sum(r["ended"] - r["created"] for r in RunDB(Path(tmp) / "sweep.sqlite").runs())
             client.run(lambda: list(T.run(tiny)))  # compile the tiny point on every worker
             tiny_dask = on_dask(client, tiny, tiny_grid, None, Path(tmp) / "tiny.sqlite")
             work = sum(r["ended"] - r["created"] for r in RunDB(Path(tmp) / "tiny.sqlite").runs())
+        load["sequential"] = os.getloadavg()[0]
         seq_s = sequential(configs)
+    load["one thread"] = os.getloadavg()[0]
     seq_one = one_thread_sequential(args.quick, args.steps)
     print(f"{'':<40}{'seconds':>9}{'per point':>11}")
     for label, secs in (
@@ -101,6 +105,11 @@ def main(argv=None):
     ):
         print(f"{label:<40}{secs:>9.1f}{secs / n:>10.2f}s")
     print(f"{'cluster start-up (apart)':<40}{start_up:>9.1f}")
+    print(
+        f"workers busy {busy:.1f} s in all ({busy / n:.2f} s a point, {busy / dask_s / args.workers:.0%} of "
+        f"{args.workers} x wall); load average at the start of each: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in load.items())
+    )
     print(
         f"speed-up over sequential: {seq_s / dask_s:.2f}x (one-thread peer: {seq_one / dask_s:.2f}x; with start-up: "
         f"{seq_s / (dask_s + start_up):.2f}x)"
