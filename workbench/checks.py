@@ -8,7 +8,6 @@ field read the same: numpy scalars accepted, bools, complex, NaN, inf and 10**40
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
@@ -112,7 +111,10 @@ def labels(name: str, y: Any, n: int, n_classes: int) -> np.ndarray:
     if y.shape[0] != n:
         raise ValueError(f"{name}: needs one label per point ({n}), got {y.shape[0]}")
     if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"{name}: labels must be in [0, {n_classes - 1}], got values in [{y.min()}, {y.max()}]")
+        raise ValueError(
+            f"{name}: labels must be in [0, {n_classes - 1}] (n_classes = {n_classes}), "
+            f"got values in [{y.min()}, {y.max()}]"
+        )
     return y.astype(np.int64)
 
 
@@ -142,15 +144,3 @@ def check_training(model_config: Any, data: Any, loss: str) -> None:
     if out_dim is not None and out_dim != want:
         what = f"{n_classes} classes" if n_classes else f"{want} target columns"
         raise ValueError(f"out_dim: the model has {out_dim} outputs but the data has {what}")
-
-
-def finite_result(name: str, value: Any) -> Any:
-    """`value` if every float in it is finite; else ValueError saying which computation overflowed."""
-    leaves = jax.tree_util.tree_leaves(value)
-    for leaf in leaves:
-        arr = np.asarray(leaf)
-        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name}: the result is not finite (overflow or an ill-conditioned input)")
-        if isinstance(leaf, float) and not math.isfinite(leaf):
-            raise ValueError(f"{name}: the result is not finite")
-    return value

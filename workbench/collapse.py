@@ -124,16 +124,18 @@ def layer_nc(features, y, n_classes: int) -> dict:
 
 def simplex_etf(n_classes: int, dim: int | None = None, seed: int = 0) -> np.ndarray:
     """C unit vectors of a simplex equiangular tight frame in R^dim (rows), randomly rotated."""
-    n_classes = checks.integer("n_classes", n_classes, 2, 2048)
+    n_classes = checks.integer("n_classes", n_classes, 2, 512)
     dim = n_classes if dim is None else checks.integer("dim", dim, 1, 100_000)
     seed = checks.seed(seed)
     if dim < n_classes - 1:
         raise ValueError(f"dim: a simplex ETF of {n_classes} classes needs dim >= {n_classes - 1}, got {dim}")
     rng = np.random.default_rng(seed)
-    centred = np.eye(n_classes) - 1.0 / n_classes
-    basis = np.linalg.svd(centred)[0][:, : n_classes - 1]  # orthonormal basis of the centred subspace
+    # Helmert's orthonormal basis of the sum-zero subspace (column k: k ones, then -k, over sqrt(k (k + 1))),
+    # which the centring I - 11^T/C leaves unchanged: no C x C decomposition
+    j, k = np.arange(n_classes)[:, None], np.arange(1, n_classes)[None, :]
+    basis = np.where(j < k, 1.0, np.where(j == k, -k, 0.0)) / np.sqrt(k * (k + 1.0))
     rotation = np.linalg.qr(rng.normal(size=(dim, n_classes - 1)))[0].T  # orthonormal rows in R^dim
-    rows = centred @ basis @ rotation
+    rows = basis @ rotation
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from workbench import checks
 from workbench import parametrizations as P
 from workbench.activations import get_activation
 from workbench.config import Config, spec
@@ -127,6 +128,7 @@ TRAINING_COPIES = 6  # float32 copies of the parameters while training: params, 
 def build_mlp(config: MLPConfig, seed: int = 0) -> MLP:
     """A freshly initialised MLP; the same config and seed give the same weights. Refused before
     allocating when training it would not fit in memory (`workbench.memory.require`)."""
+    seed = checks.seed(seed)
     require(
         4 * TRAINING_COPIES * n_params(config),
         "MLPConfig",
