@@ -14,6 +14,7 @@ import pytest
 
 from workbench import data as D
 from workbench import training
+from workbench.experiments import lr_transfer
 from workbench.models import MLPConfig, build_mlp
 from workbench.training import TrainConfig, train
 
@@ -42,6 +43,20 @@ def test_stop_takes_effect_within_half_a_second_at_width_2048(record_every):
     assert records[-1].status == "stopped" and 0 < steps[-1] < record_every, steps
     assert latency < 0.5, f"Stop took {latency:.3f} s at record_every={record_every}"
     assert np.isfinite(records[-1].metrics["train_loss"])
+
+
+def test_a_sweep_stops_inside_a_long_job():
+    config = lr_transfer.Config(widths=(64, 128), steps=100_000, n_lrs=2, seeds=1, n_samples=64)
+    latencies = []
+    for delay in (0.5, 1.0):  # the first run compiles the chunks (Stop waits for a compilation), the second is timed
+        stop, set_at = threading.Event(), []
+        press = lambda stop=stop, set_at=set_at: (set_at.append(time.perf_counter()), stop.set())  # noqa: E731
+        threading.Timer(delay, press).start()
+        records = list(lr_transfer.run(config, stop))
+        latencies.append(time.perf_counter() - set_at[0])
+        # before: a job trained its 100000 steps in one call (minutes) before the sweep looked at Stop
+        assert [(r.status, r.done) for r in records] == [("stopped", 0)]
+    assert latencies[-1] < 0.5, latencies
 
 
 def test_records_at_every_record_every_steps_and_numbers_independent_of_chunking(monkeypatch):

@@ -74,13 +74,13 @@ def compiled_runs(graphdef, config: MLPConfig, optimizer: str, loss: str, steps:
         params, state, values, seen = starts(params0, lrs, x)
         pace, done = Pace(), 0
         while done < steps:
-            if stop is not None and stop.is_set():
-                raise Stopped(f"stopped after {done} of {steps} steps")
             n, start = pace.length(steps - done), time.perf_counter()
             params, state, values, seen = chunks(params, state, values, seen, params0, x, y, done, n)
             jax.block_until_ready(values)
             pace.measured(n, time.perf_counter() - start)
             done += n
+            if done < steps and stop is not None and stop.is_set():
+                raise Stopped(f"stopped after {done} of {steps} steps")
         return params, values, seen
 
     return runs
