@@ -49,8 +49,10 @@ def power_law_task(a: float, b: float, modes: int) -> tuple[np.ndarray, np.ndarr
 def _broadcast(n, k, ridge):
     """n, k and ridge as float arrays of one broadcast shape (n, k >= 1)."""
     n, k, ridge = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(k, np.float64), np.asarray(ridge, float))
-    if np.any(n < 1) or np.any(k < 1):
-        raise ValueError("n, k: samples and features must be >= 1")
+    if not (np.all(n >= 1) and np.all(np.isfinite(n)) and np.all(k >= 1)):
+        raise ValueError("n, k: samples must be finite and >= 1, features >= 1 (inf: kernel ridge regression)")
+    if not np.all(np.isfinite(ridge)):
+        raise ValueError("ridge: must be finite")
     return n, k, ridge
 
 
@@ -278,6 +280,12 @@ def simulation_bytes(trials: int, n_max: int, k_max: int, width: int) -> float:
     return 2 * 8.0 * trials * per_trial
 
 
+def _check_trials(trials) -> None:
+    """A simulation's number of trials: an int in [1, 4096]."""
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= 4096:
+        raise ValueError(f"trials: must be an integer in [1, 4096], got {trials!r}")
+
+
 def _padded(size: float) -> int:
     """`size` rounded up to a power of two: the masked simulations compile once per padded size, not per n or k."""
     return 1 << int(np.ceil(np.log2(max(size, 1.0))))
@@ -289,6 +297,7 @@ def simulate_rf(
     """Simulated test and train MSE, each (trials, *shape) over the broadcast (n, k, ridge): Gaussian random
     features of the Gaussian-universality task (Simon et al. 2023, sec. 6 synthetic experiment), in float64."""
     n, k, ridge = _broadcast(n, k, ridge)
+    _check_trials(trials)
     if not np.all(np.isfinite(k)):
         raise ValueError("k: the simulation needs a finite number of features")
     n_max, k_max, lam = _padded(n.max()), _padded(k.max()), np.asarray(eigenvalues)
@@ -336,6 +345,7 @@ def simulate_rf_data(x, y, n, k, ridge, *, trials: int = 8, seed: int = 0) -> tu
     MSE, each (trials, *shape): ReLU random features relu(w . x / sqrt(d)), w ~ N(0, I), k of them, on n points drawn
     without replacement (Simon et al. 2023, sec. 6 real-data experiments), in float64."""
     n, k, ridge = _broadcast(n, k, ridge)
+    _check_trials(trials)
     if not np.all(np.isfinite(k)) or n.max() > len(x):
         raise ValueError(f"n, k: need finite k and n <= {len(x)} points")
     n_max, k_max = min(_padded(n.max()), len(x)), _padded(k.max())

@@ -151,6 +151,10 @@ def simulate(times, n: int, a: float, snr, sigma0: float = 0.0, *, trials: int =
     exactly in the eigenbasis of each sampled X^T X (P = round(a N)), vmapped over trials (and SNRs, which share the
     sample) in one compiled float64 call."""
     snr = np.asarray(snr, np.float64)
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= 4096:
+        raise ValueError(f"trials: must be an integer in [1, 4096], got {trials!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= 20_000:
+        raise ValueError(f"n: must be an integer in [2, 20000], got {n!r}")
     for s in snr.ravel():
         _check(a=a, snr=float(s), sigma0=sigma0)
     p = max(1, int(round(a * n)))
