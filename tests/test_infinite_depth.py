@@ -291,3 +291,9 @@ def test_bad_inputs_to_the_classifiers_name_what_is_wrong():
         I.get_dual("sine_abc")
     with pytest.raises(ValueError, match="^b"):
         I.dual_from_series([0, -1, 2])
+
+
+def test_a_depth_beyond_the_largest_is_refused_before_any_layer():
+    """deep_kernel at depth 1e8 would iterate a table flow for hours: refused at once, naming the field and range."""
+    with pytest.raises(ValueError, match=r"depth: must be in \[0, 100000\]"):
+        I.deep_kernel(I.get_dual("relu"), np.array([0.3]), 1e8)

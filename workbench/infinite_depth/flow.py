@@ -18,6 +18,7 @@ from workbench.infinite_depth.taxonomy import regime
 
 NEAR = 0.05  # 1 - |rho| below this: carried as the complement delta
 SMALL = 1e-3  # |rho| below this (b_0 = b_1 = 0): carried as log|rho|
+MAX_DEPTH = 100_000  # largest finite depth (the table flows cost ~L: ~6 s at 1e5)
 MAX_LAYERS = 20_000  # layer cap of an entry that has not reached its exact tail (only for an infinite depth)
 TABLE_NODES = 1025  # table of 1 - rho for duals with b_0 > 0 and k'(1) <= 1
 
@@ -169,6 +170,10 @@ class Layer(NamedTuple):
 
 
 def _flow(dual: Dual, sg, ab, dl, depths: Sequence[int], infinite: bool, ntk: bool):
+    """The flow of entries (sign sg, |rho| ab, 1 - |rho| dl) through `depths` layers (and to the limit if infinite)."""
+    bad = [L for L in depths if not 0 <= L <= MAX_DEPTH]
+    if bad:
+        raise ValueError(f"depth: must be in [0, {MAX_DEPTH}] or infinite, got {bad[0]}")
     kind = regime(dual).kind
     if kind == "linear":
         return _LinearFlow(dual, sg, ab, dl, ntk)
