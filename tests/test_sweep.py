@@ -150,3 +150,11 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_10_s(tmp_path):
     with pytest.raises(ConnectionError, match=r"scheduler: could not reach 'tcp://127\.0\.0\.1:9' within"):
         list(sweep.run(T, TINY, grid={"lr": [0.01]}, client="tcp://127.0.0.1:9", db=tmp_path / "runs.sqlite"))
     assert time.perf_counter() - start < 10
+
+
+def test_a_bad_base_clause_names_the_base_field():
+    """The Sweeps tab's fixed fields are parsed like the grid, but a refusal names `base`, the field typed in."""
+    from workbench.experiments import grid_sweep
+
+    with pytest.raises(ValueError, match=r"^base: write 'field = values'"):
+        grid_sweep.Config(base="relu")

@@ -42,7 +42,11 @@ class Config(_Config):
         """The swept experiment's Config with the fixed fields of `base`."""
         module = sweep.experiment_module(self.experiment)
         fixed = {}
-        for name, values in sweep.parse_grid(self.base.replace("\n", ";")).items():
+        try:
+            base = sweep.parse_grid(self.base)
+        except ValueError as err:
+            raise ValueError(f"base: {str(err).removeprefix('grid: ')}") from None
+        for name, values in base.items():
             if len(values) != 1:
                 raise ValueError(f"base: {name} must have one value, got {values}")
             fixed[name] = values[0]
