@@ -92,7 +92,7 @@ class Stage(TypedDict):
     ratio_ridges: np.ndarray  # (R,) ridges of the fitting-ratio curve
     ratio: np.ndarray  # (R,) R = train / test at (n, k)
     ratio_test: np.ndarray  # (R,) test MSE
-    ratio_best: float  # R at the optimal ridge of (n, k)
+    ratio_best: float  # R at the optimal nonnegative ridge of (n, k) (0 when interpolation is optimal)
     ratio_best_test: float  # the test MSE there
     ratio_star: float  # R* = ((a - b)/(b (a - 1)))^2 of the exponents (noise-free power law); 0 when b >= a
     exponent_a: float  # the task's a (power law) or the fitted one (digits NNGP)
@@ -170,7 +170,7 @@ def theory(config: Config) -> dict:
     if low < 0:
         ridges = np.concatenate([low * np.linspace(0.98, 0.02, 12), ridges])
     fit = t.risk(c.n, c.k, ridges)
-    opt = t.optimal(c.n, c.k)
+    opt = t.optimal(c.n, c.k, negative=False)  # R* is the fitting ratio over nonnegative ridges
     fitted = exponents(c)
     return {
         "ks": ks,
