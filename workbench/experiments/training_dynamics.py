@@ -72,7 +72,7 @@ class Config(_Config):
     optimizer: str = OPTIMIZER("sgd", doc="optimizer (NTK prediction for sgd only)")
     lr: float = LR(0.02, doc="base learning rate")
     steps: int = STEPS(1000, doc="optimizer steps")
-    record_every: int = spec(25, lo=1, hi=10_000, doc="steps per chunk and per record")
+    record_every: int = spec(25, lo=1, hi=10_000, doc="steps between records")
     ntk_points: int = spec(12, lo=2, hi=128, doc="training inputs of the empirical NTK")
     grid: int = spec(48, lo=8, hi=200, doc="plotting grid points (per side for 2-D)")
     seed: int = SEED(0, doc="seed of the data and the weights")
