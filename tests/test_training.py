@@ -100,3 +100,22 @@ def test_optimizer_applies_per_role_learning_rates(opt):
     for u, r in zip(jax.tree_util.tree_leaves(updates), jax.tree_util.tree_leaves(roles)):
         scale = P.lr_scale("mup", r, 4.0, opt)
         np.testing.assert_allclose(np.abs(np.asarray(u)).max(), scale, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "model_cfg, loss, match",
+    [
+        (
+            MLPConfig(in_dim=2, out_dim=1, width=8, depth=1),
+            "mse",
+            "out_dim: the model has 1 outputs but the data has 2",
+        ),
+        (MLPConfig(in_dim=3, out_dim=2, width=8, depth=1), "xent", "in_dim: the model takes 3 inputs"),
+    ],
+)
+def test_the_engine_refuses_data_that_does_not_fit_the_model_before_any_step(model_cfg, loss, match):
+    """A two-class set on a one-output mse net, or 2 features into a 3-input net, is a clear ValueError at the
+    first `next`, not a run that ends "finished" or a dot_general TypeError from inside JAX."""
+    run = train(build_mlp(model_cfg, seed=0), SPIRAL, TrainConfig(steps=5, loss=loss))
+    with pytest.raises(ValueError, match=match):
+        next(run)

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from workbench.checks import check_training
 from workbench.config import Config, spec
 from workbench.data import Dataset
 from workbench.experiment import Record
@@ -193,6 +194,7 @@ def train(
     Metrics: train_loss, test_loss (and train_acc, test_acc for classification), batch_loss (mean
     over the steps since the previous record), plus whatever `metrics_fn(model)` returns. The last record has status
     "finished", "stopped" (stop event set) or "diverged" (non-finite loss)."""
+    check_training(model.config, data, config.loss)
     stop = stop or threading.Event()
     graphdef, params = nnx.split(model, nnx.Param)
     rest = nnx.state(model, nnx.Not(nnx.Param))
