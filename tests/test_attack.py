@@ -47,7 +47,7 @@ from workbench.kernels import (
     nngp_posterior,
 )
 from workbench.models import MLPConfig, build_mlp
-from workbench.store import RunStore
+from workbench.rundb import RunDB, RunDBError
 from workbench.toy_models import PairMLPConfig, XORNetConfig
 from workbench.training import TrainConfig
 from workbench.transformer import TransformerConfig
@@ -926,29 +926,35 @@ def test_every_public_function_refuses_bad_arguments_clearly(case):
     assert_no_problems(problems)
 
 
-# ---------------------------------------------------------------- the run store
+# ---------------------------------------------------------------- the run database
 
 
-def test_run_store_refuses_and_survives_bad_files(tmp_path):
+def test_run_database_refuses_and_survives_bad_files(tmp_path):
+    """Importing a damaged export keeps what is readable or refuses naming the path; opening a file that is not a
+    database refuses and leaves it as it was."""
     problems: list = []
-    good = tmp_path / "good.jsonl"
-    RunStore(good, TrainConfig())
-    text = good.read_text()
+    db = RunDB(tmp_path / "runs.sqlite")
+    good = tmp_path / "good.json"
+    record = {"done": 1, "total": 2, "unit": "steps", "kind": "step", "status": "running", "elapsed": 0.1}
+    good.write_text(json.dumps({"config": {"seed": 0}, "records": [{**record, "metrics": {"loss": 0.5}}]}))
+    head = '{"config": "TrainConfig", "fields": {"seed": 0}}\n' + json.dumps({**record, "metrics": {"loss": 1}}) + "\n"
     cases = {
-        "truncated": text + '{"done": 1, "total": 2, "unit": "steps", "metr',
-        "nul": text + "\x00\x00\n",
+        "truncated": head + '{"done": 1, "total": 2, "unit": "steps", "metr',
+        "nul": head + "\x00\x00\n",
         "not json": "hello\n",
-        "list line": text + "[1, 2]\n",
+        "list line": "[1, 2]\n",
+        "no records": json.dumps({"config": {}, "records": [{"done": "x"}]}),
     }
+    judge("RunDB.import_run(good)", "path", lambda: db.import_run(good), True, problems=problems)
     for name, content in cases.items():
-        path = tmp_path / f"{name}.jsonl"
+        path = tmp_path / f"{name.replace(' ', '_')}.jsonl"
         path.write_text(content)
-        judge(f"RunStore.load({name})", "line", lambda path=path: RunStore.load(path), None, problems=problems)
-    judge(
-        "RunStore.load(missing)", "missing", lambda: RunStore.load(tmp_path / "missing.jsonl"), False, problems=problems
-    )
-    judge("RunStore(config=5)", "config", lambda: RunStore(tmp_path / "x.jsonl", 5), False, problems=problems)
-    judge("RunStore(existing)", "exists", lambda: RunStore(good, TrainConfig()), False, problems=problems)
+        judge(f"RunDB.import_run({name})", "path", lambda path=path: db.import_run(path), None, problems=problems)
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database\n" * 100)
+    with pytest.raises(RunDBError, match="not a workbench run database.*left unchanged"):  # an operational error
+        RunDB(other)
+    assert other.read_text() == "not a database\n" * 100
     assert_no_problems(problems)
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from workbench.experiment import Record
+from workbench.store import record_fields, restore
 
 MIGRATIONS = (
     (
@@ -401,7 +402,7 @@ class RunDB:
         """One run as a JSON-ready dict: the panel's export format ({"config", "records"}) plus the run row."""
         info, records = self.load(run_id)
         body = {k: v for k, v in info.items() if k not in ("id", "config")}
-        records_ = [encode(_record_dict(r)) for r in records]
+        records_ = [encode(record_fields(r)) for r in records]
         return {"format": EXPORT_FORMAT, **body, "config": encode(info["config"]), "records": records_}
 
     def import_run(self, path: str | os.PathLike, experiment: str | None = None) -> tuple[int, int]:
@@ -414,37 +415,23 @@ class RunDB:
             body, skipped = _json_lines(text)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise ValueError(f"path: {path} is not an exported run (expected a JSON object with 'records')")
-        restore = decode if body.get("format") == EXPORT_FORMAT else lambda m: _legacy(decode(m))
+        read = decode if body.get("format") == EXPORT_FORMAT else lambda m: decode(restore(m))
         records, bad = [], 0
         for d in body["records"]:
             try:
-                metrics = restore(d["metrics"])
+                metrics = read(d["metrics"])
                 if not isinstance(metrics, dict):
                     raise TypeError("metrics: not a JSON object")
                 records.append(Record(d["done"], d["total"], d["unit"], metrics, d["status"], d["kind"], d["elapsed"]))
             except (KeyError, TypeError, ValueError):
                 bad += 1
+        if not records:
+            raise ValueError(f"path: {path} holds no readable record ({skipped + bad} lines or records refused)")
         name = experiment or body.get("experiment") or "unknown"
         meta = {k: body[k] for k in ("label", "status", "created", "ended", "error", "host") if body.get(k)}
         meta.update({k: body[k] for k in ("workbench_version", "jax_version") if body.get(k)})
         config = decode(body.get("config") or {}, arrays=False)
         return self.save_run(name, config, records, **meta), skipped + bad
-
-
-def _record_dict(record: Record) -> dict:
-    return dict(done=record.done, total=record.total, unit=record.unit, kind=record.kind, status=record.status,
-                elapsed=record.elapsed, metrics=record.metrics)  # fmt: skip
-
-
-def _legacy(value):
-    """The JSON-lines store and the panel's JSON export wrote a non-finite float as the string "nan", "inf"."""
-    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _legacy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return decode([_legacy(v) for v in value])
-    return value
 
 
 def _json_lines(text: str) -> tuple[dict, int]:

@@ -14,7 +14,7 @@ import dataclasses
 import json
 
 from workbench.experiment import KINDS, STATUSES, UNITS, Record
-from workbench.store import _restore
+from workbench.store import restore
 
 MAX_RUN_BYTES = 64 * 2**20  # an exported run is records with arrays: a few MB
 RECORD_KEYS = {f.name for f in dataclasses.fields(Record)} - {"params"}
@@ -52,4 +52,4 @@ def _record(i: int, d: object) -> Record:
             raise ValueError(f"run: record {i}: {name} must be one of {', '.join(allowed)}, got {d[name]!r}")
     if not 0 <= d["done"] <= d["total"]:
         raise ValueError(f"run: record {i}: done must be in [0, total={d['total']}], got {d['done']}")
-    return Record(d["done"], d["total"], d["unit"], _restore(d["metrics"]), d["status"], d["kind"], d["elapsed"])
+    return Record(d["done"], d["total"], d["unit"], restore(d["metrics"]), d["status"], d["kind"], d["elapsed"])
