@@ -68,7 +68,8 @@ class Config(_Config):
             )
         if self.task == "digits" and self.n >= self.points:
             raise ValueError(f"n: must be below points = {self.points} on the digits, got {self.n}")
-        task(self).solve(self.n, self.k, self.delta)  # ValueError naming the ridge below kappa = 0
+        if self.negative:  # a nonnegative ridge is always valid; a negative one only above the kappa = 0 bound
+            task(self).solve(self.n, self.k, self.delta)  # ValueError naming the ridge and the bound
 
     @property
     def delta(self) -> float:
