@@ -28,7 +28,8 @@ def rss():
 before = rss()
 k = mlp_kernels(x, x2, depth=depth, activation=activation, weight_std=1.4, bias_std=0.1)
 k.ntk.block_until_ready()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+peak = int(hwm.split()[1]) * 1024 - before  # VmHWM: this image own peak (ru_maxrss can carry the parent)
 need = kernel_bytes(n, n if n2 is None else n2, 4, x2 is None, depth, activation)
 print(json.dumps({"peak": peak, "estimate": need}))
 """

@@ -47,7 +47,7 @@ class BayesianWidePanel(Panel):
     form_options = dict(
         advanced=("weight_std", "n_train", "noise", "width", "steps", "lr", "kurtosis_depths", "kurtosis_widths")
     )
-    figure_options = dict(nrows=2, ncols=3, figsize=(9.0, 5.6))
+    figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.2))
     alt = ALT
 
     def setup(self, axes):

@@ -149,7 +149,7 @@ class DoubleDescentPanel(Panel):
     help = DYNAMICS_HELP
     quick = dict(inputs=20, trials=2)
     form_options = dict(visible={"width": lambda c: c.student})
-    figure_options = dict(nrows=1, ncols=3, figsize=(9.0, 3.2))
+    figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = (
         "Left: generalization error (blue) and training error (orange) against training time, theory lines and "
         "simulated means with 3-standard-error bars; the optimal stopping time (dashed), the chosen time (dotted), "
