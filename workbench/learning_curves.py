@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from workbench import checks
+from workbench.float64 import call, map_batches
 from workbench.memory import require
 
 GRID = 400  # log-gamma grid on which z, q and the bias sums are tabulated once per task
@@ -268,7 +270,7 @@ def _rf_grid(key, lam, v, noise, ns, ks, ridges, n_max: int, k_max: int, trials:
             beta = w.T @ (cols * (g.T @ alpha))
             return jnp.sum((beta - v) ** 2) + noise, ridge**2 * jnp.sum(alpha**2) / n
 
-        return jax.lax.map(lambda p: point(*p), (ns, ks, ridges), batch_size=POINT_BATCH)
+        return map_batches(point, (ns, ks, ridges), POINT_BATCH)
 
     return jax.vmap(trial)(jax.random.split(key, trials))
 
@@ -278,12 +280,6 @@ def simulation_bytes(trials: int, n_max: int, k_max: int, width: int) -> float:
     input dimension), the features n_max x k_max and a batch of points' Gram and feature matrices, times 2."""
     per_trial = (n_max + k_max) * width + n_max * k_max + POINT_BATCH * (2 * n_max * k_max + 2 * n_max**2)
     return 2 * 8.0 * trials * per_trial
-
-
-def _check_trials(trials) -> None:
-    """A simulation's number of trials: an int in [1, 4096]."""
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= 4096:
-        raise ValueError(f"trials: must be an integer in [1, 4096], got {trials!r}")
 
 
 def _padded(size: float) -> int:
@@ -297,26 +293,25 @@ def simulate_rf(
     """Simulated test and train MSE, each (trials, *shape) over the broadcast (n, k, ridge): Gaussian random
     features of the Gaussian-universality task (Simon et al. 2023, sec. 6 synthetic experiment), in float64."""
     n, k, ridge = _broadcast(n, k, ridge)
-    _check_trials(trials)
+    trials = checks.integer("trials", trials, 1, 4096)
     if not np.all(np.isfinite(k)):
         raise ValueError("k: the simulation needs a finite number of features")
-    n_max, k_max, lam = _padded(n.max()), _padded(k.max()), np.asarray(eigenvalues)
+    n_max, k_max, lam = _padded(n.max()), _padded(k.max()), np.asarray(eigenvalues, np.float64)
     sizes = f"{trials} trials of n = {n_max}, k = {k_max} (padded), {lam.size} modes"
     require(simulation_bytes(trials, n_max, k_max, lam.size), "trials", sizes, "use fewer trials or smaller n, k")
-    with jax.enable_x64(True):
-        out = _rf_grid(
-            jax.random.key(seed),
-            jnp.asarray(eigenvalues, jnp.float64),
-            jnp.asarray(v, jnp.float64),
-            float(noise),
-            jnp.asarray(n.ravel()),
-            jnp.asarray(k.ravel()),
-            jnp.asarray(ridge.ravel()),
-            n_max,
-            k_max,
-            trials,
-        )
-    test, train = (np.asarray(o).reshape((trials,) + n.shape) for o in out)
+    points = (n.ravel(), k.ravel(), ridge.ravel())
+    out = call(
+        _rf_grid,
+        jax.random.key(seed),
+        lam,
+        np.asarray(v, np.float64),
+        float(noise),
+        *points,
+        n_max=n_max,
+        k_max=k_max,
+        trials=trials,
+    )
+    test, train = (o.reshape((trials,) + n.shape) for o in out)
     return test, train
 
 
@@ -335,7 +330,7 @@ def _rf_data(key, x, y, ns, ks, ridges, n_max: int, k_max: int, trials: int):
             pred = (features * cols) @ (g.T @ alpha)
             return jnp.mean((pred - y) ** 2), ridge**2 * jnp.sum(alpha**2) / n
 
-        return jax.lax.map(lambda p: point(*p), (ns, ks, ridges), batch_size=POINT_BATCH)
+        return map_batches(point, (ns, ks, ridges), POINT_BATCH)
 
     return jax.vmap(trial)(jax.random.split(key, trials))
 
@@ -345,23 +340,22 @@ def simulate_rf_data(x, y, n, k, ridge, *, trials: int = 8, seed: int = 0) -> tu
     MSE, each (trials, *shape): ReLU random features relu(w . x / sqrt(d)), w ~ N(0, I), k of them, on n points drawn
     without replacement (Simon et al. 2023, sec. 6 real-data experiments), in float64."""
     n, k, ridge = _broadcast(n, k, ridge)
-    _check_trials(trials)
+    trials = checks.integer("trials", trials, 1, 4096)
     if not np.all(np.isfinite(k)) or n.max() > len(x):
         raise ValueError(f"n, k: need finite k and n <= {len(x)} points")
     n_max, k_max = min(_padded(n.max()), len(x)), _padded(k.max())
     need = simulation_bytes(trials, n_max, k_max, 0) + 16.0 * trials * len(x) * (k_max + np.shape(x)[1])
     require(need, "trials", f"{trials} trials of n = {n_max}, k = {k_max} on {len(x)} points", "use fewer trials")
-    with jax.enable_x64(True):
-        out = _rf_data(
-            jax.random.key(seed),
-            jnp.asarray(x, jnp.float64),
-            jnp.asarray(y, jnp.float64),
-            jnp.asarray(n.ravel()),
-            jnp.asarray(k.ravel()),
-            jnp.asarray(ridge.ravel()),
-            n_max,
-            k_max,
-            trials,
-        )
-    test, train = (np.asarray(o).reshape((trials,) + n.shape) for o in out)
+    points = (n.ravel(), k.ravel(), ridge.ravel())
+    out = call(
+        _rf_data,
+        jax.random.key(seed),
+        np.asarray(x, np.float64),
+        np.asarray(y, np.float64),
+        *points,
+        n_max=n_max,
+        k_max=k_max,
+        trials=trials,
+    )
+    test, train = (o.reshape((trials,) + n.shape) for o in out)
     return test, train

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
+from workbench import checks
+from workbench.float64 import call
 from workbench.memory import require
 
 NODES = 512  # Gauss-Legendre nodes in the angle of the Marchenko-Pastur substitution (smooth integrand)
@@ -151,25 +153,13 @@ def simulate(times, n: int, a: float, snr, sigma0: float = 0.0, *, trials: int =
     exactly in the eigenbasis of each sampled X^T X (P = round(a N)), vmapped over trials (and SNRs, which share the
     sample) in one compiled float64 call."""
     snr = np.asarray(snr, np.float64)
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= 4096:
-        raise ValueError(f"trials: must be an integer in [1, 4096], got {trials!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= 20_000:
-        raise ValueError(f"n: must be an integer in [2, 20000], got {n!r}")
+    trials, n = checks.integer("trials", trials, 1, 4096), checks.integer("n", n, 2, 20_000)
     for s in snr.ravel():
         _check(a=a, snr=float(s), sigma0=sigma0)
     p = max(1, int(round(a * n)))
-    steps = len(np.atleast_1d(times))
-    need = 2 * 8.0 * trials * (3 * n * n + 2 * p * n + (2 + snr.size) * steps * max(n, p))
+    times = np.atleast_1d(np.asarray(times, np.float64))
+    need = 2 * 8.0 * trials * (3 * n * n + 2 * p * n + (2 + snr.size) * len(times) * max(n, p))
     require(need, "trials", f"{trials} trials of N = {n}, P = {p}", "use fewer trials or inputs")
-    with jax.enable_x64(True):
-        eg, et = _simulate(
-            jax.random.key(seed),
-            jnp.asarray(times, jnp.float64),
-            jnp.asarray(1.0 / snr.ravel()),
-            float(sigma0),
-            int(n),
-            p,
-            int(trials),
-        )
-    shape = (trials,) + snr.shape + (len(np.atleast_1d(times)),)
-    return np.asarray(eg).reshape(shape), np.asarray(et).reshape(shape)
+    eg, et = call(_simulate, jax.random.key(seed), times, 1.0 / snr.ravel(), float(sigma0), n=n, p=p, trials=trials)
+    shape = (trials,) + snr.shape + (len(times),)
+    return eg.reshape(shape), et.reshape(shape)

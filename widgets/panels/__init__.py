@@ -9,6 +9,7 @@ from widgets.panels.grokking import GrokkingPanel
 from widgets.panels.infinite_depth import InfiniteDepthPanel
 from widgets.panels.kernel_explorer import KernelExplorerPanel
 from widgets.panels.lazy_rich import LazyRichPanel
+from widgets.panels.learning_curves import DoubleDescentPanel, LearningCurvesPanel
 from widgets.panels.lr_transfer import LRTransferPanel
 from widgets.panels.sweeps import CompareRunsPanel, SweepsPanel
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
@@ -25,6 +26,8 @@ PANELS = (
     GrokkingPanel,
     InfiniteDepthPanel,
     BayesianWidePanel,
+    LearningCurvesPanel,
+    DoubleDescentPanel,
     SweepsPanel,
     CompareRunsPanel,
 )

@@ -1,0 +1,41 @@
+"""Compiled float64 simulations with batched LAPACK calls, run so that they cannot deadlock on the CPU.
+
+jaxlib 0.10's batched LAPACK kernels (LU, eigh, ...) split their batch over XLA's intra-op thread pool and block
+until the pieces are done (`ParallelBatchMap` in jaxlib/cpu/lapack_kernels.cc). When as many such kernels run at once
+as the pool has threads (two on a 2-core machine), every pool thread waits for work queued behind itself and the
+process hangs at 0% CPU. Two rules keep one batched kernel running at a time: `call` runs the workbench's
+simulations (its only batched LAPACK callers) one after another, and `map_batches` gives a simulation one batched
+solve per step (`lax.map(batch_size=...)` computes its remainder batch beside its loop: two kernels at once).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def call(fn: Callable, *args: Any, **static: Any) -> Any:
+    """`fn(*args, **static)` with float64 enabled (numpy float64 arguments stay float64), one call at a time across
+    threads, its outputs read back as numpy arrays."""
+    with _ONE_AT_A_TIME, jax.enable_x64(True):
+        return jax.tree.map(np.asarray, fn(*args, **static))
+
+
+def map_batches(f: Callable, xs: tuple, batch: int) -> Any:
+    """`lax.map(f, xs, batch_size=batch)` with the last batch padded by repeating the last point instead of run
+    beside the loop: one vmapped call of `f` per step, the outputs trimmed back to the points given."""
+    size = xs[0].shape[0]
+    pad = -size % batch
+
+    def batched(x):
+        return jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]).reshape((-1, batch) + x.shape[1:])
+
+    out = jax.lax.map(jax.vmap(lambda p: f(*p)), tuple(batched(x) for x in xs))
+    return jax.tree.map(lambda y: y.reshape((-1,) + y.shape[2:])[:size], out)
