@@ -144,3 +144,20 @@ def test_experiment_config_refuses_out_of_range_fields():
     with pytest.raises(ValueError, match="a: must be in"):
         double_descent.Config(a=0.0)
     assert learning_curves.Config(n=256, k=1024, ridge=0.01, negative=True).delta == -0.01
+
+
+def test_relu_features_of_digits_follow_the_theory_of_their_kernel():
+    """ReLU random features on 600 digits against the theory from the depth-1 ReLU NNGP's eigensystem on those
+    points (Simon et al. 2023, sec. 6): within 3 standard errors where n is a small share of the points; at n = 256
+    of 600 within 5%, below the theory (drawn without replacement, the training set covers a large part of the
+    population whose i.i.d. draws the theory assumes)."""
+    from workbench.experiments import learning_curves as E
+
+    c = E.Config(task="digits", points=600, n=128, k=256, ridge=0.1)
+    d = E.digits(c.points, c.depth)
+    ns, ks = np.array([64.0, 128, 64, 256]), np.array([256.0, 64, 32, 512])
+    theory = E.task(c).risk(ns, ks, 0.1).test
+    test, _ = LC.simulate_rf_data(d["x"], d["y"], ns, ks, 0.1, trials=12, seed=1)
+    mean, sem = test.mean(0), test.std(0, ddof=1) / np.sqrt(len(test))
+    assert np.all(np.abs(mean - theory)[:3] < 3 * sem[:3]), (mean, theory, sem)
+    assert 0.95 * theory[3] < mean[3] < theory[3], (mean[3], theory[3])
