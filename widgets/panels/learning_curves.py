@@ -13,6 +13,8 @@ from widgets.live import PALETTE
 from widgets.panel import Help, Panel
 from workbench.experiments import double_descent, learning_curves
 
+STUDENT = "2-layer tanh student (engine, nonlinear)"
+
 CURVES_HELP = Help(
     what="Test error of ridge regression on k random features of a kernel, trained on n samples, predicted from the "
     "kernel's eigenvalues (lines; Simon, Karkada, Ghosh & Belkin 2023) beside simulations (dots with standard "
@@ -69,7 +71,7 @@ class LearningCurvesPanel(Panel):
         "ridge envelope (dashed), kernel limit (dotted), simulated means with 3-standard-error bars (dots), k = n "
         "(grey). Top right: predicted test MSE over (n, k) with the chosen point and the line k = n. Bottom left: "
         "simulated test MSE over a coarse (n, k) grid. Bottom right: test MSE against the fitting ratio train/test "
-        "over ridges with the optimum (dot) and R* (dashed)."
+        "over ridges (negative ridges dashed, where k > n allows them) with the optimum (dot) and R* (dashed)."
     )
 
     def setup(self, axes):
@@ -84,7 +86,8 @@ class LearningCurvesPanel(Panel):
         self.maps: dict = {}
         m.set(xscale="log", yscale="log", xlabel="features k", ylabel="samples n", title="theory over (n, k)")
         s.set(xscale="log", yscale="log", xlabel="features k", ylabel="samples n", title="simulation over (n, k)")
-        (self.ratio,) = r.plot([], [], color=PALETTE[0], marker=".", ms=3)
+        (self.ratio,) = r.plot([], [], color=PALETTE[0], marker=".", ms=3, label="ridge > 0")
+        (self.ratio_negative,) = r.plot([], [], color=PALETTE[0], ls="--", marker=".", ms=3, label="ridge < 0")
         (self.ratio_best,) = r.plot([], [], "o", color=PALETTE[1], label="optimum")
         self.ratio_star = r.axvline(np.nan, color=PALETTE[2], ls="--", label="R* (noise-free theory)")
         r.set(xlabel="fitting ratio R = train / test", ylabel="test MSE", yscale="log", title="against R over ridges")
@@ -119,7 +122,9 @@ class LearningCurvesPanel(Panel):
         if "ntk_a" in m:
             title += f" (NNGP; NTK {m['ntk_a']:.2f}, {m['ntk_b']:.2f})"
         r.set_title(f"against R over ridges; {title}", fontsize=7)
-        self.ratio.set_data(m["ratio"], m["ratio_test"])
+        ratio, test, ridges = (np.asarray(m[key]) for key in ("ratio", "ratio_test", "ratio_ridges"))
+        self.ratio.set_data(ratio[ridges >= 0], test[ridges >= 0])
+        self.ratio_negative.set_data(ratio[ridges < 0], test[ridges < 0])
         self.ratio_best.set_data([m["ratio_best"]], [m["ratio_best_test"]])
         self.ratio_star.set_xdata([m["ratio_star"]] * 2)
         r.legend(fontsize=6, loc="upper left")
@@ -163,7 +168,7 @@ class DoubleDescentPanel(Panel):
         t, a, d = axes
         (self.eg,) = t.plot([], [], color=PALETTE[0], label="E_g theory")
         (self.et,) = t.plot([], [], color=PALETTE[1], label="E_train theory")
-        (self.student,) = t.plot([], [], color=PALETTE[2], lw=1, label="2-layer tanh student (engine, nonlinear)")
+        (self.student,) = t.plot([], [], color=PALETTE[2], lw=1, label=STUDENT)
         self.t_star = t.axvline(np.nan, color="black", ls="--", lw=1, label="optimal stopping t*")
         self.t_now = t.axvline(np.nan, color="grey", ls=":", lw=1)
         self.eg_inf = t.axhline(np.nan, color="grey", ls="--", lw=0.8)
@@ -203,10 +208,9 @@ class DoubleDescentPanel(Panel):
             elif self.sims[i] is not None:
                 self.sims[i].remove()
                 self.sims[i] = None
-        if "student_test" in m:
-            self.student.set_data(m["student_times"][1:], m["student_test"][1:])
-        else:
-            self.student.set_data([], [])
+        trained = "student_test" in m
+        self.student.set_data(*((m["student_times"][1:], m["student_test"][1:]) if trained else ([], [])))
+        self.student.set_label(STUDENT if trained else "_untrained")  # no legend entry without a line
         t.set_title(f"t* = {m['t_star']:.3g}, E_g(t*) = {m['eg_star']:.3g}, E_g(t) = {m['eg_time']:.3g}", fontsize=7)
         t.legend(fontsize=5, loc="lower left")
         t.set_xlim(m["times"][0], m["times"][-1])
