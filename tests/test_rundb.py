@@ -243,3 +243,20 @@ def test_a_panels_runs_survive_a_restart():
         assert len(second.curves[1].get_xdata()) == config.n_lrs  # drawn again from the database's records
     finally:
         second.close()
+
+
+def test_compare_runs_overlays_the_latest_runs_holding_the_metric():
+    """Compare runs: with no ids, the latest runs that hold the metric (a run without it, e.g. a sweep's summary,
+    takes no place and draws no empty line); with ids, only those runs, in the order asked."""
+    from workbench.experiments import compare_runs
+
+    db = RunDB()  # the test's own $WORKBENCH_DB (conftest)
+    ids = [db.save_run(EXP, TrainConfig(lr=lr), records()) for lr in (0.1, 0.2, 0.3)]
+    summary = db.save_run(EXP, TrainConfig(lr=0.4), [Record(1, 1, "jobs", {"best": 1.0}, "finished", "point", 0.0)])
+    got = compare_runs.curves(compare_runs.Config(latest=2, metric="loss"))
+    assert got["run_ids"] == ids[1:] and summary not in got["run_ids"]
+    assert [list(x) for x in got["x"]] == [[0.0, 10.0, 20.0]] * 2
+    np.testing.assert_allclose(got["y"][0], [1.0, 0.5, 1 / 3])
+    asked = compare_runs.curves(compare_runs.Config(runs=f"{ids[2]}, {summary}, {ids[0]}", metric="loss"))
+    assert asked["run_ids"] == [ids[2], ids[0]]
+    assert compare_runs.curves(compare_runs.Config(metric="nothing"))["run_ids"] == []

@@ -205,7 +205,9 @@ class CompareRunsPanel(Panel):
                       for i, (x, y, label) in enumerate(zip(m["x"], m["y"], m["labels"]))]  # fmt: skip
         positive = all(np.all(np.asarray(y) > 0) for y in m["y"] if len(y))
         ax.set(yscale="log" if positive and m["y"] else "linear", xlabel="progress (steps or jobs)")
-        ax.set_ylabel(self.running_config.metric if self.running_config else "")
+        metric = self.running_config.metric if self.running_config else ""
+        ax.set_ylabel(metric)
+        ax.set_title("" if self.lines else f"no chosen run holds {metric!r}", fontsize=8)
         if self.lines:
             ax.legend(fontsize=6)
         self.rescale(ax)

@@ -37,7 +37,7 @@ class Config(_Config):
 
 
 class Curves(TypedDict):
-    run_ids: list  # (R,) the runs found, in the order asked
+    run_ids: list  # (R,) the runs found holding the metric, in the order asked
     labels: list  # (R,) "run 7: teacher_fit width=256 lr=0.0039 seed=1"
     x: list  # (R,) arrays: each run's progress (steps, jobs or stages) at its records holding the metric
     y: list  # (R,) arrays: the metric at those records
@@ -66,20 +66,24 @@ def _scalar(value) -> bool:
 
 
 def curves(config: Config) -> Curves:
-    """Each chosen run's (progress, metric) over its records that hold the metric as a number."""
+    """Each run's (progress, metric) over its records that hold the metric as a number: the runs asked for, else
+    the latest `latest` runs that hold the metric (oldest first); a run without it is left out."""
     db = RunDB()  # $WORKBENCH_DB, else ./.workbench/runs.sqlite
-    ids = config.ids()
-    infos = {i["id"]: i for i in db.runs()} if ids else {i["id"]: i for i in db.runs(limit=config.latest)}
-    order = ids or sorted(infos)
+    asked = config.ids()
+    infos = {i["id"]: i for i in db.runs()}  # newest first
     out: Curves = {"run_ids": [], "labels": [], "x": [], "y": []}
-    for run_id in order:
-        if run_id not in infos:
+    for run_id in asked or list(infos):
+        if run_id not in infos or (not asked and len(out["run_ids"]) == config.latest):
             continue
         recs = [r for r in db.records(run_id) if _scalar(r.metrics.get(config.metric))]
-        out["run_ids"].append(run_id)
-        out["labels"].append(label(infos[run_id]))
-        out["x"].append(np.array([r.done for r in recs], float))
-        out["y"].append(np.array([r.metrics[config.metric] for r in recs], float))
+        if recs:
+            out["run_ids"].append(run_id)
+            out["labels"].append(label(infos[run_id]))
+            out["x"].append(np.array([r.done for r in recs], float))
+            out["y"].append(np.array([r.metrics[config.metric] for r in recs], float))
+    if not asked:
+        for key in ("run_ids", "labels", "x", "y"):
+            out[key].reverse()
     return out
 
 
