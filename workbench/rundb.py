@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from workbench.experiment import Record
+from workbench.runfile import parse_record
 from workbench.store import record_fields, restore
 
 MIGRATIONS = (
@@ -417,13 +418,10 @@ class RunDB:
             raise ValueError(f"path: {path} is not an exported run (expected a JSON object with 'records')")
         read = decode if body.get("format") == EXPORT_FORMAT else lambda m: decode(restore(m))
         records, bad = [], 0
-        for d in body["records"]:
+        for i, d in enumerate(body["records"]):
             try:
-                metrics = read(d["metrics"])
-                if not isinstance(metrics, dict):
-                    raise TypeError("metrics: not a JSON object")
-                records.append(Record(d["done"], d["total"], d["unit"], metrics, d["status"], d["kind"], d["elapsed"]))
-            except (KeyError, TypeError, ValueError):
+                records.append(parse_record(i, d, read))  # the checks of a panel's Load, record by record
+            except (TypeError, ValueError):
                 bad += 1
         if not records:
             raise ValueError(f"path: {path} holds no readable record ({skipped + bad} lines or records refused)")

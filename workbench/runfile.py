@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
+from typing import Any
 
 from workbench.experiment import KINDS, STATUSES, UNITS, Record
 from workbench.store import restore
@@ -32,11 +34,11 @@ def read_run(text: str) -> tuple[dict, list[Record]]:
         raise ValueError("run: JSON nested too deeply for a run") from None
     if not isinstance(run, dict) or not isinstance(run.get("config"), dict) or not isinstance(run.get("records"), list):
         raise ValueError('run: must be a JSON object {"config": {...}, "records": [...]} (a panel\'s JSON export)')
-    return run["config"], [_record(i, d) for i, d in enumerate(run["records"])]
+    return run["config"], [parse_record(i, d) for i, d in enumerate(run["records"])]
 
 
-def _record(i: int, d: object) -> Record:
-    """Record `i` of an exported run, or a ValueError saying what is wrong with it."""
+def parse_record(i: int, d: object, metrics: Callable[[dict], Any] = restore) -> Record:
+    """Record `i` of an exported run (its metrics read by `metrics`), or a ValueError saying what is wrong."""
     if not isinstance(d, dict) or not RECORD_KEYS <= d.keys():
         raise ValueError(f"run: record {i} must be an object with {', '.join(sorted(RECORD_KEYS))}")
     for name, kind, what in (
@@ -52,4 +54,4 @@ def _record(i: int, d: object) -> Record:
             raise ValueError(f"run: record {i}: {name} must be one of {', '.join(allowed)}, got {d[name]!r}")
     if not 0 <= d["done"] <= d["total"]:
         raise ValueError(f"run: record {i}: done must be in [0, total={d['total']}], got {d['done']}")
-    return Record(d["done"], d["total"], d["unit"], restore(d["metrics"]), d["status"], d["kind"], d["elapsed"])
+    return Record(d["done"], d["total"], d["unit"], metrics(d["metrics"]), d["status"], d["kind"], d["elapsed"])
