@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,10 +49,12 @@ def on_dask(client, base, grid, seeds, db: Path) -> float:
 
 
 def one_thread_sequential(quick: bool, steps: int) -> float:
-    """`sequential` of the sweep in a fresh process with the workers' one-thread settings (compiles included)."""
+    """`sequential` of the sweep in a fresh process with the workers' one-thread settings, pinned to one CPU as a
+    worker is (compiles included)."""
     code = f"from benchmarks.bench_sweep import points, sequential; print(sequential(points({quick}, {steps})[0]))"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **sweep.ONE_THREAD}, capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    one_cpu = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []  # as a worker
+    out = subprocess.run([*one_cpu, sys.executable, "-c", code], env={**os.environ, **sweep.ONE_THREAD},
+                         capture_output=True, text=True, check=True)  # fmt: skip
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -85,6 +88,7 @@ def main(argv=None):
                          dashboard_address="127.0.0.1:0", env=sweep.ONE_THREAD, silence_logs=40) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip
+            sweep.pin_workers(client)  # as sweep.local_client does
             client.run(lambda: T.__name__)  # workers import JAX and the experiment, as this process did
             start_up = time.perf_counter() - t
             load = {"Dask": os.getloadavg()[0]}

@@ -30,6 +30,7 @@ def client():
                      env=sweep.ONE_THREAD, silence_logs=40) as cluster,
         Client(cluster) as c,
     ):  # fmt: skip
+        sweep.pin_workers(c)
         yield c
 
 
@@ -158,3 +159,20 @@ def test_a_bad_base_clause_names_the_base_field():
 
     with pytest.raises(ValueError, match=r"^base: write 'field = values'"):
         grid_sweep.Config(base="relu")
+
+
+def test_local_workers_each_compute_on_one_cpu_of_their_own(client):
+    """pin_workers: every thread of each worker on one CPU (so XLA sizes its pool to one thread), distinct CPUs for
+    the two workers where two are available; a point still runs and gives the in-process numbers."""
+    import os
+
+    def affinities():
+        return sorted({tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")})
+
+    pinned = client.run(affinities)
+    assert all(len(a) == 1 and len(a[0]) == 1 for a in pinned.values()), pinned
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert len({a[0] for a in pinned.values()}) == 2, pinned
+    remote = client.submit(sweep.run_point, NAME, TINY.to_json(), pure=False).result()["records"][-1]["metrics"]
+    local = [r for r in T.run(TINY) if r.metrics][-1].metrics
+    assert abs(remote["train_loss"] - local["train_loss"]) < 1e-5

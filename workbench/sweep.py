@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, NotRequired, TypedDict
@@ -40,7 +41,7 @@ from workbench.runtime import available_cpus
 
 MAX_POINTS = 10_000  # points of one sweep (each a database row and a task)
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler address before a clear error (issue 16: within 10 s)
-ONE_THREAD = {  # each worker process computes with one thread: the cluster's parallelism is its processes
+ONE_THREAD = {  # each worker process computes with one thread (with `pin_workers`): the parallelism is the processes
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -215,8 +216,32 @@ def local_client(n_workers: int | None = None, processes: bool = True):
                 "under `if __name__ == '__main__':` (worker processes import the main module)"
             ) from None
         client = _LOCAL[key] = Client(cluster)
+        if processes:
+            pin_workers(client)
         atexit.register(lambda: (client.close(), cluster.close()))
     return client
+
+
+def pin_workers(client) -> None:
+    """Each worker process of a local cluster on one CPU of this process's (round robin by worker name), every
+    thread: XLA sizes its CPU thread pool from the affinity, and jax 0.10 ignores `--xla_cpu_multi_thread_eigen`,
+    so unpinned workers each computed on every core and competed (a point took twice its time with two workers).
+    Registered as a worker plugin, so a worker restarted after a crash is pinned again. Linux only."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    cpus = sorted(os.sched_getaffinity(0))
+
+    class OneCPU(WorkerPlugin):
+        name = "workbench-one-cpu"
+
+        def setup(self, worker):
+            index = worker.name if isinstance(worker.name, int) else zlib.crc32(str(worker.name).encode())
+            for thread in os.listdir("/proc/self/task"):
+                os.sched_setaffinity(int(thread), {cpus[index % len(cpus)]})
+
+    client.register_plugin(OneCPU())
 
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT):
