@@ -3,18 +3,17 @@ Principles of Deep Learning Theory", 2022, ch. 4-5) against the excess kurtosis 
 
 For one input, equal widths n, W ~ N(0, C_W / n), b ~ N(0, C_b), the preactivations of layer l have the kernel
 K^(l) and, at order 1/n, the connected four-point function E[z^4] - 3 E[z^2]^2 = 3 V^(l) / n (the normalised
-four-point vertex V / (n K^2), RYH Sec. 4.3-4.4). The recursions (RYH eq. (4.90) for V in its multi-input
-form, the kernel recursion of Sec. 4.3; here for one input and equal widths, as in Sec. 5.4):
+four-point vertex V / (n K^2), RYH ch. 4). The recursions (RYH ch. 4 give V and the kernel for many inputs
+and any widths; here one input and equal widths, as in ch. 5):
 
     K^(1) = C_b + C_W x.x / d,                      V^(1) = 0
     K^(l+1) = C_b + C_W <sigma^2>_K(l)
     V^(l+1) = C_W^2 [<sigma^4>_K(l) - <sigma^2>_K(l)^2] + chi_par(K^(l))^2 V^(l)
 
-with chi_par(K) = C_W / (2 K^2) <sigma^2 (z^2 - K)>_K = dK^(l+1) / dK^(l), the parallel susceptibility (RYH
-Sec. 5.1). The output of `depth`
-hidden layers is layer depth + 1, so its excess kurtosis is 3 V^(depth+1) / (n K^(depth+1)^2). At criticality:
-ReLU (C_W = 2, C_b = 0) has chi_par = 1 and V^(l) = 5 (l - 1) K*^2, a slope of 15 L / n; the K* = 0 class
-(tanh, C_W = 1) approaches V / (n K^2) = (2/3) l / n (RYH Sec. 5.3-5.4), a slope of 2 L / n. For ReLU the
+with chi_par(K) = C_W / (2 K^2) <sigma^2 (z^2 - K)>_K = dK^(l+1) / dK^(l), the parallel susceptibility (RYH ch. 5).
+The output of `depth` hidden layers is layer depth + 1, so its excess kurtosis is 3 V^(depth+1) / (n K^(depth+1)^2).
+At criticality: ReLU (C_W = 2, C_b = 0) has chi_par = 1 and V^(l) = 5 (l - 1) K*^2, a slope of 15 L / n; the K* = 0
+class (tanh, C_W = 1) approaches V / (n K^2) = (2/3) l / n (RYH ch. 5), a slope of 2 L / n. For ReLU the
 distribution is known exactly: E[f^4] / E[f^2]^2 = 3 (1 + 5 / n)^L (Hanin & Nica 2019), whose 1/n term is the
 book's; its higher orders are why the leading-order line bends upwards beyond L / n ~ 0.1.
 """
@@ -53,7 +52,7 @@ def _moments(activation, K: float) -> tuple[float, float, float]:
 
 
 def vertex_recursion(activation, depth: int, C_W: float, C_b: float = 0.0, q0: float = 1.0) -> Vertex:
-    """K^(l), V^(l), chi_par(K^(l)) for l = 1..depth+1 (RYH eq. (4.90), Sec. 4.3, 5.1; module docstring);
+    """K^(l), V^(l), chi_par(K^(l)) for l = 1..depth+1 (RYH ch. 4-5; module docstring);
     q0 = x.x / d of the input."""
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth: must be an integer >= 0, got {depth!r}")
