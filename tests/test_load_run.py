@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from widgets.panels import GrokkingPanel, SeluFlowPanel
+from workbench.rundb import RunDB
 from workbench.runfile import read_run
 
 
@@ -34,6 +35,9 @@ def test_exported_run_loads_back_into_a_new_panel(exported):
         np.testing.assert_array_equal(got_steps, steps)
         np.testing.assert_allclose(got_acc, test_acc)
         assert panel.export("json").decode() == text  # the same run, record for record
+        saved = RunDB().runs()[0]  # and in the run database, as a run computed here would be
+        assert "loaded" in saved["label"] and GrokkingPanel.experiment.Config.from_dict(saved["config"]) == config
+        assert len(RunDB().records(saved["id"])) == len(json.loads(text)["records"])
     finally:
         panel.close()
 

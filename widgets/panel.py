@@ -429,8 +429,8 @@ class LivePanel(Panel):
         self.show_run(index)
 
     def load_run(self, config, records: list[Record]) -> None:
-        """Apply a validated exported run: listed under past runs (this session) and shown; a run whose records
-        cannot be drawn is taken back and the panel stays as it was."""
+        """Apply a validated exported run: listed under past runs, shown, then saved in the run database; a run
+        whose records cannot be drawn is taken back and the panel stays as it was."""
         if self.controller.running:
             self.show_message("stop the current run before loading one")
             return
@@ -451,6 +451,11 @@ class LivePanel(Panel):
             if shown:
                 self.redraw(shown[-1], force=True)
             self.show_message(f"run: its records cannot be drawn ({type(err).__name__}: {err})")
+            return
+        try:  # kept across kernel restarts and offered in Compare runs, like a run computed here
+            RunDB().save_run(self.experiment_name, config, records, label=label)
+        except RunDBError as err:
+            self.show_message(f"loaded run kept in this session only: {err}")
             return
         self.show_message("")
 
