@@ -73,7 +73,9 @@ def curves(config: Config) -> Curves:
     infos = {i["id"]: i for i in db.runs()}  # newest first
     out: Curves = {"run_ids": [], "labels": [], "x": [], "y": []}
     for run_id in asked or list(infos):
-        if run_id not in infos or (not asked and len(out["run_ids"]) == config.latest):
+        if not asked and len(out["run_ids"]) == config.latest:
+            break
+        if run_id not in infos:
             continue
         recs = [r for r in db.records(run_id) if _scalar(r.metrics.get(config.metric))]
         if recs:
