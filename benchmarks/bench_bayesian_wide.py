@@ -5,7 +5,7 @@ against a Python loop over its members, in the same run; the full-size checks th
 
 1. Ensemble: `members` NTK-parametrized one-hidden-layer ReLU networks of width `width`, sigma^2 ~ InvGamma(2, 2)
    each, all layers trained by 400 full-batch GD steps on the issue's data (4 angles on the circle, y = sin(3 angle)).
-   workbench: all members in one call of the engine's `compiled_runs` (vmap over members, jit); peer: the same
+   workbench: all members in one call of the engine's `runs` (vmap over members, jit); peer: the same
    compiled program for one member called in a Python loop (timed over `loop-members` members, scaled to all;
    said in the output). Memory: the members' parameters, gradients and optimizer state, estimated and measured
    (peak RSS growth). Then the issue's check: KS of the outputs at angle 0.7 against t_4(mu_NTK, Sigma_NTK)
@@ -29,8 +29,8 @@ from scipy import stats
 from benchmarks.timing import best_time
 from workbench import finite_width as fw
 from workbench import scale_mixture as sm
+from workbench.engine import Program, runs
 from workbench.experiments import bayesian_wide as bw
-from workbench.experiments.batched import compiled_runs
 from workbench.models import TRAINING_COPIES, n_params
 
 ANGLES = np.array([-1.2, -0.4, 0.3, 1.1])
@@ -50,7 +50,8 @@ def ensemble(members: int, width: int, loop_members: int) -> None:
     graphdef, params = bw.init_members(mc, members, seed=0)
     targets = jnp.asarray(y[None, :, None] / np.sqrt(sigma2)[:, None, None], jnp.float32)
     xb = jnp.broadcast_to(jnp.asarray(x), (members,) + x.shape)
-    fn = compiled_runs(graphdef, mc, "sgd", "mse", STEPS)
+    program = Program(graphdef, mc)
+    fn = lambda p, lrs, x, y: runs(program, STEPS, p, {"lr": lrs}, x, y)  # noqa: E731
     lrs = jnp.array([LR])
     before = rss_mib()
     t_vmap = best_time(lambda: fn(params, lrs, xb, targets)[0], repeats=3)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.data import gaussian_mixture, modular
+from workbench.engine import TrainConfig
 from workbench.models import MLPConfig
-from workbench.training import TrainConfig
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from workbench.analysis import loglog_slope
 from workbench.experiments import coord_check as cc
 
 # SGD lr 0.2 for 6 steps as in the foundation issue; sp at that lr overflows by step 4 at n = 1024
@@ -54,7 +55,7 @@ def test_records_shapes_seed_spread_and_determinism():
 def test_loglog_slope_marks_non_finite_columns():
     widths = np.array([1, 2, 4])
     values = np.stack([widths**1.0, widths**-0.5, [1.0, np.inf, 1.0]], axis=1)
-    slopes = cc.loglog_slope(widths, values)
+    slopes = loglog_slope(widths, values)
     np.testing.assert_allclose(slopes[:2], [1.0, -0.5], atol=1e-12)
     assert np.isnan(slopes[2])
 

@@ -4,6 +4,7 @@ Schoenholz et al. 2017 Fig. 5): below, at and above the order-to-chaos line at s
 import numpy as np
 import pytest
 
+from workbench import criticality_finite as F
 from workbench.experiments import criticality as E
 
 CONFIG = E.Config(activation="tanh", sigma_w2s=(1.2, 1.76, 2.5), sigma_b2=0.05, width=256, depth=20, seeds=16)
@@ -43,7 +44,7 @@ def test_gradient_norm_through_depth(records):
 
 
 def test_input_correlation_and_config_errors():
-    x = np.asarray(E.inputs(CONFIG))
+    x = np.asarray(F.inputs(CONFIG))
     assert np.dot(x[0], x[1]) / np.linalg.norm(x[0]) / np.linalg.norm(x[1]) == pytest.approx(CONFIG.c0, abs=1e-6)
     with pytest.raises(ValueError, match="sigma_w2s"):
         E.Config(sigma_w2s=(0.0, 1.0))
@@ -73,13 +74,13 @@ def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
 
 
 def test_networks_are_sampled_in_chunks_that_fit_memory(monkeypatch):
-    assert E.seed_chunk(CONFIG) == 16  # 16 x 256-wide, 20-deep networks: 80 MB of weights, one call
-    assert E.seed_chunk(CONFIG.replace(width=1024, depth=50)) == 1  # 200 MB each
-    assert E.seed_chunk(CONFIG.replace(width=512, depth=40, seeds=12)) == 6  # a divisor: no recompilation
+    assert F.seed_chunk(CONFIG) == 16  # 16 x 256-wide, 20-deep networks: 80 MB of weights, one call
+    assert F.seed_chunk(CONFIG.replace(width=1024, depth=50)) == 1  # 200 MB each
+    assert F.seed_chunk(CONFIG.replace(width=512, depth=40, seeds=12)) == 6  # a divisor: no recompilation
     small = CONFIG.replace(width=32, depth=6, seeds=4)
-    whole = E.measure(small, 1.76)
-    monkeypatch.setattr(E, "CHUNK_BYTES", 1)
-    assert E.seed_chunk(small) == 1
-    chunked = E.measure(small, 1.76)
+    whole = F.measure(small, 1.76)
+    monkeypatch.setattr(F, "CHUNK_BYTES", 1)
+    assert F.seed_chunk(small) == 1
+    chunked = F.measure(small, 1.76)
     for name in ("q", "c", "grad2", "c_sem"):
         np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-5, err_msg=name)

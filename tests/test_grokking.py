@@ -11,10 +11,10 @@ import pytest
 from flax import nnx
 
 from workbench import data as D
+from workbench.engine import TrainConfig, compiled_chunk, optimizer_for, train
 from workbench.experiments import grokking as G
 from workbench.fourier import fourier_power, neuron_concentration, top_share
 from workbench.toy_models import PairMLP, PairMLPConfig
-from workbench.training import TrainConfig, compiled_chunk, optimizer_for, train
 from workbench.transformer import Transformer, TransformerConfig
 
 

@@ -8,11 +8,15 @@ from flax import nnx
 
 from workbench import parametrizations as P
 from workbench.data import teacher
-from workbench.experiments.batched import compiled_runs, stacked_params
-from workbench.models import MLPConfig
+from workbench.engine import Program, runs, stacked_params
+from workbench.models import MLPConfig, build_mlp
 
 DATA = teacher(n_train=16, n_test=1, in_dim=5, seed=3)
 X, Y = jnp.asarray(DATA.x_train)[None], jnp.asarray(DATA.y_train)[None]
+
+
+def _outputs(graphdef, params, params0, x):
+    return nnx.merge(graphdef, params)(x)
 
 
 def _train(param, optimizer, width, base_width, steps, lr):
@@ -20,9 +24,9 @@ def _train(param, optimizer, width, base_width, steps, lr):
     config = MLPConfig(
         in_dim=5, width=width, depth=2, out_dim=1, parametrization=param, base_width=base_width, bias_std=0.5
     )
-    graphdef, params = stacked_params(config, (0,))
-    outputs = lambda g, p, p0, x: nnx.merge(g, p)(x)
-    _, _, seen = compiled_runs(graphdef, config, optimizer, "mse", steps, outputs)(params, jnp.array([lr]), X, Y)
+    graphdef, params = stacked_params(lambda s: build_mlp(config, seed=s), (0,))
+    program = Program(graphdef, config, optimizer, observe=_outputs)
+    _, _, seen = runs(program, steps, params, {"lr": [lr]}, X, Y)
     return np.asarray(seen[0, 0])
 
 

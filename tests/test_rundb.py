@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.engine import TrainConfig
 from workbench.experiment import Record
 from workbench.rundb import RunDB, RunDBError, config_hash
-from workbench.training import TrainConfig
 
 EXP = "workbench.experiments.teacher_fit"
 

@@ -16,9 +16,9 @@ from widgets.live import nice_ceil, round_limits
 from widgets.panel import records_csv, records_json
 from workbench import data as D
 from workbench.config import Config, spec
+from workbench.engine import TrainConfig, train
 from workbench.experiment import Record
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import TrainConfig, train
 
 
 @dataclass(frozen=True)

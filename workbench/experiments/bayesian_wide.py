@@ -15,7 +15,7 @@ A view in four stages on a 1-D regression over the angle theta of inputs on the 
 Ensemble members: f = sigma g with g a workbench MLP (parametrization "ntk" at base width 1: unit-variance hidden
 and readout weights behind 1/sqrt(fan_in)). GD on 0.5 mean (f - y)^2 at learning rate lr / sigma^2 follows exactly
 the trajectory of g trained at lr on the targets y / sigma, which is how all members train in one vmapped, jitted
-call of the engine's `compiled_runs` (the per-member step lr / sigma^2 keeps heavy-tailed members stable).
+call of the engine's `runs` (the per-member step lr / sigma^2 keeps heavy-tailed members stable).
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ from workbench import scale_mixture as sm
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.criticality import critical_init
+from workbench.engine import Program, runs
 from workbench.experiment import stages
-from workbench.experiments.batched import compiled_runs
 from workbench.fields import ACTIVATION, DEPTH, LR, SEED, WIDTH
 from workbench.kernels import Kernels, limit_kernels, mlp_kernels
 from workbench.memory import require
 from workbench.models import MLP, TRAINING_COPIES, MLPConfig, n_params
-from workbench.training import model_loss
 
 SPAN = 1.2  # training angles in [-SPAN, SPAN]
 GRID = np.linspace(-math.pi, math.pi, 121)  # angles of the bands
@@ -230,24 +229,6 @@ def _outputs(graphdef):
     return jax.jit(jax.vmap(lambda p, x: nnx.merge(graphdef, p)(x)[0, 0], in_axes=(0, None)))
 
 
-@functools.lru_cache(maxsize=16)
-def _readout_only(graphdef, depth: int, steps: int):
-    """jit(vmap over members) of `steps` GD steps on the readout weights alone (hidden layers frozen)."""
-    grad = jax.grad(lambda p, x, y: model_loss(graphdef, p, x, y, "mse"))
-
-    def keep(path, g):
-        return g if (path[0].key == "kernels" and path[1].key == depth) else jnp.zeros_like(g)
-
-    def one(params, lr, x, y):
-        def step(p, _):
-            g = jax.tree_util.tree_map_with_path(keep, grad(p, x, y))
-            return jax.tree.map(lambda a, b: a - lr * b, p, g), None
-
-        return jax.lax.scan(step, params, None, length=steps)[0]
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, 0)))
-
-
 def train_members(mc: MLPConfig, x_train, y, x_star, sigma2, *, steps: int, lr: float, seed: int = 0) -> dict:
     """Outputs at x_star of the members f = sigma g (sigma^2 given per member) at initialisation, after `steps` GD
     steps on the last layer only and on all layers (module docstring: g trains at lr on the targets y / sigma)."""
@@ -259,10 +240,14 @@ def train_members(mc: MLPConfig, x_train, y, x_star, sigma2, *, steps: int, lr: 
     x = jnp.asarray(x_train, jnp.float32)
     xs = jnp.asarray(x_star, jnp.float32).reshape(1, -1)
     targets = jnp.asarray(np.asarray(y, float)[None, :, None] / sigma[:, None, None], jnp.float32)
-    last = _readout_only(graphdef, mc.depth, steps)(params, lr, x, targets)
-    every = compiled_runs(graphdef, mc, "sgd", "mse", steps)
-    final = every(params, jnp.array([lr]), jnp.broadcast_to(x, (members,) + x.shape), targets)[0]
-    final = jax.tree.map(lambda a: a[:, 0], final)
+    xs_train = jnp.broadcast_to(x, (members,) + x.shape)
+    last, final = (
+        jax.tree.map(
+            lambda a: a[:, 0],
+            runs(Program(graphdef, mc, trained=roles), steps, params, {"lr": [lr]}, xs_train, targets)[0],
+        )
+        for roles in (("output",), None)
+    )
     trained = (("none", params), ("last", last), ("all", final))
     return {name: sigma * np.asarray(_outputs(graphdef)(p, xs), float) for name, p in trained}
 

@@ -20,13 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from workbench.analysis import loglog_slope
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.data import teacher
+from workbench.engine import Program, runs, stacked_params
 from workbench.experiment import sweep
-from workbench.experiments.batched import compiled_runs, stacked_params
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
-from workbench.models import MLPConfig
+from workbench.models import MLPConfig, build_mlp
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,9 @@ def measure_seeds(config: Config, width: int, seeds, stop: threading.Event | Non
     x = jnp.stack([jnp.asarray(d.x_train) for d in data])
     y = jnp.stack([jnp.asarray(d.y_train) for d in data])
     mc = model_config(config, width)
-    graphdef, params = stacked_params(mc, seeds)
-    fn = compiled_runs(graphdef, mc, config.optimizer, "mse", config.steps, layer_sizes)
-    _, losses, (act, delta) = fn(params, jnp.array([config.lr]), x, y, stop)
+    graphdef, params = stacked_params(lambda s: build_mlp(mc, seed=s), seeds)
+    program = Program(graphdef, mc, config.optimizer, observe=layer_sizes)
+    _, losses, (act, delta) = runs(program, config.steps, params, {"lr": [config.lr]}, x, y, stop=stop)
     return {"act": np.asarray(act[:, 0]), "delta": np.asarray(delta[:, 0]), "loss": np.asarray(losses[:, 0])}
 
 
@@ -99,17 +100,6 @@ def measure(config: Config, width: int, seed: int) -> tuple[np.ndarray, np.ndarr
     """(act_mean_abs, delta_rms), each of shape (steps + 1, depth + 1), for one width and seed."""
     m = measure_seeds(config, width, (seed,))
     return m["act"][0], m["delta"][0]
-
-
-def loglog_slope(widths, values) -> np.ndarray:
-    """Least-squares slope of log(values) against log(widths) along the first axis (NaN if any is not finite)."""
-    logw = np.log(np.asarray(widths, float))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logv = np.log(np.maximum(np.asarray(values, float), 1e-30))
-    flat = logv.reshape(len(logw), -1)
-    slopes = np.polyfit(logw, np.where(np.isfinite(flat), flat, 0.0), 1)[0]
-    slopes[~np.all(np.isfinite(flat), axis=0)] = np.nan
-    return slopes.reshape(logv.shape[1:])
 
 
 def run(config: Config, stop: threading.Event | None = None):

@@ -25,10 +25,10 @@ from workbench import linear_dynamics as L
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.data import Dataset
+from workbench.engine import TrainConfig, train
 from workbench.experiment import stages
 from workbench.fields import SEED, WIDTH
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import TrainConfig, train
 
 TIMES = np.geomspace(1e-2, 1e4, 121)
 SIM_TIMES = np.geomspace(0.5, 1000.0, 19)  # the range of simulated times

@@ -25,15 +25,15 @@ import numpy as np
 from flax import nnx
 
 from workbench import parametrizations as P
+from workbench.analysis import loglog_slope
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.data import teacher
+from workbench.engine import Program, runs, stacked_params
 from workbench.experiment import sweep
-from workbench.experiments.batched import compiled_runs, stacked_params
-from workbench.experiments.coord_check import loglog_slope
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
 from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
-from workbench.models import MLPConfig
+from workbench.models import MLPConfig, build_mlp
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,11 @@ def measure(config: Config, parametrization: str, width: int, stop: threading.Ev
     d = data(config)
     seeds = tuple(range(config.seeds))
     mc = MLPConfig.like(config, width=width, out_dim=1, parametrization=parametrization)
-    graphdef, params = stacked_params(mc, seeds)
+    graphdef, params = stacked_params(lambda s: build_mlp(mc, seed=s), seeds)
     x = jnp.broadcast_to(jnp.asarray(d.x_train), (len(seeds),) + d.x_train.shape)
     y = jnp.broadcast_to(jnp.asarray(d.y_train), (len(seeds),) + d.y_train.shape)
-    fn = compiled_runs(graphdef, mc, "sgd", "mse", config.steps + 1, feature_movement)
-    final, losses, curves = fn(params, jnp.array([config.lr]), x, y, stop)
+    program = Program(graphdef, mc, observe=feature_movement)
+    final, losses, curves = runs(program, config.steps + 1, params, {"lr": [config.lr]}, x, y, stop=stop)
     ntk, gap = [], []
     for s in seeds:
         model0 = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s], params))

@@ -26,10 +26,10 @@ import numpy as np
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.data import digits, teacher
+from workbench.engine import Program, runs, stacked_params
 from workbench.experiment import sweep
-from workbench.experiments.batched import compiled_runs, stacked_params
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
-from workbench.models import MLPConfig
+from workbench.models import MLPConfig, build_mlp
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,9 @@ def loss_curves(config: Config, width: int, stop: threading.Event | None = None)
     x = jnp.broadcast_to(jnp.asarray(x), (len(seeds),) + x.shape)
     y = jnp.broadcast_to(jnp.asarray(y), (len(seeds),) + y.shape)
     mc = model_config(config, width)
-    graphdef, params = stacked_params(mc, seeds)
-    fn = compiled_runs(graphdef, mc, config.optimizer, loss, config.steps + 1)
-    _, losses, _ = fn(params, jnp.asarray(2.0**config.log2_lrs, jnp.float32), x, y, stop)
+    graphdef, params = stacked_params(lambda s: build_mlp(mc, seed=s), seeds)
+    program = Program(graphdef, mc, config.optimizer, loss=loss)
+    _, losses, _ = runs(program, config.steps + 1, params, {"lr": 2.0**config.log2_lrs}, x, y, stop=stop)
     return np.asarray(losses)
 
 

@@ -1,6 +1,6 @@
 """Neural collapse during training (Papyan, Han & Donoho 2020) and its imbalanced, deep-linear form
 (Dang et al. 2023): an MLP on a Gaussian mixture or sklearn digits, or a deep linear
-unconstrained-features model (UFM), trained by the engine of `workbench.training`.
+unconstrained-features model (UFM), trained by the engine of `workbench.engine`.
 
 Metrics of every record (besides the engine's train/test loss and accuracy), on the training set,
 for the last hidden features and the readout (see `workbench.collapse` for the definitions):
@@ -29,9 +29,9 @@ from workbench import collapse
 from workbench import data as D
 from workbench.config import Config as _Config
 from workbench.config import spec
+from workbench.engine import LOSSES, TrainConfig, TrainStep, train
 from workbench.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import LOSSES, TrainConfig, TrainStep, train
 from workbench.ufm import UFMConfig, build_ufm, index_dataset
 
 DATASETS = ("gaussian", "digits", "ufm")

@@ -1,11 +1,12 @@
 """Phase diagram of signal propagation (Poole et al. 2016, Fig. 4; Schoenholz et al. 2017, Fig. 1): log chi_1
 over the (sigma_w^2, sigma_b^2) plane with the order-to-chaos line, and a selected point's depth scales and
-depth profile, theory against sampled finite networks (`workbench.experiments.criticality.measure`).
+depth profile, theory against sampled finite networks (`workbench.criticality_finite.measure`).
 
 A view in two stages: the diagram and the point's theory first (milliseconds once the grid is cached),
 then the finite networks. Stage metrics: `sigma_w2_grid[G]`, `sigma_b2_grid[G]`, `log_chi_1[G, G]` (rows:
 sigma_b^2), `critical_w2[G]` (chi_1 = 1 at each sigma_b^2), the point's `chi_1`, `q_star`, `c_star`, `xi_q`,
-`xi_c`, `phase`; then the profile of `criticality.measure` (`layers`, `c`, `c_theory`, `grad2`, `grad2_theory`, ...).
+`xi_c`, `phase`; then the profile of `criticality_finite.measure` (`layers`, `c`, `c_theory`, `grad2`,
+`grad2_theory`, ...).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 from workbench import criticality as C
 from workbench.config import Config as _Config
 from workbench.config import spec
+from workbench.criticality_finite import SampledNetworks, measure
 from workbench.experiment import stages
-from workbench.experiments import criticality
 from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
 
 
@@ -100,15 +101,14 @@ def theory(config: Config) -> dict:
 
 def profile(config: Config) -> dict:
     """Depth profile at the selected point: sampled finite networks and their theory."""
-    finite = criticality.Config(
+    finite = SampledNetworks(
         activation=config.activation,
-        sigma_w2s=(config.sigma_w2,),
         sigma_b2=config.sigma_b2,
         width=config.width,
         depth=config.depth,
         seeds=config.seeds,
     )
-    return criticality.measure(finite, config.sigma_w2)
+    return measure(finite, config.sigma_w2)
 
 
 def run(config: Config, stop: threading.Event | None = None):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.data import teacher
+from workbench.engine import TrainConfig, TrainStep, train
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import TrainConfig, TrainStep, train
 
 
 @dataclass(frozen=True)

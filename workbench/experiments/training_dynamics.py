@@ -47,12 +47,12 @@ import numpy as np
 from workbench import data as D
 from workbench.config import Config as _Config
 from workbench.config import spec
+from workbench.engine import TrainConfig, train
 from workbench.experiment import Record
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
 from workbench.kernels import Kernels, empirical_ntk, limit_kernels
 from workbench.kernels.predict import gradient_descent
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import TrainConfig, train
 
 TASKS = ("sine",) + D.PLAYGROUND
 
