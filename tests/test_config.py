@@ -102,20 +102,10 @@ def test_numpy_scalars_are_accepted():
 
 
 def test_shared_fields_have_one_range_everywhere():
-    """Every config field named like a shared field (depth, width, lr, ...) has the shared range."""
-    import dataclasses
-
+    """Every field of every registered experiment named like a shared field (depth, width, lr, steps, ...) has the
+    shared range, or its module says why not in OWN_RANGES (a different concept under the same name)."""
+    from workbench import experiments as registry
     from workbench import fields as F
-    from workbench.experiments import (
-        coord_check,
-        criticality,
-        grokking,
-        lazy_rich,
-        lr_transfer,
-        neural_collapse,
-        phase_diagram,
-        training_dynamics,
-    )
 
     shared = {
         "depth": F.DEPTH(1),
@@ -124,21 +114,45 @@ def test_shared_fields_have_one_range_everywhere():
         "base_width": F.BASE_WIDTH(1),
         "lr": F.LR(1.0),
         "seed": F.SEED(0),
+        "seeds": F.SEEDS(1),
+        "steps": F.STEPS(1),
+        "activation": F.ACTIVATION("relu"),
+        "parametrization": F.PARAMETRIZATION("sp"),
+        "optimizer": F.OPTIMIZER("sgd"),
     }
-    for module in (
-        coord_check,
-        criticality,
-        grokking,
-        lazy_rich,
-        lr_transfer,
-        neural_collapse,
-        phase_diagram,
-        training_dynamics,
-    ):
+    keys = ("lo", "hi", "lo_open", "choices", "check")
+    drift, stale = [], []
+    modules = registry.experiments()
+    assert len(modules) >= 17  # every module of workbench/experiments, none listed by hand
+    for name, module in modules.items():
+        own = getattr(module, "OWN_RANGES", {})
         for f in dataclasses.fields(module.Config):
-            if f.name in shared:
-                want = shared[f.name].metadata
-                assert (f.metadata["lo"], f.metadata["hi"]) == (want["lo"], want["hi"]), (module.__name__, f.name)
+            if f.name not in shared:
+                continue
+            same = all(f.metadata.get(k) == shared[f.name].metadata.get(k) for k in keys)
+            if not same and f.name not in own:
+                drift.append(f"{name}.{f.name}")
+            if same and f.name in own:
+                stale.append(f"{name}.{f.name}")
+    assert not drift, f"ranges that differ from workbench.fields without a reason in OWN_RANGES: {drift}"
+    assert not stale, f"OWN_RANGES entries for fields that have the shared range: {stale}"
+
+
+def test_every_experiment_honours_the_contract():
+    """Each registered experiment has a Config whose defaults construct, a run, and METRICS naming its record kinds;
+    the Sweeps tab offers exactly the sweepable ones."""
+    from workbench import experiments as registry
+    from workbench.experiment import KINDS
+    from workbench.experiments import grid_sweep
+
+    for name, module in registry.experiments().items():
+        module.Config()
+        assert callable(module.run), name
+        assert set(module.METRICS) <= set(KINDS) and module.METRICS, name
+    offered = set(grid_sweep.EXPERIMENTS)
+    assert offered == {n for n, m in registry.experiments().items() if getattr(m, "SWEEPABLE", True)}
+    with pytest.raises(ValueError, match="experiment: must be one of"):
+        registry.module("no_such_experiment")
 
 
 def test_mlp_config_like_takes_shared_fields():

@@ -1,0 +1,57 @@
+"""The one registry of experiments: every module of this package is one (a `Config`, `run(config, stop)` and
+`METRICS`), found by listing the package, so a new module is registered by being here. The Sweeps tab offers the
+sweepable ones, the config-range test and the attack suite cover all of them, and each panel names one.
+
+A module with `SWEEPABLE = False` (a sweep of runs or a comparison of stored runs) is not offered to sweeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from types import ModuleType
+
+
+def names() -> tuple[str, ...]:
+    """Every experiment's module name, sorted (listed without importing them)."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+
+
+def module(name: str) -> ModuleType:
+    """The experiment module called `name`."""
+    if name not in names():
+        raise ValueError(f"experiment: must be one of {', '.join(names())}, got {name!r}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def experiments() -> dict[str, ModuleType]:
+    """Every experiment module by name."""
+    return {name: module(name) for name in names()}
+
+
+TYPES = {"int": int, "float": float, "bool": bool, "str": str}  # annotations are strings (postponed evaluation)
+
+
+def sweepable_fields(config_cls: type) -> tuple[str, ...]:
+    """Fields of a Config that a grid can sweep: scalar numbers, flags, and strings with a closed set of values or
+    a checked form (an activation)."""
+    out = []
+    for f in dataclasses.fields(config_cls):
+        kind = f.type if isinstance(f.type, type) else TYPES.get(str(f.type))
+        if kind in (int, float, bool) or (kind is str and (f.metadata.get("choices") or f.metadata.get("check"))):
+            out.append(f.name)
+    return tuple(out)
+
+
+def sweepable(exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Names of the experiments a sweep can run: not marked `SWEEPABLE = False`, with sweepable fields (`exclude`:
+    modules still being imported, which ask this about the others)."""
+    found = []
+    for name in names():
+        if name in exclude:
+            continue
+        m = module(name)
+        if getattr(m, "SWEEPABLE", True) and sweepable_fields(m.Config):
+            found.append(name)
+    return tuple(found)

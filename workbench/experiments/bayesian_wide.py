@@ -52,6 +52,11 @@ OUTLIER = (0.0, 4.0)  # (angle, y) of the added outlier, midway between two trai
 HEAVY, LIGHT = 0.5, 2.0  # alpha = beta of the prior samples
 
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "steps": "every member's step is traced in one vmapped call: (members, steps) losses",
+}
+
+
 @dataclass(frozen=True)
 class Config(_Config):
     """What the "Priors and posteriors" view computes."""

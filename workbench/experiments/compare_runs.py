@@ -14,6 +14,8 @@ from workbench.config import spec
 from workbench.experiment import stages
 from workbench.rundb import RunDB
 
+SWEEPABLE = False  # a view of stored runs
+
 
 @dataclass(frozen=True)
 class Config(_Config):

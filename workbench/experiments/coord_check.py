@@ -29,6 +29,10 @@ from workbench.experiment import sweep
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
 from workbench.models import MLPConfig, build_mlp
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "steps": "every step's activations are traced: (seeds, steps + 1, depth + 1) per width",
+}
+
 
 @dataclass(frozen=True)
 class Config(_Config):

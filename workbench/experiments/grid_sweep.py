@@ -11,12 +11,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from workbench import experiments as registry
 from workbench import sweep
 from workbench.config import Config as _Config
 from workbench.config import spec
 from workbench.runtime import available_cpus
 
-EXPERIMENTS = ("teacher_fit", "grokking", "neural_collapse", "training_dynamics", "lr_transfer", "infinite_depth")
+SWEEPABLE = False  # a sweep of other experiments
+EXPERIMENTS = registry.sweepable(exclude=("grid_sweep",))  # every experiment with sweepable fields
+
+
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "seeds": "0 means the swept experiment has no seed field",
+}
 
 
 @dataclass(frozen=True)

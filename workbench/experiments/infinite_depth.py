@@ -54,6 +54,12 @@ ONE_MINUS_RHO = np.geomspace(1e-8, 0.5, 49)
 SLOPE_WINDOW = (1e-8, 1e-4)  # where the slope of log K_L against log(1 - rho) is fitted
 
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "depth": "the depth of a kernel recursion (closed-form duals), not of a trained network",
+    "activation": "activations with a closed-form dual (a family table of the paper), or typed",
+}
+
+
 @dataclass(frozen=True)
 class Config(_Config):
     """One activation's infinitely wide network at depth L (or infinity) on one classification task."""

@@ -33,6 +33,12 @@ BLAS = ThreadpoolController()
 SPECTRUM_FLOOR = 1e-8  # eigenvalues / largest below this are float32 round-off
 
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "parametrization": "neural-tangents' conventions (ntk / standard), not the abc table",
+    "seeds": "finite networks beside the kernels, 0 for none",
+}
+
+
 @dataclass(frozen=True)
 class Config(_Config):
     """What the kernel explorer shows."""

@@ -35,6 +35,11 @@ from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
 from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
 from workbench.models import MLPConfig, build_mlp
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "parametrization": "one parametrization of the abc table or all four",
+    "steps": "every step's feature movement is traced for every (parametrization, width)",
+}
+
 
 @dataclass(frozen=True)
 class Config(_Config):

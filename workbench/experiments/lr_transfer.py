@@ -31,6 +31,10 @@ from workbench.experiment import sweep
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
 from workbench.models import MLPConfig, build_mlp
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "steps": "every step's loss is traced: (seeds, learning rates, steps) per width",
+}
+
 
 @dataclass(frozen=True)
 class Config(_Config):

@@ -17,6 +17,10 @@ from workbench.config import spec
 from workbench.experiment import stages
 from workbench.fields import ACTIVATION
 
+OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+    "steps": "iterations of the length-and-correlation map, one per layer",
+}
+
 
 @dataclass(frozen=True)
 class Config(_Config):
