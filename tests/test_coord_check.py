@@ -75,5 +75,5 @@ def test_panel_runs_headless_and_draws_every_layer():
     assert panel.controller.state == "finished", panel.controller.state
     lines = [line for line in panel.lines if len(np.asarray(line.get_xdata()))]
     assert len(lines) == 3 * 3  # three axes x (h_1, h_2, readout)
-    assert len(panel.slopes.get_xdata()) == 3
+    assert len(np.asarray(panel.slopes.get_xdata())) == 3
     panel.close()

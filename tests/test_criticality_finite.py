@@ -57,19 +57,19 @@ def test_phase_diagram_panel_click_moves_the_point_and_the_profile():
 
     panel = PhaseDiagramPanel(PhaseDiagramPanel.experiment.Config(grid=8, depth=5, width=16, seeds=2))
     assert panel.wait(120)
-    assert "chi_1 = " in panel.message.value and len(panel.c_theory.get_xdata()) == 5
+    assert "chi_1 = " in panel.message.value and len(np.asarray(panel.c_theory.get_xdata())) == 5
     ax = panel.live.axes[0]
     x, y = ax.transData.transform((2.5, 0.05))
     panel.live.canvas.callbacks.process(
         "button_press_event", MouseEvent("button_press_event", panel.live.canvas, x, y, MouseButton.LEFT)
     )
     assert panel.wait(120)
-    assert panel.config.sigma_w2 == 2.5 and list(panel.point.get_xdata()) == [2.5]
+    assert panel.config.sigma_w2 == 2.5 and list(np.asarray(panel.point.get_xdata())) == [2.5]
     assert "chaotic" in panel.message.value
     panel.close()
     selu = SeluFlowPanel(SeluFlowPanel.experiment.Config(steps=5))
     assert selu.wait(60)
-    assert len(selu.path.get_xdata()) == 6 and "variance" in selu.message.value
+    assert len(np.asarray(selu.path.get_xdata())) == 6 and "variance" in selu.message.value
     selu.close()
 
 

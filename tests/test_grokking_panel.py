@@ -17,7 +17,7 @@ def test_grokking_panel_presets_and_live_spectrum():
     assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert panel.controller.state == "finished"
-    steps, acc = panel.acc[0].get_data()
+    steps, acc = map(np.asarray, panel.acc[0].get_data())
     assert list(steps) == [20, 40]  # step 0 is left off the log axis
     assert panel.bars is not None
     heights = [bar.get_height() for bar in panel.bars]

@@ -100,6 +100,7 @@ def test_designer_reaches_the_asked_alpha():
 
 def test_designed_activation_is_a_typed_expression_with_that_dual():
     d = I.design_dual(1.7)
+    assert d.expression is not None  # a designed dual is a polynomial, written as a typed activation
     again = I.dual_from_activation(d.expression)  # Gauss-Hermite quadrature of the typed phi
     assert I.regime(again).alpha == pytest.approx(1.7, rel=1e-9)
     assert np.allclose(again.k(np.linspace(-1, 1, 9)), d.k(np.linspace(-1, 1, 9)), atol=1e-12)

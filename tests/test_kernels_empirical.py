@@ -9,9 +9,9 @@ import pytest
 from flax import nnx
 
 from workbench.data import sine
+from workbench.engine import TrainConfig, train
 from workbench.kernels import empirical_ntk, jacobian_ntk, limit_kernels, mc_empirical_ntk, mlp_kernels
 from workbench.models import MLPConfig, build_mlp
-from workbench.training import TrainConfig, train
 
 X = np.asarray(jax.random.normal(jax.random.key(1), (6, 3)))
 X2 = np.asarray(jax.random.normal(jax.random.key(2), (4, 3)))
@@ -40,7 +40,7 @@ def test_structured_matches_jacobian(parametrization):
 
 
 def test_one_sgd_step_follows_the_sgd_kernel():
-    """df = -(lr/N) Theta (f - y) for one small full-batch SGD step of workbench.training (mse)."""
+    """df = -(lr/N) Theta (f - y) for one small full-batch SGD step of workbench.engine (mse)."""
     data = sine(n_train=8, n_test=4)
     cfg = MLPConfig(in_dim=1, width=32, depth=2, parametrization="mup", base_width=16, bias_std=0.2)
     model = build_mlp(cfg, 0)

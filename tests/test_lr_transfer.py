@@ -63,6 +63,6 @@ def test_panel_runs_headless():
     assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
     assert panel.controller.state == "finished", panel.controller.state
-    assert [len(line.get_xdata()) for line in panel.curves] == [3, 3]
-    assert len(panel.best.get_xdata()) == 2
+    assert [len(np.asarray(line.get_xdata())) for line in panel.curves] == [3, 3]
+    assert len(np.asarray(panel.best.get_xdata())) == 2
     panel.close()

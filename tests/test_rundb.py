@@ -240,7 +240,7 @@ def test_a_panels_runs_survive_a_restart():
         shown = [r.metrics for r in second.records if r.kind == "point"]
         assert [m["width"] for m in shown] == [m["width"] for m in ran]
         np.testing.assert_array_equal(shown[1]["loss"], ran[1]["loss"])
-        assert len(second.curves[1].get_xdata()) == config.n_lrs  # drawn again from the database's records
+        assert len(np.asarray(second.curves[1].get_xdata())) == config.n_lrs  # drawn again from the database's records
     finally:
         second.close()
 

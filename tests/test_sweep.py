@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from distributed import Client, LocalCluster
@@ -68,6 +69,7 @@ def test_16_points_each_exactly_once_and_a_rerun_skips_them(client, tmp_path):
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(client, tmp_path):
     db = RunDB(tmp_path / "runs.sqlite")
     grid, killed = {"lr": lrs(0.003)}, []
+    last = None
     for record in sweep.run(T, SLOW, grid=grid, seeds=[0, 1], client=client, db=db):
         if record.kind == "point" and not killed:
             busy = [addr for addr, keys in client.processing().items() if keys]
@@ -76,7 +78,7 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(client, tmp_path
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         last = record
-    assert last.metrics["ran"] == 16 and last.metrics["failed"] == 0
+    assert last is not None and last.metrics["ran"] == 16 and last.metrics["failed"] == 0
     hashes = sweep_hashes(db, last.metrics["sweep_id"])
     assert hashes == expected_hashes(SLOW, grid, [0, 1]) and max(Counter(hashes).values()) == 1
     assert len(db.runs()) == 16
@@ -125,13 +127,14 @@ def test_stop_cancels_the_pending_points(client, tmp_path):
 
 def test_a_bad_grid_is_refused_before_any_task(tmp_path):
     path = tmp_path / "runs.sqlite"
+    untouched: Any = object()  # no submit: a task sent to it would fail
     with pytest.raises(ValueError, match=r"grid: lr=-0\.1 refused: lr: must be in \(0\.0, 10000\.0\]"):
-        list(sweep.run(T, TINY, grid={"lr": [0.01, -0.1]}, client=object(), db=path))
+        list(sweep.run(T, TINY, grid={"lr": [0.01, -0.1]}, client=untouched, db=path))
     with pytest.raises(ValueError, match="has no field 'widht'"):
-        list(sweep.run(T, TINY, grid={"widht": [8]}, client=object(), db=path))
+        list(sweep.run(T, TINY, grid={"widht": [8]}, client=untouched, db=path))
     with pytest.raises(ValueError, match="parametrization=.sgd. refused: parametrization: must be one of"):
-        list(sweep.run(T, TINY, grid={"parametrization": ["mup", "sgd"]}, client=object(), db=path))
-    assert not path.exists()  # nothing was written, no client was touched (object() has no submit)
+        list(sweep.run(T, TINY, grid={"parametrization": ["mup", "sgd"]}, client=untouched, db=path))
+    assert not path.exists()  # nothing was written, no client was touched (untouched has no submit)
 
 
 def test_grid_text_and_ranges():

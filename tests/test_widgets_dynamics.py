@@ -76,10 +76,11 @@ def test_two_d_task_draws_a_decision_surface():
         panel.controller.thread.join(120)
         assert panel.controller.state == "finished", panel.controller.status.value
         surface = panel.surfaces[0]
-        assert surface.get_visible() and surface.get_array().shape == (16, 16)
-        np.testing.assert_allclose(surface.get_array().ravel(), panel.records[-1].metrics["f_grid"][0], rtol=1e-6)
-        assert panel.data_points[0].get_offsets().shape == (12, 2)
-        assert len(panel.lines["train"]) == 1 and panel.lines["train"][0].get_xdata()[-1] == 50
+        image = surface.get_array()
+        assert surface.get_visible() and image is not None and image.shape == (16, 16)
+        np.testing.assert_allclose(image.ravel(), panel.records[-1].metrics["f_grid"][0], rtol=1e-6)
+        assert np.shape(panel.data_points[0].get_offsets()) == (12, 2)
+        assert len(panel.lines["train"]) == 1 and np.asarray(panel.lines["train"][0].get_xdata())[-1] == 50
         live = panel.live
         live.canvas.syncing_data_url = False
         contours = [c for c in panel.contours if c is not None]

@@ -5,7 +5,8 @@ A tab builds its panel the first time it is selected, so opening the app costs o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, overload
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, overload
 
 import ipywidgets as w
 
@@ -27,11 +28,11 @@ STYLE = """<style>
 class Workbench:
     """Tabs holding the registered panels (or the given panel classes); built lazily on selection."""
 
-    def __init__(self, panels=None, selected: int = 0):
+    def __init__(self, panels: Iterable[type[Panel[Any]]] | None = None, selected: int = 0) -> None:
         if panels is None:
             from widgets.panels import PANELS as panels
         self.panel_classes = list(panels)
-        self.panels: dict[int, Panel] = {}
+        self.panels: dict[int, Panel[Any]] = {}
         self.tabs = w.Tab(
             children=[w.VBox() for _ in self.panel_classes], titles=[cls.title for cls in self.panel_classes]
         )
@@ -43,11 +44,11 @@ class Workbench:
             self.open(selected)
 
     @overload
-    def open(self, index: int) -> Panel: ...
+    def open(self, index: int) -> Panel[Any]: ...
     @overload
     def open(self, index: None) -> None: ...
 
-    def open(self, index: int | None) -> Panel | None:
+    def open(self, index: int | None) -> Panel[Any] | None:
         """The panel in tab `index`, built on first use."""
         if index is None:
             return None
@@ -57,7 +58,7 @@ class Workbench:
             self.tabs.children[index].children = [panel.widget]
         return self.panels[index]
 
-    def panel(self, title: str) -> Panel:
+    def panel(self, title: str) -> Panel[Any]:
         """The panel with this title (built if needed)."""
         index = [cls.title for cls in self.panel_classes].index(title)
         self.tabs.selected_index = index
@@ -69,5 +70,5 @@ class Workbench:
         self.tabs.close()
         self.widget.close()
 
-    def _repr_mimebundle_(self, **kwargs):
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -19,11 +19,13 @@ import dataclasses
 import functools
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 
 from workbench.activations import ALLOWED_HELP
+from workbench.config import Config
 
 ACTIVATION_SUGGESTIONS = (
     "relu",
@@ -43,13 +45,13 @@ _STYLE = {"description_width": "110px"}
 _LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
 
 
-def _meta(field: dataclasses.Field) -> dict:
+def _meta(field: dataclasses.Field[Any]) -> dict[str, Any]:
     meta = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None)
     meta.update(field.metadata or {})
     return meta
 
 
-def _kind(field: dataclasses.Field, default) -> type:
+def _kind(field: dataclasses.Field[Any], default: object) -> type:
     names = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple}
     kind = field.type if isinstance(field.type, type) else names.get(str(field.type).split("[")[0])
     return kind or type(default)
@@ -61,7 +63,7 @@ def _powers_of_two(lo: int, hi: int, default: int) -> list[int]:
     return sorted(values | {lo, hi, default})
 
 
-def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
+def make_control(name: str, kind: type, meta: dict[str, Any], value: Any) -> w.ValueWidget:
     """One ipywidgets control for a field; the widget's value is the field's value (tuples as text)."""
     common = dict(description=name.replace("_", " "), style=_STYLE, layout=w.Layout(**_LAYOUT), tooltip=meta["doc"])
     lo, hi = meta["lo"], meta["hi"]
@@ -117,7 +119,7 @@ def make_control(name: str, kind: type, meta: dict, value) -> w.ValueWidget:
     return w.Text(value=str(value), continuous_update=False, **common)
 
 
-def _fit(control: w.ValueWidget, value) -> None:
+def _fit(control: w.ValueWidget, value: Any) -> None:
     """Widen a slider so that it shows `value` exactly (a slider clamps what lies outside its track)."""
     if isinstance(control, w.SelectionSlider):
         if value not in control.options:
@@ -128,7 +130,7 @@ def _fit(control: w.ValueWidget, value) -> None:
         control.min, control.max = min(control.min, value), max(control.max, value)
 
 
-def _parse_tuple(name: str, text: str) -> tuple:
+def _parse_tuple(name: str, text: str) -> tuple[int | float, ...]:
     """'64, 256' -> (64, 256); numbers only, never eval."""
     items = [t for t in text.replace(";", ",").split(",") if t.strip()]
     try:
@@ -137,18 +139,32 @@ def _parse_tuple(name: str, text: str) -> tuple:
         raise ValueError(f"{name}: expected comma-separated numbers, got {text!r}") from None
 
 
-class ConfigForm:
+C = TypeVar("C", bound=Config)
+
+
+class ConfigForm(Generic[C]):
     """Controls for the fields of a Config class, kept in sync with one validated config instance."""
 
-    def __init__(self, config_cls, config=None, *, include=None, exclude=(), advanced=(), visible=None):
+    def __init__(
+        self,
+        config_cls: type[C],
+        config: C | None = None,
+        *,
+        include: Iterable[str] | None = None,
+        exclude: Collection[str] = (),
+        advanced: Collection[str] = (),
+        visible: dict[str, Callable[[C], bool]] | None = None,
+    ) -> None:
         self.config_cls = config_cls
-        self.config = config if config is not None else config_cls()
+        self.config: C = config if config is not None else config_cls()
         fields = {f.name: f for f in dataclasses.fields(config_cls)}
         names = [n for n in (include or fields) if n not in exclude]
         self.visible = visible or {}
         self.controls: dict[str, w.ValueWidget] = {}
         self.errors: dict[str, w.HTML] = {}
-        self._kinds, self._callbacks, self._silent = {}, [], False
+        self._kinds: dict[str, type] = {}
+        self._callbacks: list[Callable[[C], object]] = []
+        self._silent = False
         rows, more = [], []
         for name in names:
             f = fields[name]
@@ -175,11 +191,11 @@ class ConfigForm:
             rows.append(w.Accordion([w.VBox(more)], titles=("more settings",), selected_index=None))
         self.widget = w.VBox(rows, layout=w.Layout(width="300px", flex="0 0 auto"))
 
-    def observe(self, callback: Callable) -> None:
+    def observe(self, callback: Callable[[C], object]) -> None:
         """Call `callback(config)` after each change that gives a valid config."""
         self._callbacks.append(callback)
 
-    def _value(self, name: str):
+    def _value(self, name: str) -> Any:
         raw = self.controls[name].value
         return _parse_tuple(name, raw) if self._kinds[name] is tuple else raw
 
@@ -188,7 +204,7 @@ class ConfigForm:
             f'<span role="alert" style="color:#d62728">{html.escape(message)}</span>' if message else ""
         )
 
-    def _changed(self, name: str, change) -> None:
+    def _changed(self, name: str, change: dict[str, Any]) -> None:
         if self._silent:
             return
         try:
@@ -211,7 +227,7 @@ class ConfigForm:
             assert isinstance(control, w.DOMWidget)  # every control `make_control` builds has a layout
             control.layout.display = "" if applies(self.config) else "none"
 
-    def set_config(self, config) -> None:
+    def set_config(self, config: C) -> None:
         """Show `config` in the controls (one change notification, not one per field)."""
         self._silent = True
         try:

@@ -28,6 +28,7 @@ import io
 import math
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, cast
 
 import ipywidgets as w
@@ -38,6 +39,8 @@ from ipympl.backend_nbagg import (
     Canvas,
     new_figure_manager_given_figure,  # pyright: ignore[reportAttributeAccessIssue]  # added by _Backend.export
 )
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -70,7 +73,7 @@ def nice_ceil(v: float) -> float:
     return next(m * e for m in (1, 2, 5, 10) if m * e >= v)
 
 
-def round_limits(ax, axis: str = "xy") -> None:
+def round_limits(ax: Axes, axis: str = "xy") -> None:
     """Autoscale to the visible data with zero included and the far ends rounded out to 1, 2 or 5 times a
     power of ten (whole decades on log axes): limits that move only when the data crosses such a step, so
     most redraws reuse the cached frame (`LiveFigure.dynamic`)."""
@@ -91,7 +94,7 @@ def round_limits(ax, axis: str = "xy") -> None:
         getattr(ax, f"set_{name}lim")(*lim)
 
 
-def log2_axis(ax, values) -> None:
+def log2_axis(ax: Axes, values: Iterable[float]) -> None:
     """A log2 x axis labelled at exactly the given values (widths, sample sizes; no crowded minor labels)."""
     widths = sorted({int(v) for v in values})
     ax.set_xscale("log", base=2)
@@ -109,16 +112,16 @@ class LiveFigure:
         nrows: int = 1,
         ncols: int = 1,
         *,
-        figsize=(9.0, 3.0),
+        figsize: tuple[float, float] = (9.0, 3.0),
         alt: str = "",
         min_interval: float = 0.1,
         render_share: float = 0.15,
         max_interval: float = 1.5,
-    ):
+    ) -> None:
         with plt.ioff(), plt.rc_context(THEME):
             self.fig = Figure(figsize=figsize, layout="constrained")
             new_figure_manager_given_figure(id(self), self.fig)
-            self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).ravel())
+            self.axes: list[Axes] = list(self.fig.subplots(nrows, ncols, squeeze=False).ravel())
         canvas = self.canvas
         canvas.header_visible = False
         canvas.footer_visible = False
@@ -132,11 +135,13 @@ class LiveFigure:
         self.max_interval = max_interval
         self._last, self._pending, self._lock = 0.0, False, threading.Lock()
         self.draws = self.full_renders = 0
-        self._dynamic, self._background, self._frame = [], None, None
+        self._dynamic: list[Artist] = []
+        self._background: Any = None  # the Agg renderer's saved region (`copy_from_bbox`)
+        self._frame: tuple | None = None
         self.lock = threading.RLock()  # held by a render and by a panel while it changes artists
         render = canvas.draw
 
-        def timed_render(*args, **kwargs):  # ipympl renders through canvas.draw when the front end asks
+        def timed_render(*args: Any, **kwargs: Any) -> None:  # ipympl renders via canvas.draw when asked to
             with self.lock:  # never a figure half-updated by a panel's draw in its worker thread
                 t = time.perf_counter()
                 self.theme_text()
@@ -150,13 +155,14 @@ class LiveFigure:
         self.alt = alt
 
     @property
-    def dynamic(self) -> list:
+    def dynamic(self) -> list[Artist]:
         """Artists redrawn over the cached background (empty: every render is a full render)."""
         return self._dynamic
 
     @dynamic.setter
-    def dynamic(self, artists) -> None:  # a new list redraws everything; artists that come and go between
-        # full renders (a contour redrawn each time) may be appended to and removed from the list in place
+    def dynamic(self, artists: Iterable[Artist]) -> None:
+        # a new list redraws everything; artists that come and go between full renders (a contour redrawn each
+        # time) may be appended to and removed from the list in place
         self._dynamic, self._frame = list(artists), None
 
     def _frame_key(self) -> tuple:

@@ -5,7 +5,7 @@ How to make a panel (see widgets/README.md for a complete example):
     from widgets.panel import LivePanel
     from workbench.experiments import grokking
 
-    class GrokkingPanel(LivePanel):
+    class GrokkingPanel(LivePanel[grokking.Config]):
         title = "Grokking"
         experiment = grokking                        # module with Config and run(config, stop)
         form_options = dict(exclude=("seed",))
@@ -40,15 +40,18 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import ipywidgets as w
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController, close_all
+from workbench.config import Config
 from workbench.experiment import Experiment, Record, schema_errors
 from workbench.rundb import RunDB, RunDBError
 from workbench.runfile import read_run
@@ -88,7 +91,7 @@ def records_csv(records: list[Record]) -> str:
     return buf.getvalue()
 
 
-def records_json(records: list[Record], config=None) -> str:
+def records_json(records: list[Record], config: Config | None = None) -> str:
     body = {"config": config.to_dict() if config is not None else None, "records": [record_dict(r) for r in records]}
     return json.dumps(plain(body))
 
@@ -125,26 +128,32 @@ class Help:
 
 FORM_WIDTH = "300px"  # controls column: at 1280 px, file browser open, a figure <= 5 in wide fits beside it
 
+C = TypeVar("C", bound=Config)  # a panel's experiment Config class: Panel[grokking.Config], ...
 
-class Panel:
-    """A view: controls beside a LiveFigure, recomputed in the background on every control change."""
+
+class Panel(Generic[C]):
+    """A view: controls beside a LiveFigure, recomputed in the background on every control change.
+
+    A panel is generic in its experiment's Config class (`class GrokkingPanel(LivePanel[grokking.Config])`),
+    so `self.config` and `self.running_config` have the experiment's fields."""
 
     title = "panel"
     experiment: Experiment  # a module (or object) with Config, run(config, stop=None) and METRICS
-    form_options: dict = {}
-    figure_options: dict = {}
+    form_options: dict[str, Any] = {}  # keyword arguments of ConfigForm (include, exclude, advanced, visible)
+    figure_options: dict[str, Any] = {}  # keyword arguments of LiveFigure (nrows, ncols, figsize, ...)
     alt = ""
     help: Help | None = None
     auto = True
-    quick: dict = {}  # settings small enough for a smoke run of the panel (tests, CI), e.g. dict(steps=40)
+    quick: dict[str, Any] = {}  # settings small enough for a smoke run of the panel (tests, CI), e.g. dict(steps=40)
 
-    def __init__(self, config=None):
-        self.config_cls = self.experiment.Config
+    def __init__(self, config: C | None = None) -> None:
+        # `Experiment.Config` is a bare `type`: the subclass names its experiment and C, so this is that Config
+        self.config_cls = cast("type[C]", self.experiment.Config)
         self.form = ConfigForm(self.config_cls, config, **self.form_options)
         self.live = LiveFigure(alt=self.alt, **self.figure_options)
         self.message = w.HTML()
-        self.running_config = None
-        self._waiting = None
+        self.running_config: C | None = None
+        self._waiting: Record | None = None
         self.controller = RunController(
             self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end, auto=self.auto
         )
@@ -171,7 +180,7 @@ class Panel:
             self.controller.request()
 
     # ---- hooks for subclasses
-    def setup(self, axes) -> None:
+    def setup(self, axes: list[Axes]) -> None:
         """Create the (empty) artists on the LiveFigure's axes."""
 
     def draw(self, record: Record) -> None:
@@ -199,23 +208,23 @@ class Panel:
 
     # ---- shared machinery
     @property
-    def config(self):
+    def config(self) -> C:
         return self.form.config
 
     def show_message(self, text: str, error: bool = True) -> None:
         colour = "#D55E00" if error else "inherit"
         self.message.value = f'<span role="status" style="color:{colour}">{html.escape(text)}</span>' if text else ""
 
-    def _config_changed(self, config) -> None:
+    def _config_changed(self, config: C) -> None:
         self.show_message("")
         if self.auto:
             self.controller.request()
 
-    def run(self, config, stop: threading.Event):
+    def run(self, config: C, stop: threading.Event) -> Iterator[Record]:
         """The stream of records for `config` (default: the experiment's run)."""
         return self.experiment.run(config, stop=stop)
 
-    def _start(self, stop):
+    def _start(self, stop: threading.Event) -> Iterator[Record]:
         config = self.config
         if not self.auto:
             self._waiting = None
@@ -254,7 +263,7 @@ class Panel:
             self.redraw(self._waiting, force=True)
 
     @staticmethod
-    def rescale(ax) -> None:
+    def rescale(ax: Axes) -> None:
         ax.relim(visible_only=True)
         ax.autoscale_view()
 
@@ -262,7 +271,7 @@ class Panel:
         """Metrics of the current run's "point" records (one per job of a sweep), in order."""
         return [r.metrics for r in self.records if r.kind == "point"]
 
-    def history(self, name: str, index=None):
+    def history(self, name: str, index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of a metric over this run's training records (values[:, index] if given)."""
         recs = [r for r in self.records if r.kind == "step" and name in r.metrics]
         steps = np.array([r.done for r in recs], float)
@@ -312,7 +321,7 @@ class Panel:
         if not any(r.metrics for r in records):
             raise ValueError("run: no record with metrics")
 
-    def load_run(self, config, records: list[Record]) -> None:
+    def load_run(self, config: C, records: list[Record]) -> None:
         """Apply a validated exported run: a view takes its config and computes it again."""
         self.form.set_config(config)
         self.show_message("loaded the run's settings; the view computes them again", error=False)
@@ -355,7 +364,7 @@ class Panel:
 PAST_RUNS = 12  # finished or stopped runs a panel keeps under "past runs" (the oldest is dropped first)
 
 
-class LivePanel(Panel):
+class LivePanel(Panel[C]):
     """A panel whose experiment trains in the background: Run / Stop / Reset, records drawn live.
 
     Every run that ends (finished, stopped, diverged) is kept under "past runs" with its config and
@@ -363,8 +372,8 @@ class LivePanel(Panel):
 
     auto = False
 
-    def __init__(self, config=None):
-        self.past_runs: list[tuple[str, Any, list[Record] | int]] = []  # records, or a run id not yet read
+    def __init__(self, config: C | None = None) -> None:
+        self.past_runs: list[tuple[str, C, list[Record] | int]] = []  # records, or a run id not yet read
         self.past = w.Dropdown(options=[], description="past runs", layout=w.Layout(width="460px"))
         self.show_button = w.Button(
             description="Show", icon="history", disabled=True, tooltip="restore the selected run's settings and plots"
@@ -406,9 +415,10 @@ class LivePanel(Panel):
 
     def _end(self) -> None:
         self.flush()
-        self._archive(self.running_config, list(self.controller.records))
+        if self.running_config is not None:  # set by _start before the run yields anything
+            self._archive(self.running_config, list(self.controller.records))
 
-    def _archive(self, config, records: list[Record]) -> None:
+    def _archive(self, config: C, records: list[Record]) -> None:
         """Keep an ended run under "past runs", labelled by its time, progress and non-default settings."""
         if not any(r.metrics for r in records):
             return
@@ -423,12 +433,12 @@ class LivePanel(Panel):
         self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]
         self._list_past()
 
-    def _show_selected(self, _button) -> None:
+    def _show_selected(self, _button: w.Button) -> None:
         index = self.past.value
         assert index is not None  # Show is enabled once a run is listed, and the dropdown then selects one
         self.show_run(index)
 
-    def load_run(self, config, records: list[Record]) -> None:
+    def load_run(self, config: C, records: list[Record]) -> None:
         """Apply a validated exported run: listed under past runs, shown, then saved in the run database; a run
         whose records cannot be drawn is taken back and the panel stays as it was."""
         if self.controller.running:
@@ -481,7 +491,7 @@ class LivePanel(Panel):
         self.controller.show("ready", f"showing the run of {label.split()[0]}")
 
 
-def short(value) -> str:
+def short(value: object) -> str:
     """A setting as a past-run label shows it: floats to 3 significant digits, lists joined by '/'."""
     if isinstance(value, (list, tuple)):
         return "/".join(short(v) for v in value)

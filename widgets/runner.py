@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import ipywidgets as w
 
@@ -58,13 +58,14 @@ class RunController:
         on_end: Callable[[], None] | None = None,
         auto: bool = False,
         debounce: float = DEBOUNCE,
-    ):
+    ) -> None:
         self._run, self.on_record, self.on_reset, self.on_end = run, on_record, on_reset, on_end
         self.auto, self.debounce = auto, debounce
         self.records: list[Record] = []
         self.thread: threading.Thread | None = None
         self.stop_event = threading.Event()
-        self.state, self.error = "ready", None
+        self.state = "ready"
+        self.error: Exception | None = None
         self._wake = threading.Condition()
         self._requested = self._served = 0
         self._closed = False
@@ -239,7 +240,7 @@ class RunController:
         close_all(self.run_button, self.stop_button, self.reset_button, self.progress, self.status, self.widget)
 
 
-def walk(widget: w.Widget, seen: set | None = None):
+def walk(widget: w.Widget, seen: set[int] | None = None) -> Iterator[w.Widget]:
     """A widget and every widget model it holds in a synced trait (children, accordion pages, layout, style, a
     canvas's toolbar), depth first, each once."""
     seen = set() if seen is None else seen
@@ -257,7 +258,7 @@ def walk(widget: w.Widget, seen: set | None = None):
 def close_all(*widgets: w.Widget) -> None:
     """Close every widget model that `walk` reaches from `widgets` (ipywidgets' `close` leaves a widget's
     layout, style and children open)."""
-    seen: set = set()
+    seen: set[int] = set()
     for widget in widgets:
         for model in list(walk(widget, seen)):
             model.close()

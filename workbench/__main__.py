@@ -27,9 +27,10 @@ import math
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
-from workbench.experiment import progress_text
+from workbench.experiment import Record, progress_text
 
 
 def load_spec(path: str) -> dict:
@@ -49,7 +50,7 @@ def load_spec(path: str) -> dict:
     return dict(experiment=module, base_config=base, grid=grid, seeds=spec.get("seeds"), zip=spec.get("zip", False))
 
 
-def point_line(record) -> str:
+def point_line(record: Record) -> str:
     """One line per point: progress, grid values, outcome, scalar results, ETA."""
     m = record.metrics
     fields = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in m["fields"].items())
@@ -59,7 +60,7 @@ def point_line(record) -> str:
     return f"{progress_text(record):>14}  {fields}  {outcome}  {result}{m.get('error', '')}{eta}"
 
 
-def sweep_command(args) -> int:
+def sweep_command(args: argparse.Namespace) -> int:
     from workbench import sweep
 
     kwargs = load_spec(args.spec)
@@ -78,7 +79,7 @@ def sweep_command(args) -> int:
     return 1 if failed else 0
 
 
-def runs_command(args) -> int:
+def runs_command(args: argparse.Namespace) -> int:
     from workbench.rundb import RunDB
 
     db = RunDB(args.db)
@@ -102,7 +103,7 @@ def runs_command(args) -> int:
     return 0
 
 
-def _arg(args, i: int, what: str) -> str:
+def _arg(args: argparse.Namespace, i: int, what: str) -> str:
     if len(args.paths) <= i:
         raise ValueError(f"runs {args.action}: give {what}")
     return args.paths[i]
@@ -126,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from workbench.rundb import RunDBError
 
     args = parser().parse_args(argv)

@@ -51,15 +51,19 @@ class Activation:
         return self.fn(x)
 
 
-def _leaky_relu(x, a=0.01):
+ActivationLike = str | Activation | Callable[[Array], Array]
+"""What `get_activation` resolves: a name, a parametrized name, an expression in x, an Activation or a callable."""
+
+
+def _leaky_relu(x: Array, a: float = 0.01) -> Array:
     return jnp.where(x >= 0, x, a * x)
 
 
-def _elu(x, a=1.0):
+def _elu(x: Array, a: float = 1.0) -> Array:
     return jnp.where(x > 0, x, a * jnp.expm1(jnp.minimum(x, 0.0)))
 
 
-def _gelu(x):
+def _gelu(x: Array) -> Array:
     """Exact GELU x * Phi(x) (Hendrycks & Gimpel 2016), not the tanh approximation."""
     return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
@@ -230,7 +234,7 @@ def parse_expression(text: str) -> Callable[[Array], Array]:
     if not any(isinstance(n, ast.Name) and n.id == "x" for n in ast.walk(body)):
         raise ValueError(f"activation: expression {text!r} does not use x")
 
-    def fn(x):
+    def fn(x: ArrayLike) -> Array:
         x = jnp.asarray(x)
         return jnp.broadcast_to(_evaluate(body, x), x.shape).astype(jnp.result_type(x, float))
 
@@ -254,7 +258,7 @@ PROBE = np.linspace(-20.0, 20.0, 401, dtype=np.float32)  # points where a typed 
 _PARAM_NAME = re.compile(r"^\s*([a-z_]+)\s*\(\s*([-+0-9.eE]+)\s*\)\s*$")
 
 
-def get_activation(spec: str | Activation | Callable) -> Activation:
+def get_activation(spec: ActivationLike) -> Activation:
     """Resolve a name, a parametrized name, a typed expression or a callable to an Activation."""
     if isinstance(spec, Activation):
         return spec

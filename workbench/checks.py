@@ -9,6 +9,7 @@ field read the same: numpy scalars accepted, bools, complex, NaN, inf and 10**40
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection
 from typing import Any
 
 import jax
@@ -17,7 +18,7 @@ import numpy as np
 from workbench.config import check_field
 
 
-def _meta(lo=None, hi=None, lo_open: bool = False) -> dict:
+def _meta(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> dict[str, Any]:
     return dict(lo=lo, hi=hi, lo_open=lo_open, choices=None, log=False, check=None, doc="", step=None)
 
 
@@ -36,7 +37,7 @@ def seed(value: Any) -> int:
     return integer("seed", value, 0, 2**31 - 1)
 
 
-def choice(name: str, value: Any, choices) -> Any:
+def choice(name: str, value: Any, choices: Collection[Any]) -> Any:
     """`value` if it is one of `choices`, or ValueError listing them."""
     if not isinstance(value, (str, int, float)) or value not in tuple(choices):
         raise ValueError(f"{name}: must be one of {', '.join(map(str, choices))}, got {value!r}")
@@ -57,7 +58,7 @@ def array(
     finite: bool = True,
     integer_valued: bool = False,
     max_abs: float | None = None,
-):
+) -> np.ndarray | jax.Array:
     """A real array of `ndim` dimensions, each of length >= `min_size`, all entries finite (and at most `max_abs`
     in magnitude); refused with a ValueError naming `name` otherwise. Returns a numpy array (or the jax
     array/tracer as given)."""
@@ -87,7 +88,9 @@ def array(
     return value
 
 
-def reals(name: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False):
+def reals(
+    name: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> np.ndarray | np.float64 | jax.Array:
     """A real number or array of them (any shape, at least one entry), all finite and in [lo, hi] ((lo, hi]
     with `lo_open`), as float64 numpy; a jax tracer passes with its shape checked only."""
     if isinstance(value, numbers.Number) or isinstance(value, np.generic):

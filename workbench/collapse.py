@@ -20,8 +20,11 @@ means mu_c; centred class means M (C, d) with rows mu_c - mu_G; classifier W (C,
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench import checks
 from workbench.memory import require
@@ -30,7 +33,7 @@ PINV_RTOL = 1e-10
 MAX_FEATURE = 1e50  # |entries| of features and classifiers: squared norms of Grams stay finite in float64
 
 
-def _features(h, y, n_classes) -> tuple[np.ndarray, np.ndarray, int]:
+def _features(h: ArrayLike, y: ArrayLike, n_classes: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Validated (h (N, d) float64, y (N,) labels in [0, C), C >= 2)."""
     n_classes = checks.integer("n_classes", n_classes, 2, 100_000)
     h = checks.array("h", h, max_abs=MAX_FEATURE)
@@ -46,7 +49,7 @@ def class_means(h: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarra
     return sums / np.maximum(counts, 1)[:, None], h.mean(0), counts
 
 
-def nc1(h, y, n_classes: int) -> float:
+def nc1(h: ArrayLike, y: ArrayLike, n_classes: int) -> float:
     """Tr(Sigma_W Sigma_B^+)/C (Papyan et al. 2020), truncated pseudo-inverse, never negative."""
     h, y, n_classes = _features(h, y, n_classes)
     means, mu_g, _ = class_means(h, y, n_classes)
@@ -76,7 +79,9 @@ def etf_distance(m: np.ndarray) -> float:
     return float(np.linalg.norm(gram / max(np.linalg.norm(gram), 1e-300) - etf))
 
 
-def nc_metrics(h, y, n_classes: int, w=None, b=None) -> dict:
+def nc_metrics(
+    h: ArrayLike, y: ArrayLike, n_classes: int, w: ArrayLike | None = None, b: ArrayLike | None = None
+) -> dict[str, Any]:
     """NC1..NC4 of features h (N, d) with labels y and classifier rows w (C, d), bias b (C,) (see the
     module docstring). Without a classifier only nc1 and the class-mean parts of nc2 are returned."""
     h, y, n_classes = _features(h, y, n_classes)
@@ -116,7 +121,7 @@ def nc_metrics(h, y, n_classes: int, w=None, b=None) -> dict:
     return out
 
 
-def layer_nc(features, y, n_classes: int) -> dict:
+def layer_nc(features: Iterable[ArrayLike], y: ArrayLike, n_classes: int) -> dict[str, np.ndarray]:
     """Per-layer nc1 and nc2 (arrays over the layers) of a list of feature matrices."""
     per = [nc_metrics(h, y, n_classes) for h in features]
     return {"nc1_layers": np.array([p["nc1"] for p in per]), "nc2_layers": np.array([p["nc2"] for p in per])}
@@ -163,14 +168,19 @@ def gof_singular_value(s: float, n_total: int, c: float, depth: int) -> float:
     return z if objective(z) < objective(0.0) else 0.0
 
 
-def _counts(name: str, values) -> tuple[int, ...]:
+def _counts(name: str, values: Sequence[float] | np.ndarray) -> tuple[int, ...]:
     """A non-empty sequence of positive integers (class sizes)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (tuple, list, np.ndarray)) or not len(values):
         raise ValueError(f"{name}: must be a non-empty list of class sizes in [1, 1000000000], got {values!r:.60}")
     return tuple(checks.integer(name, v, 1, 10**9) for v in values)
 
 
-def gof_prediction(class_sizes, weight_decay_h: float, weight_decays_w, n_total: int | None = None) -> dict:
+def gof_prediction(
+    class_sizes: Sequence[float] | np.ndarray,
+    weight_decay_h: float,
+    weight_decays_w: Sequence[float] | np.ndarray,
+    n_total: int | None = None,
+) -> dict[str, np.ndarray]:
     """Global minimiser of 1/(2N)||W_M..W_1 H - Y||^2 + lambda_H/2 ||H||^2 + sum_m lambda_m/2 ||W_m||^2
     (Dang et al. 2023, Sec. 4, bias-free, width >= C): a "general orthogonal frame" where class means
     and the last layer's rows are orthogonal, with lengths set by the class sizes n_k.
@@ -202,7 +212,7 @@ def gof_prediction(class_sizes, weight_decay_h: float, weight_decays_w, n_total:
     }
 
 
-def minority_collapse_threshold(class_sizes, depth: int = 1) -> float:
+def minority_collapse_threshold(class_sizes: Sequence[float] | np.ndarray, depth: int = 1) -> float:
     """The weight decay lambda (the same on H and every layer) above which the smallest class
     collapses (z_k = 0) in `gof_prediction`: sqrt(n_min)/N for depth 1, by bisection otherwise."""
     sizes = np.asarray(_counts("class_sizes", class_sizes), np.float64)

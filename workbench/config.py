@@ -18,6 +18,7 @@ import math
 import numbers
 import typing
 import zlib
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -28,15 +29,15 @@ _MISSING = object()
 def spec(
     default: Any,
     *,
-    lo=None,
-    hi=None,
+    lo: float | None = None,
+    hi: float | None = None,
     lo_open: bool = False,
-    choices=None,
+    choices: Iterable[Any] | None = None,
     log: bool = False,
     check: str | None = None,
     doc: str = "",
-    step=None,
-):
+    step: float | None = None,
+) -> Any:  # the field's default to the type checker, as `dataclasses.field` is
     """A dataclass field with its allowed range (lo..hi, or choices) and a one-line description."""
     meta = dict(
         lo=lo,
@@ -51,13 +52,13 @@ def spec(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def _range_text(meta) -> str:
+def _range_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta["lo"], meta["hi"]
     left = "(" if meta["lo_open"] else "["
     return f"{left}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
 
 
-def _check_activation(value):
+def _check_activation(value: object) -> str:
     from workbench.activations import get_activation  # the registry is the one source of truth
 
     if not isinstance(value, str):
@@ -147,11 +148,11 @@ class Config:
     def validate(self) -> None:
         """Cross-field checks; subclasses override and raise ValueError naming the fields."""
 
-    def replace(self, **changes) -> Self:
+    def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def like(cls, other: Config, **fields) -> Self:
+    def like(cls, other: Config, **fields: Any) -> Self:
         """This kind of config built from another's fields of the same names (an experiment's width, depth,
         lr, seed, ...), then `fields` (sizes of the data, a width of a sweep, ...)."""
         mine = {f.name for f in dataclasses.fields(cls)}

@@ -19,79 +19,90 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize
 
 from workbench import checks
-from workbench.activations import derivative, get_activation
+from workbench.activations import Activation, ActivationLike, derivative, get_activation
 from workbench.kernels import dual, gaussian_expectations
+
+Real = float | np.ndarray  # a number, or an array of them (broadcast)
 
 Q_MAX = 1e6  # a length above this counts as diverged (no finite q*)
 MAX_VARIANCE = 1e4  # sigma_w^2, sigma_b^2 and input moments accepted
 MAX_PROFILE_DEPTH = 1000  # layers of `depth_profile` and steps of `selu_flow` (one host round trip each)
 
 
-def _np(x):
+def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
 @functools.lru_cache(maxsize=64)
-def _jitted(activation):
+def _jitted(activation: Activation) -> Callable[..., tuple[jax.Array, jax.Array]]:
     """jit of `gaussian_expectations` for one activation (compiled once per argument shape)."""
     return jax.jit(functools.partial(gaussian_expectations, activation))
 
 
-def expectations(activation, q11, q12, q22) -> tuple[np.ndarray, np.ndarray]:
+def expectations(
+    activation: ActivationLike, q11: ArrayLike, q12: ArrayLike, q22: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) as numpy arrays, from `workbench.kernels.gaussian_expectations`."""
     act = get_activation(activation)
     e_phi, e_dphi = _jitted(act)(*np.broadcast_arrays(_np(q11), _np(q12), _np(q22)))
     return _np(e_phi), _np(e_dphi)
 
 
-def diagonal(act, q):
+def diagonal(act: Activation, q: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): the closed forms of `dual` where they exist, else one
     Gauss-Hermite rule (`dual.hermite_diag`, O(nodes) per point instead of a Mehler sum at c = 1)."""
     return dual.dual_of(act).diagonal(jnp.asarray(q, jnp.result_type(q, float)))
 
 
 @functools.lru_cache(maxsize=64)
-def _jitted_diagonal(act):
+def _jitted_diagonal(act: Activation) -> Callable[[ArrayLike], tuple[jax.Array, jax.Array]]:
     return jax.jit(functools.partial(diagonal, act))
 
 
-def diagonal_expectations(activation, q) -> tuple[np.ndarray, np.ndarray]:
+def diagonal_expectations(activation: ActivationLike, q: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(E[phi(sqrt(q) z)^2], E[phi'(sqrt(q) z)^2]) as numpy arrays."""
     e_phi, e_dphi = _jitted_diagonal(get_activation(activation))(_np(q))
     return _np(e_phi), _np(e_dphi)
 
 
-def kernel_map(activation, sigma_w2, sigma_b2, q11, q12, q22):
+def kernel_map(
+    activation: ActivationLike, sigma_w2: float, sigma_b2: float, q11: ArrayLike, q12: ArrayLike, q22: ArrayLike
+) -> tuple[np.ndarray, ...]:
     """One layer on the kernel of two inputs: (q11, q12, q22) -> the next layer's (Poole et al., eqs. 3, 5)."""
     e = expectations(activation, np.stack([q11, q11, q22]), np.stack([q11, q12, q22]), np.stack([q11, q22, q22]))[0]
     return tuple(sigma_w2 * e + sigma_b2)
 
 
-def length_map(activation, sigma_w2, sigma_b2, q):
+def length_map(activation: ActivationLike, sigma_w2: Real, sigma_b2: Real, q: ArrayLike) -> np.ndarray:
     """q -> sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2 (Poole et al. 2016, eq. 3)."""
     return sigma_w2 * diagonal_expectations(activation, q)[0] + sigma_b2
 
 
+_LoopState = tuple[jax.Array | int, jax.Array, jax.Array | float]  # (iteration, x, last relative change)
+
+
 @functools.lru_cache(maxsize=64)
-def _fixed_point(activation, kind: str):
+def _fixed_point(activation: Activation, kind: str) -> Callable[..., jax.Array]:
     """jit(while_loop) iterating the length map (kind "q") or the correlation map at q (kind "c")."""
 
-    def step(x, sw, sb, q):
+    def step(x: jax.Array, sw: jax.Array, sb: jax.Array, q: jax.Array) -> jax.Array:
         if kind == "q":
             return jnp.minimum(sw * diagonal(activation, x)[0] + sb, 10 * Q_MAX)
         return jnp.clip((sw * gaussian_expectations(activation, q, x * q, q)[0] + sb) / q, -1.0, 1.0)
 
     @jax.jit
-    def solve(x0, sw, sb, q, iters, tol):
-        def body(state):
+    def solve(x0: jax.Array, sw: jax.Array, sb: jax.Array, q: jax.Array, iters: int, tol: float) -> jax.Array:
+        def body(state: _LoopState) -> _LoopState:
             i, x, _ = state
             new = step(x, sw, sb, q)
             return i + 1, new, jnp.max(jnp.where(new < Q_MAX, jnp.abs(new - x) / jnp.maximum(1.0, x), 0.0))
@@ -101,7 +112,7 @@ def _fixed_point(activation, kind: str):
     return solve
 
 
-def _variances(sigma_w2, sigma_b2) -> tuple[np.ndarray, np.ndarray]:
+def _variances(sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validated, broadcast (sigma_w2, sigma_b2): finite, in [0, MAX_VARIANCE]."""
     sw = checks.reals("sigma_w2", sigma_w2, 0.0, MAX_VARIANCE)
     sb = checks.reals("sigma_b2", sigma_b2, 0.0, MAX_VARIANCE)
@@ -112,11 +123,19 @@ def _variances(sigma_w2, sigma_b2) -> tuple[np.ndarray, np.ndarray]:
     return sw, sb
 
 
-def _iteration(iters, tol) -> tuple[int, float]:
+def _iteration(iters: int, tol: float) -> tuple[int, float]:
     return checks.integer("iters", iters, 1, 1_000_000), checks.real("tol", tol, 0.0, 1.0, lo_open=True)
 
 
-def q_star(activation, sigma_w2, sigma_b2, *, q0=1.0, iters=5000, tol=1e-7):
+def q_star(
+    activation: ActivationLike,
+    sigma_w2: ArrayLike,
+    sigma_b2: ArrayLike,
+    *,
+    q0: float = 1.0,
+    iters: int = 5000,
+    tol: float = 1e-7,
+) -> np.ndarray:
     """Fixed point of the length map reached from q0 by iteration; inf where the length diverges.
     Broadcasts over sigma_w2 and sigma_b2."""
     sw, sb = _variances(sigma_w2, sigma_b2)
@@ -127,19 +146,27 @@ def q_star(activation, sigma_w2, sigma_b2, *, q0=1.0, iters=5000, tol=1e-7):
     return np.where(q >= Q_MAX, np.inf, q)
 
 
-def chi_1(activation, sigma_w2, sigma_b2, q=None):
+def chi_1(activation: ActivationLike, sigma_w2: Real, sigma_b2: Real, q: ArrayLike | None = None) -> np.ndarray:
     """chi_1 = sigma_w2 E[phi'(sqrt(q*) z)^2] (Poole et al. 2016, eq. 7): slope of the c-map at c = 1."""
     q = q_star(activation, sigma_w2, sigma_b2) if q is None else _np(q)
     qf = np.where(np.isfinite(q), q, 1.0)
     return np.where(np.isfinite(q), sigma_w2 * diagonal_expectations(activation, qf)[1], np.nan)
 
 
-def correlation_map(activation, sigma_w2, sigma_b2, c, q):
+def correlation_map(activation: ActivationLike, sigma_w2: Real, sigma_b2: Real, c: ArrayLike, q: Real) -> np.ndarray:
     """c -> (sigma_w2 E[phi(u) phi(v)] + sigma_b2) / q with u, v at length q and correlation c (eq. 5)."""
     return (sigma_w2 * expectations(activation, q, _np(c) * q, q)[0] + sigma_b2) / q
 
 
-def c_star(activation, sigma_w2, sigma_b2, *, c0=0.0, iters=5000, tol=1e-6):
+def c_star(
+    activation: ActivationLike,
+    sigma_w2: ArrayLike,
+    sigma_b2: ArrayLike,
+    *,
+    c0: float = 0.0,
+    iters: int = 5000,
+    tol: float = 1e-6,
+) -> np.ndarray:
     """Stable fixed point c* of the correlation map at q*, reached from c0 (1 in the ordered phase)."""
     sw, sb = _variances(sigma_w2, sigma_b2)
     c0 = checks.real("c0", c0, -1.0, 1.0)
@@ -149,14 +176,14 @@ def c_star(activation, sigma_w2, sigma_b2, *, c0=0.0, iters=5000, tol=1e-6):
     return _np(solve(jnp.full(sw.shape, c0, jnp.float32), sw, sb, np.where(np.isfinite(q), q, 1.0), iters, tol))
 
 
-def chi_c(activation, sigma_w2, sigma_b2, c=None):
+def chi_c(activation: ActivationLike, sigma_w2: Real, sigma_b2: Real, c: Real | None = None) -> np.ndarray:
     """chi_c = sigma_w2 E[phi'(u) phi'(v)] at (q*, c*): slope of the c-map at c* (Schoenholz et al., eq. 9)."""
     q = q_star(activation, sigma_w2, sigma_b2)
     c = c_star(activation, sigma_w2, sigma_b2) if c is None else c
     return sigma_w2 * expectations(activation, q, c * q, q)[1]
 
 
-def chi_q(activation, sigma_w2, sigma_b2, *, rel=1e-3):
+def chi_q(activation: ActivationLike, sigma_w2: Real, sigma_b2: Real, *, rel: float = 1e-3) -> np.ndarray:
     """Slope of the length map at q* (Schoenholz et al. 2017, eq. 6), by a central difference."""
     q = q_star(activation, sigma_w2, sigma_b2)
     h = rel * np.maximum(q, 1e-3)
@@ -165,7 +192,7 @@ def chi_q(activation, sigma_w2, sigma_b2, *, rel=1e-3):
     )
 
 
-def depth_scale(chi):
+def depth_scale(chi: ArrayLike) -> np.ndarray:
     """xi = -1 / log(chi): layers over which a perturbation of the fixed point decays (inf at chi = 1)."""
     chi = _np(chi)
     with np.errstate(divide="ignore"):
@@ -184,7 +211,7 @@ class DepthScales(NamedTuple):
     xi_c: float
 
 
-def depth_scales(activation, sigma_w2, sigma_b2) -> DepthScales:
+def depth_scales(activation: ActivationLike, sigma_w2: float, sigma_b2: float) -> DepthScales:
     """q*, c*, chi_1, chi_c, chi_q, xi_q and xi_c (Schoenholz et al. 2017, Sec. 3)."""
     sigma_w2 = checks.real("sigma_w2", sigma_w2, 0.0, MAX_VARIANCE)  # one network: scalars
     sigma_b2 = checks.real("sigma_b2", sigma_b2, 0.0, MAX_VARIANCE)
@@ -197,18 +224,18 @@ def depth_scales(activation, sigma_w2, sigma_b2) -> DepthScales:
     return DepthScales(*(float(v) for v in (q, c, x1, xc, xq, depth_scale(xq), depth_scale(xc))))
 
 
-def critical_line(activation, sigma_b2, *, q_max=100.0):
+def critical_line(activation: ActivationLike, sigma_b2: ArrayLike, *, q_max: float = 100.0) -> np.ndarray:
     """sigma_w2 on the order-to-chaos line chi_1 = 1 at each sigma_b2.
 
     Parametrised by q* (Poole et al. 2016, Sec. 3): chi_1 = 1 gives sigma_w2(q) = 1 / E[phi'(sqrt(q) z)^2]
     and the fixed-point equation then sigma_b2(q) = q - sigma_w2(q) E[phi(sqrt(q) z)^2]; solve for q.
     NaN where the line does not reach that sigma_b2 (for example ReLU, whose line is the point (2, 0))."""
 
-    def on_line(q):
+    def on_line(q: float) -> tuple[float, float]:
         e_phi, e_dphi = (float(v) for v in diagonal_expectations(activation, q))
         return 1.0 / e_dphi, q - e_phi / e_dphi
 
-    def solve(target):
+    def solve(target: float) -> float:
         g = lambda q: on_line(q)[1] - target
         lo, hi = 1e-8, q_max
         if target == 0 and abs(g(lo)) < 1e-7:
@@ -232,7 +259,7 @@ class PhaseDiagram(NamedTuple):
     critical_w2: np.ndarray  # (len(sigma_b2),)
 
 
-def phase_diagram(activation, sigma_w2, sigma_b2) -> PhaseDiagram:
+def phase_diagram(activation: ActivationLike, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> PhaseDiagram:
     """Order (chi_1 < 1) and chaos (chi_1 > 1) over a grid (Poole et al. 2016, Fig. 2; Schoenholz Fig. 1)."""
     sw, sb = np.meshgrid(_np(sigma_w2), _np(sigma_b2))
     q = q_star(activation, sw, sb)
@@ -241,7 +268,9 @@ def phase_diagram(activation, sigma_w2, sigma_b2) -> PhaseDiagram:
     )
 
 
-def depth_profile(activation, sigma_w2, sigma_b2, depth, *, q0=1.0, c0=0.5):
+def depth_profile(
+    activation: ActivationLike, sigma_w2: float, sigma_b2: float, depth: int, *, q0: float = 1.0, c0: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-layer (q_l, c_l, chi_l), l = 1..depth, for two inputs with |x|^2 / d = q0 and correlation c0:
     the first layer gives (sigma_w2 q0 + sigma_b2, sigma_w2 c0 q0 + sigma_b2), each further layer the
     kernel map; chi_l = sigma_w2 E[phi'(h_l)^2] is layer l's factor in the squared gradient norm, so
@@ -272,7 +301,7 @@ class CriticalInit(NamedTuple):
     universality: str
 
 
-def critical_init(activation) -> CriticalInit | None:
+def critical_init(activation: ActivationLike) -> CriticalInit | None:
     """(C_b, C_W) of Roberts, Yaida & Hanin (2022), Sec. 5.2-5.3: scale-invariant phi(x) = a+ x (x > 0),
     a- x (x < 0) gives (0, 2 / (a+^2 + a-^2)); the K* = 0 class (phi(0) = 0, sigma_1 = phi'(0) != 0 and
     a_1 = sigma_3 / sigma_1 + 3/4 (sigma_2 / sigma_1)^2 < 0 with sigma_p = phi^(p)(0); tanh, sin,
@@ -306,7 +335,7 @@ def critical_init(activation) -> CriticalInit | None:
 _LEGENDRE = np.polynomial.legendre.leggauss(96)
 
 
-def gaussian_moments(activation, mean, var):
+def gaussian_moments(activation: ActivationLike, mean: ArrayLike, var: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(E[phi(z)], E[phi(z)^2]) for z ~ N(mean, var), broadcasting: Gauss-Legendre on [mean - 12 sd, 0]
     and [0, mean + 12 sd] (exponentially accurate for activations smooth away from a kink at 0); the
     nonzero mean is what the zero-mean dual kernels do not cover."""
@@ -324,7 +353,9 @@ def gaussian_moments(activation, mean, var):
     return total[0], total[1]
 
 
-def selu_moment_map(mu, nu, *, omega=0.0, tau=1.0, activation="selu"):
+def selu_moment_map(
+    mu: Real, nu: Real, *, omega: float = 0.0, tau: float = 1.0, activation: ActivationLike = "selu"
+) -> tuple[np.ndarray, np.ndarray]:
     """(mu, nu) -> (mean, variance) of phi(z), z ~ N(mu omega, nu tau), where mu, nu are the mean and
     variance of a layer's inputs and omega, tau the sum and sum of squares of a unit's weights
     (Klambauer et al. 2017, eqs. 3-4; fixed point (0, 1) at omega = 0, tau = 1 for SELU)."""
@@ -332,7 +363,7 @@ def selu_moment_map(mu, nu, *, omega=0.0, tau=1.0, activation="selu"):
     return m1, m2 - m1**2
 
 
-def selu_flow(mu0, nu0, steps, **kw) -> np.ndarray:
+def selu_flow(mu0: ArrayLike, nu0: ArrayLike, steps: int, **kw: Any) -> np.ndarray:
     """Trajectories (steps + 1, ..., 2) of the moment map from (mu0, nu0) (arrays broadcast)."""
     mu0, nu0 = checks.reals("mu0", mu0, -MAX_VARIANCE, MAX_VARIANCE), checks.reals("nu0", nu0, 0.0, MAX_VARIANCE)
     steps = checks.integer("steps", steps, 0, MAX_PROFILE_DEPTH)

@@ -5,12 +5,17 @@ modular arithmetic and scikit-learn's bundled digits. All return a `Dataset` of 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench import checks
 from workbench.memory import require
+
+if TYPE_CHECKING:
+    from workbench.activations import ActivationLike
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,11 @@ class Dataset:
         return self.n_classes or self.y_train.shape[1]
 
 
-def _positive_int(name, value, lo=1, hi=10_000_000):
+def _positive_int(name: str, value: int, lo: int = 1, hi: int = 10_000_000) -> int:
     return checks.integer(name, value, lo, hi)
 
 
-def _fraction(name, value, lo=0.0, hi=1.0, closed=False):
+def _fraction(name: str, value: float, lo: float = 0.0, hi: float = 1.0, closed: bool = False) -> float:
     value = checks.real(name, value, lo, hi, lo_open=not closed)
     if not closed and value >= hi:
         raise ValueError(f"{name}: must be in ({lo}, {hi}), got {value!r}")
@@ -55,13 +60,13 @@ def _fits(numbers: float, what: str, sizes: str) -> None:
     require(BYTES_PER_DRAWN * numbers, what, sizes, "use fewer points or dimensions")
 
 
-def _split(x, y, n_train, rng, n_classes=0):
+def _split(x: np.ndarray, y: np.ndarray, n_train: int, rng: np.random.Generator, n_classes: int = 0) -> Dataset:
     order = rng.permutation(len(x))
     tr, te = order[:n_train], order[n_train:]
     return Dataset(x[tr].astype(np.float32), y[tr], x[te].astype(np.float32), y[te], n_classes)
 
 
-def sine(n_train=32, n_test=256, noise=0.0, frequency=1.0, seed=0) -> Dataset:
+def sine(n_train: int = 32, n_test: int = 256, noise: float = 0.0, frequency: float = 1.0, seed: int = 0) -> Dataset:
     """1-D regression y = sin(pi f x) + noise on x in [-1, 1]; the test set is a uniform grid."""
     n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
     noise = _fraction("noise", noise, 0.0, 10.0, closed=True)
@@ -75,7 +80,16 @@ def sine(n_train=32, n_test=256, noise=0.0, frequency=1.0, seed=0) -> Dataset:
     return Dataset(x.astype(np.float32), y.astype(np.float32), grid.astype(np.float32), f(grid).astype(np.float32))
 
 
-def teacher(n_train=64, n_test=256, in_dim=2, width=64, depth=1, activation="tanh", noise=0.0, seed=0) -> Dataset:
+def teacher(
+    n_train: int = 64,
+    n_test: int = 256,
+    in_dim: int = 2,
+    width: int = 64,
+    depth: int = 1,
+    activation: ActivationLike = "tanh",
+    noise: float = 0.0,
+    seed: int = 0,
+) -> Dataset:
     """Regression on the outputs of a random SP teacher MLP with Gaussian inputs."""
     from workbench.activations import get_activation
 
@@ -98,7 +112,9 @@ def teacher(n_train=64, n_test=256, in_dim=2, width=64, depth=1, activation="tan
 PLAYGROUND = ("circle", "xor", "gauss", "spiral")
 
 
-def playground(name="spiral", n=400, noise=0.1, test_fraction=0.5, seed=0) -> Dataset:
+def playground(
+    name: str = "spiral", n: int = 400, noise: float = 0.1, test_fraction: float = 0.5, seed: int = 0
+) -> Dataset:
     """TensorFlow Playground's 2-D classification sets (Smilkov & Carter 2016), labels 0/1."""
     checks.choice("name", name, PLAYGROUND)
     n = _positive_int("n", n, 4)
@@ -131,7 +147,13 @@ def playground(name="spiral", n=400, noise=0.1, test_fraction=0.5, seed=0) -> Da
     return _split(x, y, n - n_test, rng, 2)
 
 
-def gaussian_mixture(class_sizes=(100, 100, 100), dim=10, separation=3.0, test_per_class=100, seed=0) -> Dataset:
+def gaussian_mixture(
+    class_sizes: Sequence[int] = (100, 100, 100),
+    dim: int = 10,
+    separation: float = 3.0,
+    test_per_class: int = 100,
+    seed: int = 0,
+) -> Dataset:
     """K isotropic Gaussians with random unit-norm means times `separation`; train sizes per class
     as given (imbalanced when they differ), a balanced test set."""
     if isinstance(class_sizes, (str, bytes)) or not isinstance(class_sizes, (tuple, list, np.ndarray)):
@@ -149,7 +171,7 @@ def gaussian_mixture(class_sizes=(100, 100, 100), dim=10, separation=3.0, test_p
     means = rng.normal(size=(len(sizes), dim))
     means = separation * means / np.linalg.norm(means, axis=1, keepdims=True)
 
-    def draw(counts):
+    def draw(counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         y = np.repeat(np.arange(len(counts)), counts)
         return (means[y] + rng.normal(size=(len(y), dim))).astype(np.float32), y.astype(np.int32)
 
@@ -158,7 +180,14 @@ def gaussian_mixture(class_sizes=(100, 100, 100), dim=10, separation=3.0, test_p
     return Dataset(x_tr, y_tr, x_te, y_te, len(sizes))
 
 
-def xor_cluster(n_train=200, n_test=1000, dim=1000, label_flip=0.1, signal=None, seed=0) -> Dataset:
+def xor_cluster(
+    n_train: int = 200,
+    n_test: int = 1000,
+    dim: int = 1000,
+    label_flip: float = 0.1,
+    signal: float | None = None,
+    seed: int = 0,
+) -> Dataset:
     """XOR cluster data (Xu, Wang, Frei, Vardi & Hu 2024): x = +-mu_1 or +-mu_2 plus N(0, I) noise,
     label 1 on the +-mu_1 clusters and 0 on +-mu_2, a fraction `label_flip` of training labels flipped.
     mu_1 and mu_2 are orthogonal with norm `signal` (default dim**0.3, their benign-overfitting regime).
@@ -173,7 +202,7 @@ def xor_cluster(n_train=200, n_test=1000, dim=1000, label_flip=0.1, signal=None,
     mu = np.zeros((2, dim))
     mu[0, 0], mu[1, 1] = norm, norm
 
-    def draw(n):
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
         cluster, sign = rng.integers(0, 2, n), rng.choice([-1.0, 1.0], n)
         x = sign[:, None] * mu[cluster] + rng.normal(size=(n, dim))
         return x.astype(np.float32), (cluster == 0).astype(np.int32)
@@ -188,11 +217,11 @@ def xor_cluster(n_train=200, n_test=1000, dim=1000, label_flip=0.1, signal=None,
 MODULAR_OPS = ("+", "-", "*", "/")
 
 
-def _is_prime(p):
+def _is_prime(p: int) -> bool:
     return p >= 2 and all(p % k for k in range(2, int(math.isqrt(p)) + 1))
 
 
-def modular(p=59, op="+", train_fraction=0.4, seed=0) -> Dataset:
+def modular(p: int = 59, op: str = "+", train_fraction: float = 0.4, seed: int = 0) -> Dataset:
     """All pairs (a, b) with label (a op b) mod p (Power et al. 2022); x holds the integer pair.
     Division is a * b^-1 mod p over b != 0 and needs p prime."""
     p = _positive_int("p", p, 2, 1000)
@@ -216,12 +245,12 @@ def modular(p=59, op="+", train_fraction=0.4, seed=0) -> Dataset:
     return Dataset(x[tr], c[tr].astype(np.int32), x[te], c[te].astype(np.int32), p)
 
 
-def digits(test_fraction=0.3, seed=0) -> Dataset:
+def digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes), pixels scaled to [0, 1]."""
     from sklearn.datasets import load_digits
 
     _fraction("test_fraction", test_fraction)
     pixels, labels = load_digits(return_X_y=True)
-    x, y = pixels / 16.0, labels.astype(np.int32)
+    x, y = np.asarray(pixels) / 16.0, np.asarray(labels).astype(np.int32)  # sklearn types them as frames too
     rng = np.random.default_rng(checks.seed(seed))
     return _split(x, y, len(x) - int(round(test_fraction * len(x))), rng, 10)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaln, i0e, logsumexp
 
 from workbench import checks
@@ -59,7 +60,7 @@ class SphereTask:
         return self.x_train.shape[1]
 
 
-def _count(name, value, lo=1, hi=1_000_000):
+def _count(name: str, value: int, lo: int = 1, hi: int = 1_000_000) -> int:
     return checks.integer(name, value, lo, hi)
 
 
@@ -91,7 +92,7 @@ def _triangle_inside(xy: np.ndarray) -> np.ndarray:
     return (s2 >= 0) & (s3 >= 0) & (s2 + s3 <= 1)
 
 
-def dirichlet_log_ratio(s: np.ndarray, alpha1, alpha2, prior: float = 0.4) -> np.ndarray:
+def dirichlet_log_ratio(s: np.ndarray, alpha1: ArrayLike, alpha2: ArrayLike, prior: float = 0.4) -> np.ndarray:
     """log(prior p1(s)) - log((1 - prior) p2(s)) for Dirichlet densities p1, p2 at simplex points s (rows); a zero
     coordinate counts only through the parameters that differ (no inf - inf)."""
     a1, a2 = np.asarray(alpha1, np.float64), np.asarray(alpha2, np.float64)
@@ -103,7 +104,13 @@ def dirichlet_log_ratio(s: np.ndarray, alpha1, alpha2, prior: float = 0.4) -> np
 
 
 def dirichlet_task(
-    d: int = 2, n_train: int = 2000, n_test: int = 2000, seed: int = 0, prior: float = 0.4, alpha1=None, alpha2=None
+    d: int = 2,
+    n_train: int = 2000,
+    n_test: int = 2000,
+    seed: int = 0,
+    prior: float = 0.4,
+    alpha1: ArrayLike | None = None,
+    alpha2: ArrayLike | None = None,
 ) -> SphereTask:
     """The official code's Dirichlet task on S^(d-1) (parameters `DIRICHLET[d]` unless given), seeded."""
     if alpha1 is None or alpha2 is None:
@@ -126,7 +133,7 @@ def dirichlet_task(
     s, y = s[order], y[order]
     x = s / np.linalg.norm(s, axis=1, keepdims=True)
 
-    def bayes(points):
+    def bayes(points: np.ndarray) -> np.ndarray:
         p = np.asarray(points, np.float64)
         simplex = p / p.sum(-1, keepdims=True)
         return np.where(dirichlet_log_ratio(simplex, a1, a2, prior) > 0, 1, -1)
@@ -151,30 +158,30 @@ def dirichlet_task(
 # ---------------------------------------------------------------- playground sets lifted to S^2
 
 
-def lift(xy) -> np.ndarray:
+def lift(xy: ArrayLike) -> np.ndarray:
     """Plane -> upper hemisphere of S^2: x -> (x, 1) / ||(x, 1)|| (inverse central projection)."""
     xy = np.asarray(xy, np.float64)
     p = np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], -1)
     return p / np.linalg.norm(p, axis=-1, keepdims=True)
 
 
-def unlift(points) -> np.ndarray:
+def unlift(points: ArrayLike) -> np.ndarray:
     """Upper hemisphere of S^2 -> plane (the central projection x / x_3)."""
     p = np.asarray(points, np.float64)
     return p[..., :2] / p[..., 2:3]
 
 
-def _gauss_bayes(xy, noise):
+def _gauss_bayes(xy: np.ndarray, noise: float) -> np.ndarray:
     return np.where(xy[..., 0] + xy[..., 1] > 0, 1, -1)
 
 
-def _xor_bayes(xy, noise):
+def _xor_bayes(xy: np.ndarray, noise: float) -> np.ndarray:
     # class densities (g(x1) g(x2) + g(-x1) g(-x2)) vs (g(-x1) g(x2) + g(x1) g(-x2)): their difference is
     # (g(x1) - g(-x1)) (g(x2) - g(-x2)), g(t) > g(-t) for t > 0, so the Bayes rule is the sign of -x1 x2
     return np.where(xy[..., 0] * xy[..., 1] < 0, 1, -1)
 
 
-def _circle_bayes(xy, noise):
+def _circle_bayes(xy: np.ndarray, noise: float) -> np.ndarray:
     r = np.hypot(xy[..., 0], xy[..., 1])
     if noise < 1e-3:
         return np.where(r > 0.6, 1, -1)
@@ -182,7 +189,7 @@ def _circle_bayes(xy, noise):
     # at distance R is E_r[exp(-(R - r)^2 / 2 s^2) i0e(R r / s^2)] / (2 pi s^2)
     nodes, weights = np.polynomial.legendre.leggauss(200)
 
-    def dens(lo, hi, R):
+    def dens(lo: float, hi: float, R: np.ndarray) -> np.ndarray:
         rr = lo + (hi - lo) * (nodes + 1) / 2
         s2 = noise * noise
         vals = np.exp(-((R[..., None] - rr) ** 2) / (2 * s2)) * i0e(R[..., None] * rr / s2)
@@ -191,11 +198,11 @@ def _circle_bayes(xy, noise):
     return np.where(dens(0.7, 1.0, r) > dens(0.0, 0.5, r), 1, -1)
 
 
-def _spiral_bayes(xy, noise, n):
+def _spiral_bayes(xy: np.ndarray, noise: float, n: int) -> np.ndarray:
     half = n // 2
     s = max(noise, 1e-3)
 
-    def curve(count, label):
+    def curve(count: int, label: int) -> np.ndarray:
         t = np.linspace(0, 1, count)
         a = 1.75 * t * 2 * math.pi + math.pi * label
         return np.stack([t * np.sin(a), t * np.cos(a)], 1)
@@ -236,7 +243,7 @@ def playground_task(
         "spiral": lambda xy, s: _spiral_bayes(xy, s, n),
     }[name]
 
-    def bayes(points):
+    def bayes(points: np.ndarray) -> np.ndarray:
         return rule(unlift(points), float(noise))
 
     e = PLANE_EXTENT

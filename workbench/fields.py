@@ -15,10 +15,10 @@ from workbench import parametrizations as P
 from workbench.config import spec
 
 
-def shared(**meta):
+def shared(**meta: Any):
     """A field factory with a fixed range; `doc` may be reworded per use."""
 
-    def field(default: Any, *, doc: str | None = None):
+    def field(default: Any, *, doc: str | None = None) -> Any:
         return spec(default, **{**meta, "doc": doc or meta["doc"]})
 
     return field

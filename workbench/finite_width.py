@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from numpy.typing import ArrayLike
 
-from workbench.activations import get_activation
+from workbench.activations import ActivationLike, get_activation
 from workbench.criticality import gaussian_moments
 from workbench.memory import require
 from workbench.models import MLP, MLPConfig
@@ -43,7 +44,7 @@ class Vertex(NamedTuple):
     chi_par: np.ndarray
 
 
-def _moments(activation, K: float) -> tuple[float, float, float]:
+def _moments(activation: ActivationLike, K: float) -> tuple[float, float, float]:
     """(<sigma^2>_K, <sigma^4>_K, <z^2 sigma^2>_K) by Gauss-Legendre quadrature (`criticality.gaussian_moments`)."""
     act = get_activation(activation)
     s2, s4 = gaussian_moments(lambda x: act(x) ** 2, 0.0, K)
@@ -51,7 +52,7 @@ def _moments(activation, K: float) -> tuple[float, float, float]:
     return float(s2), float(s4), float(z2s2)
 
 
-def vertex_recursion(activation, depth: int, C_W: float, C_b: float = 0.0, q0: float = 1.0) -> Vertex:
+def vertex_recursion(activation: ActivationLike, depth: int, C_W: float, C_b: float = 0.0, q0: float = 1.0) -> Vertex:
     """K^(l), V^(l), chi_par(K^(l)) for l = 1..depth+1 (RYH ch. 4-5; module docstring);
     q0 = x.x / d of the input."""
     if not isinstance(depth, int) or depth < 0:
@@ -69,7 +70,9 @@ def vertex_recursion(activation, depth: int, C_W: float, C_b: float = 0.0, q0: f
     return Vertex(np.array(K), np.array(V), np.array(chis))
 
 
-def excess_kurtosis_theory(activation, depth: int, width: int, C_W: float, C_b: float = 0.0, q0: float = 1.0):
+def excess_kurtosis_theory(
+    activation: ActivationLike, depth: int, width: int, C_W: float, C_b: float = 0.0, q0: float = 1.0
+) -> float:
     """Leading-order excess kurtosis of one output, 3 V^(L+1) / (n K^(L+1)^2) (RYH Sec. 4.4, 5.4)."""
     v = vertex_recursion(activation, depth, C_W, C_b, q0)
     return 3.0 * v.V[-1] / (width * v.K[-1] ** 2)
@@ -80,7 +83,7 @@ def relu_exact_kurtosis(depth: int, width: int) -> float:
     return 3.0 * ((1.0 + 5.0 / width) ** depth - 1.0)
 
 
-def network_config(activation, depth: int, width: int, C_W: float, C_b: float, in_dim: int = 2) -> MLPConfig:
+def network_config(activation: str, depth: int, width: int, C_W: float, C_b: float, in_dim: int = 2) -> MLPConfig:
     """The workbench MLP with W ~ N(0, C_W / fan_in), b ~ N(0, C_b) (SP at its base width): RYH's initialisation."""
     return MLPConfig(
         in_dim=in_dim,
@@ -100,7 +103,7 @@ def network_config(activation, depth: int, width: int, C_W: float, C_b: float, i
 def _outputs(config: MLPConfig):
     """jit(vmap over keys) of a fresh Flax MLP's outputs at x: init and forward in one compiled call."""
 
-    def one(key, x):
+    def one(key: jax.Array, x: jax.Array) -> jax.Array:
         return MLP(config, rngs=nnx.Rngs(params=key))(x)[:, 0]
 
     return jax.jit(jax.vmap(one, in_axes=(0, None)))
@@ -109,7 +112,7 @@ def _outputs(config: MLPConfig):
 CHUNK_FLOATS = 2**25  # weights drawn per compiled call (128 MiB of float32)
 
 
-def random_outputs(config: MLPConfig, x, n_networks: int, seed: int = 0) -> np.ndarray:
+def random_outputs(config: MLPConfig, x: ArrayLike, n_networks: int, seed: int = 0) -> np.ndarray:
     """(n_networks, N) outputs at the rows of x of independently initialised Flax MLPs of `config`."""
     per_net = config.in_dim * config.width + (config.depth - 1) * config.width**2 + config.width
     require(8.0 * per_net * min(n_networks, max(1, CHUNK_FLOATS // per_net)), "random_outputs", f"{per_net} weights")
@@ -121,7 +124,7 @@ def random_outputs(config: MLPConfig, x, n_networks: int, seed: int = 0) -> np.n
     return np.concatenate(outs).astype(np.float64)
 
 
-def excess_kurtosis(samples) -> tuple[float, float]:
+def excess_kurtosis(samples: ArrayLike) -> tuple[float, float]:
     """(m4 / m2^2 - 3, its standard error by the delta method) of zero-mean samples (moments about 0)."""
     f2 = np.asarray(samples, float) ** 2
     m2, m4 = f2.mean(), (f2**2).mean()

@@ -34,7 +34,7 @@ def map_batches(f: Callable, xs: tuple, batch: int) -> Any:
     size = xs[0].shape[0]
     pad = -size % batch
 
-    def batched(x):
+    def batched(x: jax.Array) -> jax.Array:
         return jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]).reshape((-1, batch) + x.shape[1:])
 
     out = jax.lax.map(jax.vmap(lambda p: f(*p)), tuple(batched(x) for x in xs))

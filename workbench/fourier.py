@@ -10,11 +10,12 @@ k = 0..p//2 (k and p - k are the cos/sin pair of one frequency), normalised to s
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench import checks
 
 
-def column_power(embedding) -> np.ndarray:
+def column_power(embedding: ArrayLike) -> np.ndarray:
     """Squared DFT modulus of every column of `embedding` (p, d) folded onto k = 0..p//2: (p//2 + 1, d)."""
     e = np.asarray(embedding, np.float64)
     p = e.shape[0]
@@ -24,13 +25,13 @@ def column_power(embedding) -> np.ndarray:
     return folded
 
 
-def fourier_power(embedding) -> np.ndarray:
+def fourier_power(embedding: ArrayLike) -> np.ndarray:
     """Share of the squared DFT norm of `embedding` (p, d) at each frequency k = 0..p//2."""
     folded = column_power(embedding).sum(1)
     return folded / max(folded.sum(), 1e-300)
 
 
-def neuron_concentration(embedding, p: int | None = None) -> float:
+def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
     """Mean over neurons (columns) and tables of the share of a column's non-constant power at its
     strongest frequency; 1 when every neuron is a single wave cos(2 pi k a / p + phase) in every table
     (the single-frequency neurons of Gromov 2023 and of Nanda et al. 2023).

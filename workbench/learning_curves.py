@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench import checks
 from workbench.float64 import call, map_batches
@@ -48,7 +49,7 @@ def power_law_task(a: float, b: float, modes: int) -> tuple[np.ndarray, np.ndarr
     return i**-a, i**-b
 
 
-def _broadcast(n, k, ridge):
+def _broadcast(n: ArrayLike, k: ArrayLike, ridge: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n, k and ridge as float arrays of one broadcast shape (n, k >= 1)."""
     n, k, ridge = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(k, np.float64), np.asarray(ridge, float))
     if not (np.all(n >= 1) and np.all(np.isfinite(n)) and np.all(k >= 1)):
@@ -62,7 +63,7 @@ class Task:
     """A task's eigensystem (lam_i, v_i^2, noise sigma^2) with z, q and the bias sums tabulated on a log-gamma grid,
     so that a whole curve over n, k and ridge costs a few passes over the modes."""
 
-    def __init__(self, eigenvalues, v2, noise: float = 0.0):
+    def __init__(self, eigenvalues: ArrayLike, v2: ArrayLike, noise: float = 0.0) -> None:
         self.lam = np.asarray(eigenvalues, np.float64)
         self.v2 = np.asarray(v2, np.float64)
         if self.lam.ndim != 1 or self.lam.shape != self.v2.shape or not np.all(self.lam > 0):
@@ -74,7 +75,7 @@ class Task:
         self.log_gamma = np.linspace(np.log(lam.min() * 1e-8), np.log(lam.max() * lam.size * 1e4), GRID)
         self.table = self.sums(np.exp(self.log_gamma))
 
-    def sums(self, gamma) -> tuple[np.ndarray, ...]:
+    def sums(self, gamma: ArrayLike) -> tuple[np.ndarray, ...]:
         """z = sum L_i, q = sum L_i^2, A = sum (1 - L_i) v_i^2, B = sum L_i v_i^2 / (lam_i + gamma), L_i =
         lam_i / (lam_i + gamma) (Simon et al. 2023, eqs. 4-5)."""
         shifted = self.lam + np.asarray(gamma, np.float64)[..., None]
@@ -82,28 +83,28 @@ class Task:
         z, q = ell.sum(-1), np.einsum("...m,...m->...", ell, ell)
         return z, q, self.v2.sum() - ell @ self.v2, (ell / shifted) @ self.v2
 
-    def z(self, gamma) -> np.ndarray:
+    def z(self, gamma: ArrayLike) -> np.ndarray:
         """z = sum_i lam_i / (lam_i + gamma), the effective number of learned modes (eq. 4)."""
         return (self.lam / (self.lam + np.asarray(gamma, np.float64)[..., None])).sum(-1)
 
     @staticmethod
-    def _ridge(n, k, gamma, z):
+    def _ridge(n: np.ndarray, k: np.ndarray, gamma: np.ndarray | float, z: np.ndarray) -> np.ndarray:
         """delta = kappa (n - z) with kappa = gamma (1 - z/k): the ridge for which gamma solves eq. 4 (+inf where
         kappa <= 0, off the valid branch)."""
         kappa = gamma * (1.0 - z / k)
         return np.where(kappa > 0, kappa * (n - z), np.inf)
 
-    def _grid(self, n, k) -> tuple[np.ndarray, np.ndarray]:
+    def _grid(self, n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """delta(gamma) on the grid, (*shape, GRID), and the index of its minimum."""
         table = self._ridge(n[..., None], k[..., None], np.exp(self.log_gamma), self.table[0])
         return table, np.argmin(table, -1)
 
-    def _star(self, n, k, j) -> np.ndarray:
+    def _star(self, n: np.ndarray, k: np.ndarray, j: np.ndarray) -> np.ndarray:
         """log gamma of the most negative valid ridge: golden section around the grid's minimum `j`."""
         lo = self.log_gamma[np.maximum(j - 1, 0)]
         hi = self.log_gamma[np.minimum(j + 1, GRID - 1)]
 
-        def f(u):
+        def f(u: np.ndarray) -> np.ndarray:
             return self._ridge(n, k, np.exp(u), self.z(np.exp(u)))
 
         for _ in range(REFINE_STEPS):
@@ -113,14 +114,14 @@ class Task:
             hi, lo = np.where(left, d, hi), np.where(left, lo, c)
         return 0.5 * (lo + hi)
 
-    def min_ridge(self, n, k: float | np.ndarray = np.inf) -> np.ndarray:
+    def min_ridge(self, n: ArrayLike, k: float | np.ndarray = np.inf) -> np.ndarray:
         """The most negative ridge delta for which eq. 4 has a solution with kappa > 0 (Simon et al. 2023, sec. 4);
         0 when k <= n or the task has at most n modes."""
         n, k, _ = _broadcast(n, k, 0.0)
         u = self._star(n, k, self._grid(n, k)[1])
         return np.minimum(self._ridge(n, k, np.exp(u), self.z(np.exp(u))), 0.0)
 
-    def solve(self, n, k, ridge) -> np.ndarray:
+    def solve(self, n: ArrayLike, k: ArrayLike, ridge: ArrayLike) -> np.ndarray:
         """gamma solving n = z + delta/kappa and k = z + k kappa/gamma (Simon et al. 2023, eq. 4) on the physical
         branch (delta increasing in gamma above the most negative ridge); ValueError naming `ridge` below it."""
         n, k, ridge = _broadcast(n, k, ridge)
@@ -158,26 +159,35 @@ class Task:
                 break
         return np.exp(x)
 
-    def at_gamma(self, n, k, gamma) -> Risk:
+    def at_gamma(self, n: ArrayLike, k: ArrayLike, gamma: ArrayLike) -> Risk:
         """Test and train MSE at a solved gamma: E_0 = 1/(1 - x), x = (q(k - 2z) + z^2)/(n(k - q)),
         bias_i = (1 - L_i) - kappa L_i/(lam_i + gamma) k/(k - q), test = E_0 (sum bias_i v_i^2 + sigma^2),
         train = (delta/(n kappa))^2 test (Simon et al. 2023, eqs. 5-6; k = inf is kernel ridge regression)."""
         n, k, gamma = _broadcast(n, k, gamma)
         return self._risk(n, k, gamma, *self.sums(gamma))
 
-    def _risk(self, n, k, gamma, z, q, a, b) -> Risk:
+    def _risk(
+        self,
+        n: np.ndarray,
+        k: np.ndarray,
+        gamma: np.ndarray,
+        z: np.ndarray,
+        q: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+    ) -> Risk:
         kappa = gamma * (1.0 - z / k)
         ridge = kappa * (n - z)
         e0 = 1.0 / (1.0 - (q * (1.0 - 2.0 * z / k) + z * z / k) / (n * (1.0 - q / k)))
         test = e0 * (a - kappa / (1.0 - q / k) * b + self.noise)
         return Risk(test, (ridge / (n * kappa)) ** 2 * test, kappa, gamma, ridge)
 
-    def risk(self, n, k, ridge) -> Risk:
+    def risk(self, n: ArrayLike, k: ArrayLike, ridge: ArrayLike) -> Risk:
         """Predicted test/train MSE of random-feature ridge regression with k features (k = inf: kernel ridge
         regression), broadcast over n, k and ridge (Simon et al. 2023, eqs. 4-6)."""
         return self.at_gamma(n, k, self.solve(n, k, ridge))
 
-    def optimal(self, n, k: float | np.ndarray = np.inf, *, negative: bool = True) -> Risk:
+    def optimal(self, n: ArrayLike, k: float | np.ndarray = np.inf, *, negative: bool = True) -> Risk:
         """The ridge minimizing the predicted test MSE at each (n, k): grid argmin over gamma on the valid branch,
         refined by golden section (`negative=False` keeps delta >= 0) (Simon et al. 2023, sec. 4)."""
         n, k, _ = _broadcast(n, k, 0.0)
@@ -191,7 +201,7 @@ class Task:
         lo = np.maximum(u[np.maximum(j - 1, 0)], start)
         hi = u[np.minimum(j + 1, GRID - 1)]
 
-        def f(x):
+        def f(x: np.ndarray) -> np.ndarray:
             with np.errstate(all="ignore"):
                 r = self.at_gamma(n, k, np.exp(x)).test
             return np.where(np.isfinite(r) & (r > 0), r, np.inf)
@@ -211,7 +221,7 @@ def optimal_fitting_ratio(a: float, b: float) -> float:
     return 0.0 if b >= a else ((a - b) / (b * (a - 1))) ** 2
 
 
-def empirical_spectrum(kernel, y) -> tuple[np.ndarray, np.ndarray]:
+def empirical_spectrum(kernel: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues lam_i of K/N and target coefficients v_i^2 = (u_i . y)^2 / N on N points: the population
     eigensystem estimated on the whole data set, as in the paper's real-data experiments (sec. 6)."""
     kernel, y = np.asarray(kernel, np.float64), np.asarray(y, np.float64)
@@ -221,7 +231,9 @@ def empirical_spectrum(kernel, y) -> tuple[np.ndarray, np.ndarray]:
     return lam, (u.T @ y) ** 2 / len(y)
 
 
-def fit_power_law(eigenvalues, v2, lo: int = 2, hi: int | None = None, bins: int = 16) -> tuple[float, float]:
+def fit_power_law(
+    eigenvalues: ArrayLike, v2: ArrayLike, lo: int = 2, hi: int | None = None, bins: int = 16
+) -> tuple[float, float]:
     """Exponents (a, b) of lam_i ~ i^-a and v_i^2 ~ i^-b fitted on ranks lo..hi (default N/4) by least squares in
     log-log over log-spaced bins of ranks (per-bin means of log lam_i, log v_i^2: each scale weighs the same and
     the noisy v_i^2 of real data average out) (Simon et al. 2023, sec. 6)."""
@@ -231,7 +243,7 @@ def fit_power_law(eigenvalues, v2, lo: int = 2, hi: int | None = None, bins: int
     which = np.minimum((np.log(rank / lo) / np.log(hi / lo) * bins).astype(int), bins - 1)
     floor = 1e-300
 
-    def slope(values):
+    def slope(values: np.ndarray) -> float:
         logs = np.log(np.maximum(values[rank - 1], floor))
         used = np.unique(which)
         x = np.array([np.log(rank[which == j]).mean() for j in used])
@@ -241,7 +253,9 @@ def fit_power_law(eigenvalues, v2, lo: int = 2, hi: int | None = None, bins: int
     return float(slope(lam)), float(slope(v2))
 
 
-def _ridge_fit(features, y, n, k, ridge):
+def _ridge_fit(
+    features: jax.Array, y: jax.Array, n: jax.Array, k: jax.Array, ridge: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Dual coefficients alpha = (G G^T + delta I)^-1 y of RF ridge regression on the first n rows and k columns of
     `features` (the rest masked to zero, so every (n, k) shares one padded shape), with G and the column scale."""
     n_max, k_max = features.shape
@@ -253,19 +267,30 @@ def _ridge_fit(features, y, n, k, ridge):
 
 
 @functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials"))
-def _rf_grid(key, lam, v, noise, ns, ks, ridges, n_max: int, k_max: int, trials: int):
+def _rf_grid(
+    key: jax.Array,
+    lam: jax.Array,
+    v: jax.Array,
+    noise: jax.Array,
+    ns: jax.Array,
+    ks: jax.Array,
+    ridges: jax.Array,
+    n_max: int,
+    k_max: int,
+    trials: int,
+) -> tuple[jax.Array, jax.Array]:
     """(trials, P) test and train MSE of RF ridge regression at P points (n, k, ridge), nested samples and features
     of one draw per trial; one compiled call."""
     sqrt_lam = jnp.sqrt(lam)
 
-    def trial(key):
+    def trial(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         k_phi, k_w, k_eps = jax.random.split(key, 3)
         phi = jax.random.normal(k_phi, (n_max, lam.size), lam.dtype)
         w = jax.random.normal(k_w, (k_max, lam.size), lam.dtype) * sqrt_lam
         y = phi @ v + jnp.sqrt(noise) * jax.random.normal(k_eps, (n_max,), lam.dtype)
         features = phi @ w.T
 
-        def point(n, k, ridge):
+        def point(n: jax.Array, k: jax.Array, ridge: jax.Array) -> tuple[jax.Array, jax.Array]:
             alpha, g, cols = _ridge_fit(features, y, n, k, ridge)
             beta = w.T @ (cols * (g.T @ alpha))
             return jnp.sum((beta - v) ** 2) + noise, ridge**2 * jnp.sum(alpha**2) / n
@@ -288,7 +313,15 @@ def _padded(size: float) -> int:
 
 
 def simulate_rf(
-    eigenvalues, v, noise, n, k, ridge, *, trials: int = 20, seed: int = 0
+    eigenvalues: ArrayLike,
+    v: ArrayLike,
+    noise: float,
+    n: ArrayLike,
+    k: ArrayLike,
+    ridge: ArrayLike,
+    *,
+    trials: int = 20,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulated test and train MSE, each (trials, *shape) over the broadcast (n, k, ridge): Gaussian random
     features of the Gaussian-universality task (Simon et al. 2023, sec. 6 synthetic experiment), in float64."""
@@ -316,16 +349,26 @@ def simulate_rf(
 
 
 @functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials"))
-def _rf_data(key, x, y, ns, ks, ridges, n_max: int, k_max: int, trials: int):
+def _rf_data(
+    key: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    ns: jax.Array,
+    ks: jax.Array,
+    ridges: jax.Array,
+    n_max: int,
+    k_max: int,
+    trials: int,
+) -> tuple[jax.Array, jax.Array]:
     """(trials, P) test MSE over all points and train MSE of ReLU random-feature ridge regression on a data set."""
 
-    def trial(key):
+    def trial(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         k_idx, k_w = jax.random.split(key)
         train = jax.random.permutation(k_idx, x.shape[0])[:n_max]
         w = jax.random.normal(k_w, (k_max, x.shape[1]), x.dtype)
         features = jax.nn.relu(x @ w.T / jnp.sqrt(x.shape[1]))  # (N, k_max): the depth-1 ReLU NNGP's features
 
-        def point(n, k, ridge):
+        def point(n: jax.Array, k: jax.Array, ridge: jax.Array) -> tuple[jax.Array, jax.Array]:
             alpha, g, cols = _ridge_fit(features[train], y[train], n, k, ridge)
             pred = (features * cols) @ (g.T @ alpha)
             return jnp.mean((pred - y) ** 2), ridge**2 * jnp.sum(alpha**2) / n
@@ -335,7 +378,9 @@ def _rf_data(key, x, y, ns, ks, ridges, n_max: int, k_max: int, trials: int):
     return jax.vmap(trial)(jax.random.split(key, trials))
 
 
-def simulate_rf_data(x, y, n, k, ridge, *, trials: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def simulate_rf_data(
+    x: np.ndarray, y: ArrayLike, n: ArrayLike, k: ArrayLike, ridge: ArrayLike, *, trials: int = 8, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Simulated test MSE (over all N points, the population whose eigensystem `empirical_spectrum` gives) and train
     MSE, each (trials, *shape): ReLU random features relu(w . x / sqrt(d)), w ~ N(0, I), k of them, on n points drawn
     without replacement (Simon et al. 2023, sec. 6 real-data experiments), in float64."""

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike
 
 from workbench import checks
 from workbench.float64 import call
@@ -30,7 +31,7 @@ def mp_edges(a: float) -> tuple[float, float]:
     return (1.0 - np.sqrt(a)) ** 2, (1.0 + np.sqrt(a)) ** 2
 
 
-def mp_density(l, a: float) -> np.ndarray:
+def mp_density(l: ArrayLike, a: float) -> np.ndarray:
     """rho_MP(l) = sqrt((l_+ - l)(l - l_-)) / (2 pi l) on [l_-, l_+] (Advani et al. 2020, eq. 10); its integral
     is min(1, a), the rest (1 - a when a < 1) is the frozen atom at l = 0."""
     _check(a=a)
@@ -58,7 +59,7 @@ def mp_quadrature(a: float) -> tuple[np.ndarray, np.ndarray]:
     return l, weights
 
 
-def _check(**values) -> None:
+def _check(**values: float) -> None:
     bounds = {"a": (1e-3, 100.0), "snr": (1e-3, 1e4), "sigma0": (0.0, 10.0)}
     for name, value in values.items():
         lo, hi = bounds[name]
@@ -66,7 +67,7 @@ def _check(**values) -> None:
             raise ValueError(f"{name}: must be in [{lo}, {hi}], got {value}")
 
 
-def generalization_error(t, a: float, snr: float, sigma0: float = 0.0) -> np.ndarray:
+def generalization_error(t: ArrayLike, a: float, snr: float, sigma0: float = 0.0) -> np.ndarray:
     """E_g(t) = int rho_MP [ (sigma_w^2 + sigma_0^2) e^{-2 l t} + (sigma_eps^2 / l)(1 - e^{-l t})^2 ] dl
     + (1 - a)_+ (sigma_w^2 + sigma_0^2) + sigma_eps^2 (Advani et al. 2020, eq. 11); t = inf gives the
     a/(a - 1) and 1/(1 - a) divergences at a = 1 (eq. 13), infinite at a = 1."""
@@ -81,7 +82,7 @@ def generalization_error(t, a: float, snr: float, sigma0: float = 0.0) -> np.nda
     return integral + max(1.0 - a, 0.0) * init + noise
 
 
-def training_error(t, a: float, snr: float, sigma0: float = 0.0) -> np.ndarray:
+def training_error(t: ArrayLike, a: float, snr: float, sigma0: float = 0.0) -> np.ndarray:
     """E_train(t) = (1/a) int rho_MP e^{-2 l t} (sigma_eps^2 + l (sigma_w^2 + sigma_0^2)) dl + (1 - 1/a)_+ sigma_eps^2,
     the mean squared residual per example (Advani et al. 2020, eq. 12, per-example normalization)."""
     _check(a=a, snr=snr, sigma0=sigma0)
@@ -91,7 +92,7 @@ def training_error(t, a: float, snr: float, sigma0: float = 0.0) -> np.ndarray:
     return (w * decay2 * (noise + l * (1.0 + sigma0**2))).sum(-1) / a + max(1.0 - 1.0 / a, 0.0) * noise
 
 
-def ridge_error(ridge, a: float, snr: float) -> np.ndarray:
+def ridge_error(ridge: ArrayLike, a: float, snr: float) -> np.ndarray:
     """E_g of the ridge solution w = (X^T X + lambda)^-1 X^T y: int rho_MP (sigma_w^2 lambda^2 + sigma_eps^2 l) /
     (l + lambda)^2 dl + (1 - a)_+ sigma_w^2 + sigma_eps^2 (Advani et al. 2020, sec. 5)."""
     _check(a=a, snr=snr)
@@ -121,11 +122,13 @@ def optimal_stopping(a: float, snr: float, sigma0: float = 0.0) -> tuple[float, 
 
 
 @functools.partial(jax.jit, static_argnames=("n", "p", "trials"))
-def _simulate(key, times, noises, sigma0, n: int, p: int, trials: int):
+def _simulate(
+    key: jax.Array, times: jax.Array, noises: jax.Array, sigma0: jax.Array, n: int, p: int, trials: int
+) -> tuple[jax.Array, jax.Array]:
     """(trials, S, T) E_g and E_train of the exact gradient-flow solution w(t) of each sampled problem, for S noise
     levels sharing one eigendecomposition per trial."""
 
-    def trial(key):
+    def trial(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         kx, kw, ke, k0 = jax.random.split(key, 4)
         x = jax.random.normal(kx, (p, n), times.dtype) / jnp.sqrt(n)
         w_bar = jax.random.normal(kw, (n,), times.dtype)
@@ -138,7 +141,7 @@ def _simulate(key, times, noises, sigma0, n: int, p: int, trials: int):
         gain = jnp.where(l > 1e-12, (1.0 - decay) / jnp.where(l > 1e-12, l, 1.0), times[:, None])
         xv = x @ v
 
-        def errors(noise):
+        def errors(noise: jax.Array) -> tuple[jax.Array, jax.Array]:
             err = decay * e0 + gain * drive * jnp.sqrt(noise)  # modes of w(t) - w_bar, (T, n)
             residual = jnp.sqrt(noise) * xi[:, None] - xv @ err.T  # (p, T)
             return jnp.sum(err**2, -1) / n + noise, jnp.sum(residual**2, 0) / p
@@ -148,7 +151,9 @@ def _simulate(key, times, noises, sigma0, n: int, p: int, trials: int):
     return jax.vmap(trial)(jax.random.split(key, trials))
 
 
-def simulate(times, n: int, a: float, snr, sigma0: float = 0.0, *, trials: int = 20, seed: int = 0):
+def simulate(
+    times: ArrayLike, n: int, a: float, snr: ArrayLike, sigma0: float = 0.0, *, trials: int = 20, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Simulated E_g(t) and E_train(t), each (trials, *snr.shape, T): the linear student's gradient flow solved
     exactly in the eigenbasis of each sampled X^T X (P = round(a N)), vmapped over trials (and SNRs, which share the
     sample) in one compiled float64 call."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,7 @@ class ModelConfig(Config):
         """(parametrization, width, base_width) read by `workbench.optim.make_optimizer`."""
         return "sp", 1, 1
 
-    def param_labels(self, params):
+    def param_labels(self, params: nnx.State) -> nnx.State:
         """A pytree like `params` holding each tensor's role in the abc table."""
         return jax.tree_util.tree_map(lambda _: "hidden", params)
 
@@ -55,7 +55,7 @@ class MLPConfig(ModelConfig):
     def scaling(self) -> tuple[str, int, int]:
         return self.parametrization, self.width, self.base_width
 
-    def param_labels(self, params):
+    def param_labels(self, params: nnx.State) -> nnx.State:
         return param_roles(self, params)
 
 
@@ -138,11 +138,11 @@ def build_mlp(config: MLPConfig, seed: int = 0) -> MLP:
     return MLP(config, rngs=nnx.Rngs(params=seed))
 
 
-def param_roles(config: MLPConfig, params: nnx.State):
+def param_roles(config: MLPConfig, params: nnx.State) -> nnx.State:
     """A pytree like an MLP's Param state holding each tensor's role in the abc table."""
     roles = layer_roles(config)
 
-    def role(path, _):
+    def role(path: tuple[Any, ...], _: object) -> str:
         group, index = path[0].key, path[1].key
         if group == "kernels":
             return roles[index]

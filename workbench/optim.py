@@ -6,11 +6,15 @@ learning rate lr * m^-c; `optax.multi_transform` routes every tensor to the copy
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
 
 import optax
 
 from workbench import parametrizations as P
+
+if TYPE_CHECKING:
+    from flax import nnx
 
 OPTIMIZERS = tuple(P.OPTIMIZER_FAMILY)
 
@@ -38,18 +42,18 @@ def make_optimizer(
     parametrization: str,
     width: int,
     base_width: int,
-    roles,
+    roles: nnx.State | Callable[[nnx.State], nnx.State],
     momentum: float = 0.9,
     weight_decay: float = 0.0,
     b2: float = 0.999,
-):
+) -> optax.GradientTransformationExtraArgs:
     """The optimizer for a model whose tensors carry `roles` (see `models.param_roles`).
 
     lr, weight_decay and b2 are injected hyperparameters (`optax.inject_hyperparams`): they live in the
     optimizer state, so changing them does not recompile a jitted training step."""
     m = P.width_ratio(width, base_width)
 
-    def factory(lr, weight_decay, b2):
+    def factory(lr: float, weight_decay: float, b2: float) -> optax.GradientTransformationExtraArgs:
         transforms: dict[Hashable, optax.GradientTransformation] = {  # the key type multi_transform declares
             role: base_optimizer(
                 name,

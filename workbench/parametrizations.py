@@ -49,7 +49,12 @@ class Scaling:
     c_adam: float
 
 
-def _rows(input, hidden, output, bias):
+def _rows(
+    input: tuple[float, float, float, float],
+    hidden: tuple[float, float, float, float],
+    output: tuple[float, float, float, float],
+    bias: tuple[float, float, float, float],
+) -> dict[str, Scaling]:
     return {
         "input": Scaling(*input),
         "hidden": Scaling(*hidden),

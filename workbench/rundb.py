@@ -31,13 +31,17 @@ import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 
+from workbench.config import Config
 from workbench.experiment import Record
 from workbench.runfile import parse_record
 from workbench.store import record_fields, restore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIGRATIONS = (
     (
@@ -131,6 +135,14 @@ def run_meta(host: str | None = None) -> dict:
 def _record_row(run_id: int, idx: int, record: Record) -> tuple:
     metrics = json.dumps(encode(record.metrics), allow_nan=False)
     return run_id, idx, record.done, record.total, record.unit, record.kind, record.status, record.elapsed, metrics
+
+
+class RunFilters(TypedDict, total=False):
+    """The filters of `RunDB.runs` (and of `to_dataframe`, `export`)."""
+
+    experiment: str | None
+    sweep_id: int | None
+    limit: int | None
 
 
 class RunDB:
@@ -229,7 +241,9 @@ class RunDB:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ---- writing
-    def _insert_run(self, conn, experiment, config: dict, records: Sequence[Record], meta: dict) -> int:
+    def _insert_run(
+        self, conn: sqlite3.Connection, experiment: str, config: dict, records: Sequence[Record], meta: dict
+    ) -> int:
         last = records[-1] if records else None
         now = time.time()
         row = dict(
@@ -256,14 +270,16 @@ class RunDB:
         )
         return run_id
 
-    def save_run(self, experiment: str, config, records: Sequence[Record], **meta) -> int:
+    def save_run(self, experiment: str, config: Config | dict, records: Sequence[Record], **meta: Any) -> int:
         """Write one run (a Config or its dict, and its records) in one transaction; its id. `meta` may give
         label, status, created, ended, error, host, workbench_version, jax_version."""
         fields = config if isinstance(config, dict) else config.to_dict()
         with self._transaction() as conn:
             return self._insert_run(conn, experiment, fields, records, meta)
 
-    def save_point(self, sweep_id: int, experiment: str, config, records: Sequence[Record], **meta) -> tuple[int, bool]:
+    def save_point(
+        self, sweep_id: int, experiment: str, config: Config | dict, records: Sequence[Record], **meta: Any
+    ) -> tuple[int, bool]:
         """A sweep's point, written at most once: if a finished (or diverged) run of the same config hash exists, it is
         linked to the sweep and nothing else is written. (run id, whether it was new)."""
         fields = config if isinstance(config, dict) else config.to_dict()
@@ -365,7 +381,7 @@ class RunDB:
         info["config"] = decode(json.loads(info["config"]), arrays=False)
         return info, self.records(run_id)
 
-    def to_dataframe(self, run_ids: Iterable[int] | None = None, **filters):
+    def to_dataframe(self, run_ids: Iterable[int] | None = None, **filters: Unpack[RunFilters]) -> pd.DataFrame:
         """Tidy pandas rows, one per record: run columns (run_id, experiment, seed, run_status), the config's
         scalar fields, the record's progress and its scalar metrics. Filters as in `runs`."""
         import pandas as pd
@@ -385,7 +401,7 @@ class RunDB:
                 rows.append(row)
         return pd.DataFrame(rows)
 
-    def export(self, path: str | os.PathLike, **filters) -> Path:
+    def export(self, path: str | os.PathLike, **filters: Unpack[RunFilters]) -> Path:
         """Write `to_dataframe(**filters)` as CSV (.csv) or Parquet (.parquet, needs pyarrow)."""
         path = Path(path)
         frame = self.to_dataframe(**filters)

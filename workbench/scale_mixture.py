@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
 from workbench.kernels import Kernels, mlp_kernels
@@ -39,20 +40,20 @@ def check_invgamma(alpha: float, beta: float) -> None:
             raise ValueError(f"{name}: must be a finite number > 0, got {v!r}")
 
 
-def prior_variance(k_diag, alpha: float, beta: float) -> np.ndarray:
+def prior_variance(k_diag: ArrayLike, alpha: float, beta: float) -> np.ndarray:
     """Var f(x) = E[sigma^2] K(x, x) = beta / (alpha - 1) K(x, x) (infinite for alpha <= 1; paper Sec. 3)."""
     check_invgamma(alpha, beta)
     k = np.asarray(k_diag, float)
     return np.full_like(k, np.inf) if alpha <= 1 else beta / (alpha - 1) * k
 
 
-def sample_invgamma(rng: np.random.Generator, alpha: float, beta: float, size) -> np.ndarray:
+def sample_invgamma(rng: np.random.Generator, alpha: float, beta: float, size: int | tuple[int, ...]) -> np.ndarray:
     """Draws of sigma^2 ~ InvGamma(alpha, beta) (density beta^alpha / Gamma(alpha) s^-alpha-1 e^-beta/s)."""
     check_invgamma(alpha, beta)
     return beta / rng.gamma(alpha, 1.0, size)
 
 
-def sample_prior(k, alpha: float, beta: float, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+def sample_prior(k: ArrayLike, alpha: float, beta: float, n_samples: int, rng: np.random.Generator) -> np.ndarray:
     """(n_samples, N) draws of f(X) = sigma L z with sigma^2 ~ InvGamma(alpha, beta), K = L L^T: the Student-t
     process prior MVT_{2 alpha}(0, (beta / alpha) K) written as its scale mixture (paper Sec. 3)."""
     lam, vec = np.linalg.eigh(np.asarray(k, float))
@@ -71,15 +72,15 @@ class GP(NamedTuple):
     logdet: float
 
 
-def gp_posterior(k_train, k_test_train, k_test, y, eps: float) -> GP:
+def gp_posterior(k_train: ArrayLike, k_test_train: ArrayLike, k_test: ArrayLike, y: ArrayLike, eps: float) -> GP:
     """mu* = k*^T K~^-1 y, Sigma* = k** - k*^T K~^-1 k*, K~ = K + eps I (Rasmussen & Williams 2006, eq. 2.25-2.26),
     by a float64 Cholesky factor."""
     if not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps: must be a finite number >= 0, got {eps!r}")
+    y = np.asarray(y, float)
     kt = np.asarray(k_train, float) + eps * np.eye(len(y))
     chol = np.linalg.cholesky(kt)
     solve = lambda b: np.linalg.solve(chol.T, np.linalg.solve(chol, b))  # noqa: E731
-    y = np.asarray(y, float)
     ks = np.asarray(k_test_train, float)
     alpha_y = solve(y)
     cov = np.asarray(k_test, float) - ks @ solve(ks.T)
@@ -98,12 +99,20 @@ class TPosterior(NamedTuple):
     gp: GP
 
 
-def t_posterior(k_train, k_test_train, k_test, y, alpha: float, beta: float, eps: float) -> TPosterior:
+def t_posterior(
+    k_train: ArrayLike,
+    k_test_train: ArrayLike,
+    k_test: ArrayLike,
+    y: ArrayLike,
+    alpha: float,
+    beta: float,
+    eps: float,
+) -> TPosterior:
     """f(x*) | y ~ t_{2 alpha + n}(mu*, (2 beta + q) / (2 alpha + n) Sigma*), sigma^2 | y ~ InvGamma(alpha + n/2,
     beta + q/2) (Lee et al. 2022, Sec. 3, regression with an inverse-gamma scale prior)."""
     check_invgamma(alpha, beta)
     gp = gp_posterior(k_train, k_test_train, k_test, y, eps)
-    n = len(y)
+    n = np.shape(y)[0]
     a, b = alpha + n / 2, beta + gp.q / 2
     return TPosterior(gp.mean, (b / a) * gp.cov, 2 * a, a, b, gp)
 
@@ -120,11 +129,11 @@ def gp_band(gp: GP, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     return gp.mean - half, gp.mean + half
 
 
-def mvt_log_likelihood(k_train, y, alpha: float, beta: float, eps: float) -> float:
+def mvt_log_likelihood(k_train: ArrayLike, y: ArrayLike, alpha: float, beta: float, eps: float) -> float:
     """log MVT_{2 alpha}(y; 0, (beta / alpha) K~) = lgamma(alpha + n/2) - lgamma(alpha) - n/2 log(2 pi beta)
     - 1/2 log det K~ - (alpha + n/2) log(1 + q / (2 beta)): the Student-t process marginal likelihood."""
     check_invgamma(alpha, beta)
-    n = len(y)
+    n = np.shape(y)[0]
     k = np.asarray(k_train, float)
     gp = gp_posterior(k, k[:1], k[:1, :1], y, eps)
     return float(
@@ -139,15 +148,21 @@ def mvt_log_likelihood(k_train, y, alpha: float, beta: float, eps: float) -> flo
 FIT_NAMES = ("weight_std", "bias_std", "alpha", "eps")
 
 
-def best_beta(k_train, y, alpha: float, eps: float) -> float:
+def best_beta(k_train: ArrayLike, y: ArrayLike, alpha: float, eps: float) -> float:
     """The beta maximising `mvt_log_likelihood` at fixed alpha and K~: d/dbeta = 0 gives beta = alpha q / n."""
     k = np.asarray(k_train, float)
-    return alpha * gp_posterior(k, k[:1], k[:1, :1], y, eps).q / len(y)
+    return alpha * gp_posterior(k, k[:1], k[:1, :1], y, eps).q / np.shape(y)[0]
 
 
 def fit_hyperparameters(
-    x, y, *, depth: int, activation: str = "relu", start: dict | None = None, maxiter: int = 400
-) -> tuple[dict, float]:
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    depth: int,
+    activation: str = "relu",
+    start: dict[str, float] | None = None,
+    maxiter: int = 400,
+) -> tuple[dict[str, float], float]:
     """(weight_std, bias_std, alpha, beta, eps) maximising `mvt_log_likelihood` of the NNGP of `depth` hidden
     layers, and the maximum: beta profiled out exactly (`best_beta`), the rest by Nelder-Mead in log space (the
     kernel's stds are traced, so no evaluation recompiles). `start`: initial values (default 1, 0.1, 2, 1e-2).
@@ -156,14 +171,14 @@ def fit_hyperparameters(
     x = np.asarray(x, np.float32)
     y = np.asarray(y, float)
 
-    def fitted(logs):
+    def fitted(logs: np.ndarray) -> tuple[dict[str, float], float]:
         p: dict[str, float] = dict(zip(FIT_NAMES, np.exp(np.clip(logs, -20, 10)).tolist()))
         k = mlp_kernels(x, depth=depth, activation=activation, weight_std=p["weight_std"], bias_std=p["bias_std"])
         k = np.asarray(k.nngp, float)
         p["beta"] = best_beta(k, y, p["alpha"], p["eps"])
         return p, mvt_log_likelihood(k, y, p["alpha"], p["beta"], p["eps"])
 
-    def loss(logs):
+    def loss(logs: np.ndarray) -> float:
         try:
             return -fitted(logs)[1]
         except np.linalg.LinAlgError:
@@ -194,18 +209,20 @@ class Mixture(NamedTuple):
     ess: float
 
 
-def importance_posterior(k_train, k_test_train, k_test, y, sigma2, eps: float) -> Mixture:
+def importance_posterior(
+    k_train: ArrayLike, k_test_train: ArrayLike, k_test: ArrayLike, y: ArrayLike, sigma2: ArrayLike, eps: float
+) -> Mixture:
     """Posterior of a scale mixture for any prior H, from draws sigma2_s ~ H weighted by N(y; 0, sigma2_s K~)
     (self-normalised importance sampling; Lee et al. 2022, Sec. 3): f(x*) | y = sum_s w_s N(mu*, sigma2_s Sigma*)."""
     gp = gp_posterior(k_train, k_test_train, k_test, y, eps)
     s2 = np.asarray(sigma2, float)
-    logw = -0.5 * len(y) * np.log(s2) - 0.5 * gp.q / s2
+    logw = -0.5 * np.shape(y)[0] * np.log(s2) - 0.5 * gp.q / s2
     w = np.exp(logw - logw.max())
     w /= w.sum()
     return Mixture(gp.mean, gp.cov, s2, w, float(1.0 / np.sum(w**2)))
 
 
-def mixture_cdf(mix: Mixture, index: int, values) -> np.ndarray:
+def mixture_cdf(mix: Mixture, index: int, values: ArrayLike) -> np.ndarray:
     """CDF of the importance-sampled marginal at test point `index`, at `values`."""
     sd = np.sqrt(mix.sigma2 * mix.cov_gp[index, index])
     z = (np.asarray(values, float)[..., None] - mix.mean[index]) / sd
@@ -232,16 +249,25 @@ class TMarginal(NamedTuple):
     loc: float
     scale: float
 
-    def cdf(self, v):
+    def cdf(self, v: ArrayLike) -> np.ndarray:
         """CDF at v."""
         return stats.t.cdf(v, self.df, self.loc, self.scale)
 
-    def pdf(self, v):
+    def pdf(self, v: ArrayLike) -> np.ndarray:
         """Density at v."""
         return stats.t.pdf(v, self.df, self.loc, self.scale)
 
 
-def ensemble_law(k_train: Kernels, k_test_train: Kernels, k_test, y, alpha: float, beta: float, steps: int, lr: float):
+def ensemble_law(
+    k_train: Kernels,
+    k_test_train: Kernels,
+    k_test: Kernels | ArrayLike,
+    y: ArrayLike,
+    alpha: float,
+    beta: float,
+    steps: int,
+    lr: float,
+) -> TMarginal:
     """Law of f(x*) (one test point) over an ensemble whose members draw sigma^2 ~ InvGamma(alpha, beta), after
     `steps` full-batch GD steps at `lr` (Lee et al. 2022, Sec. 3, gradient descent): t_{2 alpha}(mu, (beta / alpha)
     Sigma), with (mu, Sigma) the Gaussian ensemble's at sigma = 1 (`workbench.kernels.predict.gradient_descent`).

@@ -17,7 +17,7 @@ def plain(value: dict) -> dict: ...
 def plain(value: object) -> Any: ...
 
 
-def plain(value):
+def plain(value: object) -> Any:
     """JSON-ready copy of a metric: arrays to nested lists, non-finite floats to strings."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
@@ -36,7 +36,7 @@ def restore(value: dict) -> dict: ...
 def restore(value: object) -> Any: ...
 
 
-def restore(value):
+def restore(value: object) -> Any:
     """Inverse of `plain` for metrics: the strings "nan", "inf", "-inf" back to floats."""
     if isinstance(value, str) and value in ("nan", "inf", "-inf"):
         return float(value)

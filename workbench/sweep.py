@@ -32,12 +32,15 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, cast, runtime_checkable
 
 from workbench.config import Config
 from workbench.experiment import Record
 from workbench.rundb import RunDB, config_hash, decode, encode
 from workbench.runtime import available_cpus
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, Worker
 
 MAX_POINTS = 10_000  # points of one sweep (each a database row and a task)
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler address before a clear error (issue 16: within 10 s)
@@ -125,7 +128,7 @@ def grid_configs(
     return out
 
 
-def values(spec) -> list:
+def values(spec: object) -> list:
     """A grid axis from a list, or a range {from, to, n, log}: n values from..to, evenly spaced or (log = true)
     geometrically; a range of whole numbers gives ints."""
     if isinstance(spec, (list, tuple)):
@@ -222,7 +225,7 @@ def local_client(n_workers: int | None = None, processes: bool = True):
     return client
 
 
-def pin_workers(client) -> None:
+def pin_workers(client: Client) -> None:
     """Each worker process of a local cluster on one CPU of this process's (round robin by worker name), every
     thread: XLA sizes its CPU thread pool from the affinity, and jax 0.10 ignores `--xla_cpu_multi_thread_eigen`,
     so unpinned workers each computed on every core and competed (a point took twice its time with two workers).
@@ -236,7 +239,7 @@ def pin_workers(client) -> None:
     class OneCPU(WorkerPlugin):
         name = "workbench-one-cpu"
 
-        def setup(self, worker):
+        def setup(self, worker: Worker) -> None:
             index = worker.name if isinstance(worker.name, int) else zlib.crc32(str(worker.name).encode())
             for thread in os.listdir("/proc/self/task"):
                 os.sched_setaffinity(int(thread), {cpus[index % len(cpus)]})
@@ -244,7 +247,7 @@ def pin_workers(client) -> None:
     client.register_plugin(OneCPU())
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT):
+def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     """A client of the scheduler at `address`; a clear ConnectionError when it cannot be reached in time."""
     from distributed import Client
 
@@ -257,15 +260,23 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
         ) from None
 
 
-def _client(client):
+@runtime_checkable
+class ClusterLike(Protocol):
+    """A Dask cluster object (LocalCluster, a dask-jobqueue or dask-gateway cluster): its scheduler's address."""
+
+    @property
+    def scheduler_address(self) -> str: ...
+
+
+def _client(client: Client | ClusterLike | str | None) -> tuple[Client, bool]:
     """(client, whether this call made it and must close it) from None, an address, a cluster or a client."""
     if client is None:
         return local_client(), False
     if isinstance(client, str):
         return connect(client), True
-    if hasattr(client, "scheduler_address") and not hasattr(client, "submit"):  # a cluster object
+    if isinstance(client, ClusterLike) and not hasattr(client, "submit"):  # a cluster object
         return connect(client.scheduler_address), True
-    return client, False
+    return cast("Client", client), False  # duck-typed: anything else is used as a client
 
 
 def _point(config: Config, grid: Mapping[str, Sequence]) -> dict:
@@ -290,7 +301,7 @@ def _records(out: dict) -> list[Record]:
     ]
 
 
-def _failure(future) -> str:
+def _failure(future: Future) -> str:
     """What went wrong with a task that did not finish."""
     if future.status == "cancelled":
         return "cancelled (the scheduler or the cluster went away)"
@@ -304,7 +315,7 @@ def run(
     grid: Mapping[str, Sequence] | None = None,
     seeds: Sequence[int] | None = None,
     zip: bool = False,
-    client=None,
+    client: Client | ClusterLike | str | None = None,
     db: RunDB | str | os.PathLike | None = None,
     stop: threading.Event | None = None,
 ) -> Iterator[Record]:
@@ -325,7 +336,16 @@ def run(
     client, own = _client(client)
     dashboard = client.dashboard_link or ""
 
-    def point(done, config, run_id, records, outcome, skipped, eta, error=None) -> Record:
+    def point(
+        done: int,
+        config: Config,
+        run_id: int,
+        records: Sequence[Record],
+        outcome: str,
+        skipped: bool,
+        eta: float,
+        error: str | None = None,
+    ) -> Record:
         metrics = dict(run_id=run_id, fields=_point(config, grid), result=_result(records), outcome=outcome,
                        skipped=skipped, failed=failed, eta=eta, dashboard=dashboard)  # fmt: skip
         if error:

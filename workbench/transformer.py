@@ -39,7 +39,7 @@ class Transformer(nnx.Module):
         self.config = c
         d_head = c.d_model // c.n_heads
 
-        def normal(shape, fan_in):
+        def normal(shape: tuple[int, ...], fan_in: int) -> nnx.Param:
             return nnx.Param(jax.random.normal(rngs.params(), shape) / math.sqrt(fan_in))
 
         self.W_E = normal((c.p + 1, c.d_model), c.d_model)

@@ -5,6 +5,7 @@ f(i) = W_M ... W_1 h_i. The input of the model is the sample index i.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax
@@ -58,7 +59,7 @@ def build_ufm(config: UFMConfig, seed: int = 0) -> UFM:
     return UFM(config, rngs=nnx.Rngs(params=seed))
 
 
-def index_dataset(class_sizes) -> Dataset:
+def index_dataset(class_sizes: Sequence[int]) -> Dataset:
     """The UFM's data: inputs are the sample indices 0..N-1, labels in blocks of `class_sizes`;
     the test set is the training set (free features exist only for training samples)."""
     y = np.repeat(np.arange(len(class_sizes)), class_sizes).astype(np.int32)

@@ -4,10 +4,14 @@ gradient-descent ensemble against its predicted t law, and the excess kurtosis o
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import PALETTE
 from widgets.panel import Help, Panel
+from workbench.experiment import Record
 from workbench.experiments import bayesian_wide
 
 ALT = (
@@ -39,7 +43,7 @@ HELP = Help(
 TRAINED = (("none", "initial"), ("last", "last layer"), ("all", "all layers"))
 
 
-class BayesianWidePanel(Panel):
+class BayesianWidePanel(Panel[bayesian_wide.Config]):
     title = "Priors and posteriors"
     experiment = bayesian_wide
     help = HELP
@@ -50,7 +54,7 @@ class BayesianWidePanel(Panel):
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.2))
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         g, t, p, h, k, txt = axes
         self.bands = {}
         for ax, name, color in ((g, "gp", PALETTE[0]), (t, "t", PALETTE[1])):
@@ -76,7 +80,7 @@ class BayesianWidePanel(Panel):
         txt.axis("off")
         self.text = txt.text(0.0, 1.0, "", va="top", ha="left", fontsize=7, family="monospace", transform=txt.transAxes)
 
-    def clear(self):
+    def clear(self) -> None:
         for lines in list(self.bands.values()) + list(self.prior.values()) + [self.clean]:
             for line in lines:
                 line.set_data([], [])
@@ -84,7 +88,7 @@ class BayesianWidePanel(Panel):
             ax.cla()
         self.text.set_text("")
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         g, t, p, h, k, _ = self.live.axes
         for name in ("gp", "t"):
@@ -121,7 +125,7 @@ class BayesianWidePanel(Panel):
         self.text.set_text("\n".join(lines))
 
     @staticmethod
-    def _histograms(ax, m):
+    def _histograms(ax: Axes, m: dict[str, Any]) -> None:
         ax.cla()
         span = m["ens_span"]
         for i, (key, label) in enumerate(TRAINED):
@@ -131,7 +135,7 @@ class BayesianWidePanel(Panel):
         ax.legend(fontsize=7)
 
     @staticmethod
-    def _kurtosis(ax, m):
+    def _kurtosis(ax: Axes, m: dict[str, Any]) -> None:
         ax.cla()
         ax.errorbar(m["kurt_ratio"], m["kurt_mc"], yerr=3 * m["kurt_se"], fmt="o", ms=4, color=PALETTE[0], label="MC")
         ax.plot(m["kurt_ratio"], m["kurt_theory"], "x", color="black", label="3 V / (n K^2)")

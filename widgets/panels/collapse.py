@@ -6,9 +6,11 @@ matrix beside the simplex ETF, class means and classifier rows in their top prin
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import PALETTE
 from widgets.panel import Help, LivePanel
+from workbench.experiment import Record
 from workbench.experiments import neural_collapse
 
 NC_NAMES = ("nc1", "nc2", "nc3", "nc4")
@@ -30,7 +32,7 @@ HELP = Help(
 )
 
 
-class CollapsePanel(LivePanel):
+class CollapsePanel(LivePanel[neural_collapse.Config]):
     title = "Neural collapse"
     help = HELP
     quick = dict(dataset="ufm", class_sizes=(20, 10), dim=4, optimizer="sgd", lr=0.5, steps=80, record_every=20)
@@ -47,7 +49,7 @@ class CollapsePanel(LivePanel):
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4), min_interval=0.25)
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.nc = {name: axes[0].plot([], [], label=name, color=PALETTE[i])[0] for i, name in enumerate(NC_NAMES)}
         axes[0].set(yscale="log", xlabel="step", title="neural collapse metrics")
         axes[0].legend(loc="lower left")
@@ -70,7 +72,7 @@ class CollapsePanel(LivePanel):
         (self.prediction,) = axes[5].plot([], [], "D", color="black", ms=5, label="predicted frame")
         self.layers, self.bars = [], None
 
-    def clear(self):
+    def clear(self) -> None:
         config = self.running_config or self.config
         axes = self.live.axes
         for line in list(self.nc.values()) + self.acc + [self.prediction]:
@@ -95,7 +97,7 @@ class CollapsePanel(LivePanel):
         self.gram.set_data(np.zeros((n_classes, n_classes)))
         self.gram.set_extent((-0.5, n_classes - 0.5, n_classes - 0.5, -0.5))
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         if "nc1" not in m:
             return

@@ -5,10 +5,12 @@ first and last step, the change of h_l against width, and the fitted log-log slo
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
+from workbench.experiment import Record
 from workbench.experiments import coord_check
 
 ALT = (
@@ -29,7 +31,7 @@ HELP = Help(
 )
 
 
-class CoordCheckPanel(LivePanel):
+class CoordCheckPanel(LivePanel[coord_check.Config]):
     title = "Coordinate check"
     help = HELP
     quick = dict(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8)
@@ -37,7 +39,7 @@ class CoordCheckPanel(LivePanel):
     figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.8))
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         titles = ("mean |h_l| at step 0", "mean |h_l| after the last step", "RMS change of h_l", "slope per layer")
         for ax, title in zip(axes, titles):
             ax.set_title(title)
@@ -49,7 +51,7 @@ class CoordCheckPanel(LivePanel):
         self.slopes = axes[3].plot([], [], "o-", color=PALETTE[0])[0]
         self.pending = axes[3].text(0, 0, "")
 
-    def clear(self):
+    def clear(self) -> None:
         config = self.running_config or self.config
         for artist in self.lines + [self.pending]:
             artist.remove()
@@ -75,7 +77,7 @@ class CoordCheckPanel(LivePanel):
             color="#777777",
         )
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         rows = self.points()
         if rows:

@@ -5,9 +5,12 @@ and SELU's moment-map flow (`workbench.experiments.phase_diagram`, `workbench.ex
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backend_bases import MouseEvent
 
 from widgets.live import PALETTE
-from widgets.panel import Help, Panel
+from widgets.panel import C, Help, Panel
+from workbench.experiment import Record
 from workbench.experiments import phase_diagram, selu_flow
 
 PHASE_ALT = (
@@ -22,10 +25,10 @@ SELU_ALT = (
 )
 
 
-def _click(panel, ax, fields):
+def _click(panel: Panel[C], ax: Axes, fields: tuple[str, str]) -> None:
     """Move two fields of the panel's config to a click inside `ax`."""
 
-    def on_press(event):
+    def on_press(event: MouseEvent) -> None:
         if event.inaxes is ax and event.xdata is not None:
             x, y = (float(f"{v:.3g}") for v in (event.xdata, event.ydata))  # what a user would type
             panel.form.set_config(panel.config.replace(**{fields[0]: x, fields[1]: y}))
@@ -44,7 +47,7 @@ PHASE_HELP = Help(
 )
 
 
-class PhaseDiagramPanel(Panel):
+class PhaseDiagramPanel(Panel[phase_diagram.Config]):
     title = "Phase diagram"
     quick = dict(grid=8, depth=5, width=16, seeds=2)
     experiment = phase_diagram
@@ -52,11 +55,11 @@ class PhaseDiagramPanel(Panel):
     figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = PHASE_ALT
 
-    def __init__(self, config=None):
+    def __init__(self, config: phase_diagram.Config | None = None) -> None:
         super().__init__(config)
         _click(self, self.live.axes[0], ("sigma_w2", "sigma_b2"))
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.image = axes[0].imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
         self.live.fig.colorbar(self.image, ax=axes[0], label="log chi_1", shrink=0.85)
         (self.line,) = axes[0].plot([], [], color="black", lw=1.5, label="chi_1 = 1")
@@ -70,7 +73,7 @@ class PhaseDiagramPanel(Panel):
         (self.g_net,) = axes[2].plot([], [], "o", ms=3, color=PALETTE[1], label="finite networks")
         axes[2].set(xlabel="layer", ylabel="||df/dh_l||^2", yscale="log", title="gradient norm")
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m, config = record.metrics, self.running_config
         assert config is not None  # a record is drawn under the config of its run
         w2, b2 = m["sigma_w2_grid"], m["sigma_b2_grid"]
@@ -105,7 +108,7 @@ SELU_HELP = Help(
 )
 
 
-class SeluFlowPanel(Panel):
+class SeluFlowPanel(Panel[selu_flow.Config]):
     title = "SELU flow"
     quick = dict(steps=5)
     experiment = selu_flow
@@ -113,11 +116,11 @@ class SeluFlowPanel(Panel):
     figure_options = dict(nrows=1, ncols=1, figsize=(5.0, 3.8))
     alt = SELU_ALT
 
-    def __init__(self, config=None):
+    def __init__(self, config: selu_flow.Config | None = None) -> None:
         super().__init__(config)
         _click(self, self.live.axes[0], ("mu0", "nu0"))
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         view = selu_flow.view(self.config)
         self.arrows = axes[0].quiver(
             view["mu"],
@@ -135,7 +138,7 @@ class SeluFlowPanel(Panel):
         axes[0].set(xlabel="mean mu", ylabel="variance nu", xlim=(-1.1, 1.1), ylim=(0.1, 3.1), title="moment map")
         axes[0].legend(loc="upper right", fontsize=7)
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m, config = record.metrics, self.running_config
         assert config is not None  # a record is drawn under the config of its run
         self.arrows.set_UVC(m["d_mu"], m["d_nu"])

@@ -4,12 +4,16 @@ generalisation, losses, weight norm and the live Fourier spectrum of the embeddi
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as w
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.ticker import NullFormatter
 
 from widgets.live import PALETTE
 from widgets.panel import Help, LivePanel
+from workbench.experiment import Record
 from workbench.experiments import grokking
 
 ALT = (
@@ -29,7 +33,7 @@ HELP = Help(
 )
 
 
-class GrokkingPanel(LivePanel):
+class GrokkingPanel(LivePanel[grokking.Config]):
     title = "Grokking"
     help = HELP
     quick = dict(p=11, train_fraction=0.5, width=16, steps=80, record_every=20)
@@ -56,11 +60,11 @@ class GrokkingPanel(LivePanel):
         self.preset.observe(self._load_preset, names="value")
         return w.VBox([super().header(), self.preset])
 
-    def _load_preset(self, change) -> None:
+    def _load_preset(self, change: dict[str, Any]) -> None:
         if change["new"] in grokking.PRESETS:
             self.form.set_config(grokking.PRESETS[change["new"]])
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.acc = [
             axes[0].plot([], [], ls=ls, color=PALETTE[0], label=name)[0]
             for name, ls in (("train", "-"), ("test", "--"))
@@ -84,7 +88,7 @@ class GrokkingPanel(LivePanel):
             ax.xaxis.set_minor_formatter(NullFormatter())
         axes[3].set(xlabel="frequency k", ylabel="share of power", title="Fourier spectrum of the embeddings")
 
-    def clear(self):
+    def clear(self) -> None:
         config = self.running_config or self.config
         for line in self.acc + self.loss + self.marks + [self.norm]:
             line.set_data([], [])
@@ -104,11 +108,11 @@ class GrokkingPanel(LivePanel):
         self.live.axes[2].set_ylim(0, 1, auto=True)
 
     @staticmethod
-    def _positive(steps, values):
+    def _positive(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = steps > 0
         return steps[keep], values[keep]
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         if "weight_norm" not in m:
             return
@@ -128,7 +132,7 @@ class GrokkingPanel(LivePanel):
                 bar.set_height(h)
             axes[3].set_ylim(0, max(float(shares.max()) * 1.15, 1e-3))
             axes[3].set_title(
-                f"Fourier: top-{self.running_config.top_k} share {m['fourier_top_share']:.2f}, "
+                f"Fourier: top-{(self.running_config or self.config).top_k} share {m['fourier_top_share']:.2f}, "
                 f"neurons {m['fourier_neuron_share']:.2f}"
             )
         for ax in axes[:3]:

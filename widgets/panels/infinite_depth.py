@@ -4,10 +4,14 @@ cobweb, the regime its infinitely deep network falls into, and its classifiers a
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, Panel
+from workbench.experiment import Record
 from workbench.experiments import infinite_depth
 
 ALT = (
@@ -42,7 +46,7 @@ CLASSIFIERS = (
 )
 
 
-class InfiniteDepthPanel(Panel):
+class InfiniteDepthPanel(Panel[infinite_depth.Config]):
     title = "Infinite depth"
     experiment = infinite_depth
     help = HELP
@@ -57,7 +61,7 @@ class InfiniteDepthPanel(Panel):
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4))
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         d, s, r, a, n, b = axes
         (self.k,) = d.plot([], [], color=PALETTE[0], label="k(rho)")
         d.plot([-1, 1], [-1, 1], ls=":", color="grey", lw=1, label="identity")
@@ -104,7 +108,7 @@ class InfiniteDepthPanel(Panel):
         b.set_xticks(range(len(CLASSIFIERS)), [label for _, label in CLASSIFIERS], rotation=45, ha="right")
         b.set(ylabel="test accuracy", ylim=(0, 1), title="at the chosen depth")
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         axes = self.live.axes
         self.k.set_data(m["rho"], m["k"])
@@ -133,7 +137,7 @@ class InfiniteDepthPanel(Panel):
             self.rescale(axes[4])
             log2_axis(axes[4], m["n_values"])
 
-    def _draw_scaling(self, m):
+    def _draw_scaling(self, m: dict[str, Any]) -> None:
         ax = self.live.axes[1]
         for line in self.scaling:
             line.remove()
@@ -144,14 +148,14 @@ class InfiniteDepthPanel(Panel):
         ax.legend(handles=self.scaling, fontsize=6, loc="upper right")
         self.rescale(ax)
 
-    def _draw_region(self, m):
+    def _draw_region(self, m: dict[str, Any]) -> None:
         ax = self.live.axes[2]
         x, y = m["plane_x"], m["plane_y"]
         ax.set_title("NNGP decision regions")
         self.region.set_data(np.ma.masked_invalid(m["nngp_region"]))
         self.region.set_extent((x[0], x[-1], y[0], y[-1]))
         self.train.set_offsets(m["train_xy"])
-        self.train.set_facecolor(np.where(np.asarray(m["train_y"]) > 0, PALETTE[0], PALETTE[1]))
+        self.train.set_facecolor([PALETTE[0] if y > 0 else PALETTE[1] for y in np.ravel(m["train_y"])])
         if self.boundary is not None:
             self.boundary.remove()
             self.boundary = None

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import round_limits
 from widgets.panel import Help, Panel
+from workbench.experiment import Record
 from workbench.experiments import kernel_explorer
 from workbench.experiments.kernel_explorer import SPECTRUM_FLOOR
 
@@ -28,7 +30,7 @@ HELP = Help(
 )
 
 
-class KernelExplorerPanel(Panel):
+class KernelExplorerPanel(Panel[kernel_explorer.Config]):
     title = "Kernel explorer"
     quick = dict(n_points=24, seeds=2, width=64)
     experiment = kernel_explorer
@@ -42,7 +44,7 @@ class KernelExplorerPanel(Panel):
         "down to 1e-8."
     )
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         a, c, m, s = axes
         (self.nngp,) = a.plot([], [], label="NNGP")
         (self.ntk,) = a.plot([], [], label="NTK")
@@ -77,7 +79,7 @@ class KernelExplorerPanel(Panel):
             self.ntk_s,
         ]
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         theta, cos = m["angle"], np.cos(m["angle"])
         self.nngp.set_data(theta, m["nngp_angle"])

@@ -5,10 +5,12 @@ parametrization, with the n^-1/2 lazy reference (`workbench.experiments.lazy_ric
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
 from workbench import parametrizations as P
+from workbench.experiment import Record
 from workbench.experiments import lazy_rich
 
 ALT = (
@@ -28,7 +30,7 @@ HELP = Help(
 )
 
 
-class LazyRichPanel(LivePanel):
+class LazyRichPanel(LivePanel[lazy_rich.Config]):
     title = "Lazy vs rich"
     help = HELP
     quick = dict(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4)
@@ -36,7 +38,7 @@ class LazyRichPanel(LivePanel):
     figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.lines = {}
         for ax, (key, title) in zip(axes, METRICS):
             ax.set(xscale="log", yscale="log", xlabel="width", ylabel="relative size", title=title)
@@ -45,13 +47,13 @@ class LazyRichPanel(LivePanel):
         axes[0].legend(fontsize=7)
         self.refs = [ax.plot([], [], "--", color="#999999", lw=1)[0] for ax in axes]
 
-    def clear(self):
+    def clear(self) -> None:
         for line in list(self.lines.values()) + self.refs:
             line.set_data([], [])
         for ax in self.live.axes:
             log2_axis(ax, (self.running_config or self.config).widths)
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         rows = self.points()
         for (key, p), line in self.lines.items():
             mine = [(m["width"], m[key]) for m in rows if m["parametrization"] == p and np.isfinite(m[key])]

@@ -4,13 +4,19 @@ Sompolinsky 2020, `workbench.experiments.double_descent`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib as mpl
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
+from matplotlib.container import ErrorbarContainer
+from numpy.typing import ArrayLike
 
 from widgets.live import PALETTE
 from widgets.panel import Help, Panel
+from workbench.experiment import Record
 from workbench.experiments import double_descent, learning_curves
 
 STUDENT = "2-layer tanh student (engine, nonlinear)"
@@ -43,14 +49,16 @@ DYNAMICS_HELP = Help(
 )
 
 
-def _errorbars(ax, old, x, y, sem, **style):
+def _errorbars(
+    ax: Axes, old: ErrorbarContainer | None, x: ArrayLike, y: ArrayLike, sem: ArrayLike, **style: Any
+) -> ErrorbarContainer:
     """Replace an errorbar container (None at first)."""
     if old is not None:
         old.remove()
     return ax.errorbar(x, y, yerr=3 * np.asarray(sem), fmt="o", ms=3, capsize=2, **style)
 
 
-class LearningCurvesPanel(Panel):
+class LearningCurvesPanel(Panel[learning_curves.Config]):
     title = "Learning curves"
     experiment = learning_curves
     help = CURVES_HELP
@@ -74,7 +82,7 @@ class LearningCurvesPanel(Panel):
         "over ridges (negative ridges dashed, where k > n allows them) with the optimum (dot) and R* (dashed)."
     )
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         c, m, s, r = axes
         (self.test,) = c.plot([], [], color=PALETTE[0], label="test (theory)")
         (self.train,) = c.plot([], [], color=PALETTE[0], lw=0.8, ls=":", label="train (theory)")
@@ -92,7 +100,7 @@ class LearningCurvesPanel(Panel):
         self.ratio_star = r.axvline(np.nan, color=PALETTE[2], ls="--", label="R* (noise-free theory)")
         r.set(xlabel="fitting ratio R = train / test", ylabel="test MSE", yscale="log", title="against R over ridges")
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         c, mp, sm, r = self.live.axes
         config = self.running_config
@@ -132,7 +140,16 @@ class LearningCurvesPanel(Panel):
         self.rescale(r)
         r.set_xlim(-0.03, 1.03)
 
-    def _map(self, ax, name, ks, ns, values, config, norm):
+    def _map(
+        self,
+        ax: Axes,
+        name: str,
+        ks: np.ndarray,
+        ns: np.ndarray,
+        values: np.ndarray,
+        config: learning_curves.Config | None,
+        norm: LogNorm,
+    ) -> None:
         """A log-log heat map of test MSE (log colour scale `norm`) with the chosen (k, n) and the line k = n."""
         for artist in self.maps.pop(name, []):
             artist.remove()
@@ -148,7 +165,7 @@ class LearningCurvesPanel(Panel):
         self.maps[name] = artists
 
 
-class DoubleDescentPanel(Panel):
+class DoubleDescentPanel(Panel[double_descent.Config]):
     title = "Double descent in time"
     experiment = double_descent
     help = DYNAMICS_HELP
@@ -164,7 +181,7 @@ class DoubleDescentPanel(Panel):
         "the modes not yet learned at the chosen time."
     )
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         t, a, d = axes
         (self.eg,) = t.plot([], [], color=PALETTE[0], label="E_g theory")
         (self.et,) = t.plot([], [], color=PALETTE[1], label="E_train theory")
@@ -189,7 +206,7 @@ class DoubleDescentPanel(Panel):
         self.live.fig.colorbar(sm, ax=d, shrink=0.8, label="learning time 1/l")
         d.set(xlabel="eigenvalue l of X^T X", ylabel="rho_MP(l)", title="Marchenko-Pastur density")
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         t, a, d = self.live.axes
         config = self.running_config

@@ -4,9 +4,11 @@ width, and the best learning rate against width (`workbench.experiments.lr_trans
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
+from workbench.experiment import Record
 from workbench.experiments import lr_transfer
 
 ALT = (
@@ -24,7 +26,7 @@ HELP = Help(
 )
 
 
-class LRTransferPanel(LivePanel):
+class LRTransferPanel(LivePanel[lr_transfer.Config]):
     title = "LR transfer"
     help = HELP
     quick = dict(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1)
@@ -32,13 +34,13 @@ class LRTransferPanel(LivePanel):
     figure_options = dict(nrows=1, ncols=2, figsize=(5.0, 3.0))
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         axes[0].set(yscale="log", xlabel="log2 learning rate", ylabel="train loss after T steps", title="loss vs lr")
         axes[1].set(xscale="log", xlabel="width", ylabel="best log2 lr", title="optimum vs width")
         self.curves, self.best = [], axes[1].plot([], [], "o-", color="black")[0]
         self.marks = axes[0].plot([], [], "*", color="black", ms=9)[0]
 
-    def clear(self):
+    def clear(self) -> None:
         config = self.running_config or self.config
         for line in self.curves:
             line.remove()
@@ -53,7 +55,7 @@ class LRTransferPanel(LivePanel):
         self.best.set_data([], [])
         self.marks.set_data([], [])
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         rows = self.points()
         for line, m in zip(self.curves, rows):
             line.set_data(m["log2_lrs"], np.where(np.isfinite(m["loss"]), m["loss"], np.nan))

@@ -7,12 +7,16 @@ from __future__ import annotations
 import html
 import itertools
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
+from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel, Panel
+from workbench.experiment import Record
 from workbench.experiments import compare_runs, grid_sweep
 from workbench.rundb import RunDB, RunDBError
 from workbench.sweep import parse_grid
@@ -43,13 +47,13 @@ COMPARE_HELP = Help(
 )
 
 
-def _geometric(values) -> bool:
+def _geometric(values: Iterable[object]) -> bool:
     """Positive numbers spanning a factor of 4 or more: drawn on a log axis."""
     v = np.asarray([x for x in values if isinstance(x, (int, float))], float)
     return len(v) > 2 and bool(np.all(v > 0)) and v.max() / v.min() >= 4
 
 
-class SweepsPanel(LivePanel):
+class SweepsPanel(LivePanel[grid_sweep.Config]):
     title = "Sweeps"
     help = SWEEP_HELP
     experiment = grid_sweep
@@ -61,18 +65,18 @@ class SweepsPanel(LivePanel):
     figure_options = dict(nrows=1, ncols=2, figsize=(5.0, 3.0))
     alt = SWEEP_ALT
 
-    def __init__(self, config=None):
+    def __init__(self, config: grid_sweep.Config | None = None) -> None:
         self.table = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         self.link = w.HTML()
         super().__init__(config)
         self.widget.children = (*self.widget.children[:3], w.VBox([self.link, self.table]), *self.widget.children[3:])
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.lines, self.dots = [], []
         self.best = axes[1].plot([], [], "o-", color="black")[0]
         self.marks = axes[0].plot([], [], "*", color="black", ms=9)[0]
 
-    def clear(self):
+    def clear(self) -> None:
         config = self.running_config or self.config
         grid = parse_grid(config.grid)
         names = list(grid)
@@ -107,10 +111,10 @@ class SweepsPanel(LivePanel):
         self.table.value = ""
         self.link.value = ""
 
-    def _group_label(self, group) -> str:
+    def _group_label(self, group: tuple[object, ...]) -> str:
         return " ".join(f"{n}={v}" for n, v in zip(self.group_names, group)) or "all"
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         config = self.running_config or self.config
         points = [p for p in self.points() if math.isfinite(float(p["result"].get(config.metric, math.nan)))]
         best, marks = [], []
@@ -132,7 +136,7 @@ class SweepsPanel(LivePanel):
         self.rescale(self.live.axes[0])
         self._tabulate(record)
 
-    def _tabulate(self, record):
+    def _tabulate(self, record: Record) -> None:
         config = self.running_config or self.config
         rows = self.points()
         if not rows:
@@ -155,7 +159,7 @@ class SweepsPanel(LivePanel):
         self.table.value = f'<table style="font-size:80%"><tr>{head}</tr>{"".join(body)}</table>'
 
 
-class CompareRunsPanel(Panel):
+class CompareRunsPanel(Panel[compare_runs.Config]):
     title = "Compare runs"
     help = COMPARE_HELP
     experiment = compare_runs
@@ -163,7 +167,7 @@ class CompareRunsPanel(Panel):
     figure_options = dict(nrows=1, ncols=1, figsize=(5.0, 3.0))
     alt = COMPARE_ALT
 
-    def __init__(self, config=None):
+    def __init__(self, config: compare_runs.Config | None = None) -> None:
         self.choices = w.SelectMultiple(options=[], rows=8, layout=w.Layout(width="460px"))
         refresh = w.Button(description="Refresh", icon="refresh", tooltip="list the newest runs of the database")
         refresh.on_click(lambda _: self.refresh())
@@ -184,20 +188,20 @@ class CompareRunsPanel(Panel):
             return
         self.choices.options = [(compare_runs.label(i) + f" ({i['status']})", i["id"]) for i in infos]
 
-    def _chosen(self, change) -> None:
+    def _chosen(self, change: dict[str, Any]) -> None:
         ids = sorted(change["new"])
         if ids:
             self.form.controls["runs"].value = ", ".join(map(str, ids))
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.lines = []
 
-    def clear(self):
+    def clear(self) -> None:
         for line in self.lines:
             line.remove()
         self.lines = []
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         ax = self.live.axes[0]
         self.clear()

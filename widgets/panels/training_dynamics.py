@@ -3,11 +3,16 @@ prediction (`workbench.experiments.training_dynamics`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.contour import QuadContourSet
 from matplotlib.lines import Line2D
 
 from widgets.live import PALETTE, round_limits
 from widgets.panel import Help, LivePanel
+from workbench.experiment import Record
 from workbench.experiments import training_dynamics
 
 ALT = (
@@ -33,7 +38,7 @@ HELP = Help(
 )
 
 
-class TrainingDynamicsPanel(LivePanel):
+class TrainingDynamicsPanel(LivePanel[training_dynamics.Config]):
     title = "Training dynamics"
     help = HELP
     quick = dict(widths=(16, 32), steps=100, record_every=25, n_train=8, grid=16, ntk_points=4)
@@ -45,7 +50,7 @@ class TrainingDynamicsPanel(LivePanel):
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.0), min_interval=0.25)
     alt = ALT
 
-    def setup(self, axes):
+    def setup(self, axes: list[Axes]) -> None:
         self.lines: dict[str, list] = {}
         self.static: dict = {}
         titles = [
@@ -70,10 +75,10 @@ class TrainingDynamicsPanel(LivePanel):
             for ax in (axes[1], axes[5])
         ]
         self.data_points = [ax.scatter([], [], s=10, edgecolors="black", linewidths=0.4) for ax in (axes[1], axes[5])]
-        self.contours = [None, None]
+        self.contours: list[QuadContourSet | None] = [None, None]
         self.colorbars: list = []
 
-    def clear(self):
+    def clear(self) -> None:
         config = self.running_config or self.config
         for artists in self.lines.values():
             for artist in artists:
@@ -87,7 +92,7 @@ class TrainingDynamicsPanel(LivePanel):
         colours = [PALETTE[i % len(PALETTE)] for i in range(len(config.widths))]
         one_d = config.task == "sine"
 
-        def per_width(ax, **kw):
+        def per_width(ax: Axes, **kw: Any) -> list[Line2D]:
             return [ax.plot([], [], color=c, **kw)[0] for c in colours]
 
         self.lines["train"] = per_width(axes[0], lw=1.5)
@@ -138,14 +143,14 @@ class TrainingDynamicsPanel(LivePanel):
             *self.data_points,
         ]
 
-    def _remove_contours(self):
+    def _remove_contours(self) -> None:
         for i, contour in enumerate(self.contours):
             if contour is not None:
                 contour.remove()
                 self.live.dynamic.remove(contour)
                 self.contours[i] = None
 
-    def draw(self, record):
+    def draw(self, record: Record) -> None:
         m = record.metrics
         first = next((r.metrics for r in self.records if "grid" in r.metrics), None)
         if first is None or "f_grid" not in m:
@@ -180,13 +185,13 @@ class TrainingDynamicsPanel(LivePanel):
         axes[4].set_xlim(0.5, len(layers) + 0.5)  # one tick per hidden layer
         axes[4].set_xticks(layers)
 
-    def _draw_data(self):
+    def _draw_data(self) -> None:
         grid, x, y = self.static["grid"], self.static["x_train"], self.static["y_train"]
         if grid.shape[1] == 1:
             self.data_points[0].set_offsets(np.c_[x[:, 0], y[:, 0]])
             self.data_points[0].set_facecolor("black")
             return
-        colours = np.where(y.astype(int) == 1, PALETTE[0], PALETTE[1])
+        colours = [PALETTE[0] if label == 1 else PALETTE[1] for label in y.astype(int).ravel()]
         lim = float(np.abs(grid).max())
         for surface, points in zip(self.surfaces, self.data_points):
             surface.set_extent((-lim, lim, -lim, lim))
@@ -195,7 +200,7 @@ class TrainingDynamicsPanel(LivePanel):
             points.set_offsets(x)
             points.set_facecolor(colours)
 
-    def _draw_surfaces(self, m):
+    def _draw_surfaces(self, m: dict[str, Any]) -> None:
         side = int(round(np.sqrt(len(self.static["grid"]))))
         lim = float(np.abs(self.static["grid"]).max())
         self._remove_contours()
@@ -206,7 +211,7 @@ class TrainingDynamicsPanel(LivePanel):
             self.surfaces[k].set_clim(-scale, scale)
             ntk = m["ntk_f_grid"][i].reshape(side, side)
             if np.isfinite(ntk).all() and ntk.min() < 0 < ntk.max():
-                self.contours[k] = ax.contour(
+                contour = ax.contour(
                     np.linspace(-lim, lim, side),
                     np.linspace(-lim, lim, side),
                     ntk,
@@ -214,4 +219,5 @@ class TrainingDynamicsPanel(LivePanel):
                     colors="black",
                     linewidths=1.2,
                 )
-                self.live.dynamic.append(self.contours[k])
+                self.contours[k] = contour
+                self.live.dynamic.append(contour)

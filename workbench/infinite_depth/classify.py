@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
 
 from workbench.infinite_depth.duals import get_dual
@@ -16,12 +18,15 @@ from workbench.infinite_depth.flow import _flow, diagonal_log_ntk
 from workbench.infinite_depth.taxonomy import regime
 from workbench.memory import require
 
+if TYPE_CHECKING:
+    from workbench.infinite_depth.duals import DualLike
+
 DUPLICATE = 1e-20  # 1 - |<x_i, x_j>| below this (angle 1.4e-10): the same point up to rounding of its normalization
 
 # ---------------------------------------------------------------- pairs of points on the sphere
 
 
-def to_sphere(x) -> np.ndarray:
+def to_sphere(x: ArrayLike) -> np.ndarray:
     """x / ||x|| per row, float64 (refusing zero rows and non-finite values)."""
     x = np.asarray(x, np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
@@ -34,7 +39,7 @@ def to_sphere(x) -> np.ndarray:
     return x / norm
 
 
-def pair_geometry(x1, x2, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pair_geometry(x1: np.ndarray, x2: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sign rho, |rho|, 1 - |rho|) for rho = <x1_i, x2_j> of unit rows; 1 - |rho| = min ||x1 -+ x2||^2 / 2 (no
     cancellation)."""
     n1, n2 = len(x1), len(x2)
@@ -53,14 +58,14 @@ def pair_geometry(x1, x2, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.
 # ---------------------------------------------------------------- classifiers
 
 
-def _labels(score) -> np.ndarray:
+def _labels(score: np.ndarray) -> np.ndarray:
     """sign with 0 -> +1 (the official code's `get_acc`), or argmax for one-hot scores."""
     if score.ndim == 2:
         return np.argmax(score, axis=1)
     return np.where(score < 0, -1, 1)
 
 
-def _check_labels(y, n) -> np.ndarray:
+def _check_labels(y: ArrayLike, n: int) -> np.ndarray:
     y = np.asarray(y)
     if y.shape[0] != n:
         raise ValueError(f"y_train: {y.shape[0]} labels for {n} points")
@@ -71,7 +76,7 @@ def _check_labels(y, n) -> np.ndarray:
     return y.astype(np.float64)
 
 
-def majority_vote(y_train, n_test: int) -> np.ndarray:
+def majority_vote(y_train: ArrayLike, n_test: int) -> np.ndarray:
     """The label of the larger class for every test point (ties -> +1; the official code's `majority_vote`)."""
     y = np.asarray(y_train, np.float64)
     if y.ndim == 2:
@@ -79,7 +84,7 @@ def majority_vote(y_train, n_test: int) -> np.ndarray:
     return np.full(n_test, 1 if y.sum() >= 0 else -1)
 
 
-def nearest_neighbour(x_train, y_train, x_test) -> np.ndarray:
+def nearest_neighbour(x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike) -> np.ndarray:
     """1-NN: the label of the closest training point (largest <x_i, x> on the sphere)."""
     xt, xs = to_sphere(x_train), to_sphere(x_test)
     i = np.argmax(xt @ xs.T, axis=0)
@@ -87,7 +92,7 @@ def nearest_neighbour(x_train, y_train, x_test) -> np.ndarray:
     return np.argmax(y[i], 1) if y.ndim == 2 else y[i].astype(int)
 
 
-def hilbert_classify(x_train, y_train, x_test, dim: int | None = None) -> np.ndarray:
+def hilbert_classify(x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike, dim: int | None = None) -> np.ndarray:
     """Hilbert-kernel (Devroye et al. 1998) estimate sign(sum_i y_i ||x - x_i||^-(d-1)), d the ambient dimension
     (the official code's `devroye_classifier`); a test point equal to a training point takes its label."""
     xt, xs = to_sphere(x_train), to_sphere(x_test)
@@ -102,7 +107,7 @@ def hilbert_classify(x_train, y_train, x_test, dim: int | None = None) -> np.nda
     return out
 
 
-def _weighted_vote(y, s, key):
+def _weighted_vote(y: np.ndarray, s: np.ndarray, key: np.ndarray) -> np.ndarray:
     """sum_i y_i s_i exp(key_i - max_i key_i) per column (+inf keys: only those count)."""
     top = np.max(key, axis=0, keepdims=True)
     with np.errstate(invalid="ignore"):
@@ -114,7 +119,7 @@ def _weighted_vote(y, s, key):
 _BLAS = ThreadpoolController()
 
 
-def _solve(K, y, notes: list, what: str = "K(X, X)", definite: bool = True) -> np.ndarray:
+def _solve(K: np.ndarray, y: np.ndarray, notes: list[str], what: str = "K(X, X)", definite: bool = True) -> np.ndarray:
     """K^{-1} y for a symmetric K: Cholesky (when `definite`), else a symmetric indefinite solve, else least squares
     for a singular K; what happened is noted. One BLAS thread: on a shared 2-core machine OpenBLAS's threaded potrf
     was 30x slower (2.8 s against 0.08 s at n = 2000)."""
@@ -140,7 +145,7 @@ def _solve(K, y, notes: list, what: str = "K(X, X)", definite: bool = True) -> n
     return out
 
 
-def find_duplicates(x, parity: str | None = None, tol: float = DUPLICATE) -> list[tuple[int, int]]:
+def find_duplicates(x: ArrayLike, parity: str | None = None, tol: float = DUPLICATE) -> list[tuple[int, int]]:
     """Pairs (i, j), i < j, with 1 - <x_i, x_j> < tol (and 1 + <x_i, x_j> < tol for an even or odd dual)."""
     x = to_sphere(x)
     sg, _, dl = pair_geometry(x, x)
@@ -160,17 +165,17 @@ class DepthClassifier:
 
     def __init__(
         self,
-        dual,
-        x_train,
-        y_train,
-        x_test,
+        dual: DualLike,
+        x_train: ArrayLike,
+        y_train: ArrayLike,
+        x_test: ArrayLike,
         depths: Sequence[float] = (),
         *,
         ntk: bool = True,
         limit: bool = True,
         duplicates: str = "refuse",
         seed: int = 0,
-    ):
+    ) -> None:
         self.dual = get_dual(dual)
         self.regime = regime(self.dual)
         self.notes: list[str] = []
@@ -212,7 +217,9 @@ class DepthClassifier:
         self.has_limit = limit
         self.notes += (self.train.notes if self.train else []) + self.test.notes
 
-    def _deduplicate(self, x, y, geometry, how, seed):
+    def _deduplicate(
+        self, x: np.ndarray, y: np.ndarray, geometry: tuple[np.ndarray, np.ndarray, np.ndarray], how: str, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
         if how not in ("refuse", "drop", "jitter"):
             raise ValueError(f"duplicates: must be 'refuse', 'drop' or 'jitter', got {how!r}")
         sg, _, dl = geometry
@@ -243,15 +250,24 @@ class DepthClassifier:
         self.notes.append(f"jittered {later.size} duplicate training points by 1e-6 along the sphere")
         return x, y, True
 
-    def _matrices(self, L: int, kernel: str):
+    def _matrices(
+        self, L: int, kernel: str
+    ) -> (
+        tuple[Literal["comp"], np.ndarray | None, np.ndarray]
+        | tuple[Literal["log"], np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+    ):
+        """The ridgeless system at depth L: ("comp", log 1 - K(X, X) entries or None, log 1 - K(X, x)) for duals
+        whose correlations all tend to 1, else ("log", K(X, X), (sign, log|.|, order key) of K(X, x))."""
         n, m = len(self.x_train), len(self.x_test)
         te = self.test.at(L)
         tr = self.train.at(L) if self.train else None
         if te.lcomp is not None and kernel in ("nngp", "ntk"):
             if kernel == "ntk" and not self.ntk:
                 raise ValueError("kernel: this classifier was built with ntk=False")
-            pick = (lambda lay: lay.lcomp) if kernel == "nngp" else (lambda lay: lay.lcomp_ntk)
-            return "comp", None if tr is None else pick(tr), pick(te)
+            l_te = te.lcomp if kernel == "nngp" else te.lcomp_ntk
+            l_tr = None if tr is None else tr.lcomp if kernel == "nngp" else tr.lcomp_ntk
+            assert l_te is not None  # the NTK complement exists when self.ntk
+            return "comp", l_tr, l_te
         if kernel == "nngp":
             s_te, l_te, diag = te.s_nngp, te.l_nngp, 0.0
             s_tr, l_tr = (tr.s_nngp, tr.l_nngp) if tr else (None, None)
@@ -282,10 +298,10 @@ class DepthClassifier:
         notes = self.solve_notes.setdefault((L, kernel), [])
         if self.regime.kind == "linear":  # K_L = rho (NNGP), (L + 1) rho (NTK): rank d, least squares
             return self.limit_scores()
-        form, K, test = self._matrices(L, kernel)
-        if form == "comp":
-            return self._comp_scores(K, test, notes)
-        s, l, key = test
+        system = self._matrices(L, kernel)
+        if system[0] == "comp":
+            return self._comp_scores(system[1], system[2], notes)
+        _, K, (s, l, key) = system
         top = np.max(l, axis=0, keepdims=True)
         with np.errstate(invalid="ignore", over="ignore"):
             Kx = s * np.exp(l - np.where(np.isfinite(top), top, 0.0))
@@ -298,7 +314,7 @@ class DepthClassifier:
             score[dead] = _weighted_vote(self.y, s[:, dead], np.where(kd == kd.max(0), 0.0, -np.inf))
         return score
 
-    def _comp_scores(self, l_tr, l_te, notes: list) -> np.ndarray:
+    def _comp_scores(self, l_tr: np.ndarray | None, l_te: np.ndarray, notes: list[str]) -> np.ndarray:
         """Scores from the complement Delta = 1 - K (K normalized to a unit diagonal; duals whose correlations all
         tend to 1), given as logs: with Delta = c D, d(x) = c e(x) (c the largest entry), u = D^{-1} 1, s = 1^T u,
         y^T K^{-1} k(x) = y^T D^{-1} e(x) - (y^T u)(1 - u^T e(x)) / (c - s)  (Sherman-Morrison on K = 11^T - Delta)."""
@@ -351,19 +367,27 @@ class DepthClassifier:
         return self.notes + ([] if math.isinf(depth) else self.solve_notes.get((int(depth), kernel), []))
 
 
-def classify(dual, x_train, y_train, x_test, depth: float, kernel: str = "nngp", **kw) -> np.ndarray:
+def classify(
+    dual: DualLike,
+    x_train: ArrayLike,
+    y_train: ArrayLike,
+    x_test: ArrayLike,
+    depth: float,
+    kernel: str = "nngp",
+    **kw: Any,
+) -> np.ndarray:
     """Labels of the depth-L ridgeless NNGP / NTK classifier (depth = math.inf: the limit classifier)."""
     depths = () if math.isinf(depth) else (depth,)
     return DepthClassifier(dual, x_train, y_train, x_test, depths, ntk=kernel == "ntk", **kw).labels(depth, kernel)
 
 
-def limit_classify(dual, x_train, y_train, x_test, **kw) -> np.ndarray:
+def limit_classify(dual: DualLike, x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike, **kw: Any) -> np.ndarray:
     """Labels of the L = infinity classifier: majority vote, 1-NN in the kernel's order, or
     sign(sum y_i sigma(<x_i, x>))."""
     return DepthClassifier(dual, x_train, y_train, x_test, (), ntk=False, **kw).limit()
 
 
-def naive_nngp(x1, x2, dual, depth: int) -> np.ndarray:
+def naive_nngp(x1: ArrayLike, x2: ArrayLike, dual: DualLike, depth: int) -> np.ndarray:
     """The official code's `nngp_kernel`: rho <- clip(k(rho), -1, 1) for `depth` layers in plain float64 (the peer of
     the benchmark; it underflows and loses the near-diagonal structure at depth)."""
     d = get_dual(dual)
@@ -373,7 +397,7 @@ def naive_nngp(x1, x2, dual, depth: int) -> np.ndarray:
     return rho
 
 
-def accuracy(labels, y) -> float:
+def accuracy(labels: ArrayLike, y: ArrayLike) -> float:
     """Share of labels equal to y (+-1 labels, or class indices against one-hot y)."""
     y = np.asarray(y)
     if y.ndim == 2:

@@ -8,12 +8,20 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import cast
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import gammaln
+
+if TYPE_CHECKING:
+    import jax
+
+    from workbench.activations import ActivationLike
+
+    Values: TypeAlias = float | np.ndarray | jax.Array  # numpy values, or jax.numpy ones inside the table loop
 
 SERIES_TERMS = 64  # Koenigs / Poincare series length
 HERMITE_TERMS = 160  # Hermite coefficients of a typed activation (2 x this many Gauss-Hermite nodes)
@@ -21,13 +29,13 @@ HERMITE_TERMS = 160  # Hermite coefficients of a typed activation (2 x this many
 # ---------------------------------------------------------------- closed-form duals (numpy or jax.numpy as xp)
 
 
-def _brentq(f: Callable[[float], float], a: float, b: float, **kw) -> float:
+def _brentq(f: Callable[[float], float], a: float, b: float, **kw: Any) -> float:
     """scipy's brentq: the root alone (scipy has no stubs; pyright infers a union with the full_output=True tuple,
     and rtol's type from its float64 default)."""
     return cast(float, brentq(f, a, b, **kw))
 
 
-def _smtc(t, xp):
+def _smtc(t: Values, xp: ModuleType) -> Any:
     """sin t - t cos t without cancellation for small t (Taylor series in t^2 below pi/2)."""
     z = t * t
     acc = 0.0
@@ -37,7 +45,7 @@ def _smtc(t, xp):
     return xp.where(t < 1.5, small, xp.sin(t) - t * xp.cos(t))
 
 
-def _theta(delta, xp):
+def _theta(delta: Values, xp: ModuleType) -> Any:
     """The angle theta with 1 - cos(theta) = delta, accurate for small delta."""
     return 2.0 * xp.arcsin(xp.sqrt(xp.clip(delta, 0.0, 2.0) / 2.0))
 
@@ -45,7 +53,7 @@ def _theta(delta, xp):
 _ERF_A = math.asin(2.0 / 3.0)
 
 
-def _erf_kc(delta, xp):
+def _erf_kc(delta: Values, xp: ModuleType) -> Any:
     """1 - k(1 - delta) for the erf dual arcsin(2 rho / 3) / arcsin(2/3), cancellation-free."""
     p = 2.0 / 3.0
     q = p * (1.0 - delta)
@@ -159,20 +167,20 @@ class Dual:
         return np.asarray([float(sum(b[k] * math.comb(k, j) * (-1) ** (k - j) for k in range(j, n))) for j in range(n)])
 
     # -- evaluation (numpy by default; xp=jax.numpy inside the table loop)
-    def k(self, rho, xp=np):
+    def k(self, rho: Values, xp: ModuleType = np) -> Any:
         """k(rho)."""
         if self.closed:
             return CLOSED[self.closed][0](rho, self.param, xp)
         return _horner(self.coef, rho, xp)
 
-    def dk(self, rho, xp=np):
+    def dk(self, rho: Values, xp: ModuleType = np) -> Any:
         """k'(rho)."""
         if self.closed:
             return CLOSED[self.closed][1](rho, self.param, xp)
         c = self.coef
         return _horner(c[1:] * np.arange(1, len(c)), rho, xp)
 
-    def kc(self, delta, xp=np):
+    def kc(self, delta: Values, xp: ModuleType = np) -> Any:
         """1 - k(1 - delta), without cancellation for small delta (0 <= delta <= 2)."""
         if self.closed:
             return CLOSED[self.closed][2](delta, self.param, xp)
@@ -184,7 +192,7 @@ class Dual:
                 acc = acc - self.coef[j] * xp.expm1(j * lg)
         return xp.where(delta <= 1.0, acc, 1.0 - _horner(self.coef, 1.0 - delta, xp))
 
-    def dkc(self, delta, xp=np):
+    def dkc(self, delta: Values, xp: ModuleType = np) -> Any:
         """k'(1) - k'(1 - delta), without cancellation for small delta (the NTK's complement in `_TableFlow`)."""
         if self.closed == "relu":
             return _theta(delta, xp) / math.pi
@@ -207,11 +215,15 @@ class Dual:
         c = self.coef
         return float(np.sum(np.arange(len(c)) * (np.arange(len(c)) - 1) * c))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dual({self.name!r})"
 
 
-def _horner(c, x, xp=np):
+if TYPE_CHECKING:
+    DualLike: TypeAlias = Dual | ActivationLike  # what `get_dual` resolves: a Dual, a preset name, an activation
+
+
+def _horner(c: np.ndarray, x: Values, xp: ModuleType = np) -> Any:
     """sum_k c_k x^k (in place for numpy arrays)."""
     if xp is np and isinstance(x, np.ndarray) and x.ndim:
         acc = np.full(x.shape, c[-1], np.result_type(x, np.float64))
@@ -272,7 +284,7 @@ def hermite_expression(a: ArrayLike) -> str | None:
     return " + ".join(terms).replace("+ -", "- ") or None
 
 
-def _hermite_series(fn, terms: int = HERMITE_TERMS) -> np.ndarray:
+def _hermite_series(fn: Callable[[jax.Array], jax.Array], terms: int = HERMITE_TERMS) -> np.ndarray:
     """a_k = E[fn(z) He_k(z)] / sqrt(k!) in float64 (`workbench.kernels.dual.hermite_coefficients`)."""
     import jax
     import jax.numpy as jnp
@@ -284,7 +296,7 @@ def _hermite_series(fn, terms: int = HERMITE_TERMS) -> np.ndarray:
         return np.asarray(a, np.float64)
 
 
-def dual_from_activation(spec, terms: int = HERMITE_TERMS) -> Dual:
+def dual_from_activation(spec: ActivationLike, terms: int = HERMITE_TERMS) -> Dual:
     """The normalized dual of a registered or typed activation (`workbench.activations.get_activation`): the closed
     form for relu, abs, erf, sin, identity; otherwise a_k by Gauss-Hermite quadrature with 2 x `terms` nodes, b_k below
     1e-15 of the total set to zero (quadrature noise) and the truncated series normalized to k(1) = 1."""
@@ -298,7 +310,7 @@ def _dual_from_text(spec: str, terms: int) -> Dual:
     return _dual_from_activation(spec, terms)
 
 
-def _dual_from_activation(spec, terms: int) -> Dual:
+def _dual_from_activation(spec: ActivationLike, terms: int) -> Dual:
     from workbench.activations import get_activation
 
     act = get_activation(spec)
@@ -364,7 +376,7 @@ DUALS: dict[str, Dual] = {
 relu and |x| (arc-cosine kernels, Cho & Saul 2009), h2 = He_2 / sqrt 2 (k = rho^2), h3 (k = rho^3), linear."""
 
 
-def get_dual(spec) -> Dual:
+def get_dual(spec: DualLike) -> Dual:
     """A Dual, a preset name (`DUALS`, or sine_<a>), or any registered / typed activation (`dual_from_activation`)."""
     if isinstance(spec, Dual):
         return spec

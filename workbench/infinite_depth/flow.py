@@ -6,15 +6,22 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.interpolate import CubicSpline
 
 from workbench.infinite_depth.duals import SERIES_TERMS, Dual, _horner, _theta, get_dual
 from workbench.infinite_depth.taxonomy import regime
+
+if TYPE_CHECKING:
+    import jax
+
+    from workbench.infinite_depth.duals import DualLike
 
 NEAR = 0.05  # 1 - |rho| below this: carried as the complement delta
 SMALL = 1e-3  # |rho| below this (b_0 = b_1 = 0): carried as log|rho|
@@ -102,7 +109,7 @@ def koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
     return _Koenigs(lam, sig, psi_t, dpsi, xi, best)
 
 
-def koenigs_log(dual, rho, delta=None) -> tuple[np.ndarray, np.ndarray]:
+def koenigs_log(dual: DualLike, rho: ArrayLike, delta: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(sign, log|sigma(rho)|) of the Koenigs eigenfunction sigma = lim k^L / lambda^L (singular duals; module doc),
     +inf at |rho| = 1."""
     d = get_dual(dual)
@@ -125,7 +132,7 @@ def koenigs_log(dual, rho, delta=None) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- signed log helpers
 
 
-def _slog_add(s1, l1, s2, l2):
+def _slog_add(s1: np.ndarray, l1: np.ndarray, s2: np.ndarray, l2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sign, log|.|) of s1 e^l1 + s2 e^l2."""
     hi = np.maximum(l1, l2)
     lo = np.minimum(l1, l2)
@@ -138,7 +145,7 @@ def _slog_add(s1, l1, s2, l2):
     return np.where(s_hi == 0, s_lo, sign), np.where(s_hi == 0, lo, np.where(ratio <= -1, -np.inf, out))
 
 
-def diagonal_log_ntk(dual, depth: float) -> float:
+def diagonal_log_ntk(dual: DualLike, depth: float) -> float:
     """log Theta_L(1) = log((mu^(L+1) - 1) / (mu - 1)) (L + 1 when mu = 1), the NTK of a point with itself."""
     mu = get_dual(dual).mu
     if math.isinf(depth):
@@ -169,7 +176,9 @@ class Layer(NamedTuple):
     lcomp_ntk: np.ndarray | None = None
 
 
-def _flow(dual: Dual, sg, ab, dl, depths: Sequence[int], infinite: bool, ntk: bool):
+def _flow(
+    dual: Dual, sg: np.ndarray, ab: np.ndarray, dl: np.ndarray, depths: Sequence[int], infinite: bool, ntk: bool
+) -> _LinearFlow | _TableFlow | _Flow:
     """The flow of entries (sign sg, |rho| ab, 1 - |rho| dl) through `depths` layers (and to the limit if infinite)."""
     bad = [L for L in depths if not 0 <= L <= MAX_DEPTH]
     if bad:
@@ -183,16 +192,16 @@ def _flow(dual: Dual, sg, ab, dl, depths: Sequence[int], infinite: bool, ntk: bo
 
 
 class _LinearFlow:
-    def __init__(self, dual, sg, ab, dl, ntk):
+    def __init__(self, dual: Dual, sg: np.ndarray, ab: np.ndarray, dl: np.ndarray, ntk: bool) -> None:
         self.sg, self.ab, self.ntk, self.notes = sg, ab, ntk, []
         self.dual = dual
 
-    def at(self, L):
+    def at(self, L: int) -> Layer:
         with np.errstate(divide="ignore"):
             lr = np.log(self.ab)
         return Layer(self.sg, lr, self.sg if self.ntk else None, lr + math.log(L + 1) if self.ntk else None)
 
-    def limit(self):
+    def limit(self) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(divide="ignore"):
             return self.sg, np.log(self.ab)
 
@@ -220,7 +229,16 @@ class _Flow(_LastDepth):
 
     CHUNK = 1 << 17
 
-    def __init__(self, dual: Dual, sg, ab, dl, depths: Sequence[int], infinite: bool, ntk: bool):
+    def __init__(
+        self,
+        dual: Dual,
+        sg: np.ndarray,
+        ab: np.ndarray,
+        dl: np.ndarray,
+        depths: Sequence[int],
+        infinite: bool,
+        ntk: bool,
+    ) -> None:
         self.dual, self.ntk, self.notes = dual, ntk, []
         self.kind = regime(dual).kind
         sg, ab, dl = (np.asarray(v, np.float64).ravel() for v in (sg, ab, dl))
@@ -269,10 +287,18 @@ class _Flow(_LastDepth):
         }
 
     # -- one layer
-    def _step(self, rho, dl, th, sgn, lr, small):
+    def _step(
+        self,
+        rho: np.ndarray,
+        dl: np.ndarray,
+        th: np.ndarray,
+        sgn: np.ndarray | None,
+        lr: np.ndarray | None,
+        small: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         d = self.dual
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            v = d.k(rho)
+            v: np.ndarray = d.k(rho)  # numpy in, numpy out
             w = d.dk(rho) if self.ntk else None
             ndl = 1.0 - np.abs(v)
             near = dl < NEAR
@@ -296,6 +322,7 @@ class _Flow(_LastDepth):
             if self.ntk:
                 th = v + th * w
             if small is not None:
+                assert sgn is not None and lr is not None  # carried with `small` (nearest duals)
                 i = np.flatnonzero(small)
                 if i.size:  # log zone: log|rho| and T = Theta / rho
                     m = self.m
@@ -318,13 +345,26 @@ class _Flow(_LastDepth):
         return v, ndl, th, sgn, lr, small
 
     # -- exits to the exact tails
-    def _exit(self, layer, idx, rho, dl, th, sgn, lr, small, alive, force=False):
+    def _exit(
+        self,
+        layer: int,
+        idx: np.ndarray,
+        rho: np.ndarray,
+        dl: np.ndarray,
+        th: np.ndarray,
+        sgn: np.ndarray | None,
+        lr: np.ndarray | None,
+        small: np.ndarray | None,
+        alive: np.ndarray,
+        force: bool = False,
+    ) -> np.ndarray:
         """Mark the entries that reached their exact tail at `layer` and keep their state (`_tails` uses it)."""
         if force:
             out = alive.copy()
         elif self.kind == "singular":
             out = alive & (np.abs(rho) <= self.ks.radius) & (dl >= NEAR)
         elif self.kind == "nearest":
+            assert small is not None and lr is not None  # carried for nearest duals
             out = alive & small & (lr <= self.log_tiny)
         else:
             out = alive & (np.abs(rho - self.star) <= self.tol)
@@ -334,10 +374,11 @@ class _Flow(_LastDepth):
             self.J[e] = layer
             self.raw_rho[e], self.raw_th[e] = rho[i], th[i]
             if small is not None:
+                assert sgn is not None and lr is not None  # carried with `small` (nearest duals)
                 self.raw_small[e], self.raw_lr[e], self.raw_sg[e] = small[i], lr[i], sgn[i]
         return out
 
-    def _tails(self):
+    def _tails(self) -> None:
         """Depth-independent tail constants of every exited entry (module doc): log|sigma|, sign and the NTK constant
         R (singular); the Boettcher coordinate B and U (b_0 = b_1 = 0); Theta at exit (fixed point rho*)."""
         e = np.flatnonzero(self.J >= 0)
@@ -367,7 +408,7 @@ class _Flow(_LastDepth):
                     t["T0"] = full(th)
         del self.raw_rho, self.raw_th
 
-    def _run(self, idx, rho, dl, parts) -> int:
+    def _run(self, idx: np.ndarray, rho: np.ndarray, dl: np.ndarray, parts: dict[int, list[tuple]]) -> int:
         """Iterate one chunk; returns how many entries were forced out at the layer cap."""
         th = rho.copy()
         nearest = self.kind == "nearest"
@@ -399,21 +440,32 @@ class _Flow(_LastDepth):
             return count
         return 0
 
-    def _snapshot(self, idx, rho, dl, th, sgn, lr, small, alive):
+    def _snapshot(
+        self,
+        idx: np.ndarray,
+        rho: np.ndarray,
+        dl: np.ndarray,
+        th: np.ndarray,
+        sgn: np.ndarray | None,
+        lr: np.ndarray | None,
+        small: np.ndarray | None,
+        alive: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         i = np.flatnonzero(alive)
         with np.errstate(divide="ignore", invalid="ignore"):
             r, d = rho[i], dl[i]
             lK = np.where(d < NEAR, np.log1p(-d), np.log(np.abs(r)))
             sK = np.sign(r)
-            if small is not None:
-                s = small[i]
+            s = None if small is None else small[i]
+            if s is not None:
+                assert sgn is not None and lr is not None  # carried with `small` (nearest duals)
                 lK = np.where(s, lr[i], lK)
                 sK = np.where(s, sgn[i], sK)
             sT = lT = np.zeros(0)
             if self.ntk:
                 t = th[i]
                 lT, sT = np.log(np.abs(t)), np.sign(t)
-                if small is not None:
+                if s is not None:
                     lT = np.where(s, lK + lT, lT)
                     sT = np.where(s, sK * sT, sT)
         return idx[i].astype(np.int32), sK.astype(np.int8), lK, sT.astype(np.int8), lT  # 22 bytes an entry
@@ -494,13 +546,13 @@ class _Flow(_LastDepth):
         return s, key
 
 
-def _scatter(n, idx, values):
+def _scatter(n: int, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
     out = np.zeros(n)
     out[idx] = values
     return out
 
 
-def _terms(c, top: float) -> int:
+def _terms(c: np.ndarray, top: float) -> int:
     """How many terms of sum_k c_k x^k matter for |x| <= top (|c_k| top^k above 1e-18 of the largest)."""
     if top == 0.0:
         return 1
@@ -510,7 +562,7 @@ def _terms(c, top: float) -> int:
     return int(big[-1]) + 1 if big.size else 1
 
 
-def _horner_fit(c, x):
+def _horner_fit(c: np.ndarray, x: np.ndarray) -> np.ndarray:
     """sum_k c_k x^k with, for each of three bands of |x|, only the terms that matter there."""
     a = np.abs(x)
     out = np.full(np.shape(x), np.nan)
@@ -528,7 +580,7 @@ def _horner_fit(c, x):
 # ---------------------------------------------------------------- duals with b_0 > 0 and k'(1) <= 1: a table in 1 - rho
 
 
-def _lse3(terms, xp):
+def _lse3(terms: Sequence[tuple[Any, Any]], xp: ModuleType) -> tuple[Any, Any]:
     """(sign, log|.|) of sum_i s_i e^(l_i) for three (s_i, l_i) pairs (-inf logs are zeros)."""
     top = terms[0][1]
     for _, lg in terms[1:]:
@@ -548,7 +600,7 @@ def _table_program(dual: Dual):
 
     mu, d2 = dual.mu, dual.d2
 
-    def layer(_, state):
+    def layer(_: int, state: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array]:
         ldl, lr, T = state
         dl = jnp.exp(ldl)
         tiny = dl < 1e-300
@@ -567,7 +619,7 @@ def _table_program(dual: Dual):
         return new, lr_new - jnp.log(1.0 + mu * T), 1.0 + mu * T
 
     @jax.jit
-    def advance(ldl, lr, T, steps):
+    def advance(ldl: jax.Array, lr: jax.Array, T: jax.Array, steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
         return jax.lax.fori_loop(0, steps, layer, (ldl, lr, T))
 
     return advance
@@ -616,7 +668,9 @@ class _TableFlow(_LastDepth):
     angles (uniform in log theta_0, shared by every flow of the dual) and cubic-spline interpolated to the entries;
     the classifiers then work with these complements (`DepthClassifier._comp_scores`)."""
 
-    def __init__(self, dual: Dual, sg, ab, dl, depths, ntk):
+    def __init__(
+        self, dual: Dual, sg: np.ndarray, ab: np.ndarray, dl: np.ndarray, depths: Iterable[int], ntk: bool
+    ) -> None:
         self.dual, self.ntk, self.notes = dual, ntk, []
         sg, ab, dl = (np.asarray(v, np.float64).ravel() for v in (sg, ab, dl))
         self.n = sg.size
@@ -648,13 +702,15 @@ class _TableFlow(_LastDepth):
                 sT, lT = np.sign(v), np.log(np.abs(v)) + diagonal_log_ntk(self.dual, L)
         return Layer(sK, lK, sT, lT, lcomp, None, lcomp_ntk if self.ntk else None)
 
-    def limit(self):
+    def limit(self) -> tuple[np.ndarray, np.ndarray]:
         key = np.zeros(self.n)
         key[self.unit] = np.inf
         return np.ones(self.n), key
 
 
-def deep_kernels(dual, rho, depths: Sequence[float], delta=None) -> dict:
+def deep_kernels(
+    dual: DualLike, rho: ArrayLike, depths: Sequence[float], delta: ArrayLike | None = None
+) -> dict[float, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{L: {"nngp": (sign, log|K_L|), "ntk": (sign, log|Theta_L|)}} at correlations rho for every depth L (one flow;
     delta = 1 - |rho| if known more accurately); L = math.inf gives the limit weight (sign, log|sigma|) of a singular
     dual (the Boettcher coordinate for b_0 = b_1 = 0, 0 for majority duals) under both names."""
@@ -679,7 +735,9 @@ def deep_kernels(dual, rho, depths: Sequence[float], delta=None) -> dict:
     return out
 
 
-def deep_kernel(dual, rho, depth: float, kernel: str = "nngp", delta=None) -> tuple[np.ndarray, np.ndarray]:
+def deep_kernel(
+    dual: DualLike, rho: ArrayLike, depth: float, kernel: str = "nngp", delta: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(sign, log|K_L(rho)|) of the depth-L NNGP or NTK at correlations rho (`deep_kernels` for one depth)."""
     if kernel not in ("nngp", "ntk"):
         raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")

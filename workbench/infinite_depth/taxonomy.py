@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from workbench.infinite_depth.duals import _brentq, get_dual
+
+if TYPE_CHECKING:
+    from workbench.infinite_depth.duals import DualLike
 
 # ---------------------------------------------------------------- taxonomy
 
@@ -20,7 +23,7 @@ class FixedPoint(NamedTuple):
     stable: bool
 
 
-def fixed_points(dual) -> list[FixedPoint]:
+def fixed_points(dual: DualLike) -> list[FixedPoint]:
     """Fixed points of k on [-1, 1] with their multipliers k'(rho*) (stable when |k'| < 1; 1 always, 0 when b_0 = 0)."""
     dual = get_dual(dual)
     grid = np.linspace(-1.0, 1.0, 4001)
@@ -57,7 +60,7 @@ class Regime(NamedTuple):
     fixed_point: float  # the attracting fixed point of the correlations (1 or rho*), 0 for b_0 = 0
 
 
-def regime(dual) -> Regime:
+def regime(dual: DualLike) -> Regime:
     """The L -> infinity classifier of a dual: majority vote (b_0 > 0), 1-NN (b_0 = b_1 = 0), singular (0 < b_1 < 1)."""
     d = get_dual(dual)
     b0, b1, mu = d.lambda0, d.lam, d.mu
@@ -110,7 +113,7 @@ def regime(dual) -> Regime:
     )
 
 
-def cobweb(dual, rho0: float, steps: int = 30) -> np.ndarray:
+def cobweb(dual: DualLike, rho0: float, steps: int = 30) -> np.ndarray:
     """Vertices (2 steps + 1, 2) of the cobweb of rho_{l+1} = k(rho_l) from rho0: (rho0, rho0), (rho0, rho1),
     (rho1, rho1), ..."""
     d = get_dual(dual)

@@ -18,14 +18,15 @@ stays O(block x N), and a request whose output would not fit in memory fails at 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench import checks
-from workbench.activations import Activation, derivative, get_activation
+from workbench.activations import Activation, ActivationLike, derivative, get_activation
 from workbench.kernels import dual
 from workbench.memory import require
 
@@ -61,6 +62,13 @@ class Hyper(NamedTuple):
     width: jax.Array  # fan_in of hidden layers under "standard" (0 under "ntk")
 
 
+Array = jax.Array
+# per point, per layer: (pre-activation variance, input variance of the Dense layer, Hermite coefficients)
+_Side = tuple[Array, Array, tuple[Array, ...]]
+_PointData = tuple[Array, Array, tuple[Array, ...], Array]  # a _Side and the unit rows
+_T = TypeVar("_T")
+
+
 def _act_key(act: Activation) -> tuple:
     return (act.name, act.family, act.params, act.fn if act.family == "callable" else None)
 
@@ -68,26 +76,28 @@ def _act_key(act: Activation) -> tuple:
 # ---------------------------------------------------------------- diagonal and pairwise recursions
 
 
-def _dense_ntk(spec: _Spec, hp, nngp, nngp_hat, ntk_hat, fan_in):
+def _dense_ntk(spec: _Spec, hp: Hyper, nngp: Array, nngp_hat: Array, ntk_hat: Array, fan_in: Array | int) -> Array:
     """NTK after a Dense layer: nngp + w^2 ntk ("ntk") or fan_in nngp_hat + w^2 ntk + 1 ("standard")."""
     if spec.parametrization == "ntk":
         return nngp + hp.w2 * ntk_hat
     return fan_in * nngp_hat + hp.w2 * ntk_hat + spec.has_bias
 
 
-def _fan_ins(spec: _Spec, hp, d: int):
+def _fan_ins(spec: _Spec, hp: Hyper, d: int) -> tuple[Array, Array | int]:
     """fan_in of the hidden layers (d, width, width, ...) and of the readout."""
     dtype = hp.w2.dtype
     hidden = jnp.concatenate([jnp.full((min(spec.depth, 1),), d, dtype), jnp.full((max(spec.depth - 1, 0),), hp.width)])
     return hidden, (d if spec.depth == 0 else hp.width)
 
 
-def _diag(spec: _Spec, hp, sq_norm, d: int):
+def _diag(spec: _Spec, hp: Hyper, sq_norm: Array, d: int) -> tuple[Array, Array, tuple[Array, ...], Array, Array]:
     """Per-point recursion (exact diagonal): per layer the pre-activation variance, the input variance of
     the Dense layer and the Hermite coefficients (quadrature only); then diag nngp and ntk."""
     kernel = dual.dual_of(spec.act)
 
-    def layer(carry, fan_in):
+    def layer(
+        carry: tuple[Array, Array], fan_in: Array
+    ) -> tuple[tuple[Array, Array], tuple[Array, Array, tuple[Array, ...]]]:
         post, ntk_hat = carry
         q = hp.w2 * post + hp.b2
         ntk = _dense_ntk(spec, hp, q, post, ntk_hat, fan_in)
@@ -105,7 +115,7 @@ def _diag(spec: _Spec, hp, sq_norm, d: int):
     return per_layer + (q, _dense_ntk(spec, hp, q, post, ntk_hat, readout))
 
 
-def _dense_s(s, sc, qa, qb, w2, b2):
+def _dense_s(s: Array, sc: Array, qa: Array, qb: Array, w2: Array, b2: Array) -> tuple[Array, Array]:
     """(s'', sc'') = 1 -+ cos(theta'') after a Dense layer, every term non-negative (no cancellation).
 
     With r = sqrt(q), R = sqrt(w^2 q + b^2) and e = R - w r = b^2 / (R + w r) per point:
@@ -130,7 +140,7 @@ def _dense_s(s, sc, qa, qb, w2, b2):
 _NEAR = 1e-4  # blocks with a pair this close to (anti)parallel take s0, sc0 from differences
 
 
-def _exact_pairs(xa, xb, ua, ub):
+def _exact_pairs(xa: Array, xb: Array, ua: Array, ub: Array) -> tuple[Array, Array]:
     """(s0, sc0) of all row pairs: |ua - ub|^2 / 2, |ua + ub|^2 / 2, and exactly (0, 2) for equal rows and
     (2, 0) for opposite rows (unit rows of equal inputs may differ in the last bit)."""
     xa, xb, ua, ub = xa[:, None, :], xb[None, :, :], ua[:, None, :], ub[None, :, :]
@@ -140,7 +150,7 @@ def _exact_pairs(xa, xb, ua, ub):
     return (jnp.where(equal, 0.0, jnp.where(opposite, 2.0, s)), jnp.where(equal, 2.0, jnp.where(opposite, 0.0, sc)))
 
 
-def _one_minus_cos(xa, xb, ua, ub, same):
+def _one_minus_cos(xa: Array, xb: Array, ua: Array, ub: Array, same: Array | bool) -> tuple[Array, Array]:
     """(s0, sc0) = 1 -+ cos of the angles between rows: from the Gram matrix of the unit rows, or, in a block
     holding a nearly (anti)parallel pair (the diagonal of a block with itself, `same`, aside) where the
     Gram matrix would cancel, from differences."""
@@ -150,7 +160,15 @@ def _one_minus_cos(xa, xb, ua, ub, same):
     return jax.lax.cond(jnp.any(near), _exact_pairs, lambda *_: (s, sc), xa, xb, ua, ub)
 
 
-def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
+def _layer(
+    spec: _Spec,
+    hp: Hyper,
+    state: tuple[Array, ...],
+    side_a: _Side,
+    side_b: _Side,
+    fan_in: Array,
+    first: bool,
+) -> tuple[Array, ...]:
     """One hidden layer [Dense, phi] on a block of pairs; state = (nngp_hat, ntk_hat[, s, sc])."""
     kernel = dual.dual_of(spec.act)
     ang = kernel.angular
@@ -179,7 +197,9 @@ def _layer(spec: _Spec, hp, state, side_a, side_b, fan_in, first: bool):
     return e_phi, e_dphi * ntk
 
 
-def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
+def _pairs(
+    spec: _Spec, hp: Hyper, xa: Array, xb: Array, da: _PointData, db: _PointData, same: Array | bool = False
+) -> tuple[Array, Array]:
     """nngp and ntk of the block xa x xb, given both sides' per-point data `da`, `db` (`same`: xa is xb)."""
     d = xa.shape[-1]
     state = (jnp.matmul(xa, xb.T, precision=_HIGHEST) / d, jnp.zeros((xa.shape[0], xb.shape[0]), xa.dtype))
@@ -191,7 +211,7 @@ def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
     if spec.depth:
         state = _layer(spec, hp, state, _take(side_a, 0), _take(side_b, 0), hidden[0], True)
 
-        def body(state, xs):
+        def body(state: tuple[Array, ...], xs: tuple[_Side, _Side]) -> tuple[tuple[Array, ...], None]:
             return _layer(spec, hp, state, xs[0], xs[1], hp.width, False), None
 
         if spec.depth > 1:
@@ -203,17 +223,17 @@ def _pairs(spec: _Spec, hp, xa, xb, da, db, same=False):
 # ---------------------------------------------------------------- tiling
 
 
-def _take(tree, idx):
+def _take(tree: _T, idx: int | Array) -> _T:
     return jax.tree_util.tree_map(lambda v: v[idx], tree)
 
 
-def _pad_rows(x, multiple):
+def _pad_rows(x: Array, multiple: int) -> Array:
     n = x.shape[0]
     extra = -n % multiple
     return x if not extra else jnp.concatenate([x, jnp.broadcast_to(x[:1], (extra,) + x.shape[1:])])
 
 
-def _assemble(tiles, T: int, B: int, n: int):
+def _assemble(tiles: Array, T: int, B: int, n: int) -> Array:
     """The exactly symmetric n x n matrix from its upper tiles (i <= j, row-major): entry (r, c) with r <= c
     is read from tile (r // B, c // B), the others mirrored, all by one gather. The indices are int32 numpy
     constants: indices computed inside the program (iota) halve the memory but make N = 2000 40% slower."""
@@ -224,18 +244,18 @@ def _assemble(tiles, T: int, B: int, n: int):
     return tiles[pair, lo % B, hi % B]
 
 
-def _unit(x):
+def _unit(x: Array) -> Array:
     """Rows scaled to unit norm (zero rows stay zero)."""
     n = jnp.linalg.norm(x, axis=1, keepdims=True)
     return x / jnp.where(n > 0, n, 1.0)
 
 
-def _points(spec: _Spec, hp, x, unit):
+def _points(spec: _Spec, hp: Hyper, x: Array, unit: Array) -> _PointData:
     """Everything `_pairs` needs per point: the diagonal recursion and the unit rows."""
     return _diag(spec, hp, jnp.sum(x * x, axis=1), x.shape[1])[:3] + (unit,)
 
 
-def _blocks(spec: _Spec, hp, x, unit, B: int):
+def _blocks(spec: _Spec, hp: Hyper, x: Array, unit: Array, B: int) -> tuple[int, Array, _PointData]:
     """x padded to T x B rows, and its per-point data in the same (T, B, ...) layout."""
     T = -(-x.shape[0] // B)
     xp, up = _pad_rows(x, B), _pad_rows(unit, B)
@@ -243,7 +263,7 @@ def _blocks(spec: _Spec, hp, x, unit, B: int):
     return T, xp.reshape(T, B, -1), jax.tree_util.tree_map(lambda v: v.reshape((T, B) + v.shape[1:]), dp)
 
 
-def _compute(spec: _Spec, hp, x1, x2):
+def _compute(spec: _Spec, hp: Hyper, x1: Array, x2: Array | None) -> Kernels:
     """`hp` is traced (`Hyper`), so moving a slider does not recompile."""
     n1, d = x1.shape
     B = min(spec.block, n1)  # small tiles keep each layer's intermediates in cache
@@ -279,7 +299,15 @@ MAX_INPUT = 1e15  # |x| entries: x.x'/d stays finite in float32 up to d = 1e5
 MAX_DEPTH = 10_000  # layers of the recursion (`workbench.infinite_depth` takes deeper limits in closed form)
 
 
-def kernel_bytes(n1: int, n2: int, itemsize: int, symmetric: bool, depth: int, activation="relu", degree=None) -> float:
+def kernel_bytes(
+    n1: int,
+    n2: int,
+    itemsize: int,
+    symmetric: bool,
+    depth: int,
+    activation: ActivationLike = "relu",
+    degree: int | None = None,
+) -> float:
     """Estimated peak bytes of `mlp_kernels` on n1 x n2 pairs (fitted in benchmarks/bench_memory.py): the
     output entries (tiles, the gather and its indices when symmetric; the rows of tiles otherwise), the
     per-point, per-layer data of the diagonal recursion (2 x `degree` Hermite terms for quadrature) and a base."""
@@ -298,11 +326,11 @@ def check_memory(n1: int, n2: int, itemsize: int, copies: int, what: str) -> Non
 
 
 def mlp_kernels(
-    x1,
-    x2=None,
+    x1: ArrayLike,
+    x2: ArrayLike | None = None,
     *,
     depth: int,
-    activation="relu",
+    activation: ActivationLike = "relu",
     weight_std: float = 1.0,
     bias_std: float | None = 0.0,
     parametrization: str = "ntk",

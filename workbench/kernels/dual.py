@@ -27,10 +27,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg import eigh_tridiagonal
 
 from workbench import checks
-from workbench.activations import Activation, derivative, get_activation
+from workbench.activations import Activation, ActivationLike, derivative, get_activation
+
+Array = jax.Array
 
 DEGREE = 256  # Hermite terms (2 x DEGREE Gauss-Hermite nodes); 1e-6 relative for smooth activations
 MAX_DEGREE = 1024  # the 2 x degree tridiagonal eigenproblem: 0.5 s at 512 terms, 2.7 s at 1024 on a loaded 2-core box
@@ -40,7 +43,7 @@ _PI = math.pi
 # ---------------------------------------------------------------- angles from s = 1 - cos and sc = 1 + cos
 
 
-def _atan_unit_f32(t):
+def _atan_unit_f32(t: Array) -> Array:
     """arctan(t) on [0, 1] to float32 accuracy (Cephes atanf: reduction at tan(pi/8), degree-9 polynomial)."""
     mid = t > 0.4142135623730951
     x = jnp.where(mid, (t - 1.0) / (t + 1.0), t)
@@ -49,7 +52,7 @@ def _atan_unit_f32(t):
     return jnp.where(mid, _PI / 4, 0.0) + p
 
 
-def angles(s, sc):
+def angles(s: Array, sc: Array) -> tuple[Array, Array]:
     """(theta, pi - theta) from s = 1 - cos theta and sc = 1 + cos theta, each accurate where
     it is small, so both theta near 0 and theta near pi come without cancellation."""
     sh, ch = jnp.sqrt(0.5 * s), jnp.sqrt(0.5 * sc)
@@ -63,7 +66,7 @@ def angles(s, sc):
 _SMTC = tuple((-1) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 11))
 
 
-def _sin_minus_t_cos(t):
+def _sin_minus_t_cos(t: Array) -> Array:
     """sin t - t cos t for 0 <= t <= pi/2 by its Taylor series in t^2 (relative error < 1e-16, no cancellation)."""
     z = t * t
     acc = _SMTC[-1]
@@ -86,7 +89,7 @@ def _abrelu(a: float) -> Angular:
     al2, be2 = ((1 + a) / 2) ** 2, ((1 - a) / 2) ** 2
     j0 = (1 + a * a) / 2
 
-    def fn(s, sc, theta, theta_c):
+    def fn(s: Array, sc: Array, theta: Array, theta_c: Array) -> tuple[Array, Array, Array, Array]:
         cos = jnp.where(s <= sc, 1.0 - s, sc - 1.0)
         # |x| kernel A(theta) = 2/pi (sin + (pi/2 - theta) cos) is symmetric about pi/2: use theta_m <= pi/2
         one_minus_abs = jnp.minimum(s, sc) - (2 / _PI) * _sin_minus_t_cos(jnp.minimum(theta, theta_c))
@@ -97,7 +100,7 @@ def _abrelu(a: float) -> Angular:
     return Angular(1, j0, fn, a <= 0)
 
 
-def _sign(s, sc, theta, theta_c):
+def _sign(s: Array, sc: Array, theta: Array, theta_c: Array) -> tuple[Array, Array, Array, Array]:
     return (theta_c - theta) / _PI, jnp.zeros_like(s), 2.0 * theta / _PI, 2.0 * theta_c / _PI
 
 
@@ -114,7 +117,7 @@ def angular(act: Activation) -> Angular | None:
     return ANGULAR[act.family](act.params) if act.family in ANGULAR else None
 
 
-def angular_expectations(ang: Angular, r11r22, s, sc):
+def angular_expectations(ang: Angular, r11r22: Array, s: Array, sc: Array) -> tuple[Array, Array, Array, Array]:
     """(e_phi, e_dphi, s_new, sc_new) of an angular activation from sqrt(q11 q22) and s, sc = 1 -+ cos."""
     theta, theta_c = angles(s, sc)
     j, dj, one_minus, one_plus = ang.fn(s, sc, theta, theta_c)
@@ -124,13 +127,13 @@ def angular_expectations(ang: Angular, r11r22, s, sc):
 # ---------------------------------------------------------------- smooth closed forms (q11, q12, q22)
 
 
-def _erf(p, q11, q12, q22):
+def _erf(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
     d1, d2 = 1 + 2 * q11, 1 + 2 * q22
     e_phi = (2 / _PI) * jnp.arcsin(2 * q12 / jnp.sqrt(d1 * d2))
     return e_phi, (4 / _PI) / jnp.sqrt(d1 * d2 - 4 * q12**2)
 
 
-def _gelu(p, q11, q12, q22):
+def _gelu(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
     """GELU x Phi(x) (Tsuchida et al. 2021), in the form used by neural-tangents' stax.Gelu."""
     prod, prod1 = q11 * q22, (1 + q11) * (1 + q22)
     delta2 = prod1 - q12**2
@@ -141,7 +144,7 @@ def _gelu(p, q11, q12, q22):
     return e_phi, first + 0.25 + ang / (2 * _PI)
 
 
-def _sin_cos(q11, q12, q22):
+def _sin_cos(q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
     """(e^{-m} sinh q12, e^{-m} cosh q12), m = (q11 + q22)/2, as differences of exponentials whose
     exponents stay <= 0 (|q12| <= m): no overflow of sinh or cosh at large variances."""
     m = 0.5 * (q11 + q22)
@@ -149,11 +152,11 @@ def _sin_cos(q11, q12, q22):
     return 0.5 * (up - down), 0.5 * (up + down)
 
 
-def _sin(p, q11, q12, q22):
+def _sin(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
     return _sin_cos(q11, q12, q22)
 
 
-def _cos(p, q11, q12, q22):
+def _cos(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
     sinh, cosh = _sin_cos(q11, q12, q22)
     return cosh, sinh
 
@@ -182,26 +185,26 @@ def hermite_basis(terms: int) -> tuple[np.ndarray, np.ndarray]:
     return z, (v * np.sign(v[0]))[:terms]
 
 
-def hermite_coefficients(fn, q, terms: int = DEGREE):
+def hermite_coefficients(fn: Callable[[Array], Array], q: Array, terms: int = DEGREE) -> Array:
     """a_k = E[fn(sqrt(q) z) He_k(z)] / sqrt(k!), z ~ N(0, 1), shape q.shape + (terms,)."""
     z, psi = hermite_basis(terms)
     z, psi = jnp.asarray(z, q.dtype), jnp.asarray(psi, q.dtype)
     return (fn(jnp.sqrt(q)[..., None] * z) * psi[0]) @ psi.T
 
 
-def hermite_diag(fn, q, terms: int = DEGREE):
+def hermite_diag(fn: Callable[[Array], Array], q: Array, terms: int = DEGREE) -> Array:
     """E[fn(u)^2], u ~ N(0, q), by the 2*terms-point Gauss-Hermite rule (exact diagonal)."""
     z, psi = hermite_basis(terms)
     z, w = jnp.asarray(z, q.dtype), jnp.asarray(psi[0] ** 2, q.dtype)
     return fn(jnp.sqrt(q)[..., None] * z) ** 2 @ w
 
 
-def mehler(a, b, c):
+def mehler(a: Array, b: Array, c: Array) -> Array:
     """sum_k c^k a_k b_k (Mehler's formula: E[f(z1) g(z2)] for standard normals with correlation c).
 
     a, b: coefficients on the last axis, broadcasting with c over the others; Horner's scheme."""
 
-    def step(acc, ab):
+    def step(acc: Array, ab: tuple[Array, Array]) -> tuple[Array, None]:
         return acc * c + ab[0] * ab[1], None
 
     zero = jnp.zeros(jnp.broadcast_shapes(a.shape[:-1], b.shape[:-1], c.shape), c.dtype)
@@ -209,13 +212,13 @@ def mehler(a, b, c):
     return out
 
 
-def correlation(q11, q12, q22):
+def correlation(q11: Array, q12: Array, q22: Array) -> Array:
     """c = q12 / sqrt(q11 q22) clipped to [-1, 1] (0 where a variance vanishes)."""
     norm = jnp.sqrt(q11 * q22)
     return jnp.clip(jnp.where(norm > 0, q12 / jnp.where(norm > 0, norm, 1.0), 0.0), -1.0, 1.0)
 
 
-def quadrature(act: Activation, q11, q12, q22, terms: int = DEGREE):
+def quadrature(act: Activation, q11: Array, q12: Array, q22: Array, terms: int = DEGREE) -> tuple[Array, Array]:
     """(E[phi phi], E[phi' phi']) by Hermite expansion: 1-D Gauss-Hermite coefficients, Mehler sum."""
     c = correlation(q11, q12, q22)
     same = (c == 1.0) & (q11 == q22)  # the diagonal (length map, chi_1): the 1-D rule, no truncated tail
@@ -242,7 +245,7 @@ class Dual:
     def kind(self) -> str:
         return "angular" if self.angular is not None else ("smooth" if self.smooth is not None else "quadrature")
 
-    def expectations(self, q11, q12, q22, degree: int = DEGREE):
+    def expectations(self, q11: Array, q12: Array, q22: Array, degree: int = DEGREE) -> tuple[Array, Array]:
         """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]); jit-able."""
         if self.angular is not None:
             c = correlation(q11, q12, q22)
@@ -252,7 +255,7 @@ class Dual:
             return self.smooth(self.act.params, q11, q12, q22)
         return quadrature(self.act, q11, q12, q22, degree)
 
-    def diagonal(self, q, degree: int = DEGREE):
+    def diagonal(self, q: Array, degree: int = DEGREE) -> tuple[Array, Array]:
         """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): a closed form, or one Gauss-Hermite rule (no Mehler sum)."""
         if self.kind != "quadrature":
             return self.expectations(q, q, q)
@@ -268,7 +271,9 @@ def dual_of(act: Activation) -> Dual:
 # ---------------------------------------------------------------- public entry point
 
 
-def gaussian_expectations(activation, q11, q12, q22, *, degree: int = DEGREE):
+def gaussian_expectations(
+    activation: ActivationLike, q11: ArrayLike, q12: ArrayLike, q22: ArrayLike, *, degree: int = DEGREE
+) -> tuple[Array, Array]:
     """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]), broadcasting.
 
     Closed forms by activation family, Gauss-Hermite quadrature otherwise (`dual_of`); jit-able."""

@@ -7,7 +7,7 @@ over the trainable tensors theta_p, averaged over output units (mean of the per-
 
 - "sgd" (default): lambda = the parameter's SGD learning-rate factor m^-c of its role
   (`workbench.parametrizations.lr_scale`). This is the kernel of training: plain SGD at learning
-  rate lr in `workbench.training` (loss 0.5 mean ||f - y||^2) follows df/dt = -(lr/N) Theta (f - y)
+  rate lr in `workbench.engine` (loss 0.5 mean ||f - y||^2) follows df/dt = -(lr/N) Theta (f - y)
   with t = step * lr. Its infinite-width limit, for parametrization "ntk" (any width) and "sp", is
   `mlp_kernels(..., parametrization="standard", width=n)` with n = base_width for "ntk" and the
   actual width for "sp" (see `limit_kernels`); for "mup" and "mf" no fixed kernel governs training.
@@ -28,11 +28,16 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
+from numpy.typing import ArrayLike
 
 from workbench import checks
 from workbench import parametrizations as P
@@ -74,7 +79,9 @@ class _Spec:
     act: Activation = field(compare=False, hash=False)
 
 
-def _signals(spec: _Spec, Ws, bs, x):
+def _signals(
+    spec: _Spec, Ws: Sequence[jax.Array], bs: Sequence[jax.Array], x: jax.Array
+) -> tuple[list[jax.Array], list[jax.Array]]:
     """Layer inputs A_l (N, fan_in) and backpropagated signals D_l = df/dh_l (N, k, fan_out)."""
     inputs, slopes = [], []
     for l, W in enumerate(Ws):
@@ -93,28 +100,43 @@ def _signals(spec: _Spec, Ws, bs, x):
     return inputs, signals[::-1]
 
 
-def _structured(spec: _Spec, lam_w, lam_b, Ws, bs, x1, x2):
+def _structured(
+    spec: _Spec,
+    lam_w: jax.Array,
+    lam_b: jax.Array,
+    Ws: Sequence[jax.Array],
+    bs: Sequence[jax.Array],
+    x1: jax.Array,
+    x2: jax.Array | None,
+) -> jax.Array:
     a1, d1 = _signals(spec, Ws, bs, x1)
     a2, d2 = (a1, d1) if x2 is None else _signals(spec, Ws, bs, x2)
-    theta = 0.0
+    terms = []  # one per layer (an MLP has at least its readout)
     for l in range(len(Ws)):
         k = d1[l].shape[1]
         dd = jnp.matmul(d1[l].reshape(d1[l].shape[0], -1), d2[l].reshape(d2[l].shape[0], -1).T, precision=_HIGHEST) / k
         aa = jnp.matmul(a1[l], a2[l].T, precision=_HIGHEST)
-        theta = theta + dd * (lam_w[l] * spec.multipliers[l] ** 2 * aa + (lam_b[l] if spec.bias else 0.0))
-    return theta
+        terms.append(dd * (lam_w[l] * spec.multipliers[l] ** 2 * aa + (lam_b[l] if spec.bias else 0.0)))
+    return functools.reduce(operator.add, terms)
 
 
 _structured_jit = jax.jit(_structured, static_argnums=0)
 
 
-def _leaf_kernel(a, b, k: int):
+def _leaf_kernel(a: jax.Array, b: jax.Array, k: int) -> jax.Array:
     """Mean over the k outputs of the sum over parameter axes of a[n, o, ...] b[m, o, ...]."""
     a, b = a.reshape(a.shape[0], k, -1), b.reshape(b.shape[0], k, -1)
     return jnp.einsum("nop,mop->nm", a, b, precision=_HIGHEST) / k
 
 
-def jacobian_ntk(fn, params, x1, x2=None, *, weights=None):
+def jacobian_ntk(
+    fn: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    x1: jax.Array | np.ndarray,
+    x2: jax.Array | np.ndarray | None = None,
+    *,
+    weights: Any = None,
+) -> jax.Array:
     """sum_p weights_p J_p(x1) J_p(x2)^T for any fn(params, x) -> (N,) or (N, k...), mean over outputs.
 
     `weights`: a pytree of scalars shaped like `params` (None: all 1). Forms the full Jacobians, so
@@ -128,18 +150,20 @@ def jacobian_ntk(fn, params, x1, x2=None, *, weights=None):
     j2 = j1 if x2 is None else jax.jacrev(fn)(params, x2)
     weights = jax.tree_util.tree_map(lambda _: 1.0, params) if weights is None else weights
     leaves = zip(*(jax.tree_util.tree_leaves(t) for t in (j1, j2, weights)))
-    return sum(w * _leaf_kernel(a, b, k) for a, b, w in leaves)
+    return functools.reduce(operator.add, (w * _leaf_kernel(a, b, k) for a, b, w in leaves))  # params has leaves
 
 
 _jacobian_jit = jax.jit(jacobian_ntk, static_argnums=0)
 
 
 @functools.lru_cache(maxsize=32)
-def _mlp_fn(graphdef):
+def _mlp_fn(graphdef: nnx.GraphDef) -> Callable[[nnx.State, jax.Array], jax.Array]:
     return lambda params, x: nnx.merge(graphdef, params)(x)
 
 
-def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: str = "sgd") -> jax.Array:
+def empirical_ntk(
+    model: nnx.Module, x1: ArrayLike, x2: ArrayLike | None = None, *, method: str = "structured", scaling: str = "sgd"
+) -> jax.Array:
     """Empirical NTK (N1, N2) of a workbench MLP (any parametrization) or, with method="jacobian" and
     scaling="raw", of any NNX module; see the module docstring for `scaling`."""
     checks.choice("method", method, METHODS)
@@ -176,7 +200,7 @@ def empirical_ntk(model, x1, x2=None, *, method: str = "structured", scaling: st
     return _structured_jit(spec, lam_w, lam_b, Ws, bs, x1, x2)
 
 
-def limit_kernels(config: MLPConfig, x1, x2=None) -> Kernels:
+def limit_kernels(config: MLPConfig, x1: ArrayLike, x2: ArrayLike | None = None) -> Kernels:
     """Infinite-width limit of the MLP's NNGP and of its "sgd"-scaled empirical NTK (see module docstring)."""
     if config.parametrization not in ("ntk", "sp"):
         raise ValueError(

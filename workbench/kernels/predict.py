@@ -1,6 +1,6 @@
 """Infinite-width predictions: NNGP posterior (Lee et al. 2018) and NTK gradient flow (Lee et al. 2019, Eq. 16).
 
-Loss convention of `workbench.training`: L = 0.5 mean_i ||f(x_i) - y_i||^2, so gradient flow is
+Loss convention of `workbench.engine`: L = 0.5 mean_i ||f(x_i) - y_i||^2, so gradient flow is
 df/dt = -(1/N) Theta (f - y) in t = step x lr (plain SGD, learning rate lr), and on the training set
 f_t = y + exp(-Theta t / N)(f_0 - y). With T(t) = Theta_*x Theta^-1 (I - exp(-Theta t / N)):
 
@@ -11,7 +11,7 @@ Theta^-1 (I - exp(-Theta t / N)) is taken in Theta's eigenbasis as -expm1(-lambd
 which stays finite (-> t / N) for vanishing eigenvalues, so no regulariser is needed at finite t.
 
 `gradient_descent` is the same prediction after k full-batch steps of plain SGD at learning rate lr, the
-dynamics the finite networks of `workbench.training` actually follow: the linearised network (Lee et al.
+dynamics the finite networks of `workbench.engine` actually follow: the linearised network (Lee et al.
 2019, Sec. 2.2) obeys f_{k+1} = f_k - (lr/N) Theta (f_k - y), so T_k = Theta_*x Theta^-1 (I - (I - lr Theta/N)^k)
 with gain (1 - (1 - lr lambda/N)^k) / lambda (-> k lr / N for vanishing eigenvalues). It equals gradient flow
 at t = k lr up to O(k (lr lambda/N)^2) per mode, which is not small when lr lambda_max / N is near 1, and,
@@ -23,9 +23,13 @@ Cross-entropy is not covered: its gradient flow has no closed form (an ODE would
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench import checks
 from workbench.kernels.analytic import Kernels
@@ -38,17 +42,17 @@ class Prediction(NamedTuple):
     cov: jnp.ndarray | None
 
 
-def _regularise(k, diag_reg: float):
+def _regularise(k: jax.Array, diag_reg: float) -> jax.Array:
     diag_reg = checks.real("diag_reg", diag_reg, 0.0, 1e6)
     return k + diag_reg * jnp.mean(jnp.diagonal(k)) * jnp.eye(k.shape[0], dtype=k.dtype)
 
 
-def _targets(y):
+def _targets(y: ArrayLike) -> jax.Array:
     y = jnp.asarray(y)
     return y[:, None] if y.ndim == 1 else y
 
 
-def _matrix(name: str, k, rows: int | None, cols: int | None):
+def _matrix(name: str, k: ArrayLike, rows: int | None, cols: int | None) -> jax.Array:
     """A finite 2-D kernel matrix of the given shape (None: any)."""
     k = checks.array(name, k, max_abs=1e30)
     if (rows is not None and k.shape[0] != rows) or (cols is not None and k.shape[1] != cols):
@@ -56,7 +60,7 @@ def _matrix(name: str, k, rows: int | None, cols: int | None):
     return jnp.asarray(k)
 
 
-def _outputs(name: str, y, rows: int, cols: int | None = None):
+def _outputs(name: str, y: ArrayLike, rows: int, cols: int | None = None) -> np.ndarray | jax.Array:
     """Targets or initial outputs: (rows,) or (rows, k), finite."""
     y = checks.array(name, y, ndim=(1, 2), max_abs=1e18)
     if y.shape[0] != rows or (cols is not None and (y.shape[1] if y.ndim == 2 else 1) != cols):
@@ -66,13 +70,20 @@ def _outputs(name: str, y, rows: int, cols: int | None = None):
     return y
 
 
-def _kernels(name: str, k, rows: int | None, cols: int | None) -> Kernels:
+def _kernels(name: str, k: Kernels, rows: int | None, cols: int | None) -> Kernels:
     if not isinstance(k, Kernels):
         raise TypeError(f"{name}: must be Kernels(nngp, ntk) (from mlp_kernels), got {type(k).__name__}")
     return Kernels(_matrix(f"{name}.nngp", k.nngp, rows, cols), _matrix(f"{name}.ntk", k.ntk, rows, cols))
 
 
-def nngp_posterior(k_train, k_test_train, y_train, *, k_test=None, diag_reg: float = 0.0) -> Prediction:
+def nngp_posterior(
+    k_train: ArrayLike,
+    k_test_train: ArrayLike,
+    y_train: ArrayLike,
+    *,
+    k_test: ArrayLike | None = None,
+    diag_reg: float = 0.0,
+) -> Prediction:
     """GP posterior mean K_*x (K_xx + reg)^-1 y and covariance K_** - K_*x (K_xx + reg)^-1 K_x*."""
     k_train = _matrix("k_train", k_train, None, None)
     n = k_train.shape[0]
@@ -93,12 +104,12 @@ def nngp_posterior(k_train, k_test_train, y_train, *, k_test=None, diag_reg: flo
 def gradient_flow(
     k_train: Kernels,
     k_test_train: Kernels,
-    y_train,
-    t,
+    y_train: ArrayLike,
+    t: ArrayLike,
     *,
-    k_test=None,
-    f0_train=None,
-    f0_test=None,
+    k_test: Kernels | ArrayLike | None = None,
+    f0_train: ArrayLike | None = None,
+    f0_test: ArrayLike | None = None,
     diag_reg: float = 0.0,
 ) -> Prediction:
     """Outputs at x* of the infinite-width network trained by MSE gradient flow for time t (scalar or array).
@@ -109,7 +120,7 @@ def gradient_flow(
 
     t = checks.reals("t", t, 0.0)
 
-    def gain(lam, n, dtype):
+    def gain(lam: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
         t_ = jnp.asarray(t, dtype)[..., None]
         lam_t = lam * t_ / n  # (..., N)
         return jnp.where(lam_t > 0, -jnp.expm1(-lam_t) / jnp.where(lam > 0, lam, 1.0), t_ / n)
@@ -120,13 +131,13 @@ def gradient_flow(
 def gradient_descent(
     k_train: Kernels,
     k_test_train: Kernels,
-    y_train,
-    steps,
+    y_train: ArrayLike,
+    steps: ArrayLike,
     lr: float,
     *,
-    k_test=None,
-    f0_train=None,
-    f0_test=None,
+    k_test: Kernels | ArrayLike | None = None,
+    f0_train: ArrayLike | None = None,
+    f0_test: ArrayLike | None = None,
     diag_reg: float = 0.0,
 ) -> Prediction:
     """Outputs at x* of the infinite-width network after `steps` (int or int array) full-batch steps of plain
@@ -136,7 +147,7 @@ def gradient_descent(
         raise ValueError("steps: must be integers >= 0")
     lr = checks.real("lr", lr, 0.0, 1e4)
 
-    def gain(lam, n, dtype):
+    def gain(lam: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
         k = steps.astype(dtype)[..., None]  # (..., 1)
         lam = jnp.where(lam > 0, lam, 0.0)  # round-off negatives: a flat direction
         a = lr * lam / n  # per-step contraction 1 - a of each mode
@@ -149,7 +160,16 @@ def gradient_descent(
     return _kernel_regime(gain, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg)
 
 
-def _kernel_regime(gain_of, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg) -> Prediction:
+def _kernel_regime(
+    gain_of: Callable[[jax.Array, int, jnp.dtype], jax.Array],
+    k_train: Kernels,
+    k_test_train: Kernels,
+    y_train: ArrayLike,
+    k_test: Kernels | ArrayLike | None,
+    f0_train: ArrayLike | None,
+    f0_test: ArrayLike | None,
+    diag_reg: float,
+) -> Prediction:
     """Mean and covariance of the module docstring for T = Theta_*x V diag(gain_of(lambda, N, dtype)) V^T."""
     k_train = _kernels("k_train", k_train, None, None)
     n = k_train.ntk.shape[0]

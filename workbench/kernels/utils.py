@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench import checks
 from workbench.kernels.analytic import Kernels, mlp_kernels
@@ -13,7 +16,7 @@ from workbench.kernels.empirical import empirical_ntk
 from workbench.models import MLPConfig, build_mlp
 
 
-def kernel_vs_angle(angles, *, dim: int = 2, q0: float = 1.0, **network) -> Kernels:
+def kernel_vs_angle(angles: ArrayLike, *, dim: int = 2, q0: float = 1.0, **network: Any) -> Kernels:
     """Kernels between x(0) and x(theta) for two inputs at angle theta with input kernel x.x/d = q0.
 
     `network`: the keyword arguments of `mlp_kernels` (depth, activation, stds, ...). Shapes (len(angles),)."""
@@ -27,7 +30,7 @@ def kernel_vs_angle(angles, *, dim: int = 2, q0: float = 1.0, **network) -> Kern
     return Kernels(k.nngp[0], k.ntk[0])
 
 
-def kernel_eigenvalues(k) -> np.ndarray:
+def kernel_eigenvalues(k: ArrayLike) -> np.ndarray:
     """Eigenvalues of a symmetric kernel matrix, largest first (float64 on the host)."""
     k = np.asarray(checks.array("k", k), np.float64)
     if k.shape[0] != k.shape[1]:
@@ -36,7 +39,13 @@ def kernel_eigenvalues(k) -> np.ndarray:
 
 
 def mc_empirical_ntk(
-    config: MLPConfig, x1, x2=None, *, seeds=range(8), scaling: str = "sgd", method: str = "structured"
+    config: MLPConfig,
+    x1: ArrayLike,
+    x2: ArrayLike | None = None,
+    *,
+    seeds: Iterable[int] = range(8),
+    scaling: str = "sgd",
+    method: str = "structured",
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Mean and standard deviation over initialisation seeds of the empirical NTK at `config.width`."""
     seeds = list(seeds)
