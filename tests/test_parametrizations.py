@@ -9,7 +9,7 @@ from flax import nnx
 from workbench import parametrizations as P
 from workbench.data import teacher
 from workbench.engine import Program, runs, stacked_params
-from workbench.models import MLPConfig, build_mlp
+from workbench.models import MLP, MLPConfig
 
 DATA = teacher(n_train=16, n_test=1, in_dim=5, seed=3)
 X, Y = jnp.asarray(DATA.x_train)[None], jnp.asarray(DATA.y_train)[None]
@@ -24,7 +24,7 @@ def _train(param, optimizer, width, base_width, steps, lr):
     config = MLPConfig(
         in_dim=5, width=width, depth=2, out_dim=1, parametrization=param, base_width=base_width, bias_std=0.5
     )
-    graphdef, params = stacked_params(lambda s: build_mlp(config, seed=s), (0,))
+    graphdef, params = stacked_params(MLP, config, (0,))
     program = Program(graphdef, config, optimizer, observe=_outputs)
     _, _, seen = runs(program, steps, params, {"lr": [lr]}, X, Y)
     return np.asarray(seen[0, 0])

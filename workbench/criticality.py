@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize
 
 from workbench import checks
-from workbench.activations import Activation, ActivationLike, derivative, get_activation
+from workbench.activations import Activation, ActivationLike, get_activation
 from workbench.kernels import dual, gaussian_expectations
 
 Real = float | np.ndarray  # a number, or an array of them (broadcast)
@@ -320,13 +320,6 @@ def critical_init(activation: ActivationLike) -> CriticalInit | None:
     s1, s2, s3 = (float(d(jnp.float32(0.0))) for d in (d1, d2, jax.grad(d2)))
     if abs(s1) > 1e-6 and s3 / s1 + 0.75 * (s2 / s1) ** 2 < 0:
         return CriticalInit(0.0, 1.0 / s1**2, "K*=0")
-    return None
-    a_plus, a_minus = phi(1.0), -phi(-1.0)
-    if np.allclose(phi(np.asarray(x)), np.where(np.asarray(x) > 0, a_plus, a_minus) * np.asarray(x), atol=1e-5):
-        return CriticalInit(0.0, 2.0 / (a_plus**2 + a_minus**2), "scale-invariant")
-    slope = float(derivative(act)(jnp.float32(0.0)))
-    if abs(slope) > 1e-6:
-        return CriticalInit(0.0, 1.0 / slope**2, "K*=0")
     return None
 
 

@@ -27,7 +27,7 @@ from workbench.data import teacher
 from workbench.engine import Program, runs, stacked_params
 from workbench.experiment import sweep
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
-from workbench.models import MLPConfig, build_mlp
+from workbench.models import MLP, MLPConfig
 
 OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
     "steps": "every step's activations are traced: (seeds, steps + 1, depth + 1) per width",
@@ -94,7 +94,7 @@ def measure_seeds(config: Config, width: int, seeds, stop: threading.Event | Non
     x = jnp.stack([jnp.asarray(d.x_train) for d in data])
     y = jnp.stack([jnp.asarray(d.y_train) for d in data])
     mc = model_config(config, width)
-    graphdef, params = stacked_params(lambda s: build_mlp(mc, seed=s), seeds)
+    graphdef, params = stacked_params(MLP, mc, seeds)
     program = Program(graphdef, mc, config.optimizer, observe=layer_sizes)
     _, losses, (act, delta) = runs(program, config.steps, params, {"lr": [config.lr]}, x, y, stop=stop)
     return {"act": np.asarray(act[:, 0]), "delta": np.asarray(delta[:, 0]), "loss": np.asarray(losses[:, 0])}

@@ -33,7 +33,7 @@ from workbench.engine import Program, runs, stacked_params
 from workbench.experiment import sweep
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
 from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
-from workbench.models import MLPConfig, build_mlp
+from workbench.models import MLP, MLPConfig
 
 OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
     "parametrization": "one parametrization of the abc table or all four",
@@ -118,7 +118,7 @@ def measure(config: Config, parametrization: str, width: int, stop: threading.Ev
     d = data(config)
     seeds = tuple(range(config.seeds))
     mc = MLPConfig.like(config, width=width, out_dim=1, parametrization=parametrization)
-    graphdef, params = stacked_params(lambda s: build_mlp(mc, seed=s), seeds)
+    graphdef, params = stacked_params(MLP, mc, seeds)
     x = jnp.broadcast_to(jnp.asarray(d.x_train), (len(seeds),) + d.x_train.shape)
     y = jnp.broadcast_to(jnp.asarray(d.y_train), (len(seeds),) + d.y_train.shape)
     program = Program(graphdef, mc, observe=feature_movement)

@@ -29,7 +29,7 @@ from workbench.data import digits, teacher
 from workbench.engine import Program, runs, stacked_params
 from workbench.experiment import sweep
 from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
-from workbench.models import MLPConfig, build_mlp
+from workbench.models import MLP, MLPConfig
 
 OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
     "steps": "every step's loss is traced: (seeds, learning rates, steps) per width",
@@ -106,7 +106,7 @@ def loss_curves(config: Config, width: int, stop: threading.Event | None = None)
     x = jnp.broadcast_to(jnp.asarray(x), (len(seeds),) + x.shape)
     y = jnp.broadcast_to(jnp.asarray(y), (len(seeds),) + y.shape)
     mc = model_config(config, width)
-    graphdef, params = stacked_params(lambda s: build_mlp(mc, seed=s), seeds)
+    graphdef, params = stacked_params(MLP, mc, seeds)
     program = Program(graphdef, mc, config.optimizer, loss=loss)
     _, losses, _ = runs(program, config.steps + 1, params, {"lr": 2.0**config.log2_lrs}, x, y, stop=stop)
     return np.asarray(losses)

@@ -144,6 +144,8 @@ def jacobian_ntk(
     out = jax.eval_shape(fn, params, x1)
     k = math.prod(out.shape[1:])
     n_params = sum(int(jnp.size(p)) for p in jax.tree_util.tree_leaves(params))
+    if n_params == 0:
+        raise ValueError("params: the model has no parameters, so its tangent kernel is not defined")
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     check_memory(x1.shape[0] + (0 if x2 is None else n2), k * n_params, 4, 1, "jacobian_ntk (Jacobians)")
     j1 = jax.jacrev(fn)(params, x1)
