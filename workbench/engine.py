@@ -313,18 +313,25 @@ def train(
         return params, opt_state, step + n, n, (value, finite), evals, time.perf_counter()
 
     # A chunk is read before the next is queued (so Stop waits for one chunk at most), except at a record: there
-    # the next chunk is queued first, so the host's work on the record overlaps the device's work on it.
+    # the next chunk is queued before the record's chunk is read, so the device never waits for the host's work on
+    # the record; a chunk queued ahead of a run's end (stopped, diverged) is dropped. Chunk times run from the end
+    # of the previous chunk (or the dispatch) to the end of this one.
     queued = None if stop.is_set() else dispatch(params, opt_state, step)
-    total, counted = 0.0, 0  # summed batch loss since the last record, and its steps
+    total, counted, ended = 0.0, 0, 0.0  # summed batch loss since the last record, its steps, last chunk's end
     while queued is not None:
         params, opt_state, step, n, flags, evals, dispatched = queued
+        at_record = evals is not None and step < config.steps and not stop.is_set()
+        queued = dispatch(params, opt_state, step) if at_record else None
         value, finite = (v.item() for v in jax.device_get(flags))
-        pace.measured(n, time.perf_counter() - dispatched)
-        total, counted, queued = total + value, counted + n, None
+        now = time.perf_counter()
+        pace.measured(n, now - max(dispatched, ended))
+        total, counted, ended = total + value, counted + n, now
         status = "diverged" if not finite else "finished" if step >= config.steps else None
         status = status or ("stopped" if stop.is_set() else "running" if evals is not None else None)
-        if status in (None, "running"):
+        if status in (None, "running") and queued is None:
             queued = dispatch(params, opt_state, step)
+        if status not in (None, "running"):
+            queued = None
         if status is not None:
             yield record(status, params, step, evals or evaluated(params), total / counted)
             total, counted = 0.0, 0
