@@ -22,13 +22,15 @@ browser-deps:
 run: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_tour.ipynb
 
-# One pytest run: unit tests, real-browser tests and every notebook (nbval, lax mode, CI parameters).
+# Unit tests and every notebook (nbval, lax mode, CI parameters) on two pytest-xdist workers, each file on one
+# worker; then the real-browser tests, one at a time (each drives its own JupyterLab or Voila server).
 test: $(STAMP) browser-deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/pyright
-	WORKBENCH_CI=1 $(PY) -m pytest -q --timeout=900 --durations=15 --nbval-lax tests notebooks
+	WORKBENCH_CI=1 $(PY) -m pytest -q -n 2 --dist loadfile --timeout=900 --durations=15 --nbval-lax -m "not browser" tests notebooks
+	WORKBENCH_CI=1 $(PY) -m pytest -q --timeout=900 --durations=5 -m browser tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not browser" tests
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not browser" tests
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

@@ -27,11 +27,11 @@ import numpy as np
 from scipy import stats
 
 from benchmarks.timing import best_time
-from workbench import finite_width as fw
-from workbench import scale_mixture as sm
-from workbench.engine import Program, runs
 from workbench.experiments import bayesian_wide as bw
-from workbench.models import TRAINING_COPIES, n_params
+from workbench.nets.engine import Program, runs
+from workbench.nets.models import TRAINING_COPIES, n_params
+from workbench.theory import finite_width as fw
+from workbench.theory import scale_mixture as sm
 
 ANGLES = np.array([-1.2, -0.4, 0.3, 1.1])
 PAIRS = ((1, 100), (1, 30), (2, 32), (1, 10), (2, 16), (6, 32), (2, 8), (3, 10))  # L / n from 0.01 to 0.3

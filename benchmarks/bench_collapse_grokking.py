@@ -15,9 +15,9 @@ import os
 import time
 
 from benchmarks.bench_engine import bare_loop
-from workbench.engine import TrainConfig
 from workbench.experiments import grokking as G
 from workbench.experiments import neural_collapse as NC
+from workbench.nets.engine import TrainConfig
 
 
 def bare_seconds(model, data, tc: TrainConfig, steps: int) -> float:

@@ -1,4 +1,4 @@
-"""Training-engine overhead: `workbench.engine.train` against a bare jitted lax.scan of the same steps.
+"""Training-engine overhead: `workbench.nets.engine.train` against a bare jitted lax.scan of the same steps.
 
     python -m benchmarks.bench_engine [--quick]
 
@@ -17,8 +17,8 @@ from flax import nnx
 
 from benchmarks.timing import best_time
 from workbench import data as D
-from workbench.engine import TrainConfig, model_loss, optimizer_for, targets, train
-from workbench.models import MLPConfig, build_mlp
+from workbench.nets.engine import TrainConfig, model_loss, optimizer_for, targets, train
+from workbench.nets.models import MLPConfig, build_mlp
 
 
 def bare_loop(model, data, cfg: TrainConfig):

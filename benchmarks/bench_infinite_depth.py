@@ -3,7 +3,8 @@
     python -m benchmarks.bench_infinite_depth [--quick] [--depth 10000] [--n 2000] [--peer-layers 20]
 
 Task: the official code's Dirichlet task on S^1 (d = 2), n_train = n_test = n, seeded. For each dual:
-- workbench (`workbench.infinite_depth.DepthClassifier`): the flow of K(X, X) and K(X, x) (log space, exact tails),
+- workbench (`workbench.theory.infinite_depth.DepthClassifier`): the flow of K(X, X) and K(X, x) (log space,
+  exact tails),
   the ridgeless NNGP classifier at `depth` and the L = infinity limit classifier, best of 2 after a warm-up;
 - peer: the official code's `nngp_kernel` + `solve_kr` (uhlerlab/inf_depth_ntks, models.py) written in numpy: a
   plain float64 loop rho <- clip(k(rho), -1, 1) over the same two matrices, then solve. Its per-layer cost is
@@ -23,8 +24,8 @@ import scipy.linalg
 from threadpoolctl import threadpool_info
 
 from benchmarks.timing import best_time
-from workbench import infinite_depth as I
-from workbench.data_sphere import dirichlet_task
+from workbench.data.sphere import dirichlet_task
+from workbench.theory import infinite_depth as I
 
 
 def peer_layers(dual, rho, layers: int) -> np.ndarray:

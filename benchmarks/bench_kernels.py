@@ -3,7 +3,7 @@
     python -m benchmarks.bench_kernels [--quick] [--nt-python /work/ntvenv/bin/python]
 
 1. Analytic NNGP + NTK of a depth-5 ReLU MLP (W_std 1.4, b_std 0.1), d = 64, float32, jitted, after warm-up,
-   N = 1000, 2000, 4000: `workbench.kernels.mlp_kernels` vs `stax` kernel_fn. Target: >= 3x at N = 4000.
+   N = 1000, 2000, 4000: `workbench.theory.kernels.mlp_kernels` vs `stax` kernel_fn. Target: >= 3x at N = 4000.
    Also the float32 NTK diagonal error of both against our float64 diagonal (exact at angle 0).
 2. Empirical NTK of a width-512 depth-3 ReLU MLP at N = 200: `empirical_ntk` (structured) vs NT's three
    implementations (Jacobian contraction, NTK-vector products, structured derivatives). Target: <= NT's fastest.
@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.timing import best_time
-from workbench.kernels import empirical_ntk, mlp_kernels
-from workbench.models import MLPConfig, build_mlp
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.theory.kernels import empirical_ntk, mlp_kernels
 
 
 class Network(TypedDict):

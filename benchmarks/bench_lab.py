@@ -15,13 +15,13 @@ import time
 import numpy as np
 
 from workbench.data import Dataset
-from workbench.engine import TrainConfig, train
 from workbench.experiments import lr_transfer as lt
-from workbench.models import build_mlp
+from workbench.nets.engine import TrainConfig, train
+from workbench.nets.models import build_mlp
 
 
 def engine_sweep(config: lt.Config) -> np.ndarray:
-    """Final losses (widths, lrs) from `workbench.engine.train`, one run per learning rate."""
+    """Final losses (widths, lrs) from `workbench.nets.engine.train`, one run per learning rate."""
     x, y, _, loss = lt.data(config)
     data = Dataset(x, y, x[:1], y[:1])
     out = np.zeros((len(config.widths), config.n_lrs))

@@ -3,7 +3,7 @@
     python -m benchmarks.bench_learning_curves [--quick]
 
 1. A full theory curve: predicted test MSE of RF ridge regression at 60 values of k (n = 256, delta = 1e-3) on the
-   paper code's power-law task (M = 4000 modes); `workbench.learning_curves.Task` (tabulated log-gamma grid +
+   paper code's power-law task (M = 4000 modes); `workbench.theory.learning_curves.Task` (tabulated log-gamma grid +
    safeguarded Newton, vectorized over k) against a per-k scipy `brentq` solve of the same equations, with the
    largest relative difference between the two; then the same on the panel's 31 x 31 (n, k) theory map.
 2. The simulated RF grid: 31 x 31 (n, k) points, 20 trials, as one vmapped compiled call (`simulate_rf` on the whole
@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize
 
 from benchmarks.timing import best_time
-from workbench import learning_curves as LC
+from workbench.theory import learning_curves as LC
 
 
 def brentq_curve(lam, v2, noise, ns, ks, ridge):

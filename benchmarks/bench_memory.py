@@ -1,5 +1,5 @@
 """Memory guard against measurement: the peak memory of `mlp_kernels` against its estimate
-(`workbench.kernels.analytic.kernel_bytes`), each size in a fresh subprocess.
+(`workbench.theory.kernels.analytic.kernel_bytes`), each size in a fresh subprocess.
 
     python -m benchmarks.bench_memory [--quick] [--sizes 1000 2000 4000 6000 8000]
 
@@ -17,8 +17,8 @@ import sys
 CHILD = """
 import json, resource, sys
 import numpy as np
-from workbench.kernels import mlp_kernels
-from workbench.kernels.analytic import kernel_bytes
+from workbench.theory.kernels import mlp_kernels
+from workbench.theory.kernels.analytic import kernel_bytes
 n, n2, activation, depth = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 x = rng.normal(size=(n, 16)).astype(np.float32)

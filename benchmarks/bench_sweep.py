@@ -6,7 +6,7 @@ Sweep: `teacher_fit` (lr_transfer's task and defaults: muP, Adam, depth 3, 1024 
 widths 64, 128, 256, 512 x 8 base learning rates 2^-11 .. 2^-4 x 2 seeds = 64 points.
 - sequential (the peer): every point's `run(config)` in this process, in grid order, compiles included; and
   the same in a fresh process with the workers' one-thread settings (XLA's default uses every core for one run);
-- Dask: `workbench.sweep.run` on a LocalCluster of `--workers` processes (one thread each), results written
+- Dask: `workbench.runs.sweep.run` on a LocalCluster of `--workers` processes (one thread each), results written
   into a fresh run database as they arrive, compiles included (each worker compiles each width it meets);
   the cluster's start-up (workers up, JAX imported in each) is timed apart.
 Ratio = sequential / Dask (expect close to the number of workers when the machine's cores are free).
@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import sweep
+from workbench.core.runtime import available_cpus
 from workbench.experiments import teacher_fit as T
-from workbench.rundb import RunDB
-from workbench.runtime import available_cpus
+from workbench.runs import sweep
+from workbench.runs.rundb import RunDB
 
 
 def sequential(configs) -> float:
@@ -41,7 +41,7 @@ def sequential(configs) -> float:
 
 
 def on_dask(client, base, grid, seeds, db: Path) -> float:
-    """Seconds for `workbench.sweep.run` of the grid on `client` into a fresh database; checks every point ran."""
+    """Seconds for `workbench.runs.sweep.run` of the grid on `client` into a fresh database; checks every point ran."""
     start = time.perf_counter()
     last = list(sweep.run(T, base, grid=grid, seeds=seeds, client=client, db=db))[-1]
     assert last.metrics["failed"] == 0 and last.metrics["skipped"] == 0, last

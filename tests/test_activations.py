@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.activations import ALLOWED_FUNCTIONS, NAMES, derivative, get_activation, parse_expression
+from workbench.core.activations import ALLOWED_FUNCTIONS, NAMES, derivative, get_activation, parse_expression
 
 X = jnp.linspace(-3.0, 3.0, 61)
 
@@ -75,7 +75,7 @@ def test_error_says_what_is_wrong_in_one_line_and_the_full_list_exists():
         parse_expression("foo(x)")
     assert "function 'foo' is not allowed" in str(err.value) and "relu" in str(err.value)
     assert len(str(err.value)) < 160 and "\n" not in str(err.value)
-    from workbench.activations import ALLOWED_HELP
+    from workbench.core.activations import ALLOWED_HELP
 
     assert "maximum" in ALLOWED_HELP and "leaky_relu(a)" in ALLOWED_HELP
 
@@ -151,3 +151,12 @@ def test_arbitrary_text_is_parsed_or_refused_with_valueerror(text):
         get_activation(text)
     except ValueError as err:
         assert str(err).startswith("activation")
+
+
+def test_every_suggested_activation_parses():
+    """The activation controls offer the registry's suggestions; each one must be accepted as typed."""
+    from workbench.core.activations import NAMES, SUGGESTIONS, get_activation
+
+    assert set(SUGGESTIONS) >= {n for n in NAMES if "(" not in n}
+    for text in SUGGESTIONS:
+        assert np.all(np.isfinite(np.asarray(get_activation(text)(np.linspace(-3, 3, 7, dtype=np.float32)))))

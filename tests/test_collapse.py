@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from workbench import collapse
 from workbench.experiments import neural_collapse as NC
+from workbench.theory import collapse
 
 C = 5
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.data import gaussian_mixture, modular
-from workbench.engine import TrainConfig
-from workbench.models import MLPConfig
+from workbench.nets.engine import TrainConfig
+from workbench.nets.models import MLPConfig
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_shared_fields_have_one_range_everywhere():
     """Every field of every registered experiment named like a shared field (depth, width, lr, steps, ...) has the
     shared range, or its module says why not in OWN_RANGES (a different concept under the same name)."""
     from workbench import experiments as registry
-    from workbench import fields as F
+    from workbench.core import fields as F
 
     shared = {
         "depth": F.DEPTH(1),
@@ -134,7 +134,7 @@ def test_shared_fields_have_one_range_everywhere():
                 drift.append(f"{name}.{f.name}")
             if same and f.name in own:
                 stale.append(f"{name}.{f.name}")
-    assert not drift, f"ranges that differ from workbench.fields without a reason in OWN_RANGES: {drift}"
+    assert not drift, f"ranges that differ from workbench.core.fields without a reason in OWN_RANGES: {drift}"
     assert not stale, f"OWN_RANGES entries for fields that have the shared range: {stale}"
 
 
@@ -142,7 +142,7 @@ def test_every_experiment_honours_the_contract():
     """Each registered experiment has a Config whose defaults construct, a run, and METRICS naming its record kinds;
     the Sweeps tab offers exactly the sweepable ones."""
     from workbench import experiments as registry
-    from workbench.experiment import KINDS
+    from workbench.core.experiment import KINDS
     from workbench.experiments import grid_sweep
 
     for name, module in registry.experiments().items():

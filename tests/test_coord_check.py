@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from workbench.analysis import loglog_slope
+from workbench.core.analysis import loglog_slope
 from workbench.experiments import coord_check as cc
 
 # SGD lr 0.2 for 6 steps as in the foundation issue; sp at that lr overflows by step 4 at n = 1024

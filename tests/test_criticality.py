@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from workbench import criticality as C
+from workbench.theory import criticality as C
 
 
 def test_tanh_critical_line_through_published_points():

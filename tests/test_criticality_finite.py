@@ -4,8 +4,8 @@ Schoenholz et al. 2017 Fig. 5): below, at and above the order-to-chaos line at s
 import numpy as np
 import pytest
 
-from workbench import criticality_finite as F
 from workbench.experiments import criticality as E
+from workbench.theory import criticality_finite as F
 
 CONFIG = E.Config(activation="tanh", sigma_w2s=(1.2, 1.76, 2.5), sigma_b2=0.05, width=256, depth=20, seeds=16)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from workbench import finite_width as fw
-from workbench.kernels import mlp_kernels
+from workbench.theory import finite_width as fw
+from workbench.theory.kernels import mlp_kernels
 
 X = np.array([[1.0, 1.0]])  # x.x / d = 1
 

@@ -1,4 +1,4 @@
-"""The float64 simulations cannot deadlock on jaxlib's batched LAPACK kernels (`workbench.float64`): one batched
+"""The float64 simulations cannot deadlock on jaxlib's batched LAPACK kernels (`workbench.core.float64`): one batched
 solve per step, one simulation at a time, and the app sequence that hung at 0% CPU before (a tab computed, then
 Learning curves opened) finishing. The hangs are run in a child process with a deadline, so a regression fails
 instead of stalling the suite."""
@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from workbench.float64 import map_batches
+from workbench.core.float64 import map_batches
 
 
 def _point(a, b):
@@ -71,7 +71,7 @@ def test_simulations_in_two_threads_at_once():
         import faulthandler, threading
         import numpy as np
         faulthandler.dump_traceback_later(200, exit=True)
-        from workbench import learning_curves as LC, linear_dynamics as LD
+        from workbench.theory import learning_curves as LC, linear_dynamics as LD
         lam = np.arange(1, 257) ** -1.5
         done = []
         def rf():

@@ -1,4 +1,4 @@
-"""Per-neuron Fourier concentration (`workbench.fourier.neuron_concentration`) over Z_p, per embedding table:
+"""Per-neuron Fourier concentration (`workbench.theory.fourier.neuron_concentration`) over Z_p, per embedding table:
 pure waves, a two-frequency mixture, the random-Gaussian baseline, and a short grokking run of the pair MLP.
 Expectations are built from the waves and from the harmonic-number formula, not from the function under test."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.experiments import grokking as G
-from workbench.fourier import neuron_concentration
+from workbench.theory.fourier import neuron_concentration
 
 
 def harmonic_share(m: int) -> float:

@@ -11,11 +11,11 @@ import pytest
 from flax import nnx
 
 from workbench import data as D
-from workbench.engine import TrainConfig, compiled_chunk, optimizer_for, train
 from workbench.experiments import grokking as G
-from workbench.fourier import fourier_power, neuron_concentration, top_share
-from workbench.toy_models import PairMLP, PairMLPConfig
-from workbench.transformer import Transformer, TransformerConfig
+from workbench.nets.engine import TrainConfig, compiled_chunk, optimizer_for, train
+from workbench.nets.toy_models import PairMLP, PairMLPConfig
+from workbench.nets.transformer import Transformer, TransformerConfig
+from workbench.theory.fourier import fourier_power, neuron_concentration, top_share
 
 
 @pytest.mark.parametrize("p", [59, 60])

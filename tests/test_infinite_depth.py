@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from workbench import data_sphere as S
-from workbench import infinite_depth as I
-from workbench.experiment import schema_errors
+from workbench.core.experiment import schema_errors
+from workbench.data import sphere as S
 from workbench.experiments import infinite_depth as E
+from workbench.theory import infinite_depth as I
 
 POLY = {
     "2d_opt": {1: Fraction(1, 2), 7: Fraction(1, 2)},

@@ -1,4 +1,4 @@
-"""Analytic NNGP/NTK (workbench.kernels.analytic, issue 3): neural-tangents references, precision, errors."""
+"""Analytic NNGP/NTK (workbench.theory.kernels.analytic, issue 3): neural-tangents references, precision, errors."""
 
 import json
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.kernels import dual, kernel_eigenvalues, kernel_vs_angle, mlp_kernels
+from workbench.theory.kernels import dual, kernel_eigenvalues, kernel_vs_angle, mlp_kernels
 
 CASES = json.loads((Path(__file__).parent / "data" / "nt_mlp_kernels.json").read_text())["cases"]
 

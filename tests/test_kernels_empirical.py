@@ -1,4 +1,4 @@
-"""Empirical NTK (workbench.kernels.empirical, issue 3): structured = Jacobian, training convention, n^-1/2."""
+"""Empirical NTK (workbench.theory.kernels.empirical, issue 3): structured = Jacobian, training convention, n^-1/2."""
 
 from typing import Any
 
@@ -9,9 +9,9 @@ import pytest
 from flax import nnx
 
 from workbench.data import sine
-from workbench.engine import TrainConfig, train
-from workbench.kernels import empirical_ntk, jacobian_ntk, limit_kernels, mc_empirical_ntk, mlp_kernels
-from workbench.models import MLPConfig, build_mlp
+from workbench.nets.engine import TrainConfig, train
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.theory.kernels import empirical_ntk, jacobian_ntk, limit_kernels, mc_empirical_ntk, mlp_kernels
 
 X = np.asarray(jax.random.normal(jax.random.key(1), (6, 3)))
 X2 = np.asarray(jax.random.normal(jax.random.key(2), (4, 3)))
@@ -40,7 +40,7 @@ def test_structured_matches_jacobian(parametrization):
 
 
 def test_one_sgd_step_follows_the_sgd_kernel():
-    """df = -(lr/N) Theta (f - y) for one small full-batch SGD step of workbench.engine (mse)."""
+    """df = -(lr/N) Theta (f - y) for one small full-batch SGD step of workbench.nets.engine (mse)."""
     data = sine(n_train=8, n_test=4)
     cfg = MLPConfig(in_dim=1, width=32, depth=2, parametrization="mup", base_width=16, bias_std=0.2)
     model = build_mlp(cfg, 0)
@@ -103,7 +103,7 @@ def test_any_nnx_module_through_the_jacobian():
 
 def test_changing_the_stds_does_not_recompile():
     """The role weights are traced: a new weight_std / bias_std reuses the compiled structured NTK."""
-    from workbench.kernels.empirical import _structured_jit
+    from workbench.theory.kernels.empirical import _structured_jit
 
     def ntk(w, b):
         cfg = MLPConfig(in_dim=3, width=16, depth=2, weight_std=w, bias_std=b, base_width=16)

@@ -1,11 +1,11 @@
-"""Infinite-width predictions (workbench.kernels.predict, issue 3): NNGP posterior, NTK gradient flow."""
+"""Infinite-width predictions (workbench.theory.kernels.predict, issue 3): NNGP posterior, NTK gradient flow."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from workbench.kernels import Kernels, gradient_flow, mlp_kernels, nngp_posterior
-from workbench.kernels.predict import gradient_descent
+from workbench.theory.kernels import Kernels, gradient_flow, mlp_kernels, nngp_posterior
+from workbench.theory.kernels.predict import gradient_descent
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(7, 3)).astype(np.float32)

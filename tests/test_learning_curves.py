@@ -7,7 +7,7 @@ import pytest
 import scipy.integrate
 import scipy.optimize
 
-from workbench import learning_curves as LC
+from workbench.theory import learning_curves as LC
 
 
 @pytest.fixture(scope="module")

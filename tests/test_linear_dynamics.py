@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 
-from workbench import linear_dynamics as L
+from workbench.theory import linear_dynamics as L
 
 TIMES = np.array([0.5, 2.0, 10.0, 100.0, 1000.0])
 

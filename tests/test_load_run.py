@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from widgets.panels import GrokkingPanel, SeluFlowPanel
-from workbench.rundb import RunDB
-from workbench.runfile import read_run
+from workbench.runs.rundb import RunDB
+from workbench.runs.runfile import read_run
 
 
 @pytest.fixture(scope="module")

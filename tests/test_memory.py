@@ -1,4 +1,4 @@
-"""Estimate before allocating (workbench.memory): requests that would not fit are refused up front with
+"""Estimate before allocating (workbench.core.memory): requests that would not fit are refused up front with
 the sizes, the estimate and the limit; the limit honours RLIMIT_AS, which a container or Binder sets."""
 
 import subprocess
@@ -7,15 +7,15 @@ import sys
 import numpy as np
 import pytest
 
-from workbench.kernels import mlp_kernels
-from workbench.memory import available_bytes
-from workbench.models import MLPConfig, build_mlp, n_params
+from workbench.core.memory import available_bytes
+from workbench.nets.models import MLPConfig, build_mlp, n_params
+from workbench.theory.kernels import mlp_kernels
 
 
 def test_n_params_counts_weights_and_biases():
     c = MLPConfig(in_dim=3, width=5, depth=2, out_dim=2)
     model = build_mlp(c)
-    from workbench.models import count_params
+    from workbench.nets.models import count_params
 
     assert n_params(c) == count_params(model) == 3 * 5 + 5 + 5 * 5 + 5 + 5 * 2 + 2
 
@@ -35,8 +35,8 @@ def test_the_address_space_limit_is_the_limit():
 import resource
 resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
 import numpy as np
-from workbench.memory import available_bytes
-from workbench.kernels import mlp_kernels
+from workbench.core.memory import available_bytes
+from workbench.theory.kernels import mlp_kernels
 have = available_bytes()
 assert have < 6 * 2**30, have
 try:
@@ -70,10 +70,11 @@ def test_kernel_estimate_is_within_1_5x_of_the_measured_peak():
 CAPPED = """
 import json, resource
 import numpy as np
-from workbench import collapse, data
-from workbench.kernels import mlp_kernels
-from workbench.memory import _mapped_bytes, available_bytes
-from workbench.models import MLPConfig, build_mlp
+from workbench.theory import collapse
+from workbench import data
+from workbench.theory.kernels import mlp_kernels
+from workbench.core.memory import _mapped_bytes, available_bytes
+from workbench.nets.models import MLPConfig, build_mlp
 
 mlp_kernels(np.ones((4, 2), np.float32), depth=1).ntk.block_until_ready()  # JAX started, then the cap
 limit = _mapped_bytes() + 2 * 2**30

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from widgets.panels import PANELS
-from workbench.experiment import KINDS, STATUSES, UNITS, Record, schema_errors
+from workbench.core.experiment import KINDS, STATUSES, UNITS, Record, schema_errors
 
 
 def quick_panel(cls):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from workbench import parametrizations as P
+from workbench.core import parametrizations as P
 from workbench.data import teacher
-from workbench.engine import Program, runs, stacked_params
-from workbench.models import MLP, MLPConfig
+from workbench.nets.engine import Program, runs, stacked_params
+from workbench.nets.models import MLP, MLPConfig
 
 DATA = teacher(n_train=16, n_test=1, in_dim=5, seed=3)
 X, Y = jnp.asarray(DATA.x_train)[None], jnp.asarray(DATA.y_train)[None]

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.engine import TrainConfig
-from workbench.experiment import Record
-from workbench.rundb import RunDB, RunDBError, config_hash
+from workbench.core.experiment import Record
+from workbench.nets.engine import TrainConfig
+from workbench.runs.rundb import RunDB, RunDBError, config_hash
 
 EXP = "workbench.experiments.teacher_fit"
 
@@ -156,8 +156,8 @@ def test_full_disk_rolls_back_and_keeps_earlier_runs(tmp_path, monkeypatch):
 
 WRITER = """
 import sys
-from workbench.experiment import Record
-from workbench.rundb import RunDB
+from workbench.core.experiment import Record
+from workbench.runs.rundb import RunDB
 db = RunDB(sys.argv[1], timeout=30)
 for i in range(30):
     recs = [Record(k, 5, "steps", {"loss": float(k), "w": [float(i)] * 50}, "running", "step") for k in range(5)]

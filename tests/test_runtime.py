@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workbench import runtime
+from workbench.core import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from workbench import scale_mixture as sm
 from workbench.experiments import bayesian_wide as bw
-from workbench.kernels import mlp_kernels
+from workbench.theory import scale_mixture as sm
+from workbench.theory.kernels import mlp_kernels
 
 Kern = tuple[np.ndarray, np.ndarray, np.ndarray]  # train x train, test x train, test x test
 ANGLES = np.array([-1.2, -0.4, 0.3, 1.1])

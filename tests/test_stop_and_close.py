@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from workbench import data as D
-from workbench import engine as training
-from workbench.engine import TrainConfig, train
 from workbench.experiments import lr_transfer
-from workbench.models import MLPConfig, build_mlp
+from workbench.nets import engine as training
+from workbench.nets.engine import TrainConfig, train
+from workbench.nets.models import MLPConfig, build_mlp
 
 SPIRAL = D.playground("spiral", n=256, seed=1)
 WIDE = MLPConfig(in_dim=2, out_dim=2, width=2048, depth=2, activation="tanh")  # 30-100 ms per full-batch step here

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from distributed import Client, LocalCluster
 
-from workbench import sweep
 from workbench.experiments import teacher_fit as T
-from workbench.rundb import RunDB, config_hash
+from workbench.runs import sweep
+from workbench.runs.rundb import RunDB, config_hash
 
 TINY = T.Config(width=8, depth=1, steps=4, record_every=2, n_train=32)
 SLOW = TINY.replace(steps=4000, record_every=2000, n_train=512)  # ~0.1-0.3 s a point: a kill lands mid-sweep

@@ -9,9 +9,9 @@ import pytest
 from flax import nnx
 
 from workbench import data as D
-from workbench import parametrizations as P
-from workbench.engine import TrainConfig, compiled_chunk, optimizer_for, train
-from workbench.models import MLPConfig, build_mlp, param_roles
+from workbench.core import parametrizations as P
+from workbench.nets.engine import TrainConfig, compiled_chunk, optimizer_for, train
+from workbench.nets.models import MLPConfig, build_mlp, param_roles
 
 SPIRAL = D.playground("spiral", n=64, seed=1)
 NET = MLPConfig(in_dim=2, out_dim=2, width=32, depth=2, activation="tanh")

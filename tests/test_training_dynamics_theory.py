@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from workbench.experiments import training_dynamics as T
-from workbench.models import build_mlp
+from workbench.nets.models import build_mlp
 
 WIDTHS = (64, 256, 1024, 4096)
 CONFIG = T.Config(widths=WIDTHS)  # every other field at its default

@@ -15,10 +15,10 @@ from widgets import ConfigForm, LiveFigure, LivePanel, RunController, Workbench
 from widgets.live import nice_ceil, round_limits
 from widgets.panel import records_csv, records_json
 from workbench import data as D
-from workbench.config import Config, spec
-from workbench.engine import TrainConfig, train
-from workbench.experiment import Record
-from workbench.models import MLPConfig, build_mlp
+from workbench.core.config import Config, spec
+from workbench.core.experiment import Record
+from workbench.nets.engine import TrainConfig, train
+from workbench.nets.models import MLPConfig, build_mlp
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 
 from widgets.panels.kernel_explorer import KernelExplorerPanel
 from workbench.experiments.kernel_explorer import Config as KernelConfig
-from workbench.kernels import kernel_vs_angle
+from workbench.theory.kernels import kernel_vs_angle
 
 
 @pytest.fixture(scope="module")

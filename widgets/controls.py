@@ -24,23 +24,9 @@ from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 
-from workbench.activations import ALLOWED_HELP
-from workbench.config import Config
+from workbench.core.activations import ALLOWED_HELP, SUGGESTIONS
+from workbench.core.config import Config
 
-ACTIVATION_SUGGESTIONS = (
-    "relu",
-    "erf",
-    "tanh",
-    "gelu",
-    "abs",
-    "sin",
-    "identity",
-    "sign",
-    "silu",
-    "leaky_relu(0.1)",
-    "x * sigmoid(x)",
-    "maximum(x, 0)**2",
-)
 _STYLE = {"description_width": "110px"}
 _LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
 
@@ -72,7 +58,7 @@ def make_control(name: str, kind: type, meta: dict[str, Any], value: Any) -> w.V
     if meta["check"] == "activation":
         return w.Combobox(
             value=str(value),
-            options=list(ACTIVATION_SUGGESTIONS),
+            options=list(SUGGESTIONS),
             ensure_option=False,
             continuous_update=False,
             placeholder="name or expression in x",

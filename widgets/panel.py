@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 import numpy as np
@@ -51,11 +51,11 @@ from matplotlib.axes import Axes
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController, close_all
-from workbench.config import Config
-from workbench.experiment import Experiment, Record, schema_errors
-from workbench.rundb import RunDB, RunDBError
-from workbench.runfile import read_run
-from workbench.store import plain, record_dict
+from workbench.core.config import Config
+from workbench.core.experiment import Experiment, Record, schema_errors
+from workbench.runs.rundb import RunDB, RunDBError
+from workbench.runs.runfile import read_run
+from workbench.runs.store import plain, record_dict
 
 
 def records_table(records: list[Record]) -> tuple[list[str], list[list[Any]]]:
@@ -138,7 +138,7 @@ class Panel(Generic[C]):
     so `self.config` and `self.running_config` have the experiment's fields."""
 
     title = "panel"
-    experiment: Experiment  # a module (or object) with Config, run(config, stop=None) and METRICS
+    experiment: Experiment[C]  # a module (or object) with Config, run(config, stop=None) and METRICS
     form_options: dict[str, Any] = {}  # keyword arguments of ConfigForm (include, exclude, advanced, visible)
     figure_options: dict[str, Any] = {}  # keyword arguments of LiveFigure (nrows, ncols, figsize, ...)
     alt = ""
@@ -147,8 +147,7 @@ class Panel(Generic[C]):
     quick: dict[str, Any] = {}  # settings small enough for a smoke run of the panel (tests, CI), e.g. dict(steps=40)
 
     def __init__(self, config: C | None = None) -> None:
-        # `Experiment.Config` is a bare `type`: the subclass names its experiment and C, so this is that Config
-        self.config_cls = cast("type[C]", self.experiment.Config)
+        self.config_cls = self.experiment.Config
         self.form = ConfigForm(self.config_cls, config, **self.form_options)
         self.live = LiveFigure(alt=self.alt, **self.figure_options)
         self.message = w.HTML()
@@ -293,7 +292,7 @@ class Panel(Generic[C]):
 
     def load(self, text: str) -> None:
         """Restore a config from a code or JSON string, or a whole run from the text of the JSON export
-        (`workbench.runfile.read_run`): everything is validated first (the config, every record against the
+        (`workbench.runs.runfile.read_run`): everything is validated first (the config, every record against the
         experiment's METRICS), then applied at once; any failure is a message in the panel and changes nothing."""
         text, records = text.strip(), None
         try:

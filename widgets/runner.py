@@ -11,7 +11,7 @@ Two ways to start a run:
   as current. The caller's thread (the kernel's) only sets a flag: a control change never blocks it.
 
 Records go to `on_record` (params dropped) in the worker thread. The progress bar and the status text
-come from the record itself (`Record.fraction`, `workbench.experiment.progress_text`): "compiling...",
+come from the record itself (`Record.fraction`, `workbench.core.experiment.progress_text`): "compiling...",
 "running: step 1200 of 4000", "stopped at job 3 of 20", "diverged at step k of n", "finished: 20 jobs
 in X s" or "error: ...". Exceptions end the run with their message in the status line: they are never
 raised into the notebook and never printed from the thread.
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import ipywidgets as w
 
-from workbench.experiment import Record, progress_text
+from workbench.core.experiment import Record, progress_text
 
 _COLOURS = {"diverged": "#D55E00", "error": "#D55E00", "finished": "#009E73"}
 DEBOUNCE = 0.02  # seconds a view waits for a newer control change (stale results are dropped anyway)

@@ -30,12 +30,12 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from workbench.experiment import Record, progress_text
+from workbench.core.experiment import Record, progress_text
 
 
 def load_spec(path: str) -> dict:
-    """The sweep of a TOML spec as `workbench.sweep.run`'s arguments (experiment module, base config, grid, ...)."""
-    from workbench import sweep
+    """The sweep of a TOML spec as `workbench.runs.sweep.run`'s arguments (experiment, base config, grid, ...)."""
+    from workbench.runs import sweep
 
     try:
         spec = tomllib.loads(Path(path).read_text())
@@ -61,7 +61,7 @@ def point_line(record: Record) -> str:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from workbench import sweep
+    from workbench.runs import sweep
 
     kwargs = load_spec(args.spec)
     client = args.scheduler or (sweep.local_client(args.workers) if args.workers else None)
@@ -80,7 +80,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def runs_command(args: argparse.Namespace) -> int:
-    from workbench.rundb import RunDB
+    from workbench.runs.rundb import RunDB
 
     db = RunDB(args.db)
     filters = dict(experiment=args.experiment, sweep_id=args.sweep)
@@ -128,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from workbench.rundb import RunDBError
+    from workbench.runs.rundb import RunDBError
 
     args = parser().parse_args(argv)
     try:

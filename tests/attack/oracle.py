@@ -25,12 +25,12 @@ from collections.abc import Callable
 import numpy as np
 
 from widgets.panels import PANELS
-from workbench.config import Config
-from workbench.engine import TrainConfig
-from workbench.models import MLPConfig
-from workbench.toy_models import PairMLPConfig, XORNetConfig
-from workbench.transformer import TransformerConfig
-from workbench.ufm import UFMConfig
+from workbench.core.config import Config
+from workbench.nets.engine import TrainConfig
+from workbench.nets.models import MLPConfig
+from workbench.nets.toy_models import PairMLPConfig, XORNetConfig
+from workbench.nets.transformer import TransformerConfig
+from workbench.nets.ufm import UFMConfig
 
 CONFIGS: list[type[Config]] = list(
     dict.fromkeys(

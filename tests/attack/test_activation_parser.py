@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.activations import get_activation
+from workbench.core.activations import get_activation
 
 from .oracle import assert_no_problems, judge
 

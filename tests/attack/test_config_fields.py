@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.config import Config, field_types
+from workbench.core.config import Config, field_types
 
 from .oracle import CONFIGS, assert_no_problems, field_oracle, field_values, judge, mention
 

@@ -10,8 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from workbench import collapse, criticality, data, data_sphere, fourier
-from workbench.kernels import (
+from workbench import data
+from workbench.data import sphere as data_sphere
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.theory import collapse, criticality, fourier
+from workbench.theory.kernels import (
     Kernels,
     empirical_ntk,
     gaussian_expectations,
@@ -21,7 +24,6 @@ from workbench.kernels import (
     mlp_kernels,
     nngp_posterior,
 )
-from workbench.models import MLPConfig, build_mlp
 
 from .oracle import arrays, assert_no_problems, choices, ints, judge, reals
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workbench.rundb import RunDB, RunDBError
+from workbench.runs.rundb import RunDB, RunDBError
 
 from .oracle import assert_no_problems, judge
 

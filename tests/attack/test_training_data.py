@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from workbench import data
-from workbench.checks import check_training
-from workbench.models import MLPConfig
+from workbench.core.checks import check_training
+from workbench.nets.models import MLPConfig
 
 from .oracle import assert_no_problems, judge
 

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 
 from widgets.live import PALETTE
 from widgets.panel import Help, Panel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import bayesian_wide
 
 ALT = (

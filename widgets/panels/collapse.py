@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 
 from widgets.live import PALETTE
 from widgets.panel import Help, LivePanel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import neural_collapse
 
 NC_NAMES = ("nc1", "nc2", "nc3", "nc4")

@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import coord_check
 
 ALT = (

@@ -10,7 +10,7 @@ from matplotlib.backend_bases import MouseEvent
 
 from widgets.live import PALETTE
 from widgets.panel import C, Help, Panel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import phase_diagram, selu_flow
 
 PHASE_ALT = (

@@ -13,7 +13,7 @@ from matplotlib.ticker import NullFormatter
 
 from widgets.live import PALETTE
 from widgets.panel import Help, LivePanel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import grokking
 
 ALT = (

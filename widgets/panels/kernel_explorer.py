@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 
 from widgets.live import round_limits
 from widgets.panel import Help, Panel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import kernel_explorer
 from workbench.experiments.kernel_explorer import SPECTRUM_FLOOR
 

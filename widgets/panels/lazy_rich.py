@@ -9,8 +9,8 @@ from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
-from workbench import parametrizations as P
-from workbench.experiment import Record
+from workbench.core import parametrizations as P
+from workbench.core.experiment import Record
 from workbench.experiments import lazy_rich
 
 ALT = (

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from widgets.live import PALETTE
 from widgets.panel import Help, Panel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import double_descent, learning_curves
 
 STUDENT = "2-layer tanh student (engine, nonlinear)"

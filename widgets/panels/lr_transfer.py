@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import lr_transfer
 
 ALT = (

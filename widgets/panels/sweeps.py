@@ -16,10 +16,10 @@ from matplotlib.axes import Axes
 
 from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel, Panel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import compare_runs, grid_sweep
-from workbench.rundb import RunDB, RunDBError
-from workbench.sweep import parse_grid
+from workbench.runs.rundb import RunDB, RunDBError
+from workbench.runs.sweep import parse_grid
 
 SWEEP_ALT = (
     "Left: the chosen metric of each point's last record against the last grid field (log scale when its values "

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from widgets.live import PALETTE, round_limits
 from widgets.panel import Help, LivePanel
-from workbench.experiment import Record
+from workbench.core.experiment import Record
 from workbench.experiments import training_dynamics
 
 ALT = (

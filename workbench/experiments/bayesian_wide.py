@@ -1,6 +1,6 @@
 """Priors and posteriors of wide networks: Student-t processes from a last-layer scale prior (Lee, Yun, Yang & Lee,
-ICLR 2022, `workbench.scale_mixture`) and the finite-width four-point vertex (Roberts, Yaida & Hanin, ch. 4-5,
-`workbench.finite_width`).
+ICLR 2022, `workbench.theory.scale_mixture`) and the finite-width four-point vertex (Roberts, Yaida & Hanin, ch. 4-5,
+`workbench.theory.finite_width`).
 
 A view in four stages on a 1-D regression over the angle theta of inputs on the circle (the issue's convention):
 1. "posterior": NNGP (GP) and Student-t process predictive bands on a grid, with and without an outlier, and the
@@ -32,17 +32,17 @@ import numpy as np
 from flax import nnx
 from scipy import stats
 
-from workbench import finite_width as fw
-from workbench import scale_mixture as sm
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.criticality import critical_init
-from workbench.engine import Program, runs
-from workbench.experiment import stages
-from workbench.fields import ACTIVATION, DEPTH, LR, SEED, WIDTH
-from workbench.kernels import Kernels, limit_kernels, mlp_kernels
-from workbench.memory import require
-from workbench.models import MLP, TRAINING_COPIES, MLPConfig, n_params
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import ACTIVATION, DEPTH, LR, SEED, WIDTH
+from workbench.core.memory import require
+from workbench.nets.engine import Program, runs
+from workbench.nets.models import MLP, TRAINING_COPIES, MLPConfig, n_params
+from workbench.theory import finite_width as fw
+from workbench.theory import scale_mixture as sm
+from workbench.theory.criticality import critical_init
+from workbench.theory.kernels import Kernels, limit_kernels, mlp_kernels
 
 SPAN = 1.2  # training angles in [-SPAN, SPAN]
 GRID = np.linspace(-math.pi, math.pi, 121)  # angles of the bands
@@ -52,7 +52,7 @@ OUTLIER = (0.0, 4.0)  # (angle, y) of the added outlier, midway between two trai
 HEAVY, LIGHT = 0.5, 2.0  # alpha = beta of the prior samples
 
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "steps": "every member's step is traced in one vmapped call: (members, steps) losses",
 }
 

@@ -9,10 +9,10 @@ from typing import TypedDict
 
 import numpy as np
 
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.experiment import stages
-from workbench.rundb import RunDB
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.runs.rundb import RunDB
 
 SWEEPABLE = False  # a view of stored runs
 
@@ -52,7 +52,7 @@ def label(info: dict) -> str:
     """'run 7: teacher_fit  width=256 lr=0.0039 seed=1' (fields that differ from the defaults)."""
     name = info["experiment"].rsplit(".", 1)[-1]
     try:
-        from workbench.sweep import experiment_module
+        from workbench.runs.sweep import experiment_module
 
         defaults = experiment_module(info["experiment"]).Config().to_dict()
     except ValueError:

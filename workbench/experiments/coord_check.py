@@ -20,16 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from workbench.analysis import loglog_slope
-from workbench.config import Config as _Config
-from workbench.config import spec
+from workbench.core.analysis import loglog_slope
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import sweep
+from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
 from workbench.data import teacher
-from workbench.engine import Program, runs, stacked_params
-from workbench.experiment import sweep
-from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
-from workbench.models import MLP, MLPConfig
+from workbench.nets.engine import Program, runs, stacked_params
+from workbench.nets.models import MLP, MLPConfig
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "steps": "every step's activations are traced: (seeds, steps + 1, depth + 1) per width",
 }
 

@@ -7,7 +7,7 @@ W ~ N(0, sigma_w2 / fan_in), b ~ N(0, sigma_b2) see two inputs with |x|^2 / d = 
 Metrics per record (one per sigma_w2), arrays over layers l = 1..depth: `q` (mean |h_l|^2 / n of the two
 inputs), `c` (cosine of h_l(x1), h_l(x2)), `grad2` (||df(x1)/dh_l||^2);
 seed means with standard errors `*_sem`; `q_theory`, `c_theory`, `grad2_theory` from
-`workbench.criticality.depth_profile`; scalars `sigma_w2`, `chi_1` and `phase` ("ordered" for
+`workbench.theory.criticality.depth_profile`; scalars `sigma_w2`, `chi_1` and `phase` ("ordered" for
 chi_1 < 1, "critical", "chaotic").
 """
 
@@ -19,11 +19,11 @@ from typing import TypedDict
 
 import numpy as np
 
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.criticality_finite import measure
-from workbench.experiment import sweep
-from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import sweep
+from workbench.core.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
+from workbench.theory.criticality_finite import measure
 
 
 @dataclass(frozen=True)

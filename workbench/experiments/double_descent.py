@@ -1,5 +1,5 @@
 """Double descent in time of a linear student (Advani, Saxe & Sompolinsky 2020, arXiv 1710.03667): the theory of
-`workbench.linear_dynamics` beside a live simulation, and a nonlinear two-layer student trained by the engine.
+`workbench.theory.linear_dynamics` beside a live simulation, and a nonlinear two-layer student trained by the engine.
 
 A view in three stages:
 1. theory: E_g(t), E_train(t) (`times[T]`), the optimal stopping time t* and E_g(t*), E_g at `time`; E_g against the
@@ -21,14 +21,14 @@ from typing import NotRequired, TypedDict
 
 import numpy as np
 
-from workbench import linear_dynamics as L
-from workbench.config import Config as _Config
-from workbench.config import spec
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import SEED, WIDTH
 from workbench.data import Dataset
-from workbench.engine import TrainConfig, train
-from workbench.experiment import stages
-from workbench.fields import SEED, WIDTH
-from workbench.models import MLPConfig, build_mlp
+from workbench.nets.engine import TrainConfig, train
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.theory import linear_dynamics as L
 
 TIMES = np.geomspace(1e-2, 1e4, 121)
 SIM_TIMES = np.geomspace(0.5, 1000.0, 19)  # the issue's range of simulated times

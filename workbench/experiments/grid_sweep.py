@@ -1,5 +1,5 @@
 """A sweep as an experiment: the Sweeps panel's Config (experiment, grid as text, seeds, cluster) and its run,
-`workbench.sweep.run` on a Dask client with the points streamed into the run database.
+`workbench.runs.sweep.run` on a Dask client with the points streamed into the run database.
 
 The default is the muP transfer picture of Yang et al. 2022 (TP V, Fig. 1) built from single runs: `teacher_fit`
 at widths 64..512 and base learning rates 2^-11..2^-4, 2 seeds; the panel plots the final training loss against
@@ -12,16 +12,16 @@ import threading
 from dataclasses import dataclass
 
 from workbench import experiments as registry
-from workbench import sweep
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.runtime import available_cpus
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.runtime import available_cpus
+from workbench.runs import sweep
 
 SWEEPABLE = False  # a sweep of other experiments
 EXPERIMENTS = registry.sweepable(exclude=("grid_sweep",))  # every experiment with sweepable fields
 
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "seeds": "0 means the swept experiment has no seed field",
 }
 
@@ -74,7 +74,7 @@ METRICS = sweep.METRICS
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """The sweep of `config`: a "point" record per point as it ends, then a "summary" (see workbench.sweep)."""
+    """The sweep of `config`: a "point" record per point as it ends, then a "summary" (see workbench.runs.sweep)."""
     client = config.scheduler or sweep.local_client(config.workers or available_cpus(), config.processes)
     return sweep.run(
         config.experiment, config.base_config(), sweep.parse_grid(config.grid), config.seed_list(), client=client,

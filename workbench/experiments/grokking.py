@@ -1,6 +1,6 @@
 """Grokking: delayed generalisation on modular arithmetic (Power et al. 2022; Nanda et al. 2023;
 Gromov 2023) and on XOR-cluster data with noisy labels (Xu et al. 2024), trained by the engine of
-`workbench.engine` with AdamW (modular) or gradient descent (XOR).
+`workbench.nets.engine` with AdamW (modular) or gradient descent (XOR).
 
 Tasks and models: `task="modular"`: pairs (a, b) -> (a op b) mod p with a fraction of all pairs for
 training, model "mlp" (`toy_models.PairMLP`, first layer as a gather) or "transformer"
@@ -28,13 +28,13 @@ import numpy as np
 from flax import nnx
 
 from workbench import data as D
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.engine import LOSSES, TrainConfig, TrainStep, train
-from workbench.fields import ACTIVATION, LR, OPTIMIZER, SEED, STEPS, WIDTH
-from workbench.fourier import fourier_power, neuron_concentration, top_share
-from workbench.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
-from workbench.transformer import Transformer, TransformerConfig
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.fields import ACTIVATION, LR, OPTIMIZER, SEED, STEPS, WIDTH
+from workbench.nets.engine import LOSSES, TrainConfig, TrainStep, train
+from workbench.nets.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
+from workbench.nets.transformer import Transformer, TransformerConfig
+from workbench.theory.fourier import fourier_power, neuron_concentration, top_share
 
 TASKS = ("modular", "xor")
 MODELS = ("mlp", "transformer")

@@ -1,6 +1,6 @@
 """Infinite depth (Radhakrishnan, Belkin & Uhler, PNAS 2023, arXiv 2204.14126): which classifier an infinitely wide
-network implements as its depth grows, by its activation's normalized dual (`workbench.infinite_depth`), on the
-official code's Dirichlet tasks or the playground sets lifted to S^2 (`workbench.data_sphere`).
+network implements as its depth grows, by its activation's normalized dual (`workbench.theory.infinite_depth`), on the
+official code's Dirichlet tasks or the playground sets lifted to S^2 (`workbench.data.sphere`).
 
 A view in five stages, cheapest first (every stage record carries the metrics of the stages before it):
 
@@ -24,13 +24,13 @@ from typing import NotRequired, TypedDict
 
 import numpy as np
 
-from workbench import data_sphere as S
-from workbench import infinite_depth as I
-from workbench.activations import get_activation
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.experiment import stages
-from workbench.fields import SEED
+from workbench.core.activations import get_activation
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import SEED
+from workbench.data import sphere as S
+from workbench.theory import infinite_depth as I
 
 PRESETS = (
     "relu",
@@ -54,7 +54,7 @@ ONE_MINUS_RHO = np.geomspace(1e-8, 0.5, 49)
 SLOPE_WINDOW = (1e-8, 1e-4)  # where the slope of log K_L against log(1 - rho) is fitted
 
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "depth": "the depth of a kernel recursion (closed-form duals), not of a trained network",
     "activation": "activations with a closed-form dual (a family table of the paper), or typed",
 }

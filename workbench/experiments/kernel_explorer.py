@@ -1,4 +1,4 @@
-"""Kernel explorer: the infinite-width NNGP and NTK of an MLP (neural-tangents conventions, `workbench.kernels`)
+"""Kernel explorer: the infinite-width NNGP and NTK of an MLP (neural-tangents conventions, `workbench.theory.kernels`)
 and the empirical NTK of finite networks of the same architecture.
 
 A view in two stages. Stage 1 (analytic, milliseconds once compiled): `angle[A]`, `nngp_angle[A]`,
@@ -19,12 +19,12 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from workbench import data as D
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.experiment import stages
-from workbench.fields import ACTIVATION, DEPTH, WIDTH
-from workbench.kernels import kernel_eigenvalues, kernel_vs_angle, mc_empirical_ntk, mlp_kernels
-from workbench.models import MLPConfig
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import ACTIVATION, DEPTH, WIDTH
+from workbench.nets.models import MLPConfig
+from workbench.theory.kernels import kernel_eigenvalues, kernel_vs_angle, mc_empirical_ntk, mlp_kernels
 
 DATASETS = ("circle", "spiral", "digits")
 ANGLES = np.linspace(0.0, math.pi, 91)
@@ -33,7 +33,7 @@ BLAS = ThreadpoolController()
 SPECTRUM_FLOOR = 1e-8  # eigenvalues / largest below this are float32 round-off
 
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "parametrization": "neural-tangents' conventions (ntk / standard), not the abc table",
     "seeds": "finite networks beside the kernels, 0 for none",
 }
@@ -102,7 +102,7 @@ def finite_network(config: Config, in_dim: int) -> tuple[MLPConfig, str]:
     """The finite MLP whose empirical NTK converges to the analytic one, and the NTK scaling that does it.
 
     At base_width = width every parametrization is SP; "nt" scaling gives neural-tangents' "ntk"
-    convention and "sgd" its "standard" one (see `workbench.kernels.empirical`)."""
+    convention and "sgd" its "standard" one (see `workbench.theory.kernels.empirical`)."""
     mlp = MLPConfig(
         in_dim=in_dim,
         width=config.width,

@@ -5,7 +5,7 @@ finite network stays to the infinite-width NTK prediction (Jacot et al. 2018; Le
 Every (parametrization, width) trains `seeds` networks by full-batch SGD on a teacher regression (MSE).
 Metrics per record: `parametrization`, `width`, `feature_movement` = ||x_L(T) - x_L(0)||_F / ||x_L(0)||_F
 of the last hidden features on the training inputs, `feature_curve[t]` (the same after t steps),
-`ntk_change` = ||Theta_T - Theta_0||_F / ||Theta_0||_F of the empirical NTK (`workbench.kernels.empirical_ntk`,
+`ntk_change` = ||Theta_T - Theta_0||_F / ||Theta_0||_F of the empirical NTK (`workbench.theory.kernels.empirical_ntk`,
 SGD scaling), `ntk_gap` = RMS over test inputs of f_T - f_NTK divided by RMS of f_NTK - f_0, where f_NTK is
 the infinite-width gradient-flow prediction at t = steps x lr from the same f_0 (`kernels.gradient_flow`;
 NaN for mup and mf, which have no fixed-kernel limit), and `train_loss`. Seed means throughout. The final
@@ -24,18 +24,18 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from workbench import parametrizations as P
-from workbench.analysis import loglog_slope
-from workbench.config import Config as _Config
-from workbench.config import spec
+from workbench.core import parametrizations as P
+from workbench.core.analysis import loglog_slope
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import sweep
+from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
 from workbench.data import teacher
-from workbench.engine import Program, runs, stacked_params
-from workbench.experiment import sweep
-from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
-from workbench.kernels import empirical_ntk, gradient_flow, limit_kernels
-from workbench.models import MLP, MLPConfig
+from workbench.nets.engine import Program, runs, stacked_params
+from workbench.nets.models import MLP, MLPConfig
+from workbench.theory.kernels import empirical_ntk, gradient_flow, limit_kernels
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "parametrization": "one parametrization of the abc table or all four",
     "steps": "every step's feature movement is traced for every (parametrization, width)",
 }

@@ -1,5 +1,5 @@
 """Learning curves of random-feature and kernel ridge regression (Simon, Karkada, Ghosh & Belkin 2023, "More is
-Better", arXiv 2311.14646): the eigenlearning theory of `workbench.learning_curves` beside simulations.
+Better", arXiv 2311.14646): the eigenlearning theory of `workbench.theory.learning_curves` beside simulations.
 
 Tasks: the paper code's synthetic power law (lam_i = i^-a, v_i^2 = i^-b, `modes` modes, Gaussian random features),
 or scikit-learn's digits (parity labels +-1, the first `points` images as the population) with ReLU random features,
@@ -23,13 +23,13 @@ from typing import NotRequired, TypedDict
 import numpy as np
 
 from workbench import data as D
-from workbench import learning_curves as LC
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.experiment import stages
-from workbench.fields import DEPTH, SEED
-from workbench.kernels import mlp_kernels
-from workbench.memory import require
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import DEPTH, SEED
+from workbench.core.memory import require
+from workbench.theory import learning_curves as LC
+from workbench.theory.kernels import mlp_kernels
 
 TASKS = ("power_law", "digits")
 CURVE_POINTS = 60  # k values of the theory curve

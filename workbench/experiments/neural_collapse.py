@@ -1,9 +1,9 @@
 """Neural collapse during training (Papyan, Han & Donoho 2020) and its imbalanced, deep-linear form
 (Dang et al. 2023): an MLP on a Gaussian mixture or sklearn digits, or a deep linear
-unconstrained-features model (UFM), trained by the engine of `workbench.engine`.
+unconstrained-features model (UFM), trained by the engine of `workbench.nets.engine`.
 
 Metrics of every record (besides the engine's train/test loss and accuracy), on the training set,
-for the last hidden features and the readout (see `workbench.collapse` for the definitions):
+for the last hidden features and the readout (see `workbench.theory.collapse` for the definitions):
 `nc1`, `nc2`, `nc3`, `nc4` and the parts of NC2 (`nc2_norm_M`, `nc2_norm_W`, `nc2_angle_M`,
 `nc2_angle_W`, `nc2_maxangle_M`, `nc2_maxangle_W`); `nc1_layers`, `nc2_layers` (arrays over the
 hidden layers, first to last); `gram_M` (C x C cosines of the centred class means, a simplex ETF has
@@ -25,14 +25,14 @@ import jax
 import numpy as np
 from flax import nnx
 
-from workbench import collapse
 from workbench import data as D
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.engine import LOSSES, TrainConfig, TrainStep, train
-from workbench.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
-from workbench.models import MLPConfig, build_mlp
-from workbench.ufm import UFMConfig, build_ufm, index_dataset
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
+from workbench.nets.engine import LOSSES, TrainConfig, TrainStep, train
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.nets.ufm import UFMConfig, build_ufm, index_dataset
+from workbench.theory import collapse
 
 DATASETS = ("gaussian", "digits", "ufm")
 

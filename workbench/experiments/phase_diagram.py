@@ -1,6 +1,6 @@
 """Phase diagram of signal propagation (Poole et al. 2016, Fig. 4; Schoenholz et al. 2017, Fig. 1): log chi_1
 over the (sigma_w^2, sigma_b^2) plane with the order-to-chaos line, and a selected point's depth scales and
-depth profile, theory against sampled finite networks (`workbench.criticality_finite.measure`).
+depth profile, theory against sampled finite networks (`workbench.theory.criticality_finite.measure`).
 
 A view in two stages: the diagram and the point's theory first (milliseconds once the grid is cached),
 then the finite networks. Stage metrics: `sigma_w2_grid[G]`, `sigma_b2_grid[G]`, `log_chi_1[G, G]` (rows:
@@ -18,12 +18,12 @@ from typing import NotRequired, TypedDict
 
 import numpy as np
 
-from workbench import criticality as C
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.criticality_finite import SampledNetworks, measure
-from workbench.experiment import stages
-from workbench.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
+from workbench.theory import criticality as C
+from workbench.theory.criticality_finite import SampledNetworks, measure
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from typing import TypedDict
 
 import numpy as np
 
-from workbench import criticality as C
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.experiment import stages
-from workbench.fields import ACTIVATION
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import stages
+from workbench.core.fields import ACTIVATION
+from workbench.theory import criticality as C
 
-OWN_RANGES = {  # fields named like a shared field (workbench.fields) whose range differs, and why
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "steps": "iterations of the length-and-correlation map, one per layer",
 }
 

@@ -1,5 +1,5 @@
 """One MLP trained on a teacher regression: the unit of a width x learning-rate x seed sweep, from which
-`workbench.sweep` builds the muP transfer picture point by point (Yang et al. 2022, TP V, Fig. 1: training loss
+`workbench.runs.sweep` builds the muP transfer picture point by point (Yang et al. 2022, TP V, Fig. 1: training loss
 after T steps against the base learning rate, one curve per width; under muP the optimum stays put).
 
 The task is `lr_transfer`'s (targets of a random depth-2 tanh network on 16-dimensional Gaussian inputs,
@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from workbench.config import Config as _Config
-from workbench.config import spec
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
 from workbench.data import teacher
-from workbench.engine import TrainConfig, TrainStep, train
-from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
-from workbench.models import MLPConfig, build_mlp
+from workbench.nets.engine import TrainConfig, TrainStep, train
+from workbench.nets.models import MLPConfig, build_mlp
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@ prediction at the same step (Jacot et al. 2018; Lee et al. 2019), on a 1-D or 2-
 
 Plain full-batch SGD at learning rate lr on 0.5 mean ||f - y||^2 moves the linearised network by
 f_{k+1} = f_k - (lr/N) Theta (f_k - y), so the kernel-regime prediction at step k is
-(`workbench.kernels.predict.gradient_descent`)
+(`workbench.theory.kernels.predict.gradient_descent`)
 f_k(x) = f_0(x) + Theta(x, X) Theta^-1 (I - (I - lr Theta / N)^k) (y - f_0(X))  (Lee et al. 2019, Sec. 2.2;
 its lr -> 0 limit at t = k lr is the gradient flow of their Eq. 9), from each network's own initial outputs
 f_0 (not the ensemble mean f_0 = 0), with Theta the infinite-width NTK of the "ntk" parametrization at
-`base_width` (the kernel of training, see `workbench.kernels.empirical`; every parametrization equals it at
+`base_width` (the kernel of training, see `workbench.theory.kernels.empirical`; every parametrization equals it at
 the base width). Wider nets approach it under NTK parametrization (lazy training), not under muP or mean field.
 
 How fast depends on the network. With the defaults (sine, one hidden ReLU layer) the RMS gap on the grid after
@@ -45,14 +45,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from workbench import data as D
-from workbench.config import Config as _Config
-from workbench.config import spec
-from workbench.engine import TrainConfig, train
-from workbench.experiment import Record
-from workbench.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
-from workbench.kernels import Kernels, empirical_ntk, limit_kernels
-from workbench.kernels.predict import gradient_descent
-from workbench.models import MLPConfig, build_mlp
+from workbench.core.config import Config as _Config
+from workbench.core.config import spec
+from workbench.core.experiment import Record, Status
+from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
+from workbench.nets.engine import TrainConfig, train
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.theory.kernels import Kernels, empirical_ntk, limit_kernels
+from workbench.theory.kernels.predict import gradient_descent
 
 TASKS = ("sine",) + D.PLAYGROUND
 
@@ -209,9 +209,9 @@ def run(config: Config, stop: threading.Event | None = None):
             )
             first = False
         statuses = {r.status for r in records}
-        status = next(
-            (s for s in ("diverged", "stopped") if s in statuses), "finished" if statuses == {"finished"} else "running"
-        )
+        status: Status = "finished" if statuses == {"finished"} else "running"
+        status = "stopped" if "stopped" in statuses else status
+        status = "diverged" if "diverged" in statuses else status
         yield Record(step, config.steps, "steps", metrics, status, "step", max(r.elapsed for r in records))
         if status != "running":
             return

@@ -1,0 +1,36 @@
+"""Field specs shared by every config: one range per concept (width, depth, learning rate, ...).
+
+    width: int = WIDTH(128)
+    widths: tuple[int, ...] = WIDTH((64, 256), doc="widths to compare")
+
+A shared field may reword its one-line doc for its experiment, never its range: the control a panel
+shows and the value the code accepts come from the same declaration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.core import parametrizations as P
+from workbench.core.config import spec
+
+
+def shared(**meta: Any):
+    """A field factory with a fixed range; `doc` may be reworded per use."""
+
+    def field(default: Any, *, doc: str | None = None) -> Any:
+        return spec(default, **{**meta, "doc": doc or meta["doc"]})
+
+    return field
+
+
+WIDTH = shared(lo=1, hi=65_536, log=True, doc="hidden width n")
+BASE_WIDTH = shared(lo=1, hi=65_536, log=True, doc="base width n0, at which every parametrization is SP")
+DEPTH = shared(lo=1, hi=256, doc="hidden layers")
+ACTIVATION = shared(check="activation", doc="nonlinearity: a name or an expression in x")
+PARAMETRIZATION = shared(choices=P.NAMES, doc="abc-parametrization (TP IV/V)")
+OPTIMIZER = shared(choices=tuple(P.OPTIMIZER_FAMILY), doc="optax optimizer")
+LR = shared(lo=0.0, lo_open=True, hi=1e4, log=True, doc="base learning rate at the base width")
+STEPS = shared(lo=1, hi=10_000_000, log=True, doc="optimizer steps")
+SEED = shared(lo=0, hi=2**31 - 1, doc="seed of the data and the weights")
+SEEDS = shared(lo=1, hi=64, doc="networks (seeds) averaged")

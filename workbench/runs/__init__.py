@@ -1,0 +1,1 @@
+"""What a run leaves behind: the run database, exported run files, sweeps on Dask."""
