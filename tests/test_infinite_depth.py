@@ -298,3 +298,15 @@ def test_a_depth_beyond_the_largest_is_refused_before_any_layer():
     """deep_kernel at depth 1e8 would iterate a table flow for hours: refused at once, naming the field and range."""
     with pytest.raises(ValueError, match=r"depth: must be in \[0, 100000\]"):
         I.deep_kernel(I.get_dual("relu"), np.array([0.3]), 1e8)
+
+
+def test_a_constant_activation_is_refused_clearly():
+    """Issue 22, defect 3: '1+0*x' (and the series [1]) raised IndexError from the Horner derivative."""
+    from workbench.experiments import infinite_depth as E
+    from workbench.theory.infinite_depth.duals import dual_from_series
+
+    with pytest.raises(ValueError, match="^expression: a constant activation"):
+        E.Config.from_json('{"activation": "typed", "expression": "1+0*x"}')
+    with pytest.raises(ValueError, match="^b: a constant activation"):
+        dual_from_series([1])
+    assert dual_from_series([1, 1]).mu == pytest.approx(0.5)  # k(rho) = (1 + rho) / 2 is fine

@@ -260,3 +260,26 @@ def test_compare_runs_overlays_the_latest_runs_holding_the_metric():
     asked = compare_runs.curves(compare_runs.Config(runs=f"{ids[2]}, {summary}, {ids[0]}", metric="loss"))
     assert asked["run_ids"] == [ids[2], ids[0]]
     assert compare_runs.curves(compare_runs.Config(metric="nothing"))["run_ids"] == []
+
+
+def test_a_garbled_run_row_is_skipped_and_reported_and_the_app_opens(tmp_path, monkeypatch):
+    """Issue 22, defect 1: a run row whose config is not JSON made TrainingDynamicsPanel() and Workbench() raise."""
+    from widgets.app import Workbench
+    from widgets.panels import TrainingDynamicsPanel
+
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.setenv("WORKBENCH_DB", str(path))
+    db = RunDB(path)
+    config = TrainingDynamicsPanel.experiment.Config()
+    good = db.save_run("workbench.experiments.training_dynamics", config, [Record(1, 1, status="finished")], label="ok")
+    bad = db.save_run("workbench.experiments.training_dynamics", config, [Record(1, 1, status="finished")], label="x")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET config = 'not json {' WHERE id = ?", (bad,))
+    assert [r["id"] for r in db.runs()] == [good] and db.skipped == [f"run {bad}: config unreadable (JSONDecodeError)"]
+    panel = TrainingDynamicsPanel()
+    try:
+        assert [p[2] for p in panel.past_runs] == [good]
+        assert "1 unreadable past run(s) skipped" in panel.message.value
+    finally:
+        panel.close()
+    Workbench().close()

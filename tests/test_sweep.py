@@ -179,3 +179,13 @@ def test_local_workers_each_compute_on_one_cpu_of_their_own(client):
     remote = client.submit(sweep.run_point, NAME, TINY.to_json(), pure=False).result()["records"][-1]["metrics"]
     local = [r for r in T.run(TINY) if r.metrics][-1].metrics
     assert abs(remote["train_loss"] - local["train_loss"]) < 1e-5
+
+
+def test_a_complex_grid_value_is_refused_naming_the_field():
+    """Issue 22, defect 3: 'lr = -8**0.5' raised AttributeError (a complex number) from inside the grid parser."""
+    from workbench.experiments import grid_sweep
+
+    with pytest.raises(ValueError, match=r"^grid: -8\*\*0.5 is not a real number"):
+        grid_sweep.Config(grid="lr = -8**0.5")
+    with pytest.raises(ValueError, match=r"^base: -8\*\*0.5 is not a real number"):
+        grid_sweep.Config(base="lr = -8**0.5")

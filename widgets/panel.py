@@ -391,10 +391,13 @@ class LivePanel(Panel[C]):
         """List this experiment's latest panel runs from the run database (so they survive a kernel restart);
         their records are read when shown."""
         try:
-            infos = [i for i in RunDB().runs(experiment=self.experiment_name, limit=10 * PAST_RUNS) if i["label"]]
+            db = RunDB()
+            infos = [i for i in db.runs(experiment=self.experiment_name, limit=10 * PAST_RUNS) if i["label"]]
         except RunDBError as err:
             self.show_message(f"past runs not loaded: {err}")
             return
+        if db.skipped:
+            self.show_message(f"{len(db.skipped)} unreadable past run(s) skipped: {'; '.join(db.skipped[:3])}")
         for info in reversed(infos[:PAST_RUNS]):
             try:
                 config = self.config_cls.from_dict(info["config"])

@@ -154,6 +154,7 @@ class RunDB:
         self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self.skipped: list[str] = []  # rows the last `runs` call could not read, and why
         self.readonly = readonly or (self.path.exists() and not os.access(self.path, os.W_OK))
         if self.path.is_dir():
             raise RunDBError(f"runs database {self.path}: is a folder; give a file path")
@@ -341,9 +342,15 @@ class RunDB:
         with self._transaction(write=False) as conn:
             conn.row_factory = sqlite3.Row
             rows = [dict(r) for r in conn.execute(sql, args)]
+        readable, self.skipped = [], []
         for row in rows:
-            row["config"] = decode(json.loads(row["config"]), arrays=False)
-        return rows
+            try:
+                row["config"] = decode(json.loads(row["config"]), arrays=False)
+            except (ValueError, TypeError, RecursionError) as err:  # a garbled row: skipped, said, never fatal
+                self.skipped.append(f"run {row['id']}: config unreadable ({type(err).__name__})")
+                continue
+            readable.append(row)
+        return readable
 
     def sweeps(self) -> list[dict]:
         """Sweep rows, newest first, with their number of runs."""

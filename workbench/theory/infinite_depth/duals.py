@@ -244,12 +244,22 @@ def _trim(b: np.ndarray, rel: float = 1e-15) -> np.ndarray:
     return b[: last + 1] / b[: last + 1].sum()
 
 
+def _not_constant(b: np.ndarray, field: str) -> None:
+    """Refuse a series with only b_0 > 0: a constant activation, whose dual k = 1 makes all inputs one point."""
+    if not np.any(np.asarray(b)[1:] > 0):
+        raise ValueError(
+            f"{field}: a constant activation (only b_0 > 0) has the constant dual k = 1, under which every pair of"
+            " inputs is the same after one layer; give an activation that depends on x"
+        )
+
+
 def dual_from_series(b: ArrayLike, name: str | None = None, expression: str | None = None) -> Dual:
     """The dual with k(rho) = sum_k b_k rho^k for nonnegative b (normalized to sum 1), e.g. the d-opt duals; its
     phi (`expression`) takes a_k = +sqrt(b_k) (the dual sees only a_k^2)."""
     c = np.asarray(b, np.float64)
     if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(c < 0) or c.sum() <= 0:
         raise ValueError(f"b: a dual needs finite nonnegative power-series coefficients with a positive sum, got {c}")
+    _not_constant(c, "b")
     c = c / c.sum()
     if name is None:
         name = " + ".join(f"{v:.4g} rho^{k}" for k, v in enumerate(c) if v > 0)
@@ -321,6 +331,7 @@ def _dual_from_activation(spec: ActivationLike, terms: int) -> Dual:
     if not np.all(np.isfinite(a)) or not np.any(a):
         raise ValueError(f"activation: the Hermite coefficients of {act.name!r} are not finite or all zero")
     b = _trim(a * a)
+    _not_constant(b, "activation")
     return Dual(
         act.name,
         tuple(float(v) for v in b),
