@@ -82,3 +82,20 @@ def test_ensemble_mean_and_covariance_limits():
     np.testing.assert_allclose(train.mean, Y, atol=1e-3)
     assert train.cov is not None
     assert float(jnp.abs(train.cov).max()) < 1e-3 * float(K.nngp[0, 0])
+
+
+def test_gradient_flow_at_infinite_time_is_kernel_regression():
+    """Issue 22, defect 9 (a regression): gradient_flow(t=inf) was refused as not finite; it is the converged network,
+    the NTK regression predictor K*(K)^-1 y, computed here independently with numpy."""
+    from workbench.theory.kernels import gradient_flow, mlp_kernels
+
+    rng = np.random.default_rng(0)
+    x, xs = rng.normal(size=(6, 3)), rng.normal(size=(2, 3))
+    y = np.sin(x[:, :1])
+    k, kt = mlp_kernels(x, depth=2), mlp_kernels(xs, x, depth=2)
+    expected = np.asarray(kt.ntk, float) @ np.linalg.solve(np.asarray(k.ntk, float), y)
+    np.testing.assert_allclose(np.asarray(gradient_flow(k, kt, y, np.inf).mean), expected, rtol=1e-4, atol=1e-5)
+    assert np.asarray(gradient_flow(k, kt, y, [0.0, np.inf]).mean).shape == (2, 2, 1)
+    for bad in (-np.inf, float("nan"), [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="^t: "):
+            gradient_flow(k, kt, y, bad)

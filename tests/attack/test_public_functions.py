@@ -127,7 +127,8 @@ FUNCTIONS: list[tuple[str, Callable, dict, dict]] = [
                 (np.float32(2.0), True),
                 (-1.0, False),
                 (math.nan, False),
-                (math.inf, False),
+                (math.inf, True),  # the converged network
+                (-math.inf, False),
                 ("1", False),
                 (None, False),
                 (np.array([1.0, -1.0]), False),

@@ -108,6 +108,20 @@ def reals(
     return value
 
 
+def times(name: str, value: Any) -> np.ndarray | np.float64 | jax.Array:
+    """Times of a flow in [0, inf] (inf: its end, e.g. gradient flow run to convergence), any shape, as `reals`."""
+    if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, bool):
+        finite = 0.0 if value == float("inf") else value
+        real(name, finite, 0.0)
+        return np.float64(value)
+    value = array(name, value, ndim=(0, 1, 2, 3), finite=False)
+    if is_traced(value):
+        return value
+    value = np.asarray(value, np.float64)
+    reals(name, np.where(np.isposinf(value), 0.0, value), 0.0)
+    return value
+
+
 def labels(name: str, y: Any, n: int, n_classes: int) -> np.ndarray:
     """Integer class labels in [0, n_classes), one per point (n of them)."""
     y = np.asarray(array(name, y, ndim=1, integer_valued=True))

@@ -112,13 +112,14 @@ def gradient_flow(
     f0_test: ArrayLike | None = None,
     diag_reg: float = 0.0,
 ) -> Prediction:
-    """Outputs at x* of the infinite-width network trained by MSE gradient flow for time t (scalar or array).
+    """Outputs at x* of the infinite-width network trained by MSE gradient flow for time t (scalar or array; t = inf
+    gives the converged network, the kernel-regression limit).
 
     k_train, k_test_train: Kernels(nngp, ntk) of train x train and test x train; k_test: the test x test
     NNGP (or Kernels) for the covariance; f0_train/f0_test: one network's initial outputs to follow it
     (mean over initialisations otherwise)."""
 
-    t = checks.reals("t", t, 0.0)
+    t = checks.times("t", t)
 
     def gain(lam: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
         t_ = jnp.asarray(t, dtype)[..., None]
