@@ -111,9 +111,7 @@ def reals(
 def times(name: str, value: Any) -> np.ndarray | np.float64 | jax.Array:
     """Times of a flow in [0, inf] (inf: its end, e.g. gradient flow run to convergence), any shape, as `reals`."""
     if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, bool):
-        finite = 0.0 if value == float("inf") else value
-        real(name, finite, 0.0)
-        return np.float64(value)
+        return np.float64(np.inf) if value == float("inf") else np.float64(real(name, value, 0.0))
     value = array(name, value, ndim=(0, 1, 2, 3), finite=False)
     if is_traced(value):
         return value

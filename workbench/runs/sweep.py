@@ -181,7 +181,7 @@ def _number(text: str):
         value = float(base) ** float(exp) if power else float(text)
     except (ValueError, OverflowError, ZeroDivisionError):
         return text
-    if isinstance(value, complex):  # (-8) ** 0.5
+    if not isinstance(value, float):  # (-8) ** 0.5 is complex
         raise ValueError(f"grid: {text} is not a real number")
     return int(value) if power and value.is_integer() and abs(value) < 2**53 else value
 
