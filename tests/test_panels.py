@@ -89,3 +89,57 @@ def test_record_step_is_only_for_training_records():
     assert Record(5, 10, "steps").step == 5
     with pytest.raises(AttributeError, match="counts jobs, not steps"):
         _ = Record(2, 10, "jobs").step
+
+
+def structural_variant(cls):
+    """The panel's quick config with its structure changed: every tuple of ints of two or more entries (widths,
+    class sizes, ...) becomes three other entries; None when the config has no such field."""
+    config = cls.experiment.Config(**cls.quick)
+    changes = {}
+    for name, value in config.to_dict().items():
+        if isinstance(value, (list, tuple)) and len(value) >= 2 and all(isinstance(v, int) for v in value):
+            changes[name] = (max(1, value[0] // 2), value[0], value[-1])
+    try:
+        return config.replace(**changes) if changes else None
+    except ValueError:
+        return None
+
+
+def figure_signature(panel):
+    """What a reader sees of the figure: per axes, its title, legend entries and the lines that hold data."""
+    out = []
+    for ax in panel.live.axes:
+        legend = ax.get_legend()
+        texts = [t.get_text() for t in legend.get_texts()] if legend is not None else []
+        lines = sum(1 for line in ax.get_lines() if len(line.get_xdata()) > 0)
+        out.append((ax.get_title(), texts, lines))
+    return out
+
+
+def run_once(panel, config):
+    panel.form.set_config(config)
+    panel.controller.start()
+    assert panel.wait(300) and panel.controller.state == "finished", panel.controller.status.value
+
+
+TRAINING = [c for c in PANELS if not c.auto and structural_variant(c) is not None]
+
+
+@pytest.mark.parametrize("cls", TRAINING, ids=[c.title for c in TRAINING])
+def test_the_first_run_after_a_structural_change_draws_its_own_layout(cls):
+    """Issue 23, item 1: the first Run after changing widths (or class sizes, ...) drew the previous run's layout
+    (legends of the old widths, lines missing); the figure must equal a fresh panel's run of the same config."""
+    variant = structural_variant(cls)
+    changed, fresh = quick_panel(cls), quick_panel(cls)
+    try:
+        run_once(changed, changed.config)
+        run_once(changed, variant)
+        run_once(fresh, variant)
+        assert figure_signature(changed) == figure_signature(fresh)
+    finally:
+        changed.close()
+        fresh.close()
+
+
+def test_structural_changes_are_checked_on_several_panels():
+    assert len(TRAINING) >= 4, [c.title for c in TRAINING]

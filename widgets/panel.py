@@ -225,11 +225,11 @@ class Panel(Generic[C]):
 
     def _start(self, stop: threading.Event) -> Iterator[Record]:
         config = self.config
+        self.running_config = config  # before clear(), which lays the figure out for the run about to start
         if not self.auto:
             self._waiting = None
             with self.live.lock:
                 self.clear()
-        self.running_config = config
         return self.run(config, stop)
 
     def _reset(self) -> None:
