@@ -161,3 +161,16 @@ def test_relu_features_of_digits_follow_the_theory_of_their_kernel():
     mean, sem = test.mean(0), test.std(0, ddof=1) / np.sqrt(len(test))
     assert np.all(np.abs(mean - theory)[:3] < 3 * sem[:3]), (mean, theory, sem)
     assert 0.95 * theory[3] < mean[3] < theory[3], (mean[3], theory[3])
+
+
+def test_simulations_give_the_same_draws_whatever_trials_run_at_once(monkeypatch):
+    """Trials run in batches that fit TRIAL_BYTES (notebook 09 peaked at 3.4 GB with all 20 at once); the batch size
+    changes only how many are vmapped, not the draws."""
+    lam, v2 = LC.power_law_task(1.5, 1.5, 64)
+    args = (lam, np.sqrt(v2), 0.5, 16, np.array([8, 32]), 1e-3)
+    whole = LC.simulate_rf(*args, trials=5, seed=3)
+    monkeypatch.setattr(LC, "TRIAL_BYTES", 1)  # one trial at a time
+    assert LC.trial_batch(5, LC.simulation_bytes(1, 16, 32, 64)) == 1
+    one = LC.simulate_rf(*args, trials=5, seed=3)
+    for a, b in zip(whole, one, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10)

@@ -31,6 +31,7 @@ NEWTON_STEPS = 10  # safeguarded Newton steps in log gamma inside the grid cell 
 REFINE_STEPS = 24  # golden-section steps inside the grid cell of a minimum
 GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 POINT_BATCH = 8  # (n, k) points a simulation evaluates at once per trial (lax.map batches: bounded memory)
+TRIAL_BYTES = 192 * 2**20  # trials a simulation vmaps at once hold at most this (the rest wait in a lax.map)
 
 
 class Risk(NamedTuple):
@@ -266,7 +267,7 @@ def _ridge_fit(
     return alpha, g, cols
 
 
-@functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials"))
+@functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials", "batch"))
 def _rf_grid(
     key: jax.Array,
     lam: jax.Array,
@@ -278,9 +279,10 @@ def _rf_grid(
     n_max: int,
     k_max: int,
     trials: int,
+    batch: int,
 ) -> tuple[jax.Array, jax.Array]:
     """(trials, P) test and train MSE of RF ridge regression at P points (n, k, ridge), nested samples and features
-    of one draw per trial; one compiled call."""
+    of one draw per trial; one compiled call, `batch` trials at a time."""
     sqrt_lam = jnp.sqrt(lam)
 
     def trial(key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -297,7 +299,12 @@ def _rf_grid(
 
         return map_batches(point, (ns, ks, ridges), POINT_BATCH)
 
-    return jax.vmap(trial)(jax.random.split(key, trials))
+    return map_batches(trial, (jax.random.split(key, trials),), batch)
+
+
+def trial_batch(trials: int, per_trial: float) -> int:
+    """Trials vmapped at once: as many as hold at most `TRIAL_BYTES` (`per_trial` bytes each), at least one."""
+    return int(max(1, min(trials, TRIAL_BYTES // max(per_trial, 1.0))))
 
 
 def simulation_bytes(trials: int, n_max: int, k_max: int, width: int) -> float:
@@ -331,7 +338,8 @@ def simulate_rf(
         raise ValueError("k: the simulation needs a finite number of features")
     n_max, k_max, lam = _padded(n.max()), _padded(k.max()), np.asarray(eigenvalues, np.float64)
     sizes = f"{trials} trials of n = {n_max}, k = {k_max} (padded), {lam.size} modes"
-    require(simulation_bytes(trials, n_max, k_max, lam.size), "trials", sizes, "use fewer trials or smaller n, k")
+    batch = trial_batch(trials, simulation_bytes(1, n_max, k_max, lam.size))
+    require(simulation_bytes(batch, n_max, k_max, lam.size), "trials", sizes, "use smaller n, k or fewer modes")
     points = (n.ravel(), k.ravel(), ridge.ravel())
     out = call(
         _rf_grid,
@@ -343,12 +351,13 @@ def simulate_rf(
         n_max=n_max,
         k_max=k_max,
         trials=trials,
+        batch=batch,
     )
     test, train = (o.reshape((trials,) + n.shape) for o in out)
     return test, train
 
 
-@functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials"))
+@functools.partial(jax.jit, static_argnames=("n_max", "k_max", "trials", "batch"))
 def _rf_data(
     key: jax.Array,
     x: jax.Array,
@@ -359,8 +368,10 @@ def _rf_data(
     n_max: int,
     k_max: int,
     trials: int,
+    batch: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """(trials, P) test MSE over all points and train MSE of ReLU random-feature ridge regression on a data set."""
+    """(trials, P) test MSE over all points and train MSE of ReLU random-feature ridge regression on a data set,
+    `batch` trials at a time."""
 
     def trial(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         k_idx, k_w = jax.random.split(key)
@@ -375,7 +386,7 @@ def _rf_data(
 
         return map_batches(point, (ns, ks, ridges), POINT_BATCH)
 
-    return jax.vmap(trial)(jax.random.split(key, trials))
+    return map_batches(trial, (jax.random.split(key, trials),), batch)
 
 
 def simulate_rf_data(
@@ -389,8 +400,14 @@ def simulate_rf_data(
     if not np.all(np.isfinite(k)) or n.max() > len(x):
         raise ValueError(f"n, k: need finite k and n <= {len(x)} points")
     n_max, k_max = min(_padded(n.max()), len(x)), _padded(k.max())
-    need = simulation_bytes(trials, n_max, k_max, 0) + 16.0 * trials * len(x) * (k_max + np.shape(x)[1])
-    require(need, "trials", f"{trials} trials of n = {n_max}, k = {k_max} on {len(x)} points", "use fewer trials")
+    per_trial = simulation_bytes(1, n_max, k_max, 0) + 16.0 * len(x) * (k_max + np.shape(x)[1])
+    batch = trial_batch(trials, per_trial)
+    require(
+        batch * per_trial,
+        "trials",
+        f"{trials} trials of n = {n_max}, k = {k_max} on {len(x)} points",
+        "use smaller n, k",
+    )
     points = (n.ravel(), k.ravel(), ridge.ravel())
     out = call(
         _rf_data,
@@ -401,6 +418,7 @@ def simulate_rf_data(
         n_max=n_max,
         k_max=k_max,
         trials=trials,
+        batch=batch,
     )
     test, train = (o.reshape((trials,) + n.shape) for o in out)
     return test, train
