@@ -283,3 +283,29 @@ def test_a_garbled_run_row_is_skipped_and_reported_and_the_app_opens(tmp_path, m
     finally:
         panel.close()
     Workbench().close()
+
+
+def test_one_run_database_whatever_the_working_directory(tmp_path, monkeypatch):
+    """Issue 23, item 9: the default database was ./.workbench under the working directory, so `python -m workbench
+    runs` from the project root did not see a notebook's runs (notebooks/.workbench). Now it is one file in the user's
+    data folder, and the Compare runs tab says where."""
+    from widgets.panels import CompareRunsPanel
+    from workbench.runs.rundb import default_path
+
+    monkeypatch.delenv("WORKBENCH_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    run = RunDB().save_run("workbench.experiments.teacher_fit", TrainConfig(), [Record(1, 1, status="finished")])
+    monkeypatch.chdir(tmp_path)
+    assert default_path() == tmp_path / "data" / "wide-deep-workbench" / "runs.sqlite"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "WORKBENCH_DB"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "workbench", "runs", "list"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert listed.returncode == 0 and "teacher_fit" in listed.stdout, listed.stdout + listed.stderr
+    panel = CompareRunsPanel()
+    try:
+        assert str(default_path()) in panel.where.value and run in [v for _, v in panel.choices.options]
+    finally:
+        panel.close()

@@ -116,7 +116,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("spec")
     s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster of worker processes)")
     s.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per CPU)")
-    s.add_argument("--db", help="run database (default: $WORKBENCH_DB or ./.workbench/runs.sqlite)")
+    s.add_argument(
+        "--db", help="run database (default: $WORKBENCH_DB or ~/.local/share/wide-deep-workbench/runs.sqlite)"
+    )
     r = sub.add_parser("runs", help="list, export or import runs of the run database")
     r.add_argument("action", nargs="?", default="list", choices=("list", "sweeps", "export", "export-run", "import"))
     r.add_argument("paths", nargs="*", help="export: OUT; export-run: RUN_ID OUT; import: FILE")

@@ -172,7 +172,8 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
         refresh = w.Button(description="Refresh", icon="refresh", tooltip="list the newest runs of the database")
         refresh.on_click(lambda _: self.refresh())
         self.choices.observe(self._chosen, names="value")
-        self.picker = w.VBox([w.HBox([w.Label("runs in the database"), refresh]), self.choices])
+        self.where = w.HTML(layout=w.Layout(max_width="760px"))
+        self.picker = w.VBox([w.HBox([w.Label("runs in the database"), refresh]), self.where, self.choices])
         super().__init__(config)
         self.refresh()
 
@@ -182,10 +183,12 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
     def refresh(self) -> None:
         """List the newest 200 runs of the database under the picker."""
         try:
-            infos = RunDB().runs(limit=200)
+            db = RunDB()
+            infos = db.runs(limit=200)
         except RunDBError as err:
             self.show_message(str(err))
             return
+        self.where.value = f"<small>run database: <code>{html.escape(str(db.path))}</code> ($WORKBENCH_DB)</small>"
         self.choices.options = [(compare_runs.label(i) + f" ({i['status']})", i["id"]) for i in infos]
 
     def _chosen(self, change: dict[str, Any]) -> None:

@@ -70,7 +70,7 @@ def _scalar(value) -> bool:
 def curves(config: Config) -> Curves:
     """Each run's (progress, metric) over its records that hold the metric as a number: the runs asked for, else
     the latest `latest` runs that hold the metric (oldest first); a run without it is left out."""
-    db = RunDB()  # $WORKBENCH_DB, else ./.workbench/runs.sqlite
+    db = RunDB()  # $WORKBENCH_DB, else the user's data folder (rundb.default_path)
     asked = config.ids()
     infos = {i["id"]: i for i in db.runs()}  # newest first
     out: Curves = {"run_ids": [], "labels": [], "x": [], "y": []}

@@ -1,7 +1,7 @@
 """The run database: every run of a panel, a sweep or a script in one SQLite file (WAL mode), so nothing
 is lost when a kernel restarts and a sweep resumes where it stopped.
 
-    db = RunDB()                                   # $WORKBENCH_DB, else ./.workbench/runs.sqlite
+    db = RunDB()                                   # $WORKBENCH_DB, else the user's data folder (default_path)
     run_id = db.save_run("workbench.experiments.teacher_fit", config, records)
     info, records = db.load(run_id)
     db.to_dataframe(experiment=...)                # tidy rows: one per record, config fields and metrics as columns
@@ -74,8 +74,13 @@ class RunDBError(RuntimeError):
 
 
 def default_path() -> Path:
-    """$WORKBENCH_DB, else .workbench/runs.sqlite under the current (project) directory."""
-    return Path(os.environ.get("WORKBENCH_DB") or Path.cwd() / ".workbench" / "runs.sqlite")
+    """$WORKBENCH_DB, else runs.sqlite in the user's data folder ($XDG_DATA_HOME/wide-deep-workbench, by default
+    ~/.local/share/wide-deep-workbench): one place whatever the working directory, so a notebook, the app and
+    `python -m workbench runs` see the same runs."""
+    if os.environ.get("WORKBENCH_DB"):
+        return Path(os.environ["WORKBENCH_DB"])
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "wide-deep-workbench" / "runs.sqlite"
 
 
 def encode(value: Any) -> Any:
