@@ -84,3 +84,15 @@ def test_networks_are_sampled_in_chunks_that_fit_memory(monkeypatch):
     chunked = F.measure(small, 1.76)
     for name in ("q", "c", "grad2", "c_sem"):
         np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-5, err_msg=name)
+
+
+def test_relu_above_the_edge_is_exploding_not_chaotic_with_a_nan():
+    """Issue 23, item 6: a ReLU point with sigma_w^2 > 2 was called "chaotic, chi_1 = nan". Its lengths have no
+    fixed point (q* = inf) and, ReLU being scale-invariant, chi_1 = sigma_w^2 E[phi'^2] = sigma_w^2 / 2 at any q."""
+    from workbench.experiments import phase_diagram as P
+
+    t = P.theory(P.Config(activation="relu", sigma_w2=2.5, sigma_b2=0.05, grid=8))
+    assert t["phase"] == "exploding" and t["q_star"] == float("inf")
+    assert t["chi_1"] == pytest.approx(1.25)
+    below = P.theory(P.Config(activation="relu", sigma_w2=1.0, sigma_b2=0.05, grid=8))
+    assert below["phase"] == "ordered" and below["chi_1"] == pytest.approx(0.5, rel=1e-4)

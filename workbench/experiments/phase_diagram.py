@@ -53,7 +53,7 @@ class Stage(TypedDict):
     c_star: float
     xi_q: float
     xi_c: float
-    phase: str
+    phase: str  # ordered, critical, chaotic, or exploding (no fixed point q*: the length grows with depth)
     sigma_w2: NotRequired[float]
     layers: NotRequired[np.ndarray]
     q: NotRequired[np.ndarray]
@@ -82,7 +82,12 @@ def theory(config: Config) -> dict:
     """The diagram and the selected point's fixed points and depth scales."""
     d = phase_grid(config.activation, config.sigma_w2_max, config.sigma_b2_max, config.grid)
     s = C.depth_scales(config.activation, config.sigma_w2, config.sigma_b2)
-    phase = "critical" if abs(s.chi_1 - 1) < 0.02 else ("ordered" if s.chi_1 < 1 else "chaotic")
+    chi, phase = float(s.chi_1), "critical" if abs(s.chi_1 - 1) < 0.02 else ("ordered" if s.chi_1 < 1 else "chaotic")
+    if not np.isfinite(s.q_star):  # no fixed length: |h|^2 grows layer by layer (ReLU above sigma_w^2 = 2)
+        init = C.critical_init(config.activation)
+        scale_free = init is not None and init.universality == "scale-invariant"
+        chi = config.sigma_w2 / init.C_W if scale_free and init is not None else float("nan")  # chi_1 for any q
+        phase = "exploding"
     with np.errstate(divide="ignore", invalid="ignore"):
         log_chi = np.log(np.asarray(d.chi_1, float))
     return {
@@ -90,7 +95,7 @@ def theory(config: Config) -> dict:
         "sigma_b2_grid": np.asarray(d.sigma_b2),
         "log_chi_1": log_chi,
         "critical_w2": np.asarray(d.critical_w2),
-        "chi_1": float(s.chi_1),
+        "chi_1": chi,
         "q_star": float(s.q_star),
         "c_star": float(s.c_star),
         "xi_q": float(s.xi_q),
