@@ -15,6 +15,7 @@ import pytest
 
 from workbench.core.experiment import Record
 from workbench.nets.engine import TrainConfig
+from workbench.runs import rundb
 from workbench.runs.rundb import RunDB, RunDBError, config_hash
 
 EXP = "workbench.experiments.teacher_fit"
@@ -309,3 +310,45 @@ def test_one_run_database_whatever_the_working_directory(tmp_path, monkeypatch):
         assert str(default_path()) in panel.where.value and run in [v for _, v in panel.choices.options]
     finally:
         panel.close()
+
+
+def test_run_database_errors_are_clear(tmp_path):
+    """Issue 22, defect 5: raw sqlite, decode, recursion, type and attribute errors, and silent acceptance."""
+    wrong = tmp_path / "wrong.sqlite"
+    with sqlite3.connect(wrong) as conn:  # another program's database at the current schema version, no runs table
+        conn.execute("CREATE TABLE other (x)")
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(RunDBError, match="newer workbench"):
+        RunDB(wrong)
+    clash = tmp_path / "clash.sqlite"
+    with sqlite3.connect(clash) as conn:  # a file whose tables clash with the schema it is migrated to
+        conn.execute("CREATE TABLE runs (x)")
+    with pytest.raises(RunDBError, match="not a workbench run database"):
+        RunDB(clash)
+    empty = tmp_path / "empty.sqlite"
+    with sqlite3.connect(empty) as conn:  # the current schema version, but no tables
+        conn.execute(f"PRAGMA user_version = {rundb.SCHEMA_VERSION}")
+    with pytest.raises(RunDBError, match="not a workbench run database"):
+        RunDB(empty).runs()
+    with pytest.raises(TypeError, match="^path: must be a file path"):
+        RunDB(123)  # pyright: ignore[reportArgumentType]
+    db = RunDB(tmp_path / "runs.sqlite")
+    with pytest.raises(TypeError, match="^config: must be a Config or a dict"):
+        db.save_run("x", [1, 2], [Record(1, 1)])  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ValueError, match="^limit: "):
+        db.runs(limit=-1)
+    for value in ({1, 2}, 1 + 2j, np.array([1 + 2j])):
+        with pytest.raises(ValueError, match="^metrics: .* cannot be stored"):
+            db.save_run("x", {}, [Record(1, 1, metrics={"m": value})])
+    assert db.runs() == []  # nothing half-written
+    for path in (tmp_path, tmp_path / "missing.json"):
+        with pytest.raises(ValueError, match="is not a file"):
+            db.import_run(path)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="^path: "):
+        db.import_run(deep)
+    run = db.save_run("x", {}, [Record(1, 2, metrics={"a": 1.0}), Record(2, 2, metrics={"a": 2.0})])
+    with sqlite3.connect(db.path) as conn:
+        conn.execute("UPDATE records SET metrics = ? WHERE run_id = ? AND idx = 0", ("[" * 100_000, run))
+    assert [r.metrics["a"] for r in db.records(run)] == [2.0]  # the unreadable record is skipped

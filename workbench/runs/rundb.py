@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 
+from workbench.core import checks
 from workbench.core.config import Config
 from workbench.core.experiment import Record
 from workbench.runs.runfile import parse_record
@@ -95,7 +96,7 @@ def encode(value: Any) -> Any:
         return {"$float": str(value)}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    return str(value)
+    raise ValueError(f"metrics: {type(value).__name__} values cannot be stored (numbers, text, lists and arrays can)")
 
 
 def decode(value: Any, arrays: bool = True) -> Any:
@@ -155,6 +156,8 @@ class RunDB:
     time, so it may be shared by threads; several processes (each with its RunDB) may share the file."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = TIMEOUT, readonly: bool = False):
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path: must be a file path (str or os.PathLike), got {type(path).__name__}")
         self.path = Path(path) if path is not None else default_path()
         self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
@@ -187,7 +190,7 @@ class RunDB:
             return RunDBError(f"{where}: the file is read-only; nothing was written")
         if "full" in text:
             return RunDBError(f"{where}: the disk is full; this write was rolled back, earlier runs are intact")
-        if "not a database" in text or "malformed" in text:
+        if "not a database" in text or "malformed" in text or "no such" in text or "already exists" in text:
             return RunDBError(f"{where}: not a workbench run database ({err}); the file was left unchanged")
         return RunDBError(f"{where}: {err}")
 
@@ -212,6 +215,8 @@ class RunDB:
                     conn.row_factory = None
             except sqlite3.Error as err:
                 raise self._error(err) from None
+            except UnicodeDecodeError as err:  # a corrupted page inside a text column
+                raise RunDBError(f"runs database {self.path}: damaged (unreadable text: {err.reason})") from None
 
     def close(self) -> None:
         """Close the connection (it is also closed when the RunDB is garbage collected)."""
@@ -279,6 +284,8 @@ class RunDB:
     def save_run(self, experiment: str, config: Config | dict, records: Sequence[Record], **meta: Any) -> int:
         """Write one run (a Config or its dict, and its records) in one transaction; its id. `meta` may give
         label, status, created, ended, error, host, workbench_version, jax_version."""
+        if not isinstance(config, (dict, Config)):
+            raise TypeError(f"config: must be a Config or a dict of its fields, got {type(config).__name__}")
         fields = config if isinstance(config, dict) else config.to_dict()
         with self._transaction() as conn:
             return self._insert_run(conn, experiment, fields, records, meta)
@@ -288,6 +295,8 @@ class RunDB:
     ) -> tuple[int, bool]:
         """A sweep's point, written at most once: if a finished (or diverged) run of the same config hash exists, it is
         linked to the sweep and nothing else is written. (run id, whether it was new)."""
+        if not isinstance(config, (dict, Config)):
+            raise TypeError(f"config: must be a Config or a dict of its fields, got {type(config).__name__}")
         fields = config if isinstance(config, dict) else config.to_dict()
         with self._transaction() as conn:
             row = conn.execute(
@@ -343,7 +352,7 @@ class RunDB:
             args.append(sweep_id)
         sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            sql += f" LIMIT {checks.integer('limit', limit, 0, 2**62)}"
         with self._transaction(write=False) as conn:
             conn.row_factory = sqlite3.Row
             rows = [dict(r) for r in conn.execute(sql, args)]
@@ -378,7 +387,7 @@ class RunDB:
         for done, total, unit, kind, status, elapsed, metrics in rows:
             try:
                 out.append(Record(done, total, unit, decode(json.loads(metrics)), status, kind, elapsed))
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, RecursionError):
                 continue
         return out
 
@@ -437,11 +446,15 @@ class RunDB:
     def import_run(self, path: str | os.PathLike, experiment: str | None = None) -> tuple[int, int]:
         """Import an exported run: `export_run` JSON, a panel's JSON export, or a JSON-lines RunStore file.
         A truncated or garbled line of a JSON-lines file is skipped. (run id, lines skipped)."""
+        if not Path(path).is_file():
+            raise ValueError(f"path: {path} is not a file")
         text = Path(path).read_text(errors="replace")
         try:
             body, skipped = json.loads(text), 0
         except json.JSONDecodeError:
             body, skipped = _json_lines(text)
+        except RecursionError:
+            raise ValueError(f"path: {path} nests JSON too deeply to be an exported run") from None
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise ValueError(f"path: {path} is not an exported run (expected a JSON object with 'records')")
         read = decode if body.get("format") == EXPORT_FORMAT else lambda m: decode(restore(m))
