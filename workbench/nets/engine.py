@@ -57,6 +57,7 @@ from workbench.nets.optim import make_optimizer
 LOSSES = ("mse", "xent")
 CHUNK_SECONDS = 0.15  # compute per chunk: Stop ends a run within about one chunk (two with the one queued ahead)
 GROWTH = 8  # a chunk is at most this many times longer than the one before it
+COMPILED = 16  # compiled programs kept per kind: each holds 5-20 MB of machine code (notebook 02 on a 2 GB Binder)
 
 Observer = Callable[[nnx.GraphDef, nnx.State, nnx.State, jax.Array], Any]
 
@@ -184,7 +185,7 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=COMPILED)
 def compiled_chunk(program: Program):
     """jit((params, opt_state, key, start, n, x, y) -> (params, opt_state, summed loss, all finite)): one model's
     chunk (`Program.chunk`), the divergence check inside so that a chunk costs one sync."""
@@ -199,7 +200,7 @@ def compiled_chunk(program: Program):
     return chunk
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=COMPILED)
 def compiled_eval(program: Program, n_classes: int):
     """jit of (loss, accuracy for classification, the observer's values) of a model on (x, y)."""
 
@@ -352,7 +353,7 @@ def with_hyper(opt_state, hyper: Mapping[str, jax.Array]):
     )
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=COMPILED)
 def compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched: bool):
     """(start, chunk), jitted. start(params0[S], hyper values[R], x[S], y[S], seed index, hyper index) -> the state
     of the runs picked (one, or a block along a leading axis when `batched`): (params, opt_state, losses,
@@ -438,7 +439,7 @@ def runs(
     return jax.tree.map(lambda a: a.reshape((n_seeds, n_hyper) + a.shape[1:]), flat)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=COMPILED)
 def compiled_init(model: Callable[..., nnx.Module], config: Hashable):
     """(graphdef, jit(keys -> Param state stacked along the keys)) of `model(config, rngs=...)`."""
     make = lambda key: nnx.split(model(config, rngs=nnx.Rngs(params=key)), nnx.Param)[1]
