@@ -296,7 +296,7 @@ def test_bad_inputs_to_the_classifiers_name_what_is_wrong():
 
 def test_a_depth_beyond_the_largest_is_refused_before_any_layer():
     """deep_kernel at depth 1e8 would iterate a table flow for hours: refused at once, naming the field and range."""
-    with pytest.raises(ValueError, match=r"depth: must be in \[0, 100000\]"):
+    with pytest.raises(ValueError, match=r"depth: must be a whole number in \[0, 100000\]"):
         I.deep_kernel(I.get_dual("relu"), np.array([0.3]), 1e8)
 
 
@@ -310,3 +310,28 @@ def test_a_constant_activation_is_refused_clearly():
     with pytest.raises(ValueError, match="^b: a constant activation"):
         dual_from_series([1])
     assert dual_from_series([1, 1]).mu == pytest.approx(0.5)  # k(rho) = (1 + rho) / 2 is fine
+
+
+@pytest.mark.parametrize("depth", [-math.inf, True, "10", math.nan, 2.5, 10**6])
+def test_bad_depths_are_refused_clearly(depth):
+    """Issue 22, defect 8: depth=-inf was taken as infinity, True accepted, '10' and NaN raised raw errors, and the
+    message promised depths up to 1e6 where the flows stop at 1e5."""
+    from workbench.theory.infinite_depth.flow import MAX_DEPTH, deep_kernel
+
+    with pytest.raises(ValueError, match=rf"^depth: must be a whole number in \[0, {MAX_DEPTH}\] or inf"):
+        deep_kernel("relu", 0.5, depth)
+
+
+def test_bad_correlations_and_cobweb_arguments_are_refused_clearly():
+    """Issue 22, defect 8: rho = 1.5 returned K = 1 silently; cobweb(steps=10**8) hung; steps=-1 and rho0 of 5 or
+    NaN were accepted."""
+    from workbench.theory.infinite_depth.flow import deep_kernel
+    from workbench.theory.infinite_depth.taxonomy import cobweb
+
+    for rho in (1.5, math.nan, [0.2, -1.01]):
+        with pytest.raises(ValueError, match="^rho: "):
+            deep_kernel("relu", rho, 10)
+    for kw in (dict(rho0=5.0), dict(rho0=math.nan), dict(steps=-1), dict(steps=10**8), dict(steps=True)):
+        with pytest.raises(ValueError, match="^(rho0|steps): "):
+            cobweb("relu", **{"rho0": 0.5, **kw})
+    assert cobweb("relu", 0.5, 3).shape == (7, 2)

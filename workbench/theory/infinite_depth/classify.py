@@ -15,7 +15,7 @@ from threadpoolctl import ThreadpoolController
 
 from workbench.core.memory import require
 from workbench.theory.infinite_depth.duals import get_dual
-from workbench.theory.infinite_depth.flow import _flow, diagonal_log_ntk
+from workbench.theory.infinite_depth.flow import _flow, check_depth, diagonal_log_ntk
 from workbench.theory.infinite_depth.taxonomy import regime
 
 if TYPE_CHECKING:
@@ -185,13 +185,7 @@ class DepthClassifier:
             raise ValueError(f"x_test: {xs.shape[1]} coordinates, x_train has {xt.shape[1]}")
         y = _check_labels(y_train, len(xt))
         finite = []
-        for L in depths:
-            if not (
-                isinstance(L, (int, float, np.integer, np.floating))
-                and (math.isinf(L) or 0 <= L <= 10**6)
-                and (math.isinf(L) or float(L).is_integer())
-            ):
-                raise ValueError(f"depth: must be an integer in [0, 1e6] or infinity, got {L!r}")
+        for L in map(check_depth, depths):
             if not math.isinf(L):
                 finite.append(int(L))
         self.depths = sorted(set(finite))
@@ -391,6 +385,9 @@ def naive_nngp(x1: ArrayLike, x2: ArrayLike, dual: DualLike, depth: int) -> np.n
     """The official code's `nngp_kernel`: rho <- clip(k(rho), -1, 1) for `depth` layers in plain float64 (the peer of
     the benchmark; it underflows and loses the near-diagonal structure at depth)."""
     d = get_dual(dual)
+    depth = int(check_depth(depth)) if check_depth(depth) != math.inf else -1
+    if depth < 0:
+        raise ValueError("depth: naive_nngp iterates the dual layer by layer: give a finite depth")
     rho = np.clip(to_sphere(x1) @ to_sphere(x2).T, -1, 1)
     for _ in range(depth):
         rho = np.clip(d.k(rho), -1, 1)

@@ -176,6 +176,35 @@ class Layer(NamedTuple):
     lcomp_ntk: np.ndarray | None = None
 
 
+def check_depth(value: Any, name: str = "depth") -> float:
+    """A depth: a whole number in [0, MAX_DEPTH], or +inf (the limit); a float (inf stays inf)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if ok and (value == math.inf or (math.isfinite(value) and 0 <= value <= MAX_DEPTH and float(value).is_integer())):
+        return float(value)
+    raise ValueError(f"{name}: must be a whole number in [0, {MAX_DEPTH}] or inf, got {value!r}")
+
+
+def _reals(value: ArrayLike, name: str) -> np.ndarray:
+    """A finite real float64 array (numpy only: this package does not import jax)."""
+    if isinstance(value, (str, bytes, dict)) or value is None:
+        raise ValueError(f"{name}: must be real numbers, got {type(value).__name__}")
+    try:
+        out = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: must be real numbers (a number or a rectangular array)") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name}: holds NaN or infinite entries")
+    return out
+
+
+def check_rho(rho: ArrayLike, name: str = "rho") -> np.ndarray:
+    """Correlations: a real array with every entry in [-1, 1]."""
+    rho = _reals(rho, name)
+    if np.any(np.abs(rho) > 1):
+        raise ValueError(f"{name}: correlations must lie in [-1, 1], got values up to {np.abs(rho).max():g}")
+    return rho
+
+
 def _flow(
     dual: Dual, sg: np.ndarray, ab: np.ndarray, dl: np.ndarray, depths: Sequence[int], infinite: bool, ntk: bool
 ) -> _LinearFlow | _TableFlow | _Flow:
@@ -715,8 +744,13 @@ def deep_kernels(
     delta = 1 - |rho| if known more accurately); L = math.inf gives the limit weight (sign, log|sigma|) of a singular
     dual (the Boettcher coordinate for b_0 = b_1 = 0, 0 for majority duals) under both names."""
     d = get_dual(dual)
-    rho = np.asarray(rho, np.float64)
-    dl = 1 - np.abs(rho) if delta is None else np.asarray(delta, np.float64)
+    rho = check_rho(rho)
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence) or not depths:
+        raise ValueError(f"depths: must be a non-empty list of depths, got {depths!r}")
+    depths = [check_depth(L) for L in depths]
+    dl = 1 - np.abs(rho) if delta is None else _reals(delta, "delta")
+    if np.shape(dl) != rho.shape or np.any(dl < 0) or np.any(dl > 2):
+        raise ValueError(f"delta: must be 1 - |rho| in [0, 2], shaped like rho {rho.shape}, got shape {np.shape(dl)}")
     sg, ab, dl = np.where(rho >= 0, 1.0, -1.0).ravel(), np.abs(rho).ravel(), dl.ravel()
     finite = sorted({int(L) for L in depths if not math.isinf(L)})
     shape, out = rho.shape, {}
@@ -741,4 +775,4 @@ def deep_kernel(
     """(sign, log|K_L(rho)|) of the depth-L NNGP or NTK at correlations rho (`deep_kernels` for one depth)."""
     if kernel not in ("nngp", "ntk"):
         raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
-    return deep_kernels(dual, rho, (depth,), delta)[float(depth)][kernel]
+    return deep_kernels(dual, rho, (check_depth(depth),), delta)[check_depth(depth)][kernel]

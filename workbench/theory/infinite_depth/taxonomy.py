@@ -113,10 +113,17 @@ def regime(dual: DualLike) -> Regime:
     )
 
 
+COBWEB_STEPS = 10_000  # iterations a cobweb diagram draws at most (each is one evaluation of the dual)
+
+
 def cobweb(dual: DualLike, rho0: float, steps: int = 30) -> np.ndarray:
     """Vertices (2 steps + 1, 2) of the cobweb of rho_{l+1} = k(rho_l) from rho0: (rho0, rho0), (rho0, rho1),
     (rho1, rho1), ..."""
     d = get_dual(dual)
+    if not isinstance(rho0, (int, float, np.integer, np.floating)) or isinstance(rho0, bool) or not -1 <= rho0 <= 1:
+        raise ValueError(f"rho0: must be a correlation in [-1, 1], got {rho0!r}")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or not 0 <= steps <= COBWEB_STEPS:
+        raise ValueError(f"steps: must be a whole number in [0, {COBWEB_STEPS}], got {steps!r}")
     pts, r = [(rho0, rho0)], float(rho0)
     for _ in range(steps):
         nxt = float(d.k(np.float64(r)))
