@@ -5,6 +5,7 @@ Dirichlet density) or the paper's and official code's published numbers."""
 import math
 from decimal import Decimal, getcontext
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -331,7 +332,8 @@ def test_bad_correlations_and_cobweb_arguments_are_refused_clearly():
     for rho in (1.5, math.nan, [0.2, -1.01]):
         with pytest.raises(ValueError, match="^rho: "):
             deep_kernel("relu", rho, 10)
-    for kw in (dict(rho0=5.0), dict(rho0=math.nan), dict(steps=-1), dict(steps=10**8), dict(steps=True)):
+    bad: list[tuple[Any, Any]] = [(5.0, 3), (math.nan, 3), (0.5, -1), (0.5, 10**8), (0.5, True)]
+    for rho0, steps in bad:
         with pytest.raises(ValueError, match="^(rho0|steps): "):
-            cobweb("relu", **{"rho0": 0.5, **kw})
+            cobweb("relu", rho0, steps)
     assert cobweb("relu", 0.5, 3).shape == (7, 2)
