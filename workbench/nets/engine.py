@@ -34,7 +34,7 @@ import dataclasses
 import functools
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, TypeVar
 
@@ -47,7 +47,7 @@ from flax import nnx
 from workbench.core.checks import check_training
 from workbench.core.checks import seed as check_seed
 from workbench.core.config import Config, spec
-from workbench.core.experiment import Record, Stopped
+from workbench.core.experiment import Record, Status, Stopped
 from workbench.core.fields import LR, OPTIMIZER, SEED, STEPS
 from workbench.core.memory import require
 from workbench.data import Dataset
@@ -60,6 +60,9 @@ GROWTH = 8  # a chunk is at most this many times longer than the one before it
 COMPILED = 16  # compiled programs kept per kind: each holds 5-20 MB of machine code (notebook 02 on a 2 GB Binder)
 
 Observer = Callable[[nnx.GraphDef, nnx.State, nnx.State, jax.Array], Any]
+Params = Any  # a model's Param state (an nnx.State) or any pytree of arrays
+OptState = Any  # an optax state: a pytree whose structure depends on the optimizer
+Index = int | np.ndarray  # one run, or a block of runs
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,9 @@ class Program:
     def tx(self) -> optax.GradientTransformation:
         return optimizer_for(self.model, TrainConfig(optimizer=self.optimizer, momentum=self.momentum), self.trained)
 
-    def step(self, params, opt_state, key, t, x, y):
+    def step(
+        self, params: Params, opt_state: OptState, key: jax.Array, t: jax.Array, x: jax.Array, y: jax.Array
+    ) -> tuple[Params, OptState, jax.Array]:
         """Optimizer step t: (params, opt_state, loss before the step); the engine's one parameter update."""
         if self.batch_size:
             idx = jax.random.randint(jax.random.fold_in(key, t), (self.batch_size,), 0, x.shape[0])
@@ -159,15 +164,27 @@ class Program:
         updates, opt_state = self.tx.update(g, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
-    def observed(self, params, params0, x):
+    def observed(self, params: Params, params0: Params, x: jax.Array) -> Any:
         """The observer's pytree at `params` (empty without an observer)."""
         return () if self.observe is None else self.observe(self.graphdef, params, params0, x)
 
-    def chunk(self, params, opt_state, log, seen, params0, key, x, y, start, n):
+    def chunk(
+        self,
+        params: Params,
+        opt_state: OptState,
+        log: jax.Array,
+        seen: Any,
+        params0: Params,
+        key: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        start: jax.Array | int,
+        n: jax.Array | int,
+    ) -> tuple[Params, OptState, jax.Array, Any]:
         """Steps start .. start + n - 1. With `seen` None, `log` is the summed loss of the chunk; otherwise `log[t]`
         is the loss before step t + 1 and `seen[t + 1]` the observation after it (buffers filled in place)."""
 
-        def body(i, carry):
+        def body(i: jax.Array, carry: tuple) -> tuple:
             params, opt_state, log, seen = carry
             t = start + i
             params, opt_state, value = self.step(params, opt_state, key, t, x, y)
@@ -180,7 +197,7 @@ class Program:
         return jax.lax.fori_loop(0, n, body, (params, opt_state, log, seen))
 
 
-def all_finite(tree) -> jax.Array:
+def all_finite(tree: Any) -> jax.Array:
     """True when every leaf of `tree` is finite."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
@@ -191,7 +208,9 @@ def compiled_chunk(program: Program):
     chunk (`Program.chunk`), the divergence check inside so that a chunk costs one sync."""
 
     @jax.jit
-    def chunk(params, opt_state, key, start, n, x, y):
+    def chunk(
+        params: Params, opt_state: OptState, key: jax.Array, start: jax.Array, n: jax.Array, x: jax.Array, y: jax.Array
+    ) -> tuple[Params, OptState, jax.Array, jax.Array]:
         params, opt_state, total, _ = program.chunk(
             params, opt_state, jnp.zeros((), jnp.float32), None, params, key, x, y, start, n
         )
@@ -204,14 +223,15 @@ def compiled_chunk(program: Program):
 def compiled_eval(program: Program, n_classes: int):
     """jit of (loss, accuracy for classification, the observer's values) of a model on (x, y)."""
 
-    def evaluate(params, params0, x, y, labels):
+    def evaluate(params: Params, params0: Params, x: jax.Array, y: jax.Array, labels: jax.Array) -> dict[str, Any]:
         out = nnx.merge(program.graphdef, params)(x)
         metrics: dict[str, Any] = {"loss": loss_value(out, y, program.loss)}
         if n_classes:
             metrics["acc"] = jnp.mean(jnp.argmax(out, -1) == labels)
         return metrics
 
-    def evaluate_all(params, params0, x_tr, y_tr, lab_tr, x_te, y_te, lab_te):
+    def evaluate_all(params: Params, params0: Params, *data: jax.Array) -> tuple[dict[str, Any], dict[str, Any], Any]:
+        x_tr, y_tr, lab_tr, x_te, y_te, lab_te = data
         train, test = evaluate(params, params0, x_tr, y_tr, lab_tr), evaluate(params, params0, x_te, y_te, lab_te)
         return train, test, program.observed(params, params0, x_tr)
 
@@ -281,11 +301,11 @@ def train(
     key = jax.random.key(config.seed)
     start, step = time.perf_counter(), 0
 
-    def evaluated(params):
+    def evaluated(params: Params) -> Any:
         """Train and test metrics and the observations of `params`, dispatched now and read by `record` later."""
         return evaluate(params, params0, x_tr, y_tr, lab_tr, x_te, y_te, lab_te)
 
-    def record(status, params, step, evals, batch_loss=float("nan")):
+    def record(status: Status, params: Params, step: int, evals: Any, batch_loss: float = float("nan")) -> Record:
         tr, te, seen = jax.device_get(evals)
         metrics = {"train_loss": float(tr["loss"]), "test_loss": float(te["loss"]), "batch_loss": batch_loss}
         if data.n_classes:
@@ -304,7 +324,7 @@ def train(
     chunk = compiled_chunk(program)
     pace = Pace()
 
-    def dispatch(params, opt_state, step):
+    def dispatch(params: Params, opt_state: OptState, step: int) -> tuple:
         """Queue the next chunk (and the evaluations if it ends at a record): (params, opt_state, step, length,
         (summed loss, finite), evaluations or None, dispatch time)."""
         boundary = min(config.steps, (step // config.record_every + 1) * config.record_every)
@@ -340,7 +360,7 @@ def train(
         yield record("stopped", params, step, evaluated(params))  # stopped before the first chunk
 
 
-def with_hyper(opt_state, hyper: Mapping[str, jax.Array]):
+def with_hyper(opt_state: OptState, hyper: Mapping[str, jax.Array]) -> OptState:
     """Optimizer state whose injected hyper-parameters (lr, weight_decay, b2) take the values in `hyper`."""
     if not hasattr(opt_state, "hyperparams"):  # a chain (frozen roles): the injected state comes first
         return (with_hyper(opt_state[0], hyper), *opt_state[1:])
@@ -359,14 +379,15 @@ def compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched:
     of the runs picked (one, or a block along a leading axis when `batched`): (params, opt_state, losses,
     observations, params0, x, y); chunk(state, key, start, n) -> the state after `Program.chunk`."""
 
-    def init(params0, values, x, y, s, r):
+    def init(params0: Params, values: tuple, x: jax.Array, y: jax.Array, s: Index, r: Index) -> tuple:
         params0, x, y = (take(t, s) for t in (params0, x, y))
         opt_state = with_hyper(program.tx.init(params0), dict(zip(names, take(values, r), strict=True)))
         first = program.observed(params0, params0, x)
         seen = jax.tree.map(lambda a: jnp.zeros((steps + 1,) + a.shape, a.dtype).at[0].set(a), first)
         return params0, opt_state, jnp.zeros((steps,), jnp.float32), seen, params0, x, y
 
-    def chunk(params, opt_state, log, seen, params0, x, y, key, start, n):
+    def chunk(*state: Any) -> tuple:
+        params, opt_state, log, seen, params0, x, y, key, start, n = state
         state = program.chunk(params, opt_state, log, seen, params0, key, x, y, start, n)
         return *state, params0, x, y
 
@@ -376,7 +397,7 @@ def compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched:
     return jax.jit(init), jax.jit(chunk, donate_argnums=(0, 1, 2, 3))
 
 
-def take(tree, index):
+def take(tree: Any, index: Index) -> Any:
     """Every leaf of `tree` indexed along its leading axis."""
     return jax.tree.map(lambda a: a[index], tree)
 
@@ -447,7 +468,9 @@ def compiled_init(model: Callable[..., nnx.Module], config: Hashable):
     return graphdef, jax.jit(jax.vmap(make))
 
 
-def stacked_params(model: Callable[..., nnx.Module], config: Hashable, seeds) -> tuple[nnx.GraphDef, nnx.State]:
+def stacked_params(
+    model: Callable[..., nnx.Module], config: Hashable, seeds: Iterable[int]
+) -> tuple[nnx.GraphDef, nnx.State]:
     """Graph and Param state of `model(config, rngs=nnx.Rngs(params=seed))` for each seed, stacked along a leading
     axis, in one compiled call (the weights of building each model alone, to float32 rounding). Refused before
     allocating when training them would not fit in memory."""
