@@ -143,3 +143,17 @@ def test_the_first_run_after_a_structural_change_draws_its_own_layout(cls):
 
 def test_structural_changes_are_checked_on_several_panels():
     assert len(TRAINING) >= 4, [c.title for c in TRAINING]
+
+
+def test_a_finished_sweep_says_no_time_left():
+    """Issue 23, item 7: the Sweeps tab said "about 0 s left" after its last point."""
+    from widgets.panels import SweepsPanel
+
+    panel = quick_panel(SweepsPanel)
+    try:
+        panel.controller.start()
+        assert panel.wait(300) and panel.controller.state == "finished", panel.controller.status.value
+        total = panel.records[-1].total
+        assert f"{total} of {total} points" in panel.link.value and "left" not in panel.link.value
+    finally:
+        panel.close()

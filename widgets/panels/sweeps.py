@@ -142,7 +142,8 @@ class SweepsPanel(LivePanel[grid_sweep.Config]):
         if not rows:
             return
         last = rows[-1]
-        eta = "" if not math.isfinite(last["eta"]) else f", about {last['eta']:.0f} s left"
+        running = len(rows) < record.total and math.isfinite(last["eta"])
+        eta = f", about {last['eta']:.0f} s left" if running else ""
         failed = f", {last['failed']} failed" if last["failed"] else ""
         dashboard = last["dashboard"]
         link = f' &middot; <a href="{html.escape(dashboard)}" target="_blank">Dask dashboard</a>' if dashboard else ""
