@@ -157,3 +157,34 @@ def test_a_finished_sweep_says_no_time_left():
         assert f"{total} of {total} points" in panel.link.value and "left" not in panel.link.value
     finally:
         panel.close()
+
+
+def test_an_errored_run_is_kept_as_an_error():
+    """Issue 23, item 10: a run that raised was listed under past runs as "step 0/10000000" like any other."""
+    from widgets.panels import LRTransferPanel
+    from workbench.runs.rundb import RunDB
+
+    class Failing(LRTransferPanel):
+        def run(self, config, stop):
+            for record in super().run(config, stop):
+                yield record
+                if record.kind == "point":
+                    raise RuntimeError("the device fell over")
+
+    panel = Failing(Failing.experiment.Config(**Failing.quick))
+    try:
+        panel.controller.start()
+        assert panel.wait(60) and panel.controller.state == "error"
+        label = panel.past_runs[-1][0]
+        assert "error at job 1/2" in label, label
+        saved = RunDB().runs(limit=1)[0]
+        assert saved["status"] == "error" and saved["error"] == "RuntimeError: the device fell over"
+    finally:
+        panel.close()
+    ok = quick_panel(LRTransferPanel)  # the next run of a panel is not marked by the previous one's error
+    try:
+        ok.controller.start()
+        assert ok.wait(300) and ok.controller.state == "finished" and ok.controller.error is None
+        assert "error" not in ok.past_runs[-1][0]
+    finally:
+        ok.close()

@@ -426,10 +426,12 @@ class LivePanel(Panel[C]):
             return
         defaults = type(config)().to_dict()
         changed = ", ".join(f"{k}={short(v)}" for k, v in config.to_dict().items() if v != defaults[k]) or "defaults"
-        last = records[-1]
-        label = f"{time.strftime('%H:%M:%S')}  {last.unit[:-1]} {last.done}/{last.total}  {changed}"
+        last, err = records[-1], self.controller.error
+        progress = f"{last.unit[:-1]} {last.done}/{last.total}"
+        label = f"{time.strftime('%H:%M:%S')}  {'error at ' if err else ''}{progress}  {changed}"
+        meta = {"status": "error", "error": f"{type(err).__name__}: {err}"} if err else {}
         try:  # the run database keeps it across kernel restarts
-            RunDB().save_run(self.experiment_name, config, records, label=label[:120])
+            RunDB().save_run(self.experiment_name, config, records, label=label[:120], **meta)
         except RunDBError as err:
             self.show_message(f"run kept in this session only: {err}")
         self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]

@@ -199,6 +199,7 @@ class RunController:
             self.records.clear()
             self.progress.value = 0.0
             self.show("starting", "starting..." if generation is None else "updating for the new settings...")
+        self.error = None
         try:
             for record in self._run(stop):
                 if not self._current(generation):
