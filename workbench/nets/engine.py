@@ -321,7 +321,7 @@ def train(
     if cache_key not in _SEEN:
         yield Record(step, config.steps, "steps", {}, "compiling", "status", time.perf_counter() - start)
         _SEEN.add(cache_key)
-    chunk = compiled_chunk(program)
+    chunk = compiled_chunk(dataclasses.replace(program, observe=None))  # observers run at records, not in chunks
     pace = Pace()
 
     def dispatch(params: Params, opt_state: OptState, step: int) -> tuple:

@@ -385,11 +385,11 @@ def naive_nngp(x1: ArrayLike, x2: ArrayLike, dual: DualLike, depth: int) -> np.n
     """The official code's `nngp_kernel`: rho <- clip(k(rho), -1, 1) for `depth` layers in plain float64 (the peer of
     the benchmark; it underflows and loses the near-diagonal structure at depth)."""
     d = get_dual(dual)
-    depth = int(check_depth(depth)) if check_depth(depth) != math.inf else -1
-    if depth < 0:
+    L = check_depth(depth)
+    if math.isinf(L):
         raise ValueError("depth: naive_nngp iterates the dual layer by layer: give a finite depth")
     rho = np.clip(to_sphere(x1) @ to_sphere(x2).T, -1, 1)
-    for _ in range(depth):
+    for _ in range(int(L)):
         rho = np.clip(d.k(rho), -1, 1)
     return rho
 

@@ -775,4 +775,5 @@ def deep_kernel(
     """(sign, log|K_L(rho)|) of the depth-L NNGP or NTK at correlations rho (`deep_kernels` for one depth)."""
     if kernel not in ("nngp", "ntk"):
         raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
-    return deep_kernels(dual, rho, (check_depth(depth),), delta)[check_depth(depth)][kernel]
+    L = check_depth(depth)
+    return deep_kernels(dual, rho, (L,), delta)[L][kernel]
