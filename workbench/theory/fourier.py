@@ -12,9 +12,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from workbench.core import checks
+from workbench.core.declare import Array, Int, declare
+
+__all__ = ["column_power", "fourier_power", "neuron_concentration", "top_share"]
 
 
+@declare(embedding=Array("p d"))
 def column_power(embedding: ArrayLike) -> np.ndarray:
     """Squared DFT modulus of every column of `embedding` (p, d) folded onto k = 0..p//2: (p//2 + 1, d)."""
     e = np.asarray(embedding, np.float64)
@@ -25,12 +28,14 @@ def column_power(embedding: ArrayLike) -> np.ndarray:
     return folded
 
 
+@declare(embedding=Array("p d"))
 def fourier_power(embedding: ArrayLike) -> np.ndarray:
     """Share of the squared DFT norm of `embedding` (p, d) at each frequency k = 0..p//2."""
     folded = column_power(embedding).sum(1)
     return folded / max(folded.sum(), 1e-300)
 
 
+@declare(embedding=Array("rows d"), p=Int(2, none_ok=True))
 def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
     """Mean over neurons (columns) and tables of the share of a column's non-constant power at its
     strongest frequency; 1 when every neuron is a single wave cos(2 pi k a / p + phase) in every table
@@ -45,9 +50,9 @@ def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
     are i.i.d. exponentials, whose max/sum is independent of the sum, so the expected share is exactly
     H_m / m (H_m = 1 + 1/2 + ... + 1/m; 0.137 at p = 59, 0.118 at p = 71, 0.082 at p = 113). For even p
     the lone real term k = p/2 puts it between H_{p/2} / (p/2) and H_{p/2-1} / (p/2-1)."""
-    e = np.asarray(checks.array("embedding", embedding), np.float64)
+    e = np.asarray(embedding, np.float64)
     rows = e.shape[0]
-    period = rows if p is None else checks.integer("p", p, 2, max(rows, 2))
+    period = rows if p is None else p
     if period < 2 or rows % period:
         raise ValueError(f"p: the {rows} embedding rows are not whole tables of p = {period} rows")
     shares = []
@@ -57,6 +62,7 @@ def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
     return float(np.mean(shares))
 
 
+@declare(power=Array("k", lo=0.0), k=Int(1))
 def top_share(power: np.ndarray, k: int) -> float:
     """Share of the non-constant power (k >= 1) held by the `k` strongest frequencies."""
     nonconstant = np.asarray(power)[1:]
