@@ -95,6 +95,8 @@ def example(arg: D.Arg, param: inspect.Parameter) -> object:
         return np.clip(RNG.normal(size=shape), arg.lo, arg.hi)
     if isinstance(arg, D.Instance):
         return arg.kind()
+    if isinstance(arg, D.Text):
+        return "a"
     raise AssertionError(f"{param.name}: declare an example for a {type(arg).__name__}")
 
 
@@ -123,6 +125,8 @@ def attacks(arg: D.Arg, good: object) -> list[tuple[object, bool | None]]:
         out += [(True, True), (False, True), (1, False), ("yes", False)]
     elif isinstance(arg, D.Activation):
         out += [("relu", True), ("tanh", True), ("x * sigmoid(x)", True), ("nope", False), (3, False), ("log(", False)]
+    elif isinstance(arg, D.Text):
+        out += [("", True), ("b" * arg.max_len, True), ("b" * (arg.max_len + 1), False), (3, False), (b"a", False)]
     elif isinstance(arg, D.Instance):
         out += [({}, False), ("x", False), (3, False)]
     elif isinstance(arg, D.Array):

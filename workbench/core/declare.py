@@ -97,6 +97,20 @@ class Flag(Arg):
 
 
 @dataclasses.dataclass(frozen=True)
+class Text(Arg):
+    """A string of at most `max_len` characters."""
+
+    max_len: int = 10_000
+
+    def check(self, name, value, axes):
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: must be text, got {type(value).__name__}")
+        if len(value) > self.max_len:
+            raise ValueError(f"{name}: must be at most {self.max_len} characters, got {len(value)}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
 class Activation(Arg):
     """An activation of the registry: a name or an expression in x (`workbench.core.activations`)."""
 
