@@ -45,7 +45,7 @@ def rss_mib() -> float:
 def ensemble(members: int, width: int, loop_members: int) -> None:
     y = np.sin(3 * ANGLES)
     x, xs = bw.embed(ANGLES), bw.embed([0.7])
-    mc = bw.ensemble_config(bw.Config(width=width, depth=1))
+    mc = bw.ensemble_config(bw.Config().replace(width=width, depth=1))
     sigma2 = sm.sample_invgamma(np.random.default_rng(1), 2.0, 2.0, members)
     graphdef, params = bw.init_members(mc, members, seed=0)
     targets = jnp.asarray(y[None, :, None] / np.sqrt(sigma2)[:, None, None], jnp.float32)

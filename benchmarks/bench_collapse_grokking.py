@@ -44,8 +44,7 @@ def grokking_row():
     records, total, cpu = timed(G.run(cfg))
     memorised = first(records, lambda m: m["train_acc"] == 1.0)
     generalised = first(records, lambda m: m["test_acc"] >= 0.95)
-    tc = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, beta2=cfg.beta2, loss=cfg.loss)
-    bare = bare_seconds(G.make_model(cfg), G.make_data(cfg), tc, generalised[0] or cfg.steps)
+    bare = bare_seconds(G.make_model(cfg), G.make_data(cfg), cfg.train, generalised[0] or cfg.train.steps)
     return (
         "grokking a+b mod 59",
         f"train 100% @ {memorised[0]} ({memorised[1]:.1f} s)",
@@ -64,8 +63,7 @@ def collapse_row():
     fell = first(records, lambda m: m["nc1"] <= nc1_0 / 20)
     final = records[-1].metrics["nc1"]
     data = NC.make_data(cfg)
-    tc = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, loss=cfg.loss)
-    bare = bare_seconds(NC.make_model(cfg, data), data, tc, fell[0] or cfg.steps)
+    bare = bare_seconds(NC.make_model(cfg, data), data, cfg.train, fell[0] or cfg.train.steps)
     return (
         "neural collapse (gaussian)",
         f"NC1 {nc1_0:.3g} -> {final:.3g} ({nc1_0 / final:.0f}x)",

@@ -16,7 +16,7 @@ import numpy as np
 
 from workbench.data import Dataset
 from workbench.experiments import lr_transfer as lt
-from workbench.nets.engine import TrainConfig, train
+from workbench.nets.engine import train
 from workbench.nets.models import build_mlp
 
 
@@ -27,9 +27,8 @@ def engine_sweep(config: lt.Config) -> np.ndarray:
     out = np.zeros((len(config.widths), config.n_lrs))
     for i, width in enumerate(config.widths):
         for j, log2_lr in enumerate(config.log2_lrs):
-            cfg = TrainConfig(
-                optimizer=config.optimizer, lr=2.0**log2_lr, steps=config.steps, record_every=config.steps, loss=loss
-            )
+            steps = config.train.steps
+            cfg = config.train.replace(lr=2.0**log2_lr, record_every=steps, loss=loss)
             out[i, j] = [r for r in train(build_mlp(lt.model_config(config, width)), data, cfg)][-1].metrics[
                 "train_loss"
             ]
@@ -44,7 +43,7 @@ def main(argv=None):
     steps = 50 if quick else 200
     print(f"{'param':>6} {'vmapped sweep s':>16} {'engine per-lr s':>16} {'speed-up':>9}  optima (log2 lr) by width")
     for param in ("mup", "sp"):
-        config = lt.Config(parametrization=param, steps=steps, seeds=1, n_samples=256)
+        config = lt.Config().replace(parametrization=param, steps=steps, seeds=1, n_samples=256)
         t = time.perf_counter()
         records = list(lt.run(config))
         ours = time.perf_counter() - t

@@ -77,13 +77,13 @@ def main(argv=None):
     small, small_v2 = LC.power_law_task(1.5, 1.5, 500)
     grid = np.geomspace(4, 64, side).round()
     n, k = np.meshgrid(grid, grid, indexing="ij")
-    v = np.sqrt(small_v2)
+    small_task = LC.Task(small, small_v2, 0.5)
 
     def batched():
-        return LC.simulate_rf(small, v, 0.5, n, k, 1e-3, trials=trials)[0]
+        return LC.simulate_rf(small_task, n, k, 1e-3, trials=trials)[0]
 
     def loop():
-        return [LC.simulate_rf(small, v, 0.5, a, b, 1e-3, trials=trials)[0] for a, b in zip(n.ravel(), k.ravel())]
+        return [LC.simulate_rf(small_task, a, b, 1e-3, trials=trials)[0] for a, b in zip(n.ravel(), k.ravel())]
 
     start = time.perf_counter()
     batched()
@@ -98,7 +98,7 @@ def main(argv=None):
         return
     k3 = np.array([64, 256, 1024])
     start = time.perf_counter()
-    test, _ = LC.simulate_rf(lam, np.sqrt(v2), 0.5, 256, k3, 1e-3, trials=20, seed=0)
+    test, _ = LC.simulate_rf(task, 256, k3, 1e-3, trials=20, seed=0)
     elapsed = time.perf_counter() - start
     theory = task.risk(256, k3, 1e-3).test
     print(f"reproduction, n = 256, M = 4000, delta = 1e-3, 20 trials ({elapsed:.1f} s)")

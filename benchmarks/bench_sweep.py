@@ -61,7 +61,7 @@ def one_thread_sequential(quick: bool, steps: int) -> float:
 def points(quick: bool, steps: int):
     """(configs, base, grid, seeds) of the benchmark's sweep."""
     widths, n_lrs, seeds = ((64, 128), 4, [0]) if quick else ((64, 128, 256, 512), 8, [0, 1])
-    base = T.Config(steps=10 if quick else steps)
+    base = T.Config().replace(steps=10 if quick else steps)
     grid = {"width": list(widths), "lr": sweep.values({"from": 2.0**-11, "to": 2.0**-4, "n": n_lrs, "log": True})}
     return sweep.grid_configs(base, grid, seeds), base, grid, seeds
 
@@ -77,9 +77,9 @@ def main(argv=None):
 
     configs, base, grid, seeds = points(args.quick, args.steps)
     n, tiny_n = len(configs), 64
-    print(f"{n} points ({len(grid['width'])} widths x {len(grid['lr'])} lrs x {len(seeds)} seeds, T = {base.steps})")
+    print(f"{n} points ({len(grid['width'])} widths x {len(grid['lr'])} lrs x {len(seeds)} seeds, T = {base.train.steps})")
     print(f"CPUs available: {available_cpus()}; LocalCluster of {args.workers} processes, 1 thread each")
-    tiny = T.Config(width=8, depth=1, steps=1, record_every=1, n_train=32)
+    tiny = T.Config().replace(width=8, depth=1, steps=1, record_every=1, n_train=32)
     tiny_grid = {"lr": [round(1e-3 * 1.01**k, 10) for k in range(tiny_n)]}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

@@ -152,7 +152,7 @@ def training_rates(config) -> tuple[float, float, int]:
     t = time.perf_counter()
     for _ in training_dynamics.run(config):
         pass
-    off = config.steps / (time.perf_counter() - t)
+    off = config.train.steps / (time.perf_counter() - t)
     panel = TrainingDynamicsPanel(config)
     panel.live.canvas.syncing_data_url = False
     panel.live.canvas.draw_idle = panel.live.canvas.draw  # render as the front end's draw request would
@@ -163,7 +163,7 @@ def training_rates(config) -> tuple[float, float, int]:
     t = time.perf_counter()
     assert panel.controller.thread is not None
     panel.controller.thread.join()
-    on = config.steps / (time.perf_counter() - t)
+    on = config.train.steps / (time.perf_counter() - t)
     draws = panel.live.draws
     panel.close()
     return off, on, draws
@@ -207,7 +207,7 @@ def main(argv=None):
         f"{1e3 * k['total']:9.1f} {peer_ms:>29} {ratio:>13} {1e3 * k['overlay']:21.0f} {1e3 * k['p90']:13.1f} "
         f"{full:>13} {1e3 * k['full_total']:21.1f}"
     )
-    config = training_dynamics.Config(widths=(64, 256), steps=1000 if quick else 10_000, record_every=25)
+    config = training_dynamics.Config().replace(widths=(64, 256), steps=1000 if quick else 10_000, record_every=25)
     off, on, draws = training_rates(config)
     print("\ntraining dynamics (1-D sine), widths (64, 256), a record every 25 steps")
     print(f"{'plot off steps/s':>17} {'plot on steps/s':>16} {'redraws':>8} {'on / off':>9} {'plotting cost':>14}")

@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -228,3 +229,39 @@ def test_every_tab_builds_its_panel(app, panel_cls):
         panel.screenshot(path=str(SHOTS / f"{shot_name(panel_cls)}.png"))
     finally:
         page.set_viewport_size(dict(zip(("width", "height"), VIEWPORT)))
+
+
+@pytest.mark.browser
+def test_figures_follow_the_dark_theme(app):
+    """Issue 23, item 8: under JupyterLab Dark the figures were white slabs. The theme is switched from the Settings
+    menu as a user would; the figure of the current tab turns dark (its mean grey level falls below half), and
+    back to light when the theme does; a dark screenshot for docs/screenshots/."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    page = app
+
+    def theme(name: str, light: str) -> None:
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Settings$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).hover()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{name}$")).click()
+        page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'", timeout=30_000)
+
+    def grey(shot: bytes) -> float:
+        image = Image.open(BytesIO(shot)).convert("L")
+        return float(np.asarray(image, float).mean())
+
+    page.locator(f"{ACTIVE} .wb-app .lm-TabBar-tab", has_text=re.compile("^Kernel explorer$")).click()
+    panel = page.locator(f"{ACTIVE} .wb-panel", has=page.locator(".widget-html b", has_text="Kernel explorer"))
+    canvas = panel.locator(CANVAS).first
+    light = grey(canvas.screenshot())
+    theme("JupyterLab Dark", "false")
+    try:
+        time.sleep(0.5)  # the filter applies on the next paint
+        dark = grey(canvas.screenshot())
+        assert light > 200 and dark < 100, (light, dark)
+        panel.screenshot(path=str(SHOTS / "kernel_explorer_dark.png"))
+    finally:
+        theme("JupyterLab Light", "true")
+    assert grey(canvas.screenshot()) > 200

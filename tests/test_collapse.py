@@ -119,7 +119,7 @@ def test_gof_depth_one_is_soft_thresholding_and_deeper_values_are_global_minimis
 @pytest.mark.parametrize("depth, lam", [(1, 0.006), (1, 0.012), (2, 0.002), (2, 0.008)])
 def test_imbalanced_deep_linear_ufm_reaches_the_predicted_orthogonal_frame(depth, lam):
     sizes = (200, 100, 50, 10)
-    cfg = NC.Config(
+    cfg = NC.Config().replace(
         dataset="ufm",
         class_sizes=sizes,
         dim=16,
@@ -145,7 +145,7 @@ def test_imbalanced_deep_linear_ufm_reaches_the_predicted_orthogonal_frame(depth
 
 
 def test_mlp_on_gaussian_mixture_collapses_and_runs_are_reproducible():
-    cfg = NC.Config(class_sizes=(40, 40, 40), width=64, steps=600, record_every=300)
+    cfg = NC.Config().replace(class_sizes=(40, 40, 40), width=64, steps=600, record_every=300)
     first, second = ([r for r in NC.run(cfg) if r.status != "compiling"] for _ in range(2))
     recs = first
     assert recs[-1].metrics["nc1"] < 0.2 * recs[0].metrics["nc1"] and recs[-1].metrics["train_acc"] == 1.0
@@ -156,10 +156,10 @@ def test_mlp_on_gaussian_mixture_collapses_and_runs_are_reproducible():
 
 def test_bad_configs_raise_errors_naming_the_field():
     with pytest.raises(ValueError, match="dim: the UFM needs dim >= number of classes"):
-        NC.Config(dataset="ufm", class_sizes=(10,) * 8, dim=4)
+        NC.Config().replace(dataset="ufm", class_sizes=(10,) * 8, dim=4)
     with pytest.raises(ValueError, match="class_sizes"):
-        NC.Config(class_sizes=(10,))
+        NC.Config().replace(class_sizes=(10,))
     with pytest.raises(ValueError, match="dataset: must be one of"):
-        NC.Config(dataset="mnist")
+        NC.Config().replace(dataset="mnist")
     with pytest.raises(ValueError, match="dim: a simplex ETF"):
         collapse.simplex_etf(5, 2)

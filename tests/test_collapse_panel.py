@@ -8,7 +8,7 @@ from workbench.experiments import neural_collapse as NC
 
 def test_collapse_panel_draws_metrics_gram_projection_and_predicted_frame():
     panel = CollapsePanel(
-        NC.Config(
+        NC.Config().replace(
             dataset="ufm",
             class_sizes=(60, 30, 10),
             dim=8,

@@ -1,12 +1,15 @@
 """Validated frozen configs (issue 2, item 8): bad values name the field and the allowed range."""
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from workbench.core.config import get_path, leaves
 from workbench.data import gaussian_mixture, modular
 from workbench.nets.engine import TrainConfig
 from workbench.nets.models import MLPConfig
@@ -80,10 +83,10 @@ def test_tuple_fields_are_element_typed_and_scalars_reject_tuples():
     from workbench.experiments import coord_check, criticality
 
     with pytest.raises(ValueError, match=r"widths: must be an integer in \[1, 65536\], got 64.5"):
-        coord_check.Config(widths=(64.5, 128))  # pyright: ignore[reportArgumentType]  # wrong type on purpose
+        coord_check.Config().replace(widths=(64.5, 128))  # pyright: ignore[reportArgumentType]  # wrong type on purpose
     for bad in (64, "64", None):
         with pytest.raises(ValueError, match="widths: must be a non-empty list of ints"):
-            coord_check.Config(widths=bad)  # pyright: ignore[reportArgumentType]  # wrong type on purpose
+            coord_check.Config().replace(widths=bad)  # pyright: ignore[reportArgumentType]  # wrong type on purpose
     assert criticality.Config(sigma_w2s=(1, 2)).sigma_w2s == (1.0, 2.0)
     with pytest.raises(ValueError, match="depth: must be a single int"):
         MLPConfig(depth=(1, 2))  # pyright: ignore[reportArgumentType]  # wrong type on purpose
@@ -103,7 +106,8 @@ def test_numpy_scalars_are_accepted():
 
 def test_shared_fields_have_one_range_everywhere():
     """Every field of every registered experiment named like a shared field (depth, width, lr, steps, ...) has the
-    shared range, or its module says why not in OWN_RANGES (a different concept under the same name)."""
+    shared range, or its module says why not in OWN_RANGES (a different concept under the same name) or in the
+    `why` of its group's limits."""
     from workbench import experiments as registry
     from workbench.core import fields as F
 
@@ -126,14 +130,15 @@ def test_shared_fields_have_one_range_everywhere():
     assert len(modules) >= 17  # every module of workbench/experiments, none listed by hand
     for name, module in modules.items():
         own = getattr(module, "OWN_RANGES", {})
-        for f in dataclasses.fields(module.Config):
+        for path, f, _, meta in leaves(module.Config):
             if f.name not in shared:
                 continue
-            same = all(f.metadata.get(k) == shared[f.name].metadata.get(k) for k in keys)
-            if not same and f.name not in own:
-                drift.append(f"{name}.{f.name}")
-            if same and f.name in own:
-                stale.append(f"{name}.{f.name}")
+            same = all(meta.get(k) == shared[f.name].metadata.get(k) for k in keys)
+            why = path in own or "why" in meta  # a group's narrower limits carry their reason
+            if not same and not why:
+                drift.append(f"{name}.{path}")
+            if same and why:
+                stale.append(f"{name}.{path}")
     assert not drift, f"ranges that differ from workbench.core.fields without a reason in OWN_RANGES: {drift}"
     assert not stale, f"OWN_RANGES entries for fields that have the shared range: {stale}"
 
@@ -155,9 +160,42 @@ def test_every_experiment_honours_the_contract():
         registry.module("no_such_experiment")
 
 
-def test_mlp_config_like_takes_shared_fields():
+def test_groups_take_the_experiments_defaults_paths_and_short_names():
+    """Issue 21: an experiment's Config holds `model:` and `train:` groups; a field is set by its path or its short
+    name, errors name the path and range, fixed fields are refused, an experiment's narrower limits hold."""
+    from workbench.experiments import coord_check as cc
     from workbench.experiments import training_dynamics as T
 
-    c = T.Config(depth=3, activation="tanh", weight_std=2.0)
-    m = MLPConfig.like(c, in_dim=5, width=32, out_dim=1)
-    assert (m.depth, m.activation, m.weight_std, m.parametrization, m.in_dim, m.width) == (3, "tanh", 2.0, "ntk", 5, 32)
+    c = T.Config().replace(depth=3, **{"model.activation": "tanh", "train.lr": 0.05})
+    assert (c.model.depth, c.model.activation, c.model.parametrization, c.train.lr) == (3, "tanh", "ntk", 0.05)
+    m = c.model.replace(in_dim=5, width=32, out_dim=1)
+    assert (m.depth, m.activation, m.weight_std, m.in_dim, m.width) == (3, "tanh", 1.5, 5, 32)
+    with pytest.raises(ValueError, match=r"^model\.width: this experiment sets it itself"):
+        T.Config().replace(**{"model.width": 64})
+    with pytest.raises(ValueError, match=r"^model\.weight_std: must be in \[0\.1, 4\.0\], got 5\.0"):
+        T.Config().replace(weight_std=5.0)
+    with pytest.raises(ValueError, match=r"^train\.steps: must be in \[1, 100\], got 101"):
+        cc.Config().replace(steps=101)
+    with pytest.raises(ValueError, match=r"^model\.depth: must be in \[1, 256\]"):
+        T.Config.from_dict({"model": {"depth": 0}})
+    with pytest.raises(ValueError, match="nope: not a field of Config"):
+        T.Config().replace(nope=1)
+    assert T.Config.from_code(c.to_code()) == c and T.Config.from_json(c.to_json()) == c
+
+
+def test_share_codes_and_exports_made_by_the_flat_configs_still_load():
+    """Issue 21: codes and `to_dict` exports made by main before the groups (tests/data/flat_codes_v1.json, written
+    by eb3f8d3) load into the nested configs, each old field landing at its path with its value."""
+    from workbench import experiments as registry
+
+    old = json.loads((Path(__file__).parent / "data" / "flat_codes_v1.json").read_text())
+    assert len(old) >= 8
+    for name, made in old.items():
+        cls = registry.module(name).Config
+        from_code, from_export = cls.from_code(made["code"]), cls.from_dict(made["flat"])
+        assert from_code == from_export, name
+        for key, value in made["flat"].items():
+            got = get_path(from_code, cls.resolve(key))
+            assert got == (tuple(value) if isinstance(value, list) else value), (name, key)
+    with pytest.raises(ValueError, match="version: config version 3"):
+        registry.module("coord_check").Config.from_dict({"version": 3})

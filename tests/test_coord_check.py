@@ -30,7 +30,9 @@ def _final(config):
 @pytest.mark.parametrize("param", ["sp", "ntk", "mup", "mf"])
 def test_last_hidden_slope(param, optimizer):
     kw: dict[str, Any] = dict(lr=0.2, steps=SGD_STEPS[param]) if optimizer == "sgd" else dict(lr=0.01, steps=3)
-    records = _final(cc.Config(widths=(64, 256, 1024), seeds=4, parametrization=param, optimizer=optimizer, **kw))
+    records = _final(
+        cc.Config().replace(widths=(64, 256, 1024), seeds=4, parametrization=param, optimizer=optimizer, **kw)
+    )
     slopes = records[-1].metrics["slopes"]
     assert slopes.shape == (4,)  # h_1, h_2, h_3 and the readout
     assert EXPECTED[param](slopes[-2]), (param, optimizer, slopes)
@@ -41,7 +43,7 @@ def test_last_hidden_slope(param, optimizer):
 
 
 def test_records_shapes_seed_spread_and_determinism():
-    config = cc.Config(widths=(32, 64), base_width=32, depth=2, steps=2, seeds=3, n_samples=8)
+    config = cc.Config().replace(widths=(32, 64), base_width=32, depth=2, steps=2, seeds=3, n_samples=8)
     first, again = list(cc.run(config)), list(cc.run(config))
     m = first[0].metrics
     assert m["act_mean_abs"].shape == m["delta_rms"].shape == m["act_mean_abs_std"].shape == (3, 3)
@@ -62,13 +64,13 @@ def test_loglog_slope_marks_non_finite_columns():
 
 def test_config_rejects_bad_widths():
     with pytest.raises(ValueError, match="widths"):
-        cc.Config(widths=(64, 0))
+        cc.Config().replace(widths=(64, 0))
 
 
 def test_panel_runs_headless_and_draws_every_layer():
     from widgets.panels.coord_check import CoordCheckPanel
 
-    panel = CoordCheckPanel(cc.Config(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8))
+    panel = CoordCheckPanel(cc.Config().replace(widths=(16, 32), base_width=16, depth=2, steps=2, seeds=1, n_samples=8))
     panel.controller.start()
     assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
@@ -76,4 +78,19 @@ def test_panel_runs_headless_and_draws_every_layer():
     lines = [line for line in panel.lines if len(np.asarray(line.get_xdata()))]
     assert len(lines) == 3 * 3  # three axes x (h_1, h_2, readout)
     assert len(np.asarray(panel.slopes.get_xdata())) == 3
+    panel.close()
+
+
+def test_a_diverged_run_says_why_its_slopes_are_missing():
+    """Issue 23, item 5: under sp at a large rate the run diverges and the slope plot kept promising a fit."""
+    from widgets.panels.coord_check import CoordCheckPanel
+
+    config = cc.Config().replace(widths=(16, 64), base_width=16, depth=2, steps=3, seeds=1, n_samples=8)
+    panel = CoordCheckPanel(config.replace(parametrization="sp", lr=1e4))
+    panel.controller.start()
+    assert panel.controller.thread is not None  # start() made it
+    panel.controller.thread.join()
+    panel.flush()
+    assert panel.controller.state == "diverged", panel.controller.state
+    assert panel.pending.get_text() == "not fitted: the run diverged before its last width"
     panel.close()

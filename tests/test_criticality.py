@@ -101,3 +101,26 @@ def test_gaussian_moments_match_relu_closed_form():
     second = (m**2 + v) * norm.cdf(m / s) + m * s * norm.pdf(m / s)
     got = C.gaussian_moments("relu", m, v)
     np.testing.assert_allclose(got, [mean, second], rtol=1e-5)
+
+
+def test_selu_flow_marks_the_fixed_point_the_map_settles_at():
+    """Issue 23, item 6: the diamond was hard-coded at (0, 1); at tau = 1.4 the fixed point moves (the help says so).
+    Checked against the moments of SELU(z), z ~ N(0, nu* tau), by adaptive quadrature (scipy), not the map itself."""
+    from scipy import integrate, stats
+
+    from workbench.experiments import selu_flow as S
+
+    alpha, lam = 1.6732632423543772, 1.0507009873554805
+    selu = lambda z: lam * (z if z > 0 else alpha * np.expm1(z))
+    fixed = S.view(S.Config(tau=1.4))["fixed_point"]
+    sd = np.sqrt(fixed[1] * 1.4)
+    moment = lambda k: sum(
+        integrate.quad(lambda z: selu(z) ** k * stats.norm.pdf(z, scale=sd), a, b, epsabs=1e-12)[0]
+        for a, b in ((-np.inf, 0.0), (0.0, np.inf))
+    )
+    mean, second = moment(1), moment(2)
+    assert abs(fixed[0] - 0.0) > 0.1 and abs(fixed[1] - 1.0) > 1.0  # far from (0, 1)
+    np.testing.assert_allclose([mean, second - mean**2], fixed, rtol=1e-6)
+    np.testing.assert_allclose(S.view(S.Config())["fixed_point"], [0.0, 1.0], atol=1e-6)  # Klambauer et al., Thm 1
+    view = S.view(S.Config(tau=1.4, mu0=0.5, nu0=2.0))
+    assert view["nu"].max() >= fixed[1] and view["nu"].max() >= view["path"][:, 1].max()  # the plot holds both

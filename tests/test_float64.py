@@ -73,10 +73,11 @@ def test_simulations_in_two_threads_at_once():
         faulthandler.dump_traceback_later(200, exit=True)
         from workbench.theory import learning_curves as LC, linear_dynamics as LD
         lam = np.arange(1, 257) ** -1.5
+        task = LC.Task(lam, lam, 0.5)  # v_i^2 = lam_i
         done = []
         def rf():
             for seed in range(6):
-                LC.simulate_rf(lam, np.sqrt(lam), 0.5, 64, np.geomspace(8, 128, 9).round(), 1e-3, trials=4, seed=seed)
+                LC.simulate_rf(task, 64, np.geomspace(8, 128, 9).round(), 1e-3, trials=4, seed=seed)
             done.append("rf")
         def linear():
             for seed in range(6):

@@ -69,7 +69,7 @@ def test_random_gaussian_embeddings_for_even_p_lie_between_the_harmonic_bounds()
 
 
 def test_grokking_mlp_neurons_rise_from_the_random_baseline_to_single_frequencies():
-    cfg = G.Config(p=31, train_fraction=0.6, width=128, steps=1000, record_every=500)
+    cfg = G.Config().replace(p=31, train_fraction=0.6, width=128, steps=1000, record_every=500)
     recs = [r.metrics for r in G.run(cfg) if r.metrics]
     baseline = harmonic_share(15)  # 0.221
     # At init E_a, E_b are i.i.d. Gaussian: 256 neuron-tables, share sd 0.059 at p = 31 -> standard error

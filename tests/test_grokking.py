@@ -12,7 +12,8 @@ from flax import nnx
 
 from workbench import data as D
 from workbench.experiments import grokking as G
-from workbench.nets.engine import TrainConfig, compiled_chunk, optimizer_for, train
+from workbench.nets.engine import TrainConfig, optimizer_for, train
+from workbench.nets.engine import _compiled_chunk as compiled_chunk
 from workbench.nets.toy_models import PairMLP, PairMLPConfig
 from workbench.nets.transformer import Transformer, TransformerConfig
 from workbench.theory.fourier import fourier_power, neuron_concentration, top_share
@@ -88,7 +89,7 @@ def test_engine_trains_other_modules_with_injected_beta2_and_no_recompile():
 
 
 def test_modular_addition_memorises_then_generalises():
-    cfg = G.Config(p=31, train_fraction=0.6, width=128, steps=2500, record_every=250)
+    cfg = G.Config().replace(p=31, train_fraction=0.6, width=128, steps=2500, record_every=250)
     recs = [r for r in G.run(cfg) if r.status != "compiling"]
     last, first = recs[-1].metrics, recs[0].metrics
     assert last["train_acc"] == 1.0 and last["test_acc"] > 0.95
@@ -108,8 +109,8 @@ def test_xor_clusters_fit_noisy_labels_after_one_step_then_generalise():
 
 def test_bad_grokking_configs_raise_errors_naming_the_field():
     with pytest.raises(ValueError, match="op: must be one of"):
-        G.Config(op="^")
+        G.Config().replace(op="^")
     with pytest.raises(ValueError, match="train_fraction: must be in"):
-        G.Config(train_fraction=1.0)
+        G.Config().replace(train_fraction=1.0)
     with pytest.raises(ValueError, match="p: division needs a prime"):
-        list(G.run(G.Config(p=12, op="/", steps=1)))
+        list(G.run(G.Config().replace(p=12, op="/", steps=1)))

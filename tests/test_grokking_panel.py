@@ -7,12 +7,12 @@ from workbench.experiments import grokking as G
 
 
 def test_grokking_panel_presets_and_live_spectrum():
-    panel = GrokkingPanel(G.Config(p=11, train_fraction=0.5, width=16, steps=40, record_every=20))
+    panel = GrokkingPanel(G.Config().replace(p=11, train_fraction=0.5, width=16, steps=40, record_every=20))
     xor = next(name for name in G.PRESETS if "XOR" in name)
     panel.preset.value = xor
     assert panel.config == G.PRESETS[xor]
     panel.preset.value = "(custom)"
-    panel.form.set_config(G.Config(p=11, train_fraction=0.5, width=16, steps=40, record_every=20))
+    panel.form.set_config(G.Config().replace(p=11, train_fraction=0.5, width=16, steps=40, record_every=20))
     panel.controller.start()
     assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()

@@ -93,7 +93,7 @@ def test_designer_reaches_the_asked_alpha():
         mu = float(np.sum(np.arange(len(b)) * b))
         assert math.log(1 / b[1]) / math.log(mu) == pytest.approx(alpha, rel=1e-9)
     assert I.design_dual(1.0).coef.tolist() == pytest.approx([0, 0.5, 0, 0.5])  # 3d_opt
-    assert I.design_dual(d=5).alpha == pytest.approx(2.0, rel=1e-9)
+    assert I.consistent_dual(5).alpha == pytest.approx(2.0, rel=1e-9)
     assert I.design_dual(1.0, family="sine").param == pytest.approx(2.676, abs=1e-3)  # the official code's sine_2.676
     with pytest.raises(ValueError, match="^alpha"):
         I.design_dual(-1.0)

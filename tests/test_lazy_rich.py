@@ -14,7 +14,7 @@ WIDTHS = (64, 256, 1024)
 def final():
     out = {}
     for p in ("ntk", "mup"):
-        records = list(L.run(L.Config(widths=WIDTHS, parametrization=p, seeds=3)))
+        records = list(L.run(L.Config().replace(widths=WIDTHS, parametrization=p, seeds=3)))
         assert records[-1].status == "finished" and len(records) == len(WIDTHS) + 1
         out[p] = records
     return out
@@ -36,7 +36,7 @@ def test_mup_learns_features_at_every_width(final):
 
 def test_records_and_base_width_agreement(final):
     ntk, mup = final["ntk"][0].metrics, final["mup"][0].metrics
-    assert ntk["feature_curve"].shape == (L.Config().steps + 1,) and ntk["feature_curve"][0] == 0
+    assert ntk["feature_curve"].shape == (L.Config().train.steps + 1,) and ntk["feature_curve"][0] == 0
     assert ntk["feature_movement"] == pytest.approx(mup["feature_movement"], rel=1e-5)  # SP at the base width
     assert final["ntk"][-1].metrics["feature_movement"].shape == (1, len(WIDTHS))
 
@@ -44,13 +44,15 @@ def test_records_and_base_width_agreement(final):
 def test_config_parametrizations():
     assert L.Config().parametrizations == ("sp", "ntk", "mup", "mf")
     with pytest.raises(ValueError, match="parametrization"):
-        L.Config(parametrization="muP")
+        L.Config().replace(parametrization="muP")
 
 
 def test_panel_runs_headless():
     from widgets.panels.lazy_rich import LazyRichPanel
 
-    panel = LazyRichPanel(L.Config(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4))
+    panel = LazyRichPanel(
+        L.Config().replace(widths=(16, 32), base_width=16, parametrization="ntk", steps=3, seeds=1, n_train=4)
+    )
     panel.controller.start()
     assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()
@@ -58,3 +60,22 @@ def test_panel_runs_headless():
     assert len(panel.lines["feature_movement", "ntk"].get_xdata()) == 2
     assert len(panel.lines["feature_movement", "mup"].get_xdata()) == 0
     panel.close()
+
+
+def test_the_legend_lists_what_ran_and_tells_mup_from_mf():
+    """Issue 23, item 6: the legend listed all four parametrizations when one ran, and mf's line hid mup's."""
+    from widgets.panels.lazy_rich import LazyRichPanel
+
+    panel = LazyRichPanel(L.Config().replace(parametrization="ntk"))
+    try:
+        legend = panel.live.axes[0].get_legend()
+        assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["ntk", "slope -1/2 (lazy)"]
+        panel.form.set_config(L.Config())
+        panel.clear()
+        legend = panel.live.axes[0].get_legend()
+        assert legend is not None
+        assert [t.get_text() for t in legend.get_texts()] == ["sp", "ntk", "mup", "mf", "slope -1/2 (lazy)"]
+        mup, mf = panel.lines["ntk_change", "mup"], panel.lines["ntk_change", "mf"]
+        assert (mup.get_marker(), mup.get_linestyle()) != (mf.get_marker(), mf.get_linestyle())
+    finally:
+        panel.close()

@@ -31,7 +31,7 @@ def test_theory_matches_simulation_within_three_standard_errors():
     ridge = np.array([1e-3, 1e-3, 1e-3, 0.5 * float(task.min_ridge(256, 1024))])
     assert ridge[-1] < -0.005
     theory = task.risk(256, k, ridge)
-    test, train = LC.simulate_rf(lam, np.sqrt(v2), 0.5, 256, k, ridge, trials=20, seed=0)
+    test, train = LC.simulate_rf(task, 256, k, ridge, trials=20, seed=0)
     for sim, pred in ((test, theory.test), (train, theory.train)):
         sem = sim.std(0, ddof=1) / np.sqrt(len(sim))
         assert np.all(np.abs(sim.mean(0) - pred) < 3 * sem), (sim.mean(0), pred, sem)
@@ -167,7 +167,7 @@ def test_simulations_give_the_same_draws_whatever_trials_run_at_once(monkeypatch
     """Trials run in batches that fit TRIAL_BYTES (notebook 09 peaked at 3.4 GB with all 20 at once); the batch size
     changes only how many are vmapped, not the draws."""
     lam, v2 = LC.power_law_task(1.5, 1.5, 64)
-    args = (lam, np.sqrt(v2), 0.5, 16, np.array([8, 32]), 1e-3)
+    args = (LC.Task(lam, v2, 0.5), 16, np.array([8, 32]), 1e-3)
     whole = LC.simulate_rf(*args, trials=5, seed=3)
     monkeypatch.setattr(LC, "TRIAL_BYTES", 1)  # one trial at a time
     assert LC.trial_batch(5, LC.simulation_bytes(1, 16, 32, 64)) == 1

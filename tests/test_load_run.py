@@ -2,6 +2,8 @@
 and, for a training panel, the records (under past runs, drawn); anything wrong is a message and changes nothing."""
 
 import json
+import re
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from workbench.runs.runfile import read_run
 
 @pytest.fixture(scope="module")
 def exported():
-    panel = GrokkingPanel(GrokkingPanel.experiment.Config(**GrokkingPanel.quick).replace(seed=5))
+    panel = GrokkingPanel(GrokkingPanel.experiment.Config().replace(**GrokkingPanel.quick).replace(seed=5))
     panel.controller.start()
     assert panel.wait(300) and panel.controller.state == "finished"
     text = panel.export("json").decode()
@@ -96,3 +98,57 @@ def test_a_view_takes_the_run_config_and_computes_it_again():
         assert view.config == config and view.wait(120)
     finally:
         view.close()
+
+
+def _big_run(text, megabytes=24):
+    """The exported run with its records repeated to `megabytes` MB (valid: every record still a Grokking record)."""
+    run = json.loads(text)
+    copies = megabytes * 2**20 // len(json.dumps(run["records"])) + 1
+    return json.dumps(dict(run, records=run["records"] * copies))
+
+
+def _press_load(panel, text):
+    panel.share_text.value = text
+    start = time.perf_counter()
+    panel.share_buttons[2].click()
+    return time.perf_counter() - start
+
+
+def test_a_24_mb_run_is_refused_by_its_size_at_once(exported, tmp_path):
+    """Issue 22, item 4: a 24 MB exported run was parsed and checked (8-13 s) before it was refused; the text, or
+    the file named in the share box (checked with os.stat before reading), is refused by its size."""
+    text, _, _ = exported
+    big = _big_run(text)
+    path = tmp_path / "big_run.json"
+    path.write_text(big)
+    panel = GrokkingPanel()
+    try:
+        before = (panel.config, list(panel.past_runs))
+        elapsed = _press_load(panel, big)
+        assert re.search(r"the text is 24\.\d MB", panel.message.value) and "at most 2 MB" in panel.message.value
+        assert "runs import" in panel.message.value  # where a bigger run goes instead
+        assert elapsed < 3, f"Load held the kernel's thread {elapsed:.1f} s"
+        elapsed = _press_load(panel, str(path))
+        assert re.search(r"big_run\.json&#x27; is 24\.\d MB", panel.message.value), panel.message.value
+        assert elapsed < 3, f"Load held the kernel's thread {elapsed:.1f} s"
+        assert (panel.config, list(panel.past_runs)) == before
+    finally:
+        panel.close()
+
+
+def test_an_exported_run_file_loads_by_its_path(exported, tmp_path):
+    text, config, (steps, _) = exported
+    path = tmp_path / "grokking.json"
+    path.write_text(text)
+    panel = GrokkingPanel()
+    try:
+        _press_load(panel, f"  {path}  ")
+        assert panel.message.value == "" and panel.config == config
+        np.testing.assert_array_equal(panel.history("test_acc")[0], steps)
+        _press_load(panel, str(tmp_path / "missing.json"))
+        assert "run file: cannot open" in panel.message.value and "No such file" in panel.message.value
+        (tmp_path / "folder.json").mkdir()
+        _press_load(panel, str(tmp_path / "folder.json"))
+        assert "folder.json&#x27; is not a file" in panel.message.value
+    finally:
+        panel.close()

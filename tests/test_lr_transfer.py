@@ -23,7 +23,7 @@ SMALL: dict[str, Any] = dict(
 
 @pytest.fixture(scope="module")
 def finals():
-    return {p: list(lt.run(lt.Config(parametrization=p, **SMALL))) for p in ("mup", "sp")}
+    return {p: list(lt.run(lt.Config().replace(parametrization=p, **SMALL))) for p in ("mup", "sp")}
 
 
 def test_mup_optimum_transfers_across_widths(finals):
@@ -50,15 +50,17 @@ def test_records_and_base_width_agreement(finals):
 
 def test_config_validation():
     with pytest.raises(ValueError, match="log2_lr_max"):
-        lt.Config(log2_lr_min=-3, log2_lr_max=-5)
+        lt.Config().replace(log2_lr_min=-3, log2_lr_max=-5)
     with pytest.raises(ValueError, match="n_lrs"):
-        lt.Config(n_lrs=1)
+        lt.Config().replace(n_lrs=1)
 
 
 def test_panel_runs_headless():
     from widgets.panels.lr_transfer import LRTransferPanel
 
-    panel = LRTransferPanel(lt.Config(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1))
+    panel = LRTransferPanel(
+        lt.Config().replace(widths=(16, 32), base_width=16, depth=1, steps=3, n_samples=8, n_lrs=3, seeds=1)
+    )
     panel.controller.start()
     assert panel.controller.thread is not None  # start() made it
     panel.controller.thread.join()

@@ -2,8 +2,10 @@
 100% with a status that says what finished, and a Stop mid-run says where it stopped. A new panel in
 `widgets.panels.PANELS` is covered here without a test edit."""
 
+import json
 import re
 import threading
+import time
 
 import pytest
 
@@ -12,7 +14,7 @@ from workbench.core.experiment import KINDS, STATUSES, UNITS, Record, schema_err
 
 
 def quick_panel(cls):
-    return cls(cls.experiment.Config(**cls.quick))
+    return cls(cls.experiment.Config().replace(**cls.quick))
 
 
 @pytest.mark.parametrize("cls", PANELS, ids=[c.title for c in PANELS])
@@ -94,7 +96,7 @@ def test_record_step_is_only_for_training_records():
 def structural_variant(cls):
     """The panel's quick config with its structure changed: every tuple of ints of two or more entries (widths,
     class sizes, ...) becomes three other entries; None when the config has no such field."""
-    config = cls.experiment.Config(**cls.quick)
+    config = cls.experiment.Config().replace(**cls.quick)
     changes = {}
     for name, value in config.to_dict().items():
         if isinstance(value, (list, tuple)) and len(value) >= 2 and all(isinstance(v, int) for v in value):
@@ -171,7 +173,7 @@ def test_an_errored_run_is_kept_as_an_error():
                 if record.kind == "point":
                     raise RuntimeError("the device fell over")
 
-    panel = Failing(Failing.experiment.Config(**Failing.quick))
+    panel = Failing(Failing.experiment.Config().replace(**Failing.quick))
     try:
         panel.controller.start()
         assert panel.wait(60) and panel.controller.state == "error"
@@ -188,3 +190,53 @@ def test_an_errored_run_is_kept_as_an_error():
         assert "error" not in ok.past_runs[-1][0]
     finally:
         ok.close()
+
+
+# ---- issue 22, item 4: nothing the share box does holds the kernel's thread (refused by size and count first)
+
+
+def press_load(panel, text):
+    """Put `text` in the panel's share box and press Load; the seconds the kernel's thread was held."""
+    panel.share_text.value = text
+    start = time.perf_counter()
+    panel.share_buttons[2].click()
+    return time.perf_counter() - start
+
+
+def test_a_sweep_of_thousands_of_typed_activations_is_refused_at_once():
+    """A Sweeps config whose grid lists 6,000 distinct typed activations was checked expression by expression (a
+    50 KB code with 3,000 took 37 s, then was accepted); the count is refused before any is parsed."""
+    from widgets.panels import SweepsPanel
+
+    grid = "activation = " + ", ".join(f"x*{i + 2}" for i in range(6000))
+    panel = SweepsPanel()
+    try:
+        before = panel.config
+        elapsed = press_load(panel, json.dumps({"grid": grid, "seeds": 1}))
+        assert "activation has 6000 distinct values" in panel.message.value, panel.message.value
+        assert "at most 32 activations" in panel.message.value and panel.config == before
+        assert elapsed < 3, f"Load held the kernel's thread {elapsed:.1f} s"
+    finally:
+        panel.close()
+
+
+def test_a_grid_of_too_many_points_is_refused_before_its_values_are_checked():
+    """Six fields of 10,000 values each: every value was checked (seconds) before the points were counted."""
+    from widgets.panels import SweepsPanel
+
+    fields = ("width", "base_width", "steps", "record_every", "n_train", "depth")
+    grid = "; ".join(f"{name} = 1 .. {10000 if name != 'depth' else 256} / {10000 if name != 'depth' else 256}"
+                     for name in fields)  # fmt: skip
+    grid += "; lr = 1e-4 .. 1 / 10000"
+    panel = SweepsPanel()
+    try:
+        elapsed = press_load(panel, json.dumps({"grid": grid}))
+        assert re.search(r"grid: \d+ points or more; a sweep holds at most 10000", panel.message.value), (
+            panel.message.value
+        )
+        assert elapsed < 3, f"Load held the kernel's thread {elapsed:.1f} s"
+        elapsed = press_load(panel, json.dumps({"grid": "width = 64, 128; width = 256"}))
+        assert "grid: width is given twice" in panel.message.value  # was: the last clause, silently
+        assert elapsed < 3
+    finally:
+        panel.close()

@@ -204,12 +204,13 @@ def test_dataframe_is_tidy_and_exports_to_csv(tmp_path):
     for lr in (0.1, 0.2):
         db.save_run(EXP, TrainConfig(lr=lr), records())
     frame = db.to_dataframe(experiment=EXP)
-    assert len(frame) == 6 and {"run_id", "lr", "seed", "done", "kind", "loss"} <= set(frame.columns)
+    assert len(frame) == 6 and {"run_id", "lr", "seed", "done", "kind", "loss", "metric.loss"} <= set(frame.columns)
     assert "norms" not in frame.columns  # arrays stay in the records, not in the tidy table
-    last = frame.loc[frame["done"] == 20, ["lr", "loss"]]
-    assert sorted(last.to_numpy().tolist()) == [[0.1, 1 / 3], [0.2, 1 / 3]]
+    last = frame.loc[frame["done"] == 20, ["lr", "loss", "metric.loss"]]  # the config's loss and the metric's
+    assert sorted(last.to_numpy().tolist()) == [[0.1, "mse", 1 / 3], [0.2, "mse", 1 / 3]]
     back = pd.read_csv(db.export(tmp_path / "runs.csv"))
-    assert back[["lr", "done", "loss"]].values.tolist() == frame[["lr", "done", "loss"]].values.tolist()
+    columns = ["lr", "done", "metric.loss"]
+    assert back[columns].values.tolist() == frame[columns].values.tolist()
     if importlib.util.find_spec("pyarrow") is None:
         with pytest.raises(ValueError, match="Parquet export needs pyarrow"):
             db.export(tmp_path / "runs.parquet")
@@ -223,7 +224,7 @@ def test_a_panels_runs_survive_a_restart():
     """A training panel saves each ended run; a new panel (a restarted kernel) lists it and shows it back."""
     from widgets.panels import LRTransferPanel
 
-    config = LRTransferPanel.experiment.Config(**LRTransferPanel.quick)
+    config = LRTransferPanel.experiment.Config().replace(**LRTransferPanel.quick)
     first = LRTransferPanel(config)
     try:
         first.controller.start()

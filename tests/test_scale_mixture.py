@@ -43,7 +43,7 @@ def test_reproduction_numbers(kernel: Kern):
     assert post.gp.cov[0, 0] == pytest.approx(0.004833, rel=2e-4)
     assert post.gp.q == pytest.approx(107.33, rel=1e-4)
     assert post.df == 8.0
-    assert post.scale[0, 0] == pytest.approx(0.067261, rel=1e-4)
+    assert post.scale_matrix[0, 0] == pytest.approx(0.067261, rel=1e-4)
     assert (post.alpha_post, post.beta_post) == pytest.approx((4.0, 2.0 + post.gp.q / 2))
 
 
@@ -71,7 +71,7 @@ def test_closed_form_predictive_equals_monte_carlo_mixture(kernel: Kern):
     s2 = np.asarray(stats.invgamma.rvs(post.alpha_post, scale=post.beta_post, size=1_000_000, random_state=rng))
     f = post.mean[0] + np.sqrt(s2 * post.gp.cov[0, 0]) * rng.standard_normal(s2.size)
     p = np.array([0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975])
-    closed = stats.t.ppf(p, post.df, post.mean[0], math.sqrt(post.scale[0, 0]))
+    closed = stats.t.ppf(p, post.df, post.mean[0], math.sqrt(post.scale_matrix[0, 0]))
     assert np.max(np.abs(np.quantile(f, p) - closed)) < 5e-3
     lo, hi = sm.t_band(post, 0.95)
     assert (lo[0], hi[0]) == pytest.approx((closed[0], closed[-1]), abs=1e-9)
@@ -84,7 +84,7 @@ def test_importance_sampling_recovers_the_closed_form(kernel: Kern):
     mix = sm.importance_posterior(*kernel, Y, draws, 1e-6)
     assert mix.ess > 1000
     for p in (0.05, 0.5, 0.95):
-        closed = stats.t.ppf(p, post.df, post.mean[0], math.sqrt(post.scale[0, 0]))
+        closed = stats.t.ppf(p, post.df, post.mean[0], math.sqrt(post.scale_matrix[0, 0]))
         assert sm.mixture_quantile(mix, 0, p) == pytest.approx(closed, abs=5e-3)
 
 
@@ -96,7 +96,7 @@ def test_large_alpha_beta_recovers_the_nngp_posterior(kernel: Kern):
     cov = kss - ksx @ np.linalg.solve(kt, ksx.T)
     post = sm.t_posterior(kxx, ksx, kss, Y, 1e9, 1e9, 1e-6)
     assert post.mean == pytest.approx(mean, abs=1e-6)
-    assert post.scale == pytest.approx(cov, abs=1e-6)
+    assert post.scale_matrix == pytest.approx(cov, abs=1e-6)
     half = stats.norm.ppf(0.975) * np.sqrt(cov[0, 0])
     assert sm.t_band(post)[1] == pytest.approx(mean + half, abs=1e-6)
 
@@ -129,7 +129,7 @@ def test_bad_scale_prior_is_refused():
 def test_gradient_descent_ensemble_matches_the_t_law():
     """200 NTK-parametrized ReLU Flax networks of width 256, sigma^2 ~ InvGamma(2, 2) each, all layers trained by
     full-batch GD to convergence in one vmapped call: KS against t_4(mu_NTK, Sigma_NTK) (beta / alpha = 1)."""
-    mc = bw.ensemble_config(bw.Config(width=256, depth=1))
+    mc = bw.ensemble_config(bw.Config().replace(width=256, depth=1))
     x, xs = circle(ANGLES), circle(np.array([0.7]))
     sigma2 = sm.sample_invgamma(np.random.default_rng(4), 2.0, 2.0, 200)
     outs = bw.train_members(mc, x, Y, xs, sigma2, steps=400, lr=1.0, seed=5)

@@ -1,6 +1,8 @@
 """Stop and close (issue 12, item 6): Stop ends a training run within 0.5 s at width 2048 whatever record_every
 is (chunks sized by time, records still at every record_every steps, numbers independent of the chunking), and
-60 create/close cycles of panels leave widget models, figures, threads and memory at their baseline."""
+60 create/close cycles of panels leave widget models, figures, threads and memory at their baseline. Issue 22,
+item 2: close() returns at once even while a view computes (the kernel explorer's finite networks stop between two
+networks; a computation that cannot stop ends detached and touches no widget)."""
 
 import json
 import os
@@ -12,8 +14,9 @@ import time
 import numpy as np
 import pytest
 
+from widgets.runner import walk
 from workbench import data as D
-from workbench.experiments import lr_transfer
+from workbench.experiments import kernel_explorer, lr_transfer
 from workbench.nets import engine as training
 from workbench.nets.engine import TrainConfig, train
 from workbench.nets.models import MLPConfig, build_mlp
@@ -46,7 +49,7 @@ def test_stop_takes_effect_within_half_a_second_at_width_2048(record_every):
 
 
 def test_a_sweep_stops_inside_a_long_job():
-    config = lr_transfer.Config(widths=(64, 128), steps=100_000, n_lrs=2, seeds=1, n_samples=64)
+    config = lr_transfer.Config().replace(widths=(64, 128), steps=100_000, n_lrs=2, seeds=1, n_samples=64)
     latencies = []
     for delay in (0.5, 1.0):  # the first run compiles the chunks (Stop waits for a compilation), the second is timed
         stop, set_at = threading.Event(), []
@@ -93,7 +96,7 @@ def rss_mb():
 
 def cycle(i, panels=(SeluFlowPanel, GrokkingPanel)):
     for cls in panels:
-        panel = cls(cls.experiment.Config(**cls.quick))
+        panel = cls(cls.experiment.Config().replace(**cls.quick))
         if not panel.auto:
             panel.controller.start()
         time.sleep(0.03 * (i % 3))  # closed while it computes, at different points
@@ -103,11 +106,21 @@ def cycle(i, panels=(SeluFlowPanel, GrokkingPanel)):
 
 
 def state():
+    end = time.monotonic() + 60  # a worker still computing when its panel closed ends at its next stop check
+    while any(t.name.startswith("workbench-") for t in threading.enumerate()) and time.monotonic() < end:
+        time.sleep(0.05)
     gc.collect()
     return dict(models=len(ipw._instances), figures=len(plt.get_fignums()), threads=threading.active_count(),
                 rss=rss_mb())
 
 
+# every stage and chunk compiled once, as the runs end (close() no longer waits for a run that is compiling)
+for cls in (SeluFlowPanel, GrokkingPanel, KernelExplorerPanel):
+    warm = cls(cls.experiment.Config().replace(**cls.quick))
+    if not warm.auto:
+        warm.controller.start()
+    warm.wait(300)
+    warm.close()
 for i in range(3):
     cycle(i, (SeluFlowPanel, GrokkingPanel, KernelExplorerPanel))
 base = state()
@@ -131,3 +144,53 @@ def test_panel_create_close_cycles_leave_nothing_behind():
     # before: ~90 widget models (layouts, styles, the canvas toolbar) per panel stayed open
     assert (after["models"], after["figures"], after["threads"]) == (base["models"], base["figures"], base["threads"])
     assert after["rss"] - base["rss"] < 10.0, result
+
+
+WIDE_VIEW = kernel_explorer.Config(width=4096, seeds=32)  # 32 networks of width 4096: about 30 s of stage 2 here
+
+
+def test_the_kernel_explorer_stops_between_two_finite_networks():
+    """Issue 22, item 2: the empirical NTK of 32 networks was one uninterruptible stage (about 30 s here)."""
+    stop, set_at, records = threading.Event(), [], []
+    for record in kernel_explorer.run(WIDE_VIEW, stop):
+        records.append(record)
+        if record.done == 1 and record.status == "running":  # stage 1 drawn: stop during the finite networks
+            threading.Timer(1.0, lambda: (set_at.append(time.perf_counter()), stop.set())).start()
+    latency = time.perf_counter() - set_at[0]
+    last = records[-1]
+    assert (last.status, last.kind, last.done, last.total) == ("stopped", "status", 1, 2), last
+    assert "ntk_map" in last.metrics and "empirical_ntk_mean" not in last.metrics  # stage 1 kept, stage 2 dropped
+    assert latency < 10, f"the stop took {latency:.1f} s"  # one network: about 1 s here
+
+
+def test_closing_a_view_while_it_computes_returns_at_once_and_touches_nothing_after(monkeypatch):
+    """Issue 22, item 2: close() of the kernel explorer during its finite networks blocked until the stage ended
+    (about 130 s on a loaded machine). It returns within a second; the worker ends on its own without changing any
+    widget of the closed panel and without an error."""
+    from widgets.panels import KernelExplorerPanel
+
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    panel = KernelExplorerPanel(WIDE_VIEW)
+    end = time.monotonic() + 300
+    while not any(r.done == 1 for r in panel.records) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert panel.records, panel.controller.status.value
+    time.sleep(0.5)  # inside stage 2
+    worker = panel.controller.thread
+    assert worker is not None and worker.is_alive()
+    closed, touched = threading.Event(), []
+    for widget in list(walk(panel.widget)):
+        widget.observe(
+            lambda change: touched.append((type(change["owner"]).__name__, change["name"])) if closed.is_set() else None
+        )
+    draw = panel.draw
+    monkeypatch.setattr(panel, "draw", lambda record: (touched.append(("draw", record.done)), draw(record)))
+    start = time.perf_counter()
+    panel.close()
+    elapsed = time.perf_counter() - start
+    closed.set()
+    worker.join(60)
+    assert elapsed < 1.0, f"close() took {elapsed:.2f} s"
+    assert not worker.is_alive()  # it saw the stop at its next network
+    assert touched == [] and errors == [] and panel.controller.error is None, (touched, errors)

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from distributed import Client, LocalCluster
 
+from workbench.core.config import get_path, leaves
 from workbench.experiments import teacher_fit as T
 from workbench.runs import sweep
 from workbench.runs.rundb import RunDB, config_hash
 
-TINY = T.Config(width=8, depth=1, steps=4, record_every=2, n_train=32)
+TINY = T.Config().replace(width=8, depth=1, steps=4, record_every=2, n_train=32)
 SLOW = TINY.replace(steps=4000, record_every=2000, n_train=512)  # ~0.1-0.3 s a point: a kill lands mid-sweep
 NAME = T.__name__
 
@@ -89,7 +90,7 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(client, tmp_path
 
 def test_a_killed_client_resumes_with_only_the_missing_points(client, tmp_path):
     path, spec = tmp_path / "runs.sqlite", tmp_path / "sweep.toml"
-    fields = "\n".join(f"{k} = {json.dumps(v)}" for k, v in SLOW.to_dict().items() if k != "lr")
+    fields = "\n".join(f"{p} = {json.dumps(get_path(SLOW, p))}" for p, *_ in leaves(T.Config) if p != "train.lr")
     spec.write_text(f'experiment = "teacher_fit"\nseeds = [0, 1]\n[base]\n{fields}\n[grid]\nlr = {lrs(0.002)}\n')
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench", "sweep", str(spec), "--scheduler", client.scheduler.address,
@@ -128,11 +129,11 @@ def test_stop_cancels_the_pending_points(client, tmp_path):
 def test_a_bad_grid_is_refused_before_any_task(tmp_path):
     path = tmp_path / "runs.sqlite"
     untouched: Any = object()  # no submit: a task sent to it would fail
-    with pytest.raises(ValueError, match=r"grid: lr=-0\.1 refused: lr: must be in \(0\.0, 10000\.0\]"):
+    with pytest.raises(ValueError, match=r"grid: lr=-0\.1 refused: train\.lr: must be in \(0\.0, 10000\.0\]"):
         list(sweep.run(T, TINY, grid={"lr": [0.01, -0.1]}, client=untouched, db=path))
     with pytest.raises(ValueError, match="has no field 'widht'"):
         list(sweep.run(T, TINY, grid={"widht": [8]}, client=untouched, db=path))
-    with pytest.raises(ValueError, match="parametrization=.sgd. refused: parametrization: must be one of"):
+    with pytest.raises(ValueError, match="parametrization=.sgd. refused: model.parametrization: must be one of"):
         list(sweep.run(T, TINY, grid={"parametrization": ["mup", "sgd"]}, client=untouched, db=path))
     assert not path.exists()  # nothing was written, no client was touched (untouched has no submit)
 

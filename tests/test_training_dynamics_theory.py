@@ -18,7 +18,7 @@ from workbench.experiments import training_dynamics as T
 from workbench.nets.models import build_mlp
 
 WIDTHS = (64, 256, 1024, 4096)
-CONFIG = T.Config(widths=WIDTHS)  # every other field at its default
+CONFIG = T.Config().replace(widths=WIDTHS)  # every other field at its default
 
 
 @pytest.fixture(scope="module")
@@ -48,31 +48,31 @@ def _relu_ntk(x1, x2, weight_std, bias_std, base_width):
 def _reference(width):
     """(network losses per record, kernel-regime losses per record, network and prediction on the grid at the
     end) for one width, from the experiment's initial weights."""
-    c = CONFIG
-    assert (c.depth, c.activation, c.parametrization, c.optimizer, c.task) == (1, "relu", "ntk", "sgd", "sine")
+    c, mc, tc = CONFIG, CONFIG.model, CONFIG.train
+    assert (mc.depth, mc.activation, mc.parametrization, tc.optimizer, c.task) == (1, "relu", "ntk", "sgd", "sine")
     data = T.dataset(c)
     x, y = np.asarray(data.x_train, np.float64), np.asarray(data.y_train, np.float64)
     grid = np.linspace(-1.0, 1.0, c.grid)[:, None]
     model = build_mlp(T.model_config(c, data, width), seed=c.seed)
     w1, w2 = (np.asarray(k[...], np.float64) for k in model.kernels)
     b1, b2 = (np.asarray(b[...], np.float64) for b in model.biases)
-    m = math.sqrt(c.base_width / width)  # NTK parametrization: readout multiplier (n / n0)^-1/2
-    n, lr = len(x), c.lr
+    m = math.sqrt(mc.base_width / width)  # NTK parametrization: readout multiplier (n / n0)^-1/2
+    n, lr = len(x), tc.lr
 
     def forward(x):
         h = x @ w1 + b1
         return h, m * np.maximum(h, 0.0) @ w2 + b2
 
     x_all = np.concatenate([x, grid])
-    theta = _relu_ntk(x_all, x, c.weight_std, c.bias_std, c.base_width)
+    theta = _relu_ntk(x_all, x, mc.weight_std, mc.bias_std, mc.base_width)
     f_lin = forward(x_all)[1]  # the linearised network starts at the network's own f_0
     net_losses, lin_losses = [], []
-    for step in range(c.steps + 1):
+    for step in range(tc.steps + 1):
         h, f = forward(x)
-        if step % c.record_every == 0:
+        if step % tc.record_every == 0:
             net_losses.append(0.5 * np.mean(np.sum((f - y) ** 2, 1)))
             lin_losses.append(0.5 * np.mean(np.sum((f_lin[:n] - y) ** 2, 1)))
-        if step == c.steps:
+        if step == tc.steps:
             break
         r = (f - y) / n  # dL/df for L = 0.5 mean ||f - y||^2
         delta = m * (r @ w2.T) * (h > 0)
@@ -96,7 +96,7 @@ def _slope(widths, gaps):
 
 
 def test_experiment_matches_the_independent_network_and_prediction(records, reference):
-    assert [r.step for r in records] == list(range(0, CONFIG.steps + 1, CONFIG.record_every))
+    assert [r.step for r in records] == list(range(0, CONFIG.train.steps + 1, CONFIG.train.record_every))
     loss, ntk_loss = _stack(records, "train_loss"), _stack(records, "ntk_train_loss")
     last = records[-1].metrics
     for i, w in enumerate(WIDTHS):

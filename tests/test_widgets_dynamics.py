@@ -16,7 +16,7 @@ SMALL: dict[str, Any] = dict(
 
 @pytest.fixture(scope="module")
 def ntk_run():
-    return [r for r in T.run(T.Config(**SMALL)) if r.status != "compiling"]
+    return [r for r in T.run(T.Config().replace(**SMALL)) if r.status != "compiling"]
 
 
 def test_records_and_metric_shapes(ntk_run):
@@ -46,12 +46,12 @@ def test_ntk_parametrization_is_lazier_when_wider(ntk_run):
 
 
 def test_mup_stays_rich_when_wider():
-    m = list(T.run(T.Config(**SMALL, parametrization="mup")))[-1].metrics
+    m = list(T.run(T.Config().replace(**SMALL, parametrization="mup")))[-1].metrics
     assert m["ntk_change"][1] / m["ntk_change"][0] > 0.6
 
 
 def test_same_config_same_numbers(ntk_run):
-    again = [r for r in T.run(T.Config(**SMALL)) if r.status != "compiling"]
+    again = [r for r in T.run(T.Config().replace(**SMALL)) if r.status != "compiling"]
     for a, b in zip(ntk_run, again):
         for name in ("train_loss", "f_grid", "ntk_change", "ntk_f_grid"):
             np.testing.assert_array_equal(a.metrics[name], b.metrics[name])
@@ -60,7 +60,9 @@ def test_same_config_same_numbers(ntk_run):
 def test_no_prediction_for_adam_and_stop_event():
     stop = threading.Event()
     records = []
-    for r in T.run(T.Config(**{**SMALL, "widths": (32,), "steps": 1000}, optimizer="adam", lr=0.01), stop=stop):
+    for r in T.run(
+        T.Config().replace(**{**SMALL, "widths": (32,), "steps": 1000}, optimizer="adam", lr=0.01), stop=stop
+    ):
         records.append(r)
         if r.status == "running" and r.step >= 50:
             stop.set()
@@ -69,7 +71,7 @@ def test_no_prediction_for_adam_and_stop_event():
 
 
 def test_two_d_task_draws_a_decision_surface():
-    panel = TrainingDynamicsPanel(T.Config(**{**SMALL, "widths": (32,), "task": "xor", "steps": 50}))
+    panel = TrainingDynamicsPanel(T.Config().replace(**{**SMALL, "widths": (32,), "task": "xor", "steps": 50}))
     try:
         panel.controller.start()
         assert panel.controller.thread is not None  # start() made it
@@ -96,9 +98,9 @@ def test_two_d_task_draws_a_decision_surface():
 
 
 def test_panel_diverges_with_a_huge_learning_rate():
-    panel = TrainingDynamicsPanel(T.Config(**{**SMALL, "widths": (32,)}))
+    panel = TrainingDynamicsPanel(T.Config().replace(**{**SMALL, "widths": (32,)}))
     try:
-        panel.form.controls["lr"].value = 10.0
+        panel.form.controls["train.lr"].value = 10.0
         panel.controller.start()
         assert panel.controller.thread is not None  # start() made it
         panel.controller.thread.join(120)

@@ -25,16 +25,10 @@ from typing import Any, Generic, TypeVar
 import ipywidgets as w
 
 from workbench.core.activations import ALLOWED_HELP, SUGGESTIONS
-from workbench.core.config import Config
+from workbench.core.config import Config, get_path, leaves
 
 _STYLE = {"description_width": "110px"}
 _LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
-
-
-def _meta(field: dataclasses.Field[Any]) -> dict[str, Any]:
-    meta = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None)
-    meta.update(field.metadata or {})
-    return meta
 
 
 def _kind(field: dataclasses.Field[Any], default: object) -> type:
@@ -143,20 +137,26 @@ class ConfigForm(Generic[C]):
     ) -> None:
         self.config_cls = config_cls
         self.config: C = config if config is not None else config_cls()
-        fields = {f.name: f for f in dataclasses.fields(config_cls)}
-        names = [n for n in (include or fields) if n not in exclude]
-        self.visible = visible or {}
+        path = config_cls.resolve  # fields named by path ('model.width') or by their short name ('width')
+        include = None if include is None else [path(n) for n in include]
+        exclude, advanced = {path(n) for n in exclude}, {path(n) for n in advanced}
+        entries = [e for e in leaves(config_cls) if (include is None or e[0] in include) and e[0] not in exclude]
+        if include is not None:
+            entries.sort(key=lambda e: include.index(e[0]))
+        self.visible = {path(n): applies for n, applies in (visible or {}).items()}
         self.controls: dict[str, w.ValueWidget] = {}
         self.errors: dict[str, w.HTML] = {}
         self._kinds: dict[str, type] = {}
         self._callbacks: list[Callable[[C], object]] = []
         self._silent = False
-        rows, more = [], []
-        for name in names:
-            f = fields[name]
-            value = getattr(self.config, name)
+        self.sections: dict[str, w.Accordion] = {}  # a group's collapsible section, by the group's name
+        rows: list[w.Widget] = []
+        groups: dict[str, list[w.Widget]] = {}
+        more: list[w.Widget] = []
+        for name, f, _, meta in entries:
+            value = get_path(self.config, name)
             self._kinds[name] = _kind(f, value)
-            control = make_control(name, self._kinds[name], _meta(f), value)
+            control = make_control(f.name, self._kinds[name], meta, value)
             control.observe(functools.partial(self._changed, name), names="value")
             self.controls[name] = control
             self.errors[name] = w.HTML("", layout=w.Layout(margin="0 0 0 118px"))
@@ -168,14 +168,35 @@ class ConfigForm(Generic[C]):
                         layout=w.Layout(width="290px"),
                     )
                 ]
-                if f.metadata.get("check") == "activation"
+                if meta.get("check") == "activation"
                 else []
             )
-            (more if name in advanced else rows).extend([control, self.errors[name]] + extra)
+            head = name.partition(".")[0] if "." in name else ""
+            if name in advanced:
+                target = more
+            elif head:
+                if head not in groups:
+                    groups[head] = []
+                    rows.append(self._section(head))
+                target = groups[head]
+            else:
+                target = rows
+            target.extend([control, self.errors[name]] + extra)
+        for head, section in groups.items():
+            box = self.sections[head].children[0]
+            assert isinstance(box, w.VBox)  # the one box `_section` made
+            box.children = section
         self._show_applicable()
         if more:
             rows.append(w.Accordion([w.VBox(more)], titles=("more settings",), selected_index=None))
         self.widget = w.VBox(rows, layout=w.Layout(width="300px", flex="0 0 auto"))
+
+    def _section(self, head: str) -> w.Accordion:
+        """The collapsible section of one group of fields (`model`, `train`, `data`), open at first; its rows
+        are set once the form has made them."""
+        field = next(f for f in dataclasses.fields(self.config_cls) if f.name == head)
+        self.sections[head] = w.Accordion([w.VBox([])], titles=(field.metadata.get("doc") or head,), selected_index=0)
+        return self.sections[head]
 
     def observe(self, callback: Callable[[C], object]) -> None:
         """Call `callback(config)` after each change that gives a valid config."""
@@ -218,7 +239,7 @@ class ConfigForm(Generic[C]):
         self._silent = True
         try:
             for name, control in self.controls.items():
-                value = getattr(config, name)
+                value = get_path(config, name)
                 if self._kinds[name] is tuple:
                     value = ", ".join(map(str, value))
                 _fit(control, value)

@@ -18,7 +18,9 @@ change, a resize or a new dpi gives a full render, which refreshes the cache.
 The figure is a bare `matplotlib.figure.Figure` given an ipympl canvas under `plt.ioff()`: it is never
 displayed automatically, never registered with pyplot (so panels leak no pyplot figures), and its
 canvas widget sits in the panel's layout. It works with any pyplot backend (no `%matplotlib widget`
-needed). Colours: a white figure face with the Okabe-Ito palette, readable in light and dark themes.
+needed). Colours: a white figure face with the Okabe-Ito palette; under a dark JupyterLab or Voila theme the
+canvas is shown with its lightness inverted and its hues kept (`DARK_CSS`, a CSS filter that follows the theme
+as it changes), while exported figures stay white.
 `alt` is the figure's text alternative: a caption under the canvas and the Description of exported files.
 """
 
@@ -104,6 +106,12 @@ def log2_axis(ax: Axes, values: Iterable[float]) -> None:
     ax.set_xlim(widths[0] / 1.3, widths[-1] * 1.3)
 
 
+DARK_CSS = (  # JupyterLab and Voila mark the body with data-jp-theme-light; only the figure's pixels are filtered
+    "<style>body[data-jp-theme-light='false'] .wb-figure canvas "
+    "{filter: invert(0.88) hue-rotate(180deg);}</style>"
+)
+
+
 class LiveFigure:
     """A grid of axes on an ipympl canvas, redrawn at most once per `min_interval` seconds."""
 
@@ -130,6 +138,7 @@ class LiveFigure:
         canvas.toolbar_position = "top"
         canvas.layout.padding = f"{TOOLBAR_BAND}px 0 0 0"
         canvas.resizable = False
+        canvas.add_class("wb-figure")
         self.caption = w.HTML()
         self.min_interval, self.render_share, self.render_seconds = min_interval, render_share, 0.0
         self.max_interval = max_interval
@@ -226,7 +235,7 @@ class LiveFigure:
     @alt.setter
     def alt(self, text: str) -> None:
         self._alt = text  # not canvas.tooltip: ipympl 0.10's front end fails to render a canvas that has one
-        self.caption.value = (
+        self.caption.value = DARK_CSS + (
             f'<div role="note" style="font-size:85%;opacity:0.8;white-space:normal;line-height:1.35">{text}</div>'
         )
 

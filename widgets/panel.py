@@ -37,7 +37,9 @@ import csv
 import html
 import io
 import json
+import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +98,30 @@ def records_json(records: list[Record], config: Config | None = None) -> str:
     return json.dumps(plain(body))
 
 
+def read_run_file(path: str) -> str:
+    """The text of an exported run's file, its size checked with `os.stat` before anything is read."""
+    path = os.path.expanduser(path)
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise ValueError(f"run file: cannot open {path!r} ({err.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"run file: {path!r} is not a file")
+    if info.st_size > MAX_LOAD_BYTES:
+        raise ValueError(
+            f"run file: {path!r} is {info.st_size / 2**20:.1f} MB; the share box loads exported runs of at most "
+            f"{MAX_LOAD_BYTES / 2**20:g} MB: {BIGGER_RUNS}"
+        )
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read(MAX_LOAD_BYTES + 1)  # the file may have grown since os.stat
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"run file: cannot read {path!r} ({err})") from None
+    if len(text) > MAX_LOAD_BYTES:
+        raise ValueError(f"run file: {path!r} holds more than {MAX_LOAD_BYTES / 2**20:g} MB: {BIGGER_RUNS}")
+    return text.strip()
+
+
 def download_link(data: bytes, filename: str, mime: str) -> str:
     """An HTML link that downloads `data` (a data URL: needs no file server, so it works in Voila)."""
     url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
@@ -103,6 +129,10 @@ def download_link(data: bytes, filename: str, mime: str) -> str:
 
 
 EXPORTED_RUN = re.compile(r'^\{.*"records"\s*:', re.DOTALL)  # the JSON export of a run (a config has no "records")
+# What the share box loads in the kernel's thread, refused by its size before anything is read or parsed: reading,
+# checking, drawing and saving an exported run takes about 0.15 s per MB on 2 cores (a default run exports 0.2 MB).
+MAX_LOAD_BYTES = 2 * 2**20
+BIGGER_RUNS = "import a bigger run with `python -m workbench runs import RUN.json` and open it in Compare runs"
 _MIME = {"png": "image/png", "svg": "image/svg+xml", "csv": "text/csv", "json": "application/json"}
 
 
@@ -227,9 +257,11 @@ class Panel(Generic[C]):
         config = self.config
         self.running_config = config  # before clear(), which lays the figure out for the run about to start
         if not self.auto:
-            self._waiting = None
-            with self.live.lock:
-                self.clear()
+            with self.controller.touching() as open_:  # the worker's thread: a closed panel's figure is left alone
+                if open_:
+                    self._waiting = None
+                    with self.live.lock:
+                        self.clear()
         return self.run(config, stop)
 
     def _reset(self) -> None:
@@ -251,10 +283,13 @@ class Panel(Generic[C]):
         if not force and not self.live.due():
             self._waiting = record
             return
-        self._waiting = None
-        with self.live.lock:
-            self.draw(record)
-        self.live.draw(force=True)
+        with self.controller.touching() as open_:  # the worker's thread too: never a closed panel's figure
+            if not open_:
+                return
+            self._waiting = None
+            with self.live.lock:
+                self.draw(record)
+            self.live.draw(force=True)
 
     def flush(self) -> None:
         """Draw the last record that the throttle held back."""
@@ -280,10 +315,16 @@ class Panel(Generic[C]):
         return steps, values
 
     def _share_box(self) -> w.Widget:
-        self.share_text = w.Text(placeholder="config code or JSON", layout=w.Layout(width="420px"))
+        self.share_text = w.Text(
+            placeholder="config code or JSON, an exported run or its .json file's path", layout=w.Layout(width="420px")
+        )
         copy = w.Button(description="Copy config", tooltip="show this config as a short code", icon="share")
         as_json = w.Button(description="as JSON", tooltip="show this config as JSON")
-        load = w.Button(description="Load", tooltip="restore the config pasted in the box", icon="upload")
+        load = w.Button(
+            description="Load",
+            tooltip="restore the config or run pasted in the box, or the run file it names",
+            icon="upload",
+        )
         copy.on_click(lambda _: setattr(self.share_text, "value", self.config.to_code()))
         as_json.on_click(lambda _: setattr(self.share_text, "value", self.config.to_json()))
         load.on_click(lambda _: self.load(self.share_text.value))
@@ -292,10 +333,19 @@ class Panel(Generic[C]):
 
     def load(self, text: str) -> None:
         """Restore a config from a code or JSON string, or a whole run from the text of the JSON export
-        (`workbench.runs.runfile.read_run`): everything is validated first (the config, every record against the
-        experiment's METRICS), then applied at once; any failure is a message in the panel and changes nothing."""
-        text, records = text.strip(), None
+        (`workbench.runs.runfile.read_run`) or the path of its file: everything is validated first (the config, every
+        record against the experiment's METRICS), then applied at once; any failure is a message in the panel and
+        changes nothing. A text or file over `MAX_LOAD_BYTES` is refused by its size, before it is read or parsed."""
+        records = None
         try:
+            if len(text) > MAX_LOAD_BYTES:
+                raise ValueError(
+                    f"the text is {len(text) / 2**20:.1f} MB; the share box loads a config or an exported run of at "
+                    f"most {MAX_LOAD_BYTES / 2**20:g} MB: {BIGGER_RUNS}"
+                )
+            text = text.strip()
+            if text.lower().endswith(".json") and not text.startswith("{") and "\n" not in text:
+                text = read_run_file(text)
             if EXPORTED_RUN.match(text):
                 fields, records = read_run(text)
                 config = self.config_cls.from_dict(fields)
@@ -353,8 +403,9 @@ class Panel(Generic[C]):
         self.download.value = download_link(self.export(fmt), name, _MIME[fmt])
 
     def close(self) -> None:
-        """Stop the run (waiting for its thread), then release the figure and every widget model of the panel:
-        the layout, its children and their layouts, styles and toolbars."""
+        """Stop the run, then release the figure and every widget model of the panel: the layout, its children and
+        their layouts, styles and toolbars. Returns at once (`RunController.close`): a computation that cannot stop
+        before its next chunk, seed or stage ends on its own and touches nothing of the closed panel."""
         self.controller.close()
         self.live.close()
         close_all(self.widget)
@@ -430,12 +481,18 @@ class LivePanel(Panel[C]):
         progress = f"{last.unit[:-1]} {last.done}/{last.total}"
         label = f"{time.strftime('%H:%M:%S')}  {'error at ' if err else ''}{progress}  {changed}"
         meta = {"status": "error", "error": f"{type(err).__name__}: {err}"} if err else {}
-        try:  # the run database keeps it across kernel restarts
+        problem = None
+        try:  # the run database keeps it across kernel restarts (no widget held meanwhile: close() is not kept waiting)
             RunDB().save_run(self.experiment_name, config, records, label=label[:120], **meta)
         except RunDBError as err:
-            self.show_message(f"run kept in this session only: {err}")
-        self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]
-        self._list_past()
+            problem = f"run kept in this session only: {err}"
+        with self.controller.touching() as open_:  # called from the worker's thread at the end of a run
+            if not open_:
+                return
+            if problem:
+                self.show_message(problem)
+            self.past_runs = (self.past_runs + [(label[:120], config, records)])[-PAST_RUNS:]
+            self._list_past()
 
     def _show_selected(self, _button: w.Button) -> None:
         index = self.past.value

@@ -15,6 +15,12 @@ come from the record itself (`Record.fraction`, `workbench.core.experiment.progr
 "running: step 1200 of 4000", "stopped at job 3 of 20", "diverged at step k of n", "finished: 20 jobs
 in X s" or "error: ...". Exceptions end the run with their message in the status line: they are never
 raised into the notebook and never printed from the thread.
+
+Every widget change the worker makes happens inside `touching()`, which says whether the controller is still
+open (and, for a view, whether its computation is still the latest). `close()` therefore returns at once (within
+`CLOSE_WAIT`): it stops the computation, waits for a widget update in progress to end, and leaves a worker that is
+still computing (inside a compilation, or a stage of a view) to end on its own at its next stop check, touching no
+widget.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import html
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import ipywidgets as w
 
@@ -30,6 +37,7 @@ from workbench.core.experiment import Record, progress_text
 
 _COLOURS = {"diverged": "#D55E00", "error": "#D55E00", "finished": "#009E73"}
 DEBOUNCE = 0.02  # seconds a view waits for a newer control change (stale results are dropped anyway)
+CLOSE_WAIT = 0.5  # seconds close() waits for the worker to end; a worker still computing then ends detached
 
 
 def final_text(record: Record | None, stop: threading.Event, seconds: float) -> tuple[str, str]:
@@ -67,6 +75,7 @@ class RunController:
         self.state = "ready"
         self.error: Exception | None = None
         self._wake = threading.Condition()
+        self._guard = threading.RLock()  # held by the worker while it changes widgets (see `touching`)
         self._requested = self._served = 0
         self._closed = False
         self.run_button = w.Button(
@@ -108,6 +117,14 @@ class RunController:
         if self.auto:
             return self._served < self._requested or self.state in ("starting", "compiling", "running")
         return self.thread is not None and self.thread.is_alive()
+
+    @contextmanager
+    def touching(self, generation: int | None = None) -> Iterator[bool]:
+        """Hold the widget guard: yields True while the controller is open (and, with a view's `generation`, that
+        computation is the latest). A worker changes widgets only inside it, and only when it yields True; `close`
+        takes the guard after marking the controller closed, so no widget is changed once close() returned."""
+        with self._guard:
+            yield self._current(generation)
 
     def show(self, state: str, text: str) -> None:
         """Set the status line (and `state`, its bare word)."""
@@ -181,6 +198,8 @@ class RunController:
                 target = self._requested
             time.sleep(self.debounce)  # settings passed while a slider is dragged are skipped
             with self._wake:
+                if self._closed:
+                    return
                 if self._requested != target:
                     continue
                 self.stop_event = stop = threading.Event()
@@ -195,49 +214,57 @@ class RunController:
     # ---- the loop shared by both
     def _loop(self, stop: threading.Event, generation: int | None) -> None:
         start, last = time.perf_counter(), None
-        if self._current(generation):
-            self.records.clear()
-            self.progress.value = 0.0
-            self.show("starting", "starting..." if generation is None else "updating for the new settings...")
+        with self.touching(generation) as current:
+            if current:
+                self.records.clear()
+                self.progress.value = 0.0
+                self.show("starting", "starting..." if generation is None else "updating for the new settings...")
         self.error = None
         try:
             for record in self._run(stop):
-                if not self._current(generation):
-                    return  # superseded: a newer request redraws
-                if record.status == "compiling":
-                    self.show("compiling", "compiling...")
-                    continue
-                record.params = None
-                last = record
-                self.records.append(record)
-                self.on_record(record)
-                self.progress.value = record.fraction
-                if record.status == "running" and not stop.is_set():
-                    self.show("running", f"running: {progress_text(record)}")
+                with self.touching(generation) as current:
+                    if not current:
+                        return  # superseded (a newer request redraws) or closed
+                    if record.status == "compiling":
+                        self.show("compiling", "compiling...")
+                        continue
+                    record.params = None
+                    last = record
+                    self.records.append(record)
+                    self.on_record(record)
+                    self.progress.value = record.fraction
+                    if record.status == "running" and not stop.is_set():
+                        self.show("running", f"running: {progress_text(record)}")
             final = final_text(last, stop, time.perf_counter() - start)
         except Exception as err:  # shown in the panel, never raised into the notebook
             self.error = err
             final = ("error", f"error: {err}" if isinstance(err, ValueError) else f"error: {type(err).__name__}: {err}")
         if not self._current(generation):
             return
-        if self.on_end is not None:
+        if self.on_end is not None:  # outside the guard: it may save to the run database; it guards its widgets
             try:
                 self.on_end()
             except Exception as err:
                 final = ("error", f"error while drawing: {type(err).__name__}: {err}")
-        self.run_button.disabled, self.stop_button.disabled = False, True  # before the final status
-        self.show(*final)
+        with self.touching(generation) as current:
+            if current:
+                self.run_button.disabled, self.stop_button.disabled = False, True  # before the final status
+                self.show(*final)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop whatever runs, wait for the worker thread to end (within about one chunk or job: by default
-        without a limit, so no thread outlives its panel) and close the widgets. A closed controller's thread
-        touches no widget and calls no callback."""
+    def close(self, timeout: float | None = CLOSE_WAIT) -> None:
+        """Stop whatever runs and close the widgets, returning within about `timeout` seconds (None: wait for the
+        worker thread to end). A worker still computing after that ends on its own at its next stop check (the
+        next chunk, job, seed or stage) and changes no widget: it draws no record and ends no run (a run's `on_end`
+        that had begun when close() came changes widgets only inside `touching`)."""
+        end = None if timeout is None else time.monotonic() + timeout
         with self._wake:
             self._closed = True
             self.stop_event.set()
             self._wake.notify_all()
-        if self.thread is not None:
-            self.thread.join(timeout)
+        if self._guard.acquire(timeout=-1 if end is None else max(0.0, end - time.monotonic())):
+            self._guard.release()  # a widget update in progress has ended; every later one sees `_closed`
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(None if end is None else max(0.0, end - time.monotonic()))
         close_all(self.run_button, self.stop_button, self.reset_button, self.progress, self.status, self.widget)
 
 

@@ -1,5 +1,6 @@
 """Attacks on every Config field of every panel's experiment and of the model/training configs: a catalogue of
-in-range, boundary, out-of-range, numpy-typed and foreign values per field, then hypothesis's random values."""
+in-range, boundary, out-of-range, numpy-typed and foreign values per field (a group's fields by their path, with
+the experiment's limits), foreign values for the groups themselves, then hypothesis's random values."""
 
 from __future__ import annotations
 
@@ -11,40 +12,48 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.core.config import Config, field_types
+from workbench.core.config import Config, get_path, leaves
 
 from .oracle import CONFIGS, assert_no_problems, field_oracle, field_values, judge, mention
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def attack_field(cls: type[Config], f: dataclasses.Field, value, problems: list) -> str:
-    kind = field_types(cls)[f.name]
-    meta = dict(f.metadata)
-    valid, expected = field_oracle(kind, meta, value, f.name)
+def attack_field(cls: type[Config], path: str, kind, meta: dict, value, problems: list) -> str:
+    valid, expected = field_oracle(kind, meta, value, path.rsplit(".", 1)[-1])
 
     def build():
         try:
-            config = cls(**{f.name: value})
+            config = cls().replace(**{path: value})
         except ValueError:
-            if valid and passes_field_checks(cls, f.name, value):
+            if valid and passes_field_checks(cls, path, value):
                 raise CrossField from None
             raise
-        stored = getattr(config, f.name)
+        stored = get_path(config, path)
         assert type(stored) is type(expected) and stored == expected, (stored, expected)
         if isinstance(stored, tuple):
             assert all(type(s) is type(e) for s, e in zip(stored, expected, strict=True))
         assert cls.from_code(config.to_code()) == config  # a shareable value (no callables, no numpy types)
         return config
 
-    label = f"{cls.__module__}.{cls.__name__}({f.name}={value!r:.60})"
+    label = f"{cls.__module__}.{cls.__name__}({path}={value!r:.60})"
     try:
         return judge(
-            label, f.name, build, valid, must_mention=mention(kind, meta, value), reraise=CrossField, problems=problems
+            label, path, build, valid, must_mention=mention(kind, meta, value), reraise=CrossField, problems=problems
         )
     except CrossField:  # a valid value that another field's default rules out: a refusal naming a field is right
-        names = tuple(g.name for g in dataclasses.fields(cls))
-        return judge(label, names, lambda: cls(**{f.name: value}), None, problems=problems)
+        names = tuple(p for p, *_ in leaves(cls))
+        return judge(label, names, lambda: cls().replace(**{path: value}), None, problems=problems)
+
+
+GROUP_VALUES = [0, "x", None, 1.5, True, [], (1,), {"nope": 1}, {"lr": "fast"}, {"width": -1}, {1: 2}]
+
+
+def attack_group(cls: type[Config], name: str, problems: list) -> None:
+    """A group field given something other than its config or a JSON object of valid fields: refused naming it."""
+    for value in GROUP_VALUES:
+        label = f"{cls.__module__}.{cls.__name__}({name}={value!r:.60})"
+        judge(label, name, lambda value=value: cls().replace(**{name: value}), False, problems=problems)
 
 
 class CrossField(Exception):
@@ -55,7 +64,7 @@ def passes_field_checks(cls: type[Config], name: str, value) -> bool:
     """True when `value` passes every per-field check of `cls` (its cross-field `validate` switched off)."""
     try:
         with mock.patch.object(cls, "validate", lambda self: None):
-            cls(**{name: value})
+            cls().replace(**{name: value})
     except (ValueError, TypeError):
         return False
     return True
@@ -64,9 +73,12 @@ def passes_field_checks(cls: type[Config], name: str, value) -> bool:
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: f"{c.__module__.split('.')[-1]}.{c.__name__}")
 def test_every_config_field_refuses_bad_values_clearly(cls):
     problems: list = []
+    for path, _, kind, meta in leaves(cls):
+        for value in field_values(kind, meta, path.rsplit(".", 1)[-1]):
+            attack_field(cls, path, kind, meta, value, problems)
     for f in dataclasses.fields(cls):
-        for value in field_values(field_types(cls)[f.name], dict(f.metadata)):
-            attack_field(cls, f, value, problems)
+        if f.metadata.get("group") is not None:
+            attack_group(cls, f.name, problems)
     assert_no_problems(problems)
 
 
@@ -81,13 +93,13 @@ SCALARS = st.one_of(
     st.floats(width=32, allow_nan=True).map(np.float32),
 )
 VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.lists(SCALARS, max_size=3).map(tuple))
-FIELDS = [(cls, f) for cls in CONFIGS for f in dataclasses.fields(cls)]
+FIELDS = [(cls, leaf) for cls in CONFIGS for leaf in leaves(cls)]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(which=st.sampled_from(FIELDS), value=VALUES)
 def test_random_values_for_any_field(which, value):
     problems: list = []
-    cls, f = which
-    attack_field(cls, f, value, problems)
+    cls, (path, _, kind, meta) = which
+    attack_field(cls, path, kind, meta, value, problems)
     assert_no_problems(problems)

@@ -110,7 +110,7 @@ def attacks(arg: D.Arg, good: object) -> list[tuple[object, bool | None]]:
         out += [(arg.lo - 1, False)] if arg.lo is not None else []
         out += [(arg.hi + 1, False)] if arg.hi is not None else []
     elif isinstance(arg, (D.Real, D.Reals)):
-        inside = example(arg, inspect.Parameter("x", inspect.Parameter.KEYWORD_ONLY))
+        inside = float(_clamp(0.5, arg.lo, arg.hi) + (1e-3 if arg.lo_open and arg.lo == 0.5 else 0.0))
         out += [(inside, True), (np.float32(inside), True), ("1", False), (complex(1, 1), False)]
         out += [(math.nan, False), (-math.inf, False), (10**400, False)]
         out += [(math.inf, False)] if arg.hi is not None or isinstance(arg, D.Real) else []
@@ -160,5 +160,6 @@ def test_declared_arguments_are_checked(label, fn):
     ), f"the base call built from the declarations failed: {problems}"
     for name, arg in declared.items():
         for value, valid in attacks(arg, base[name]):
-            judge(label, name, lambda: fn(**{**base, name: value}), valid, problems=problems, nonfinite_ok=finite_ok)
+            call = lambda name=name, value=value: fn(**{**base, name: value})
+            judge(label, name, call, valid, problems=problems, nonfinite_ok=finite_ok)
     assert_no_problems(problems)

@@ -79,7 +79,7 @@ class CollapsePanel(LivePanel[neural_collapse.Config]):
             line.set_data([], [])
         for line in self.layers:
             line.remove()
-        n_layers = config.depth
+        n_layers = config.model.depth
         self.layers = [
             axes[2].plot([], [], color=PALETTE[i % len(PALETTE)], label=f"layer {i + 1}")[0] for i in range(n_layers)
         ]

@@ -22,8 +22,8 @@ ALT = (
 
 HELP = Help(
     what="The size of each layer's activations, and of their change, after a few optimizer steps, against width, "
-    "as microsoft/mup's coordinate check draws it (Yang et al. 2022, Fig. 5); the fitted log-log slope per "
-    "layer is in the legend.",
+    "as microsoft/mup's coordinate check draws it (Yang et al. 2022, Fig. 5); the bottom-right plot shows the "
+    "fitted log-log slope of each layer's change against width.",
     try_="Compare sp, ntk, mup and mf at the same learning rate; switch SGD to Adam.",
     theory="Under muP and mean field every curve is flat (slope 0); under the standard parametrization with a fixed "
     "learning rate the last layers blow up with width; under NTK parametrization updates shrink like "
@@ -55,8 +55,8 @@ class CoordCheckPanel(LivePanel[coord_check.Config]):
         config = self.running_config or self.config
         for artist in self.lines + [self.pending]:
             artist.remove()
-        n = config.depth + 1
-        labels = [f"h_{l + 1}" for l in range(config.depth)] + ["readout"]
+        n = config.model.depth + 1
+        labels = [f"h_{l + 1}" for l in range(config.model.depth)] + ["readout"]
         groups = [
             [ax.plot([], [], "o-", ms=3, color=PALETTE[l % len(PALETTE)], label=labels[l])[0] for l in range(n)]
             for ax in self.live.axes[:3]
@@ -90,6 +90,8 @@ class CoordCheckPanel(LivePanel[coord_check.Config]):
                 for l in range(n):
                     self.lines[k * n + l].set_data(widths, np.maximum(values[:, l], 1e-12))
                 self.rescale(self.live.axes[k])
+        if record.status in ("diverged", "stopped", "error") and "slopes" not in m:
+            self.pending.set_text(f"not fitted: the run {record.status} before its last width")
         if "slopes" in m:
             self.pending.set_visible(False)
             self.slopes.set_data(np.arange(1, len(m["slopes"]) + 1), m["slopes"])

@@ -21,7 +21,8 @@ PHASE_ALT = (
 )
 SELU_ALT = (
     "Arrows: a third of one layer's change of (mean, variance) of the activations under the moment map; orange path: "
-    "the trajectory from the selected start (click to move it); black diamond: the fixed point (0, 1)."
+    "the trajectory from the selected start (click to move it); black diamond: the fixed point the map settles at "
+    "((0, 1) for omega = 0, tau = 1)."
 )
 
 
@@ -100,7 +101,7 @@ class PhaseDiagramPanel(Panel[phase_diagram.Config]):
 SELU_HELP = Help(
     what="How the mean and variance of a layer's activations change from one layer to the next in a SELU "
     "network: grey arrows (a third of one layer's step), the path from the chosen start (orange), "
-    "and the fixed point (0, 1) (black diamond).",
+    "and the fixed point the map settles at (black diamond; (0, 1) for omega = 0, tau = 1).",
     try_="Click anywhere to start a path there; change omega and tau away from (0, 1) to see the fixed "
     "point move; type another activation.",
     theory="For SELU with omega = 0 and tau = 1 the map contracts to (0, 1) from a wide basin: activations "
@@ -121,27 +122,27 @@ class SeluFlowPanel(Panel[selu_flow.Config]):
         _click(self, self.live.axes[0], ("mu0", "nu0"))
 
     def setup(self, axes: list[Axes]) -> None:
-        view = selu_flow.view(self.config)
-        self.arrows = axes[0].quiver(
-            view["mu"],
-            view["nu"],
-            view["d_mu"],
-            view["d_nu"],
-            color="#777777",
-            angles="xy",
-            scale_units="xy",
-            scale=3.0,
-            width=0.004,
-        )
+        self.arrows = None
         (self.path,) = axes[0].plot([], [], "o-", ms=3, color=PALETTE[1], label="path from the start")
-        axes[0].plot([0.0], [1.0], "D", color="black", ms=6, label="fixed point (0, 1)")
-        axes[0].set(xlabel="mean mu", ylabel="variance nu", xlim=(-1.1, 1.1), ylim=(0.1, 3.1), title="moment map")
-        axes[0].legend(loc="upper right", fontsize=7)
+        (self.fixed,) = axes[0].plot([], [], "D", color="black", ms=6, label="fixed point")
+        axes[0].set(xlabel="mean mu", ylabel="variance nu", title="moment map")
 
     def draw(self, record: Record) -> None:
         m, config = record.metrics, self.running_config
         assert config is not None  # a record is drawn under the config of its run
-        self.arrows.set_UVC(m["d_mu"], m["d_nu"])
+        ax = self.live.axes[0]
+        if self.arrows is not None:
+            self.arrows.remove()  # the grid follows the path, so the field is drawn anew
+        self.arrows = ax.quiver(m["mu"], m["nu"], m["d_mu"], m["d_nu"], color="#777777", angles="xy",
+                                scale_units="xy", scale=3.0, width=0.004)  # fmt: skip
         self.path.set_data(m["path"][:, 0], m["path"][:, 1])
+        fixed = m.get("fixed_point")
+        self.fixed.set_data(*(([fixed[0]], [fixed[1]]) if fixed is not None else ([], [])))
+        self.fixed.set_label(f"fixed point ({fixed[0]:.3g}, {fixed[1]:.3g})" if fixed is not None else "no fixed point")
+        mu, nu = m["mu"], m["nu"]
+        pad_mu, pad_nu = 0.05 * np.ptp(mu), 0.05 * np.ptp(nu)
+        ax.set(xlim=(mu.min() - pad_mu, mu.max() + pad_mu), ylim=(nu.min() - pad_nu, nu.max() + pad_nu))
+        ax.legend(loc="upper right", fontsize=7)
         end = m["path"][-1]
-        self.show_message(f"after {config.steps} layers: mean {end[0]:.4f}, variance {end[1]:.4f}", error=False)
+        where = f"; fixed point ({fixed[0]:.4f}, {fixed[1]:.4f})" if fixed is not None else "; no fixed point reached"
+        self.show_message(f"after {config.steps} layers: mean {end[0]:.4f}, variance {end[1]:.4f}{where}", error=False)

@@ -103,7 +103,7 @@ class GrokkingPanel(LivePanel[grokking.Config]):
             "Fourier spectrum of the embeddings" if config.task == "modular" else "(no embedding: XOR task)"
         )
         for ax in self.live.axes[:3]:  # log-step axes need positive limits before the first record (auto: the
-            ax.set_xlim(1, max(config.steps, 10), auto=True)  # data's limits take over once there is data)
+            ax.set_xlim(1, max(config.train.steps, 10), auto=True)  # data's limits take over once there is data)
         self.live.axes[1].set_ylim(1e-3, 10, auto=True)
         self.live.axes[2].set_ylim(0, 1, auto=True)
 

@@ -4,6 +4,8 @@ parametrization, with the n^-1/2 lazy reference (`workbench.experiments.lazy_ric
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.axes import Axes
 
@@ -20,6 +22,13 @@ ALT = (
     "Dashed grey: slope -1/2, the lazy rate."
 )
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
+
+STYLES: dict[str, dict[str, Any]] = {  # mup and mf move features alike, so their lines overlap: a marker and a dash tell them apart
+    "sp": dict(marker="o", ms=3, ls="-"),
+    "ntk": dict(marker="s", ms=3, ls="-"),
+    "mup": dict(marker="o", ms=6, ls="-", mfc="none"),
+    "mf": dict(marker="x", ms=5, ls="--"),
+}
 
 HELP = Help(
     what="Relative feature movement, relative change of the empirical NTK and the distance to the infinite-width "
@@ -43,15 +52,17 @@ class LazyRichPanel(LivePanel[lazy_rich.Config]):
         for ax, (key, title) in zip(axes, METRICS):
             ax.set(xscale="log", yscale="log", xlabel="width", ylabel="relative size", title=title)
             for i, p in enumerate(P.NAMES):
-                self.lines[key, p] = ax.plot([], [], "o-", ms=3, color=PALETTE[i], label=p)[0]
-        axes[0].legend(fontsize=7)
-        self.refs = [ax.plot([], [], "--", color="#999999", lw=1)[0] for ax in axes]
+                self.lines[key, p] = ax.plot([], [], color=PALETTE[i], label=p, **STYLES[p])[0]
+        self.refs = [ax.plot([], [], "--", color="#999999", lw=1, label="slope -1/2 (lazy)")[0] for ax in axes]
 
     def clear(self) -> None:
+        config = self.running_config or self.config
         for line in list(self.lines.values()) + self.refs:
             line.set_data([], [])
         for ax in self.live.axes:
-            log2_axis(ax, (self.running_config or self.config).widths)
+            log2_axis(ax, config.widths)
+        shown = [self.lines["feature_movement", p] for p in config.parametrizations]  # only what this run trains
+        self.live.axes[0].legend(handles=shown + self.refs[:1], fontsize=7)
 
     def draw(self, record: Record) -> None:
         rows = self.points()

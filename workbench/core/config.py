@@ -52,6 +52,21 @@ def spec(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def group(
+    default: Config, *, fixed: Iterable[str] = (), limits: Mapping[str, Mapping[str, Any]] | None = None, doc: str = ""
+) -> Any:
+    """A field holding a nested Config (a `model:`, `train:` or `data:` group) with this experiment's defaults.
+    `fixed`: its fields this experiment sets itself (hidden in the form; a value other than the default is
+    refused); `limits`: narrower ranges of its fields here, with the reason where a shared range is narrowed,
+    e.g. {"steps": dict(hi=10_000, why="every step is traced")}."""
+    names = {f.name for f in dataclasses.fields(default)}
+    unknown = (set(fixed) | set(limits or {})) - names
+    if unknown:
+        raise TypeError(f"group: {type(default).__name__} has no fields {sorted(unknown)}")
+    meta = dict(_DEFAULT_META, doc=doc, group=default, fixed=tuple(fixed), limits=dict(limits or {}))
+    return dataclasses.field(default=default, metadata=meta)
+
+
 def _range_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta["lo"], meta["hi"]
     left = "(" if meta["lo_open"] else "["
@@ -97,6 +112,8 @@ def _number(name: str, meta: dict, kind: type, value: Any):
 def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
     """Validate one value against its field's declared type (`int`, `float`, `bool`, `str` or
     `tuple[T, ...]`, checked per element) and range; return it normalised."""
+    if meta.get("group") is not None:
+        return _check_group(name, meta, kind, value)
     if kind is tuple:
         raise TypeError(f"{name}: declare a tuple field with its element type, e.g. tuple[int, ...]")
     if typing.get_origin(kind) is tuple:
@@ -126,6 +143,61 @@ def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
     return value
 
 
+def _check_group(name: str, meta: dict, kind: type[Config], value: Any) -> Config:
+    """A group's value (an instance, or a dict of fields over this experiment's defaults) within its fixed fields
+    and limits; errors name the field by its path, e.g. 'model.width: must be in [1, 65536], got -5'."""
+    default = meta["group"]
+    if isinstance(value, dict):
+        _check_limits(name, meta, kind, value)
+        try:
+            value = kind.from_dict({**default.to_dict(), **value})
+        except ValueError as err:
+            raise ValueError(f"{name}.{err}") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"{name}: must be a {kind.__name__} or a JSON object of its fields, got {value!r:.80}")
+    for sub in meta["fixed"]:
+        if getattr(value, sub) != getattr(default, sub):
+            raise ValueError(
+                f"{name}.{sub}: this experiment sets it itself; leave it at {getattr(default, sub)!r}, "
+                f"got {getattr(value, sub)!r}"
+            )
+    _check_limits(name, meta, kind, {sub: getattr(value, sub) for sub in meta["limits"]})
+    return value
+
+
+def _check_limits(name: str, meta: dict, kind: type[Config], values: Mapping[str, Any]) -> None:
+    """A group's fields among `values` against the experiment's narrower limits, named by their path."""
+    subfields = {f.name: f for f in dataclasses.fields(kind)}
+    for sub, narrower in meta.get("limits", {}).items():
+        if sub in values:
+            sub_meta = {**_DEFAULT_META, **subfields[sub].metadata, **narrower}
+            check_field(f"{name}.{sub}", sub_meta, field_types(kind)[sub], values[sub])
+
+
+def leaves(cls: type[Config]) -> list[tuple[str, dataclasses.Field[Any], Any, dict[str, Any]]]:
+    """(path, field, type, range) of every field a user sets: plain fields, then each group's fields by their
+    dotted path ('train.lr'), less its fixed ones, with its limits applied."""
+    out = []
+    for f in dataclasses.fields(cls):
+        meta = {**_DEFAULT_META, **f.metadata}
+        if meta.get("group") is None:
+            out.append((f.name, f, field_types(cls)[f.name], meta))
+            continue
+        kind = field_types(cls)[f.name]
+        for path, sub, sub_kind, sub_meta in leaves(kind):
+            if path not in meta["fixed"]:
+                sub_meta = {**sub_meta, **meta["limits"].get(path, {})}
+                out.append((f"{f.name}.{path}", sub, sub_kind, sub_meta))
+    return out
+
+
+def get_path(config: Config, path: str) -> Any:
+    """The value of a field by its dotted path ('model.width')."""
+    for part in path.split("."):
+        config = getattr(config, part)
+    return config
+
+
 @functools.cache
 def field_types(cls) -> dict[str, Any]:
     """The resolved annotation of every field of a Config class."""
@@ -149,15 +221,63 @@ class Config:
         """Cross-field checks; subclasses override and raise ValueError naming the fields."""
 
     def replace(self, **changes: Any) -> Self:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`, keyed by field name or by dotted path into a group ('train.lr')."""
+        flat: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            head, _, rest = self.resolve(key).partition(".")
+            if head not in names or (rest and not isinstance(getattr(self, head), Config)):
+                raise ValueError(f"{key}: not a field of {type(self).__name__}; known: {sorted(names)}")
+            if rest:
+                nested.setdefault(head, {})[rest] = value
+            else:
+                flat[head] = value
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for head, sub in nested.items():
+            _check_limits(head, dict(fields[head].metadata), type(getattr(self, head)), sub)
+            try:
+                flat[head] = getattr(self, head).replace(**sub)
+            except ValueError as err:
+                raise ValueError(f"{head}.{err}") from None
+        return dataclasses.replace(self, **flat)
+
+    VERSION: ClassVar[int] = 2  # 2: fields in model/train/data groups; 1: every field at the top (codes before 2026-12)
+    RENAMED: ClassVar[dict[str, str]] = {}  # a version-1 name -> its path today, where it is not the same name
 
     @classmethod
-    def like(cls, other: Config, **fields: Any) -> Self:
-        """This kind of config built from another's fields of the same names (an experiment's width, depth,
-        lr, seed, ...), then `fields` (sizes of the data, a width of a sweep, ...)."""
-        mine = {f.name for f in dataclasses.fields(cls)}
-        shared = {k: v for k, v in dataclasses.asdict(other).items() if k in mine}
-        return cls(**{**shared, **fields})
+    def resolve(cls, key: str) -> str:
+        """The path of a field named by its path or by its version-1 (flat) name: 'lr' -> 'train.lr'."""
+        if key.partition(".")[0] in {f.name for f in dataclasses.fields(cls)}:
+            return key
+        if key in cls.RENAMED:
+            return cls.RENAMED[key]
+        found = [
+            f"{f.name}.{key}"
+            for f in dataclasses.fields(cls)
+            if f.metadata.get("group") is not None and key in {g.name for g in dataclasses.fields(f.metadata["group"])}
+        ]
+        return found[0] if len(found) == 1 else key
+
+    @classmethod
+    def migrate(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Fields of an older version moved to today's places: a version-1 (flat) name goes to its `RENAMED` path,
+        or into the one group that has a field of that name."""
+        data = dict(data)
+        version = data.pop("version", 1)
+        if version not in (1, cls.VERSION):
+            raise ValueError(f"version: config version {version!r} is not 1 or {cls.VERSION}")
+        top = {f.name for f in dataclasses.fields(cls)}
+        for key in [k for k in data if k not in top and isinstance(k, str)]:
+            path = cls.resolve(key)
+            if path == key:
+                continue  # unknown: from_dict names it
+            head, _, rest = path.partition(".")
+            target = data.setdefault(head, {}) if rest else data
+            if not isinstance(target, dict):
+                raise ValueError(f"{head}: both a group of fields and the old field {key!r} are given")
+            target[rest or head] = data.pop(key)
+        return data
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -170,6 +290,7 @@ class Config:
         if not isinstance(data, dict):
             raise ValueError(f"{cls.__name__}: expected a JSON object of fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
+        data = cls.migrate(data)
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}; known: {sorted(names)}")
@@ -190,11 +311,17 @@ class Config:
 
     def to_code(self) -> str:
         """A short shareable string (like TensorFlow Playground's URL) holding only non-default fields."""
-        changed = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default
-        }
-        raw = zlib.compress(json.dumps(changed, sort_keys=True).encode(), 9)
+        raw = zlib.compress(json.dumps({**self._changed(), "version": self.VERSION}, sort_keys=True).encode(), 9)
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def _changed(self) -> dict[str, Any]:
+        """The fields that differ from their defaults; within a group, only its changed fields."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = value if not isinstance(value, Config) else _diff(value, f.default)
+        return out
 
     @classmethod
     def from_code(cls, code: str) -> Self:
@@ -213,6 +340,12 @@ class Config:
         if too_long:
             raise ValueError(f"{cls.__name__}: the code inflates past {MAX_CODE_BYTES} bytes; not a config code")
         return cls.from_dict(data)
+
+
+def _diff(value: Config, default: Any) -> dict[str, Any]:
+    """A group's fields that differ from the experiment's default group."""
+    mine, theirs = value.to_dict(), default.to_dict()
+    return {k: v for k, v in mine.items() if theirs.get(k) != v}
 
 
 MAX_CODE_BYTES = 65_536  # share codes and their inflated JSON: configs are a few hundred bytes

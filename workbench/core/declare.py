@@ -34,6 +34,7 @@ class Arg:
     example: Any = dataclasses.field(default=None, kw_only=True, compare=False, repr=False)
 
     def check(self, name: str, value: Any, axes: dict[str, tuple[str, int]]) -> Any:
+        """`value` checked and normalised, or a ValueError naming `name` (`axes`: lengths seen per axis name)."""
         raise NotImplementedError
 
 
@@ -56,7 +57,7 @@ class Real(Arg):
     hi: float | None = None
     lo_open: bool = False
 
-    def check(self, name, value, axes):
+    def check(self, name, value, axes) -> Any:
         return checks.real(name, value, self.lo, self.hi, self.lo_open)
 
 

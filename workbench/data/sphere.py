@@ -22,7 +22,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import gammaln, i0e, logsumexp
 
-from workbench.core import checks
+from workbench.core.declare import Array, Choice, Int, Real, declare
+
+__all__ = [
+    "DIRICHLET",
+    "PLANE_EXTENT",
+    "PLAYGROUND",
+    "TASKS",
+    "SphereTask",
+    "dirichlet_task",
+    "lift",
+    "playground_task",
+    "sphere_task",
+    "unlift",
+]
 
 DIRICHLET = {  # the official code's parameter sets (main.py): d -> (alpha1 for class +1, alpha2 for class -1)
     2: ((1.0, 2.0), (2.0, 1.0)),
@@ -60,10 +73,6 @@ class SphereTask:
         return self.x_train.shape[1]
 
 
-def _count(name: str, value: int, lo: int = 1, hi: int = 1_000_000) -> int:
-    return checks.integer(name, value, lo, hi)
-
-
 # ---------------------------------------------------------------- Dirichlet tasks
 
 
@@ -92,7 +101,7 @@ def _triangle_inside(xy: np.ndarray) -> np.ndarray:
     return (s2 >= 0) & (s3 >= 0) & (s2 + s3 <= 1)
 
 
-def dirichlet_log_ratio(s: np.ndarray, alpha1: ArrayLike, alpha2: ArrayLike, prior: float = 0.4) -> np.ndarray:
+def _dirichlet_log_ratio(s: np.ndarray, alpha1: ArrayLike, alpha2: ArrayLike, prior: float = 0.4) -> np.ndarray:
     """log(prior p1(s)) - log((1 - prior) p2(s)) for Dirichlet densities p1, p2 at simplex points s (rows); a zero
     coordinate counts only through the parameters that differ (no inf - inf)."""
     a1, a2 = np.asarray(alpha1, np.float64), np.asarray(alpha2, np.float64)
@@ -103,6 +112,19 @@ def dirichlet_log_ratio(s: np.ndarray, alpha1: ArrayLike, alpha2: ArrayLike, pri
     return const + terms.sum(-1) + math.log(prior) - math.log(1 - prior)
 
 
+MAX_POINTS = 1_000_000  # train or test points of a task
+SEED = Int(0, 2**31 - 1)
+
+
+@declare(
+    d=Choice(tuple(DIRICHLET)),
+    n_train=Int(1, MAX_POINTS),
+    n_test=Int(1, MAX_POINTS),
+    seed=SEED,
+    prior=Real(0.0, 1.0, lo_open=True),
+    alpha1=Array("k", lo=0.0, hi=1e6, none_ok=True, example=np.array(DIRICHLET[2][0])),
+    alpha2=Array("k", lo=0.0, hi=1e6, none_ok=True, example=np.array(DIRICHLET[2][1])),
+)
 def dirichlet_task(
     d: int = 2,
     n_train: int = 2000,
@@ -112,19 +134,23 @@ def dirichlet_task(
     alpha1: ArrayLike | None = None,
     alpha2: ArrayLike | None = None,
 ) -> SphereTask:
-    """The official code's Dirichlet task on S^(d-1) (parameters `DIRICHLET[d]` unless given), seeded."""
-    if alpha1 is None or alpha2 is None:
-        if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d not in DIRICHLET:
-            raise ValueError(f"d: Dirichlet parameter sets exist for d in {sorted(DIRICHLET)}, got {d!r}")
-        alpha1, alpha2 = DIRICHLET[d]
-    a1, a2 = np.asarray(alpha1, np.float64), np.asarray(alpha2, np.float64)
-    if a1.shape != a2.shape or a1.ndim != 1 or a1.size < 2 or np.any(a1 <= 0) or np.any(a2 <= 0):
-        raise ValueError("alpha1: the two Dirichlet parameter vectors must be positive and of equal length >= 2")
-    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
-    prior = checks.real("prior", prior, 0.0, 1.0, lo_open=True)
+    """The official code's Dirichlet task on S^(d-1), seeded: class +1 ~ Dirichlet(alpha1), class -1 ~
+    Dirichlet(alpha2), a share `prior` of the points class +1. A parameter not given is `DIRICHLET[d]`'s (d is
+    the dimension of those presets; given parameters set their own)."""
+    a1 = np.asarray(DIRICHLET[d][0] if alpha1 is None else alpha1, np.float64)
+    a2 = np.asarray(DIRICHLET[d][1] if alpha2 is None else alpha2, np.float64)
+    for name, a in (("alpha1", a1), ("alpha2", a2)):
+        if a.size < 2 or np.any(a <= 0):
+            raise ValueError(f"{name}: Dirichlet parameters must be positive, at least 2 of them, got {a.tolist()}")
+    if a1.shape != a2.shape:
+        given, other = ("alpha1", "alpha2") if alpha1 is not None else ("alpha2", "alpha1")
+        raise ValueError(
+            f"{given}: its length differs from {other}'s ({a1.size} against {a2.size} parameters; "
+            f"{other} is DIRICHLET[{d}]'s when not given)"
+        )
     if prior >= 1:
         raise ValueError(f"prior: must be in (0, 1), got {prior!r}")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     total = n_train + n_test
     n1 = int(total * prior)
     s = np.concatenate([rng.dirichlet(a1, n1), rng.dirichlet(a2, total - n1)])
@@ -136,7 +162,7 @@ def dirichlet_task(
     def bayes(points: np.ndarray) -> np.ndarray:
         p = np.asarray(points, np.float64)
         simplex = p / p.sum(-1, keepdims=True)
-        return np.where(dirichlet_log_ratio(simplex, a1, a2, prior) > 0, 1, -1)
+        return np.where(_dirichlet_log_ratio(simplex, a1, a2, prior) > 0, 1, -1)
 
     triangle = a1.size == 3  # the 2-simplex drawn as an equilateral triangle
     return SphereTask(
@@ -158,17 +184,30 @@ def dirichlet_task(
 # ---------------------------------------------------------------- playground sets lifted to S^2
 
 
-def lift(xy: ArrayLike) -> np.ndarray:
-    """Plane -> upper hemisphere of S^2: x -> (x, 1) / ||(x, 1)|| (inverse central projection)."""
+def _lift(xy: ArrayLike) -> np.ndarray:
     xy = np.asarray(xy, np.float64)
     p = np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], -1)
     return p / np.linalg.norm(p, axis=-1, keepdims=True)
 
 
-def unlift(points: ArrayLike) -> np.ndarray:
-    """Upper hemisphere of S^2 -> plane (the central projection x / x_3)."""
+def _unlift(points: ArrayLike) -> np.ndarray:
     p = np.asarray(points, np.float64)
     return p[..., :2] / p[..., 2:3]
+
+
+@declare(xy=Array("n 2", lo=-1e15, hi=1e15))
+def lift(xy: ArrayLike) -> np.ndarray:
+    """Plane -> upper hemisphere of S^2: x -> (x, 1) / ||(x, 1)|| (inverse central projection), rows (n, 2) ->
+    (n, 3)."""
+    return _lift(xy)
+
+
+@declare(points=Array("n 3", example=lambda: _lift(np.random.default_rng(0).normal(size=(6, 2)))))
+def unlift(points: ArrayLike) -> np.ndarray:
+    """Upper hemisphere of S^2 -> plane (the central projection x / x_3), rows (n, 3) with x_3 > 0 -> (n, 2)."""
+    if np.any(np.asarray(points)[:, 2] <= 0):
+        raise ValueError("points: the central projection needs points of the upper hemisphere (x_3 > 0)")
+    return _unlift(points)
 
 
 def _gauss_bayes(xy: np.ndarray, noise: float) -> np.ndarray:
@@ -221,6 +260,13 @@ def _spiral_bayes(xy: np.ndarray, noise: float, n: int) -> np.ndarray:
     return out
 
 
+@declare(
+    name=Choice(PLAYGROUND),
+    n_train=Int(2, MAX_POINTS),
+    n_test=Int(1, MAX_POINTS),
+    noise=Real(0.0, 1.0),
+    seed=SEED,
+)
 def playground_task(
     name: str = "circle", n_train: int = 400, n_test: int = 400, noise: float = 0.1, seed: int = 0
 ) -> SphereTask:
@@ -229,11 +275,9 @@ def playground_task(
     the mixture of the generator's n // 2 curve points per class)."""
     from workbench import data as D
 
-    if not isinstance(name, str) or name not in PLAYGROUND:
-        raise ValueError(f"task: must be one of {', '.join(TASKS)}, got {name!r}")
-    n_train, n_test = _count("n_train", n_train, 2), _count("n_test", n_test)
-    noise = checks.real("noise", noise, 0.0, 1.0)
     n = n_train + n_test
+    if n < 4:
+        raise ValueError(f"n_test: the playground sets need at least 4 points in all, got {n_train} + {n_test}")
     data = D.playground(name, n=n, noise=float(noise), test_fraction=n_test / n, seed=seed)
     to_pm = lambda y: np.where(np.asarray(y) == 1, 1, -1)
     rule = {
@@ -244,29 +288,27 @@ def playground_task(
     }[name]
 
     def bayes(points: np.ndarray) -> np.ndarray:
-        return rule(unlift(points), float(noise))
+        return rule(_unlift(points), float(noise))
 
     e = PLANE_EXTENT
     return SphereTask(
         name,
-        lift(data.x_train),
+        _lift(data.x_train),
         to_pm(data.y_train),
-        lift(data.x_test),
+        _lift(data.x_test),
         to_pm(data.y_test),
         bayes,
-        to_plane=unlift,
-        from_plane=lift,
+        to_plane=_unlift,
+        from_plane=_lift,
         extent=(-e, e, -e, e),
         inside=lambda xy: np.ones(np.shape(xy)[:-1], bool),
         description=f"playground {name} (noise {noise}) lifted to S^2 by x -> (x, 1) / ||(x, 1)||",
     )
 
 
+@declare(name=Choice(TASKS), n_train=Int(2, MAX_POINTS), n_test=Int(1, MAX_POINTS), seed=SEED, noise=Real(0.0, 1.0))
 def sphere_task(name: str, n_train: int, n_test: int, seed: int = 0, noise: float = 0.1) -> SphereTask:
-    """One of `TASKS`: a playground set lifted to S^2 or dirichlet_<d> for d in 2, 3, 5, 9."""
-    checks.choice("task", name, TASKS)
+    """One of `TASKS`: a playground set lifted to S^2 (with `noise`) or dirichlet_<d> for d in 2, 3, 5, 9."""
     if name in PLAYGROUND:
         return playground_task(name, n_train, n_test, noise, seed)
-    if name.startswith("dirichlet_") and name[10:].isdigit() and int(name[10:]) in DIRICHLET:
-        return dirichlet_task(int(name[10:]), n_train, n_test, seed)
-    raise ValueError(f"task: must be one of {', '.join(TASKS)}, got {name!r}")
+    return dirichlet_task(int(name.removeprefix("dirichlet_")), n_train, n_test, seed)

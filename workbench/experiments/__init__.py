@@ -7,10 +7,11 @@ A module with `SWEEPABLE = False` (a sweep of runs or a comparison of stored run
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 from types import ModuleType
+
+from workbench.core.config import leaves
 
 
 def names() -> tuple[str, ...]:
@@ -37,10 +38,10 @@ def sweepable_fields(config_cls: type) -> tuple[str, ...]:
     """Fields of a Config that a grid can sweep: scalar numbers, flags, and strings with a closed set of values or
     a checked form (an activation)."""
     out = []
-    for f in dataclasses.fields(config_cls):
+    for path, f, _, meta in leaves(config_cls):
         kind = f.type if isinstance(f.type, type) else TYPES.get(str(f.type))
-        if kind in (int, float, bool) or (kind is str and (f.metadata.get("choices") or f.metadata.get("check"))):
-            out.append(f.name)
+        if kind in (int, float, bool) or (kind is str and (meta.get("choices") or meta.get("check"))):
+            out.append(path)
     return tuple(out)
 
 

@@ -10,7 +10,7 @@ from typing import TypedDict
 import numpy as np
 
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
+from workbench.core.config import get_path, leaves, spec
 from workbench.core.experiment import stages
 from workbench.runs.rundb import RunDB
 
@@ -49,16 +49,22 @@ METRICS = {"stage": Curves}
 
 
 def label(info: dict) -> str:
-    """'run 7: teacher_fit  width=256 lr=0.0039 seed=1' (fields that differ from the defaults)."""
+    """'run 7: teacher_fit  width=256 lr=0.0039 seed=1' (fields that differ from the defaults, by short name)."""
     name = info["experiment"].rsplit(".", 1)[-1]
     try:
         from workbench.runs.sweep import experiment_module
 
-        defaults = experiment_module(info["experiment"]).Config().to_dict()
+        cls = experiment_module(info["experiment"]).Config
+        config, default = cls.from_dict(info["config"]), cls()
+        fields = {
+            path: get_path(config, path)
+            for path, *_ in leaves(cls)
+            if get_path(default, path) != get_path(config, path)
+        }
     except ValueError:
-        defaults = {}
-    changed = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info["config"].items()
-               if k not in defaults or (defaults[k] != v and np.ndim(v) == 0)]  # fmt: skip
+        fields = {k: v for k, v in info["config"].items() if not isinstance(v, dict)}
+    changed = [f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+               for k, v in fields.items() if np.ndim(v) == 0]  # fmt: skip
     return f"run {info['id']}: {name} {' '.join(changed)}"[:100]
 
 

@@ -22,31 +22,30 @@ from flax import nnx
 
 from workbench.core.analysis import loglog_slope
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
+from workbench.core.config import group, spec
 from workbench.core.experiment import sweep
-from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
+from workbench.core.fields import SEEDS, WIDTH
 from workbench.data import teacher
-from workbench.nets.engine import Program, runs, stacked_params
+from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
 from workbench.nets.models import MLP, MLPConfig
 
-OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
-    "steps": "every step's activations are traced: (seeds, steps + 1, depth + 1) per width",
-}
+FIXED = ("momentum", "weight_decay", "beta2", "batch_size", "loss", "record_every", "seed")  # train fields not used
 
 
 @dataclass(frozen=True)
 class Config(_Config):
     widths: tuple[int, ...] = WIDTH((64, 128, 256, 512, 1024), doc="widths to compare")
-    base_width: int = BASE_WIDTH(64, doc="base width n0")
-    depth: int = DEPTH(3, doc="hidden layers")
-    activation: str = ACTIVATION("relu", doc="nonlinearity")
-    parametrization: str = PARAMETRIZATION("mup", doc="abc-parametrization")
-    optimizer: str = OPTIMIZER("sgd", doc="optimizer")
-    lr: float = LR(0.2, doc="base learning rate")
-    steps: int = spec(6, lo=1, hi=100, doc="steps after init")
+    model: MLPConfig = group(
+        MLPConfig(depth=3, base_width=64, in_dim=16), fixed=("width", "out_dim"), doc="network (its width: widths)"
+    )
+    train: TrainConfig = group(
+        TrainConfig(optimizer="sgd", lr=0.2, steps=6),
+        fixed=FIXED,
+        limits={"steps": dict(hi=100, why="every step's activations are traced: (seeds, steps + 1, depth + 1)")},
+        doc="training (full batch)",
+    )
     seeds: int = SEEDS(2, doc="seeds averaged")
     n_samples: int = spec(32, lo=1, hi=4096, doc="batch size (full batch)")
-    in_dim: int = spec(16, lo=1, hi=4096, doc="input dimension")
 
 
 class Point(TypedDict):
@@ -83,20 +82,16 @@ def layer_sizes(graphdef, params, params0, x):
     )
 
 
-def model_config(config: Config, width: int) -> MLPConfig:
-    return MLPConfig.like(config, width=width, out_dim=1)
-
-
 def measure_seeds(config: Config, width: int, seeds, stop: threading.Event | None = None) -> dict:
     """act (seeds, steps+1, depth+1), delta (same) and loss (seeds, steps) for one width (`Stopped` if `stop`
     is set while it trains)."""
-    data = [teacher(n_train=config.n_samples, n_test=1, in_dim=config.in_dim, seed=1000 + s) for s in seeds]
+    data = [teacher(n_train=config.n_samples, n_test=1, in_dim=config.model.in_dim, seed=1000 + s) for s in seeds]
     x = jnp.stack([jnp.asarray(d.x_train) for d in data])
     y = jnp.stack([jnp.asarray(d.y_train) for d in data])
-    mc = model_config(config, width)
+    mc = config.model.replace(width=width)
     graphdef, params = stacked_params(MLP, mc, seeds)
-    program = Program(graphdef, mc, config.optimizer, observe=layer_sizes)
-    _, losses, (act, delta) = runs(program, config.steps, params, {"lr": [config.lr]}, x, y, stop=stop)
+    program = Program(graphdef, mc, config.train.optimizer, observe=layer_sizes)
+    _, losses, (act, delta) = runs(program, config.train.steps, params, {"lr": [config.train.lr]}, x, y, stop=stop)
     return {"act": np.asarray(act[:, 0]), "delta": np.asarray(delta[:, 0]), "loss": np.asarray(losses[:, 0])}
 
 

@@ -29,9 +29,9 @@ from flax import nnx
 
 from workbench import data as D
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
-from workbench.core.fields import ACTIVATION, LR, OPTIMIZER, SEED, STEPS, WIDTH
-from workbench.nets.engine import LOSSES, TrainConfig, TrainStep, train
+from workbench.core.config import group, spec
+from workbench.core.fields import ACTIVATION, SEED, WIDTH
+from workbench.nets.engine import TrainConfig, TrainStep, train
 from workbench.nets.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
 from workbench.nets.transformer import Transformer, TransformerConfig
 from workbench.theory.fourier import fourier_power, neuron_concentration, top_share
@@ -55,13 +55,13 @@ class Config(_Config):
     xor_dim: int = spec(1000, lo=2, hi=100_000, log=True, doc="XOR input dimension d")
     xor_n_train: int = spec(100, lo=2, hi=100_000, log=True, doc="XOR training points")
     label_flip: float = spec(0.1, lo=0.0, hi=0.5, doc="share of flipped XOR training labels")
-    optimizer: str = OPTIMIZER("adamw", doc="optimizer")
-    lr: float = LR(3e-3, doc="learning rate")
-    weight_decay: float = spec(1.0, lo=0.0, hi=100.0, doc="weight decay (decoupled for adamw)")
-    beta2: float = spec(0.98, lo=0.0, hi=0.99999, doc="Adam beta_2 (Nanda et al. use 0.98)")
-    loss: str = spec("xent", choices=LOSSES, doc="loss")
-    steps: int = STEPS(4000, doc="optimizer steps")
-    record_every: int = spec(100, lo=1, hi=100_000, log=True, doc="steps between records")
+    train: TrainConfig = group(
+        TrainConfig(
+            optimizer="adamw", lr=3e-3, weight_decay=1.0, beta2=0.98, loss="xent", steps=4000, record_every=100
+        ),
+        fixed=("batch_size", "seed"),
+        doc="training (full batch; decoupled weight decay for adamw; Nanda et al. use beta2 = 0.98)",
+    )
     top_k: int = spec(5, lo=1, hi=500, doc="frequencies counted in fourier_top_share")
     seed: int = SEED(0, doc="seed of data split and init")
 
@@ -82,10 +82,10 @@ METRICS = {"step": Step}
 
 PRESETS = {
     "MLP on one-hot pairs, a+b mod 59, 40% train (Power et al. 2022 task; Gromov 2023 model)": Config(),
-    "Transformer a+b mod 113, 30% train (Nanda et al. 2023, Sec. 3 setup; slow on CPU)": Config(
+    "Transformer a+b mod 113, 30% train (Nanda et al. 2023, Sec. 3 setup; slow on CPU)": Config().replace(
         p=113, train_fraction=0.3, model="transformer", width=128, lr=1e-3, steps=20_000, record_every=250
     ),
-    "XOR clusters, 10% flipped labels (Xu et al. 2024, Sec. 3 setting)": Config(
+    "XOR clusters, 10% flipped labels (Xu et al. 2024, Sec. 3 setting)": Config().replace(
         task="xor", optimizer="sgd", lr=0.1, weight_decay=0.0, init_scale=1e-6, steps=60, record_every=1
     ),
 }
@@ -129,7 +129,7 @@ def spectrum(model, p: int) -> np.ndarray:
 def run(config: Config, stop: threading.Event | None = None):
     """Train and yield the engine's Records with the grokking metrics added."""
     data, model = make_data(config), make_model(config)
-    tc = TrainConfig.like(config)
+    tc = config.train
     reached = {"step_memorised": math.nan, "step_generalised": math.nan}
 
     def metrics(m):

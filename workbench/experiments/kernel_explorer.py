@@ -5,26 +5,29 @@ A view in two stages. Stage 1 (analytic, milliseconds once compiled): `angle[A]`
 `ntk_angle[A]` for two inputs with x.x/d = 1 at angle theta (`kernel_vs_angle`); `ntk_map[N, N]`, the NTK
 on the data set normalized by its diagonal; `nngp_eigenvalues[N]`, `ntk_eigenvalues[N]`, largest first.
 Stage 2 (finite networks, `seeds` > 0): `empirical_angle[E]`, `empirical_ntk_mean[E]`,
-`empirical_ntk_std[E]` over seeds (`mc_empirical_ntk`).
+`empirical_ntk_std[E]` over seeds (as `mc_empirical_ntk`), one network at a time with the stop event checked
+between networks (a wide network takes about a second; 32 of them were one uninterruptible block of minutes).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
+import jax.numpy as jnp
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from workbench import data as D
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import Record, Stopped, stages
 from workbench.core.fields import ACTIVATION, DEPTH, WIDTH
-from workbench.nets.models import MLPConfig
-from workbench.theory.kernels import kernel_eigenvalues, kernel_vs_angle, mc_empirical_ntk, mlp_kernels
+from workbench.nets.models import MLPConfig, build_mlp
+from workbench.theory.kernels import empirical_ntk, kernel_eigenvalues, kernel_vs_angle, mlp_kernels
 
 DATASETS = ("circle", "spiral", "digits")
 ANGLES = np.linspace(0.0, math.pi, 91)
@@ -135,15 +138,22 @@ def analytic(config: Config) -> dict:
     }
 
 
-def empirical(config: Config) -> dict:
-    """Mean and std over `seeds` finite networks of the empirical NTK at the angles of `EMPIRICAL_ANGLES`."""
+def empirical(config: Config, stop: threading.Event | None = None) -> dict:
+    """Mean and std over `seeds` finite networks of the empirical NTK at the angles of `EMPIRICAL_ANGLES` (the
+    numbers of `mc_empirical_ntk`), one network at a time: `Stopped` when `stop` is set between two networks."""
     if not config.seeds:
         return {}
     r = math.sqrt(2.0)
     x1 = np.array([[r, 0.0]], np.float32)
     x2 = (r * np.stack([np.cos(EMPIRICAL_ANGLES), np.sin(EMPIRICAL_ANGLES)], 1)).astype(np.float32)
     mlp, scaling = finite_network(config, 2)
-    mean, std = mc_empirical_ntk(mlp, x1, x2, seeds=range(config.seeds), scaling=scaling)
+    kernels = []
+    for seed in range(config.seeds):
+        if stop is not None and stop.is_set():
+            raise Stopped
+        kernels.append(empirical_ntk(build_mlp(mlp, seed), x1, x2, scaling=scaling))
+    ks = jnp.stack(kernels)
+    mean, std = ks.mean(0), ks.std(0)
     return {
         "empirical_angle": EMPIRICAL_ANGLES,
         "empirical_ntk_mean": np.asarray(mean[0]),
@@ -152,6 +162,15 @@ def empirical(config: Config) -> dict:
 
 
 def run(config: Config, stop: threading.Event | None = None):
-    """Stage 1: the analytic kernels; stage 2: the finite networks' empirical NTK (if `seeds`)."""
-    parts = [lambda: analytic(config)] + ([lambda: empirical(config)] if config.seeds else [])
-    return stages(parts, stop)
+    """Stage 1: the analytic kernels; stage 2: the finite networks' empirical NTK (if `seeds`), which stops between
+    two networks (then "stopped" at stage 1 of 2, with stage 1's metrics)."""
+    stop = stop or threading.Event()
+    parts = [lambda: analytic(config)] + ([lambda: empirical(config, stop)] if config.seeds else [])
+    start, last = time.perf_counter(), None
+    try:
+        for record in stages(parts, stop):
+            last = record
+            yield record
+    except Stopped:
+        done, metrics = (last.done, dict(last.metrics)) if last is not None else (0, {})
+        yield Record(done, len(parts), "stages", metrics, "stopped", "status", time.perf_counter() - start)

@@ -27,18 +27,18 @@ from flax import nnx
 from workbench.core import parametrizations as P
 from workbench.core.analysis import loglog_slope
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
+from workbench.core.config import group, spec
 from workbench.core.experiment import sweep
-from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, SEEDS, WIDTH
+from workbench.core.fields import SEEDS, WIDTH
 from workbench.data import teacher
-from workbench.nets.engine import Program, runs, stacked_params
+from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
 from workbench.nets.models import MLP, MLPConfig
 from workbench.theory.kernels import empirical_ntk, gradient_flow, limit_kernels
 
 OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "parametrization": "one parametrization of the abc table or all four",
-    "steps": "every step's feature movement is traced for every (parametrization, width)",
 }
+UNUSED = ("optimizer", "momentum", "weight_decay", "beta2", "batch_size", "loss", "record_every", "seed")
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,20 @@ class Config(_Config):
     """Widths and parametrizations to compare under full-batch SGD."""
 
     widths: tuple[int, ...] = WIDTH((64, 128, 256, 512, 1024), doc="widths to compare")
-    base_width: int = BASE_WIDTH(64, doc="base width n0")
     parametrization: str = spec("all", choices=("all",) + P.NAMES, doc="one parametrization or all four")
-    depth: int = DEPTH(2, doc="hidden layers")
-    activation: str = ACTIVATION("relu", doc="nonlinearity")
-    lr: float = LR(0.1, doc="SGD base learning rate")
-    steps: int = spec(100, lo=1, hi=10_000, log=True, doc="SGD steps T")
+    model: MLPConfig = group(
+        MLPConfig(depth=2, base_width=64, in_dim=8),
+        fixed=("width", "out_dim", "parametrization"),
+        doc="network (its width: widths)",
+    )
+    train: TrainConfig = group(
+        TrainConfig(lr=0.1, steps=100),
+        fixed=UNUSED,
+        limits={"steps": dict(hi=10_000, why="every step's feature movement is traced per (parametrization, width)")},
+        doc="full-batch SGD",
+    )
     seeds: int = SEEDS(2, doc="networks averaged")
     n_train: int = spec(32, lo=2, hi=1024, log=True, doc="training points")
-    in_dim: int = spec(8, lo=1, hi=1024, doc="input dimension")
 
     @property
     def parametrizations(self) -> tuple[str, ...]:
@@ -88,7 +93,7 @@ METRICS = {"point": Point, "summary": Summary}
 
 
 def data(config: Config):
-    return teacher(n_train=config.n_train, n_test=64, in_dim=config.in_dim, depth=1, seed=7)
+    return teacher(n_train=config.n_train, n_test=64, in_dim=config.model.in_dim, depth=1, seed=7)
 
 
 def feature_movement(graphdef, params, params0, x):
@@ -117,18 +122,19 @@ def measure(config: Config, parametrization: str, width: int, stop: threading.Ev
     """Seed means of the metrics for one (parametrization, width); `Stopped` if `stop` is set while it trains."""
     d = data(config)
     seeds = tuple(range(config.seeds))
-    mc = MLPConfig.like(config, width=width, out_dim=1, parametrization=parametrization)
+    mc = config.model.replace(width=width, parametrization=parametrization)
     graphdef, params = stacked_params(MLP, mc, seeds)
     x = jnp.broadcast_to(jnp.asarray(d.x_train), (len(seeds),) + d.x_train.shape)
     y = jnp.broadcast_to(jnp.asarray(d.y_train), (len(seeds),) + d.y_train.shape)
     program = Program(graphdef, mc, observe=feature_movement)
-    final, losses, curves = runs(program, config.steps + 1, params, {"lr": [config.lr]}, x, y, stop=stop)
+    steps, lr = config.train.steps, config.train.lr
+    final, losses, curves = runs(program, steps + 1, params, {"lr": [lr]}, x, y, stop=stop)
     ntk, gap = [], []
     for s in seeds:
         model0 = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s], params))
         model = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s, 0], final))
         ntk.append(rel_change(empirical_ntk(model0, d.x_train), empirical_ntk(model, d.x_train)))
-        gap.append(ntk_gap(mc, model0, model, d, config.steps * config.lr))
+        gap.append(ntk_gap(mc, model0, model, d, steps * lr))
     curve = np.asarray(curves[:, 0, :-1]).mean(0)  # after 0..steps steps
     return {
         "parametrization": parametrization,

@@ -202,7 +202,7 @@ def _simulate(config: Config, n, k) -> tuple[np.ndarray, np.ndarray]:
     ridge = np.where(valid, c.delta, 1.0)
     if c.task == "power_law":
         t = task(c)
-        test, train = LC.simulate_rf(t.lam, np.sqrt(t.v2), c.noise, n, k, ridge, trials=c.trials, seed=c.seed)
+        test, train = LC.simulate_rf(t, n, k, ridge, trials=c.trials, seed=c.seed)
     else:
         d = digits(c.points, c.depth)
         test, train = LC.simulate_rf_data(d["x"], d["y"], n, k, ridge, trials=c.trials, seed=c.seed)

@@ -24,16 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
+from workbench.core.config import group, spec
 from workbench.core.experiment import sweep
-from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, OPTIMIZER, PARAMETRIZATION, SEEDS, WIDTH
+from workbench.core.fields import SEEDS, WIDTH
 from workbench.data import digits, teacher
-from workbench.nets.engine import Program, runs, stacked_params
+from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
 from workbench.nets.models import MLP, MLPConfig
 
-OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
-    "steps": "every step's loss is traced: (seeds, learning rates, steps) per width",
-}
+UNUSED = ("lr", "momentum", "weight_decay", "beta2", "batch_size", "loss", "record_every", "seed")
 
 
 @dataclass(frozen=True)
@@ -41,19 +39,23 @@ class Config(_Config):
     """A grid of learning rates 2**log2_lr_min .. 2**log2_lr_max trained at several widths."""
 
     widths: tuple[int, ...] = WIDTH((64, 128, 256, 512), doc="widths to compare")
-    base_width: int = BASE_WIDTH(64, doc="base width n0")
-    depth: int = DEPTH(3, doc="hidden layers")
-    activation: str = ACTIVATION("relu", doc="nonlinearity")
-    parametrization: str = PARAMETRIZATION("mup", doc="abc-parametrization")
-    optimizer: str = OPTIMIZER("adam", doc="optimizer")
+    model: MLPConfig = group(
+        MLPConfig(depth=3, base_width=64, zero_readout=True),
+        fixed=("width", "in_dim", "out_dim"),
+        doc="network (its width: widths; its input: the data)",
+    )
+    train: TrainConfig = group(
+        TrainConfig(optimizer="adam", steps=30),
+        fixed=UNUSED,
+        limits={"steps": dict(hi=100_000, why="every step's loss is traced: (seeds, learning rates, steps) per width")},
+        doc="training (full batch; its rates: the grid)",
+    )
     log2_lr_min: float = spec(-11.0, lo=-30.0, hi=10.0, doc="log2 of the smallest base learning rate")
     log2_lr_max: float = spec(-4.0, lo=-30.0, hi=10.0, doc="log2 of the largest base learning rate")
     n_lrs: int = spec(8, lo=2, hi=64, doc="learning rates in the grid (vmapped)")
-    steps: int = spec(30, lo=1, hi=100_000, log=True, doc="training steps T")
     seeds: int = SEEDS(2, doc="seeds averaged")
     dataset: str = spec("teacher", choices=("teacher", "digits"), doc="digits (cross-entropy) or teacher (MSE)")
     n_samples: int = spec(1024, lo=1, hi=1257, log=True, doc="training points (full batch)")
-    zero_readout: bool = spec(True, doc="zero-initialise the readout (TP V, App. D.2)")
 
     def validate(self):
         if self.log2_lr_max <= self.log2_lr_min:
@@ -95,7 +97,7 @@ def data(config: Config):
 
 def model_config(config: Config, width: int) -> MLPConfig:
     x, _, out_dim, _ = data(config)
-    return MLPConfig.like(config, in_dim=x.shape[1], width=width, out_dim=out_dim)
+    return config.model.replace(in_dim=x.shape[1], width=width, out_dim=out_dim)
 
 
 def loss_curves(config: Config, width: int, stop: threading.Event | None = None) -> np.ndarray:
@@ -107,8 +109,8 @@ def loss_curves(config: Config, width: int, stop: threading.Event | None = None)
     y = jnp.broadcast_to(jnp.asarray(y), (len(seeds),) + y.shape)
     mc = model_config(config, width)
     graphdef, params = stacked_params(MLP, mc, seeds)
-    program = Program(graphdef, mc, config.optimizer, loss=loss)
-    _, losses, _ = runs(program, config.steps + 1, params, {"lr": 2.0**config.log2_lrs}, x, y, stop=stop)
+    program = Program(graphdef, mc, config.train.optimizer, loss=loss)
+    _, losses, _ = runs(program, config.train.steps + 1, params, {"lr": 2.0**config.log2_lrs}, x, y, stop=stop)
     return np.asarray(losses)
 
 

@@ -27,9 +27,9 @@ from flax import nnx
 
 from workbench import data as D
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
-from workbench.core.fields import ACTIVATION, DEPTH, LR, OPTIMIZER, SEED, STEPS, WIDTH
-from workbench.nets.engine import LOSSES, TrainConfig, TrainStep, train
+from workbench.core.config import group, spec
+from workbench.core.fields import SEED
+from workbench.nets.engine import TrainConfig, TrainStep, train
 from workbench.nets.models import MLPConfig, build_mlp
 from workbench.nets.ufm import UFMConfig, build_ufm, index_dataset
 from workbench.theory import collapse
@@ -45,16 +45,17 @@ class Config(_Config):
     )
     dim: int = spec(16, lo=2, hi=1024, log=True, doc="input dimension (gaussian) or feature dimension (ufm)")
     separation: float = spec(3.0, lo=0.0, hi=100.0, doc="norm of the Gaussian class means")
-    width: int = WIDTH(128, doc="hidden width of the MLP")
-    depth: int = DEPTH(2, doc="hidden layers (MLP) or linear layers after the features (ufm)")
-    activation: str = ACTIVATION("relu", doc="MLP nonlinearity")
+    model: MLPConfig = group(
+        MLPConfig(width=128, depth=2, parametrization="sp"),
+        fixed=("in_dim", "out_dim", "parametrization", "base_width"),
+        doc="network (MLP; the UFM takes its depth)",
+    )
     init_std: float = spec(0.3, lo=0.0, hi=10.0, doc="UFM init std")
-    optimizer: str = OPTIMIZER("adam", doc="optimizer")
-    lr: float = LR(3e-3, doc="learning rate")
-    weight_decay: float = spec(1e-3, lo=0.0, hi=10.0, doc="weight decay (L2 on every tensor of the UFM)")
-    loss: str = spec("mse", choices=LOSSES, doc="loss")
-    steps: int = STEPS(2000, doc="optimizer steps")
-    record_every: int = spec(100, lo=1, hi=100_000, log=True, doc="steps between records")
+    train: TrainConfig = group(
+        TrainConfig(optimizer="adam", lr=3e-3, weight_decay=1e-3, loss="mse", steps=2000, record_every=100),
+        fixed=("batch_size", "seed"),
+        doc="training (full batch; weight decay: L2 on every tensor of the UFM)",
+    )
     seed: int = SEED(0, doc="seed of data and init")
 
     def validate(self):
@@ -107,15 +108,13 @@ def make_model(config: Config, data: D.Dataset):
             UFMConfig(
                 n_samples=len(data.y_train),
                 dim=config.dim,
-                depth=config.depth,
+                depth=config.model.depth,
                 n_classes=data.n_classes,
                 init_std=config.init_std,
             ),
             seed=config.seed,
         )
-    mlp = MLPConfig.like(
-        config, in_dim=data.in_dim, out_dim=data.n_classes, parametrization="sp", base_width=config.width
-    )
+    mlp = config.model.replace(in_dim=data.in_dim, out_dim=data.n_classes, base_width=config.model.width)
     return build_mlp(mlp, seed=config.seed)
 
 
@@ -163,10 +162,9 @@ def run(config: Config, stop: threading.Event | None = None):
     model = make_model(config, data)
     extra = {}
     if config.dataset == "ufm":
-        wd = config.weight_decay
+        wd, depth = config.train.weight_decay, config.model.depth
         if wd > 0:
-            pred = collapse.gof_prediction(config.class_sizes, wd, [wd] * config.depth)
+            pred = collapse.gof_prediction(config.class_sizes, wd, [wd] * depth)
             extra = {"gof_w_norms": pred["w_norms"], "gof_h_norms": pred["feature_norms"][-1]}
-        extra["gof_threshold"] = collapse.minority_collapse_threshold(config.class_sizes, config.depth)
-    tc = TrainConfig.like(config)
-    yield from train(model, data, tc, stop=stop, metrics_fn=lambda m: {**collapse_metrics(m, data), **extra})
+        extra["gof_threshold"] = collapse.minority_collapse_threshold(config.class_sizes, depth)
+    yield from train(model, data, config.train, stop=stop, metrics_fn=lambda m: {**collapse_metrics(m, data), **extra})

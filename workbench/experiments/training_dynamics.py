@@ -46,9 +46,9 @@ import numpy as np
 
 from workbench import data as D
 from workbench.core.config import Config as _Config
-from workbench.core.config import spec
+from workbench.core.config import group, spec
 from workbench.core.experiment import Record, Status
-from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, LR, OPTIMIZER, PARAMETRIZATION, SEED, STEPS, WIDTH
+from workbench.core.fields import SEED, WIDTH
 from workbench.nets.engine import TrainConfig, train
 from workbench.nets.models import MLPConfig, build_mlp
 from workbench.theory.kernels import Kernels, empirical_ntk, limit_kernels
@@ -63,16 +63,18 @@ class Config(_Config):
     n_train: int = spec(24, lo=4, hi=512, doc="training points")
     noise: float = spec(0.0, lo=0.0, hi=1.0, doc="label noise (sine) or input noise (2-D)")
     widths: tuple[int, ...] = WIDTH((64, 1024), doc="widths trained side by side")
-    depth: int = DEPTH(1, doc="hidden layers (ReLU nets deeper than 1 reach the kernel limit far more slowly)")
-    activation: str = ACTIVATION("relu", doc="nonlinearity or expression in x")
-    parametrization: str = PARAMETRIZATION("ntk", doc="abc-parametrization")
-    base_width: int = BASE_WIDTH(64, doc="width n0 at which all equal SP")
-    weight_std: float = spec(1.5, lo=0.1, hi=4.0, doc="sigma_w")
-    bias_std: float = spec(0.1, lo=0.0, hi=2.0, doc="sigma_b")
-    optimizer: str = OPTIMIZER("sgd", doc="optimizer (NTK prediction for sgd only)")
-    lr: float = LR(0.02, doc="base learning rate")
-    steps: int = STEPS(1000, doc="optimizer steps")
-    record_every: int = spec(25, lo=1, hi=10_000, doc="steps between records")
+    model: MLPConfig = group(
+        MLPConfig(depth=1, parametrization="ntk", base_width=64, weight_std=1.5, bias_std=0.1),
+        fixed=("width", "in_dim", "out_dim"),
+        limits={"weight_std": dict(lo=0.1, hi=4.0), "bias_std": dict(hi=2.0)},
+        doc="network (ReLU nets deeper than 1 reach the kernel limit far more slowly)",
+    )
+    train: TrainConfig = group(
+        TrainConfig(optimizer="sgd", lr=0.02, steps=1000, record_every=25),
+        fixed=("loss", "batch_size", "seed"),
+        limits={"record_every": {"hi": 10_000}},
+        doc="training (full batch, MSE; the NTK prediction for sgd only)",
+    )
     ntk_points: int = spec(12, lo=2, hi=128, doc="training inputs of the empirical NTK")
     grid: int = spec(48, lo=8, hi=200, doc="plotting grid points (per side for 2-D)")
     seed: int = SEED(0, doc="seed of the data and the weights")
@@ -119,7 +121,7 @@ def plotting_grid(config: Config, data: D.Dataset) -> np.ndarray:
 
 
 def model_config(config: Config, data: D.Dataset, width: int) -> MLPConfig:
-    return MLPConfig.like(config, in_dim=data.in_dim, width=width, out_dim=data.out_dim)
+    return config.model.replace(in_dim=data.in_dim, width=width, out_dim=data.out_dim)
 
 
 def readout(out) -> np.ndarray:
@@ -136,7 +138,7 @@ def run(config: Config, stop: threading.Event | None = None):
     """Yield a Record every `record_every` steps with the metrics of the module docstring."""
     stop = stop or threading.Event()
     yield Record(
-        0, config.steps, "steps", {}, "compiling", "status"
+        0, config.train.steps, "steps", {}, "compiling", "status"
     )  # kernels, empirical NTKs and the training chunks trace first
     data = dataset(config)
     grid = plotting_grid(config, data)
@@ -147,8 +149,8 @@ def run(config: Config, stop: threading.Event | None = None):
         np.asarray(jax.nn.one_hot(y, data.n_classes) if data.n_classes else y) for y in (data.y_train, data.y_test)
     )
     kernels = None
-    if config.optimizer == "sgd":  # the kernel of training of the "ntk" parametrization as n -> infinity
-        limit = model_config(config, data, config.base_width).replace(parametrization="ntk")
+    if config.train.optimizer == "sgd":  # the kernel of training of the "ntk" parametrization as n -> infinity
+        limit = model_config(config, data, config.model.base_width).replace(parametrization="ntk")
         kernels = (limit_kernels(limit, x_all[:n_tr]), limit_kernels(limit, x_all, x_all[:n_tr]))
     initial = []  # per width: f_0 on x_all
 
@@ -173,7 +175,7 @@ def run(config: Config, stop: threading.Event | None = None):
 
         return metrics
 
-    train_config = TrainConfig.like(config, loss="mse")
+    train_config = config.train
     streams = []
     for width in config.widths:
         model = build_mlp(model_config(config, data, width), seed=config.seed)
@@ -184,22 +186,22 @@ def run(config: Config, stop: threading.Event | None = None):
         records = []
         for stream in streams:
             if first and stop.is_set():  # a width's first record compiles its empirical NTK: seconds each
-                yield Record(0, config.steps, "steps", {}, "stopped", "status")
+                yield Record(0, config.train.steps, "steps", {}, "stopped", "status")
                 return
             record = None
             for record in stream:
                 if record.status != "compiling":
                     break
-                yield Record(record.done, config.steps, "steps", {}, "compiling", "status", record.elapsed)
+                yield Record(record.done, config.train.steps, "steps", {}, "compiling", "status", record.elapsed)
             records.append(record)
         if any(r is None for r in records):
             return
         step = min(r.step for r in records)
-        metrics = {"t": step * config.lr}
+        metrics = {"t": step * config.train.lr}
         for name in records[0].metrics:
             if name != "batch_loss":
                 metrics[name] = np.stack([np.asarray(r.metrics[name]) for r in records])
-        metrics.update(_ntk_metrics(kernels, step, config.lr, initial, y_tr, y_te, metrics["f_grid"]))
+        metrics.update(_ntk_metrics(kernels, step, config.train.lr, initial, y_tr, y_te, metrics["f_grid"]))
         if first:
             metrics.update(
                 grid=grid,
@@ -212,7 +214,7 @@ def run(config: Config, stop: threading.Event | None = None):
         status: Status = "finished" if statuses == {"finished"} else "running"
         status = "stopped" if "stopped" in statuses else status
         status = "diverged" if "diverged" in statuses else status
-        yield Record(step, config.steps, "steps", metrics, status, "step", max(r.elapsed for r in records))
+        yield Record(step, config.train.steps, "steps", metrics, status, "step", max(r.elapsed for r in records))
         if status != "running":
             return
 

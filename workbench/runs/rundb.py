@@ -13,12 +13,18 @@ host), `records` (progress, status, kind and metrics JSON of each record), `swee
 half of it; a full disk rolls the transaction back and earlier runs stay intact. The schema version is
 SQLite's `user_version`; `MIGRATIONS[v]` upgrades version v to v + 1. No pickle: metrics are JSON in which a
 non-finite float is tagged ({"$float": "nan"}), so a string "nan" stays a string.
+
+A run's JSON is encoded before the write lock is taken; a write that waits past `TIMEOUT` raises `RunDBLocked`
+(a sweep tries it again). A file or folder that is read-only (or a 0444 file) is opened read-only, and immutable
+when no writer has a log open, so reading creates no -wal or -shm file. `import_run` checks what it stores and
+imports a run once.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -31,13 +37,13 @@ import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 import numpy as np
 
 from workbench.core import checks
 from workbench.core.config import Config
-from workbench.core.experiment import Record
+from workbench.core.experiment import STATUSES, Record
 from workbench.runs.runfile import parse_record
 from workbench.runs.store import record_fields, restore
 
@@ -65,13 +71,30 @@ MIGRATIONS = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+EXPERIMENTS = "workbench.experiments"  # the package whose experiments' configs an import checks
 EXPORT_FORMAT = "workbench-run/1"  # `export_run` JSON: tagged non-finite floats (older exports wrote "nan")
 DONE = ("finished", "diverged")  # a sweep's point in one of these states is not run again
+RUN_STATUSES = (*STATUSES, "error")  # a run row's status: a record's, or "error" for a run that raised
+TEXT_META = ("label", "status", "error", "host", "workbench_version", "jax_version")
+RUN_COLUMNS = ("run_id", "experiment", "run_status")  # to_dataframe's columns of the run
+RECORD_COLUMNS = ("done", "total", "unit", "kind", "status", "elapsed")  # ... and of the record
 TIMEOUT = 5.0  # seconds a write waits for another process's transaction before "locked"
 
 
 class RunDBError(RuntimeError):
     """The database cannot be used as asked (locked, read-only, newer schema, not a database, disk full)."""
+
+
+class RunDBLocked(RunDBError):
+    """Another process held the write lock longer than the RunDB's timeout; nothing was written (try again)."""
+
+
+def marked_readonly(path: Path) -> bool:
+    """Whether this process may not write `path`, or its mode has no write bit (a 0444 file, even for root)."""
+    try:
+        return not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
+    except OSError:
+        return False
 
 
 def default_path() -> Path:
@@ -138,9 +161,45 @@ def run_meta(host: str | None = None) -> dict:
             "host": host or socket.gethostname()}  # fmt: skip
 
 
-def _record_row(run_id: int, idx: int, record: Record) -> tuple:
-    metrics = json.dumps(encode(record.metrics), allow_nan=False)
-    return run_id, idx, record.done, record.total, record.unit, record.kind, record.status, record.elapsed, metrics
+def check_meta(meta: dict) -> dict:
+    """A run's metadata (`save_run`'s meta) checked: times are seconds since 1970, texts are text, the status is a
+    run's; a ValueError names the field."""
+    for name in ("created", "ended"):
+        value = meta.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e11
+        ):
+            raise ValueError(f"{name}: must be a time in seconds since 1970-01-01 (a number), got {value!r:.60}")
+    for name in TEXT_META:
+        if meta.get(name) is not None and not isinstance(meta[name], str):
+            raise ValueError(f"{name}: must be text, got {meta[name]!r:.60}")
+    if meta.get("status") is not None and meta["status"] not in RUN_STATUSES:
+        raise ValueError(f"status: must be one of {', '.join(RUN_STATUSES)}, got {meta['status']!r:.60}")
+    return meta
+
+
+def run_rows(experiment: str, config: dict, records: Sequence[Record], meta: dict) -> tuple[dict, list[tuple]]:
+    """The `runs` row and the `records` rows (each without its run id) of one run, JSON-encoded here, before any
+    write lock is taken (300 records of 20k floats take seconds to encode)."""
+    check_meta(meta)
+    last = records[-1] if records else None
+    now = time.time()
+    row = dict(
+        experiment=experiment,
+        config=json.dumps(encode(config), sort_keys=True),
+        config_hash=config_hash(experiment, config),
+        seed=config.get("seed") if isinstance(config.get("seed"), int) else None,
+        status=meta.get("status") or (last.status if last else "stopped"),
+        label=meta.get("label", ""),
+        created=meta.get("created", now),
+        ended=meta.get("ended", now),
+        elapsed=last.elapsed if last else None,
+        error=meta.get("error"),
+        **{**run_meta(), **{k: meta[k] for k in ("workbench_version", "jax_version", "host") if meta.get(k)}},
+    )
+    rows = [(i, r.done, r.total, r.unit, r.kind, r.status, r.elapsed, json.dumps(encode(r.metrics), allow_nan=False))
+            for i, r in enumerate(records)]  # fmt: skip
+    return row, rows
 
 
 class RunFilters(TypedDict, total=False):
@@ -163,11 +222,13 @@ class RunDB:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self.skipped: list[str] = []  # rows the last `runs` call could not read, and why
-        self.readonly = readonly or (self.path.exists() and not os.access(self.path, os.W_OK))
+        self.already = False  # whether the last `import_run` found the run already there
         if self.path.is_dir():
             raise RunDBError(f"runs database {self.path}: is a folder; give a file path")
+        self._marked = self.path.exists() and (marked_readonly(self.path) or marked_readonly(self.path.parent))
+        self.readonly = readonly or self._marked
         if self.readonly and not self.path.exists():
-            raise RunDBError(f"runs database {self.path}: does not exist (opened read-only)")
+            raise RunDBError(f"runs database {self.path}: does not exist (no run was saved there; nothing created)")
         if not self.readonly and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True)
             if self.path.parent.name == ".workbench":  # the default folder keeps itself out of git, as .pytest_cache
@@ -176,7 +237,13 @@ class RunDB:
 
     # ---- connections and transactions
     def _connect(self) -> sqlite3.Connection:
-        uri = f"{self.path.resolve().as_uri()}?mode={'ro' if self.readonly else 'rwc'}"
+        """A connection; read-only where asked, and immutable where the file or its folder is read-only and no writer
+        has a write-ahead log open: such a reader creates no -wal or -shm file (none could be made, or they would be
+        left behind read-only)."""
+        mode = "ro" if self.readonly else "rwc"
+        if self.readonly and self._marked and not Path(f"{self.path}-wal").exists():
+            mode += "&immutable=1"
+        uri = f"{self.path.resolve().as_uri()}?mode={mode}"
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: no fsync per commit; a crashed process loses nothing
@@ -185,7 +252,7 @@ class RunDB:
     def _error(self, err: sqlite3.Error) -> RunDBError:
         text, where = str(err).lower(), f"runs database {self.path}"
         if "locked" in text or "busy" in text:
-            return RunDBError(f"{where}: locked by another process (waited {self.timeout:g} s); nothing was written")
+            return RunDBLocked(f"{where}: locked by another process (waited {self.timeout:g} s); nothing was written")
         if "readonly" in text or "read-only" in text:
             return RunDBError(f"{where}: the file is read-only; nothing was written")
         if "full" in text:
@@ -252,61 +319,43 @@ class RunDB:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ---- writing
-    def _insert_run(
-        self, conn: sqlite3.Connection, experiment: str, config: dict, records: Sequence[Record], meta: dict
-    ) -> int:
-        last = records[-1] if records else None
-        now = time.time()
-        row = dict(
-            experiment=experiment,
-            config=json.dumps(encode(config), sort_keys=True),
-            config_hash=config_hash(experiment, config),
-            seed=config.get("seed") if isinstance(config.get("seed"), int) else None,
-            status=meta.get("status") or (last.status if last else "stopped"),
-            label=meta.get("label", ""),
-            created=meta.get("created", now),
-            ended=meta.get("ended", now),
-            elapsed=last.elapsed if last else None,
-            error=meta.get("error"),
-            **{**run_meta(), **{k: meta[k] for k in ("workbench_version", "jax_version", "host") if meta.get(k)}},
-        )
+    @staticmethod
+    def _insert_run(conn: sqlite3.Connection, row: dict, rows: list[tuple]) -> int:
         cursor = conn.execute(
             f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
         )
         run_id = cursor.lastrowid
         assert run_id is not None
-        conn.executemany(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_record_row(run_id, i, r) for i, r in enumerate(records)],
-        )
+        conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(run_id, *r) for r in rows])
         return run_id
 
     def save_run(self, experiment: str, config: Config | dict, records: Sequence[Record], **meta: Any) -> int:
         """Write one run (a Config or its dict, and its records) in one transaction; its id. `meta` may give
         label, status, created, ended, error, host, workbench_version, jax_version."""
-        if not isinstance(config, (dict, Config)):
-            raise TypeError(f"config: must be a Config or a dict of its fields, got {type(config).__name__}")
-        fields = config if isinstance(config, dict) else config.to_dict()
+        row, rows = run_rows(experiment, _fields(config), records, meta)  # encoded before the write lock
         with self._transaction() as conn:
-            return self._insert_run(conn, experiment, fields, records, meta)
+            return self._insert_run(conn, row, rows)
 
     def save_point(
         self, sweep_id: int, experiment: str, config: Config | dict, records: Sequence[Record], **meta: Any
     ) -> tuple[int, bool]:
         """A sweep's point, written at most once: if a finished (or diverged) run of the same config hash exists, it is
-        linked to the sweep and nothing else is written. (run id, whether it was new)."""
-        if not isinstance(config, (dict, Config)):
-            raise TypeError(f"config: must be a Config or a dict of its fields, got {type(config).__name__}")
-        fields = config if isinstance(config, dict) else config.to_dict()
+        linked to the sweep and nothing else is written; an error row of the point in this sweep is replaced, never
+        added to. (run id, whether it was new)."""
+        row, rows = run_rows(experiment, _fields(config), records, meta)  # encoded before the write lock
         with self._transaction() as conn:
-            row = conn.execute(
+            conn.execute(
+                "DELETE FROM runs WHERE config_hash = ? AND status = 'error' AND id IN "
+                "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
+                (row["config_hash"], sweep_id),
+            )
+            done = conn.execute(
                 "SELECT id FROM runs WHERE config_hash = ? AND status IN (?, ?) ORDER BY id LIMIT 1",
-                (config_hash(experiment, fields), *DONE),
+                (row["config_hash"], *DONE),
             ).fetchone()
-            new = row is None
-            run_id = self._insert_run(conn, experiment, fields, records, meta) if new else row[0]
+            run_id = self._insert_run(conn, row, rows) if done is None else done[0]
             conn.execute("INSERT OR IGNORE INTO sweep_runs VALUES (?, ?)", (sweep_id, run_id))
-        return run_id, new
+        return run_id, done is None
 
     def sweep(self, experiment: str, base_config: dict, grid: dict, seeds: Sequence, zip: bool) -> int:
         """The id of the sweep with these settings (created on first use, found again on a rerun)."""
@@ -367,10 +416,13 @@ class RunDB:
         return readable
 
     def sweeps(self) -> list[dict]:
-        """Sweep rows, newest first, with their number of runs."""
+        """Sweep rows, newest first, with their number of runs and of those, the runs that raised (errors)."""
         with self._transaction(write=False) as conn:
             conn.row_factory = sqlite3.Row
-            sql = "SELECT s.*, COUNT(r.run_id) AS runs FROM sweeps s LEFT JOIN sweep_runs r ON r.sweep_id = s.id "
+            sql = (
+                "SELECT s.*, COUNT(r.run_id) AS runs, COUNT(CASE WHEN x.status = 'error' THEN 1 END) AS errors "
+                "FROM sweeps s LEFT JOIN sweep_runs r ON r.sweep_id = s.id LEFT JOIN runs x ON x.id = r.run_id "
+            )
             rows = [dict(r) for r in conn.execute(sql + "GROUP BY s.id ORDER BY s.id DESC")]
         for row in rows:
             row.update({k: json.loads(row[k]) for k in ("base_config", "grid", "seeds")})
@@ -403,22 +455,29 @@ class RunDB:
         return info, self.records(run_id)
 
     def to_dataframe(self, run_ids: Iterable[int] | None = None, **filters: Unpack[RunFilters]) -> pd.DataFrame:
-        """Tidy pandas rows, one per record: run columns (run_id, experiment, seed, run_status), the config's
-        scalar fields, the record's progress and its scalar metrics. Filters as in `runs`."""
+        """Tidy pandas rows, one per record: run columns (run_id, experiment, run_status), the config's scalar
+        fields, the record's progress (done, total, unit, kind, status, elapsed) and its scalar metrics. A name
+        that another column holds is kept prefixed, never overwritten: a config field named like a run or record
+        column as "config.<name>", a metric named like any other column (lr, width, status) as "metric.<name>".
+        Filters as in `runs`."""
         import pandas as pd
 
         infos = self.runs(**filters)
         if run_ids is not None:
             wanted = set(run_ids)
             infos = [i for i in infos if i["id"] in wanted]
+        fixed = set(RUN_COLUMNS + RECORD_COLUMNS)
+        configs = {info["id"]: _flat(info["config"]) for info in infos}
+        taken = fixed.union(*configs.values())
         rows = []
         for info in reversed(infos):
             head = {"run_id": info["id"], "experiment": info["experiment"], "run_status": info["status"]}
-            head.update({k: v for k, v in info["config"].items() if np.ndim(v) == 0})
+            head.update({f"config.{k}" if k in fixed else k: v for k, v in configs[info["id"]].items()})
             for r in self.records(info["id"]):
                 row: dict[str, Any] = dict(head, done=r.done, total=r.total, unit=r.unit, kind=r.kind)
                 row.update(status=r.status, elapsed=r.elapsed)
-                row.update({k: v for k, v in r.metrics.items() if np.ndim(v) == 0 and not isinstance(v, dict)})
+                metrics = {k: v for k, v in r.metrics.items() if np.ndim(v) == 0 and not isinstance(v, dict)}
+                row.update({f"metric.{k}" if k in taken else k: v for k, v in metrics.items()})
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -445,7 +504,10 @@ class RunDB:
 
     def import_run(self, path: str | os.PathLike, experiment: str | None = None) -> tuple[int, int]:
         """Import an exported run: `export_run` JSON, a panel's JSON export, or a JSON-lines RunStore file.
-        A truncated or garbled line of a JSON-lines file is skipped. (run id, lines skipped)."""
+        A truncated or garbled line of a JSON-lines file is skipped; the run's times, status and texts are checked
+        and a workbench experiment's config is checked by its Config (a ValueError names the field). A run already
+        in the database (same config hash, status and records' progress) is not written twice: its id is returned
+        and `already` is set. (run id, lines skipped)."""
         if not Path(path).is_file():
             raise ValueError(f"path: {path} is not a file")
         text = Path(path).read_text(errors="replace")
@@ -466,11 +528,68 @@ class RunDB:
                 bad += 1
         if not records:
             raise ValueError(f"path: {path} holds no readable record ({skipped + bad} lines or records refused)")
-        name = experiment or body.get("experiment") or "unknown"
         meta = {k: body[k] for k in ("label", "status", "created", "ended", "error", "host") if body.get(k)}
         meta.update({k: body[k] for k in ("workbench_version", "jax_version") if body.get(k)})
-        config = decode(body.get("config") or {}, arrays=False)
-        return self.save_run(name, config, records, **meta), skipped + bad
+        try:
+            name, config = checked_config(experiment or body.get("experiment") or "unknown", body.get("config") or {})
+            row, rows = run_rows(name, config, records, meta)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"path: {path} refused: {err}") from None
+        progress = [r[:7] for r in rows]  # idx, done, total, unit, kind, status, elapsed
+        with self._transaction() as conn:
+            for (run_id,) in conn.execute(
+                "SELECT id FROM runs WHERE config_hash = ? AND status = ?", (row["config_hash"], row["status"])
+            ).fetchall():
+                theirs = conn.execute(
+                    "SELECT idx, done, total, unit, kind, status, elapsed FROM records WHERE run_id = ? ORDER BY idx",
+                    (run_id,),
+                ).fetchall()
+                if theirs == progress:
+                    self.already = True
+                    return run_id, skipped + bad
+            self.already = False
+            return self._insert_run(conn, row, rows), skipped + bad
+
+
+def checked_config(experiment: object, config: object) -> tuple[str, dict]:
+    """(experiment, fields) of an imported run: a workbench experiment's config checked by its `Config.from_dict`
+    (its name made the full module name); another experiment's config kept as it is (no code named by a file is
+    imported)."""
+    if not isinstance(experiment, str) or not experiment.strip():
+        raise ValueError(f"experiment: must be an experiment's name (text), got {experiment!r:.60}")
+    if not isinstance(config, dict):
+        raise ValueError(f"config: must be an object of fields, got {type(config).__name__}")
+    config = cast("dict", decode(config, arrays=False))
+    short = experiment.removeprefix(f"{EXPERIMENTS}.")
+    if not short.isidentifier() or importlib.util.find_spec(f"{EXPERIMENTS}.{short}") is None:
+        if experiment.startswith(f"{EXPERIMENTS}."):
+            raise ValueError(f"experiment: {experiment} is not a workbench experiment")
+        return experiment, config
+    module = importlib.import_module(f"{EXPERIMENTS}.{short}")
+    if not isinstance(getattr(module, "Config", None), type) or not issubclass(module.Config, Config):
+        return module.__name__, config
+    try:
+        return module.__name__, module.Config.from_dict(config).to_dict()
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"config: not a valid {short} config ({err})") from None
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    """A config's scalar fields by their dotted paths (a group's fields as 'model.width'); lists left out."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif np.ndim(v) == 0:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _fields(config: object) -> dict:
+    """A Config's fields as a dict (a dict as it is)."""
+    if not isinstance(config, (dict, Config)):
+        raise TypeError(f"config: must be a Config or a dict of its fields, got {type(config).__name__}")
+    return config if isinstance(config, dict) else config.to_dict()
 
 
 def _json_lines(text: str) -> tuple[dict, int]:

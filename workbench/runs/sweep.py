@@ -15,42 +15,49 @@ field); every point's Config is built, so validated, before any task starts. Eac
 crashed or stopped sweep resumes where it stopped; a task whose worker dies is rerun by the scheduler and
 still written once. Progress is the experiment contract's: a "point" Record per point ("job i of n"), then a
 "summary"; the stop event cancels the pending tasks.
+
+Under faults: nothing is written before the client is connected (an address that never answers is a
+ConnectionError within `CONNECT_TIMEOUT`, see `workbench.runs.cluster`); a "status" Record says the points were
+submitted before the first one ends; a write that finds the database locked by another process is tried again
+with backoff, never given up (no finished result is lost); a point that raised is saved as an "error" run of its
+sweep, replaced when it is rerun; the ETA (`eta`) reads the median of the latest points' durations and the
+cluster's workers. A grid that would silently run other points than asked is refused (`grid_configs`).
 """
 
 from __future__ import annotations
 
-import atexit
 import builtins
-import dataclasses
 import importlib
+import importlib.util
 import itertools
 import math
+import numbers
 import os
 import socket
+import statistics
 import threading
 import time
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeVar
 
-from workbench.core.config import Config
+from workbench.core.config import Config, get_path, leaves
 from workbench.core.experiment import Record
-from workbench.core.runtime import available_cpus
-from workbench.runs.rundb import RunDB, config_hash, decode, encode
+from workbench.runs.cluster import CONNECT_TIMEOUT as CONNECT_TIMEOUT  # re-exported: sweep.CONNECT_TIMEOUT, ...
+from workbench.runs.cluster import ONE_THREAD as ONE_THREAD
+from workbench.runs.cluster import ClusterLike, client_of, slots
+from workbench.runs.cluster import connect as connect
+from workbench.runs.cluster import local_client as local_client
+from workbench.runs.cluster import pin_workers as pin_workers
+from workbench.runs.rundb import RunDB, RunDBLocked, config_hash, decode, encode
 
 if TYPE_CHECKING:
-    from distributed import Client, Future, Worker
+    from distributed import Client, Future
+
+T = TypeVar("T")
 
 MAX_POINTS = 10_000  # points of one sweep (each a database row and a task)
-CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler address before a clear error (issue 16: within 10 s)
-ONE_THREAD = {  # each worker process computes with one thread (with `pin_workers`): the parallelism is the processes
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-    "XLA_PYTHON_CLIENT_PREALLOCATE": "false",  # several workers may share one GPU
-}
+RECENT = 8  # the ETA reads the median duration of this many most recent points
 
 
 class SweepPoint(TypedDict):
@@ -79,52 +86,107 @@ METRICS = {"point": SweepPoint, "summary": SweepSummary}
 
 
 def experiment_module(experiment: ModuleType | str) -> ModuleType:
-    """An experiment module from itself, its name in workbench.experiments, or its dotted path."""
+    """An experiment module from itself, its name in workbench.experiments, or an importable module's name (a
+    dotted path, or a single-file module such as `myexp` on the path)."""
     if isinstance(experiment, ModuleType):
         return experiment
-    name = experiment if "." in experiment else f"workbench.experiments.{experiment}"
+    if not isinstance(experiment, str) or not all(p.isidentifier() for p in experiment.split(".")):
+        raise ValueError(f"experiment: must be the name of an experiment module (text), got {experiment!r:.80}")
+    name = experiment
+    if "." not in name and importlib.util.find_spec(f"workbench.experiments.{name}") is not None:
+        name = f"workbench.experiments.{name}"
     try:
         module = importlib.import_module(name)
-    except ImportError:
-        raise ValueError(f"experiment: no experiment module {experiment!r}") from None
+    except ImportError as err:
+        missing = (
+            isinstance(err, ModuleNotFoundError) and err.name is not None and f"{name}.".startswith(f"{err.name}.")
+        )
+        why = "not in workbench.experiments, not importable" if missing else f"importing it failed: {err}"
+        raise ValueError(f"experiment: no experiment module {experiment!r} ({why})") from None
     if not all(hasattr(module, a) for a in ("Config", "run")):
         raise ValueError(f"experiment: {name} has no Config and run")
     return module
 
 
+def check_seeds(seeds: object) -> list[int] | None:
+    """`seeds` as a list of distinct integers (None: the Config's own seed)."""
+    if seeds is None:
+        return None
+    if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Sequence):
+        raise ValueError(f"seeds: must be a list of integers, got {seeds!r:.80}")
+    if not seeds:
+        raise ValueError("seeds: give at least one seed, or leave seeds out (each point runs the Config's seed)")
+    out: list[int] = []
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ValueError(f"seeds: must be a list of integers, got {seed!r:.80} in it")
+        out.append(int(seed))
+    if len(set(out)) < len(out):
+        raise ValueError(f"seeds: {next(s for i, s in enumerate(out) if s in out[:i])} is there twice; each runs once")
+    return out
+
+
+def _key(value: object) -> object:
+    """A hashable stand-in for a field's value (a list or a group by its repr)."""
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
 def grid_configs(
     base_config: Config, grid: Mapping[str, Sequence], seeds: Sequence[int] | None = None, zip: bool = False
 ) -> list[Config]:
-    """Every point's Config (grid values over `base_config`, times the seeds), each validated: a bad field or
-    value raises ValueError naming them before anything runs."""
-    names = {f.name for f in dataclasses.fields(base_config)}
+    """Every point's Config (grid values over `base_config`, times the seeds), each validated: a bad key, field
+    or value raises ValueError naming it before anything runs. Never silently other points than asked: a value
+    twice in a list (`width = [64, 64]`), two points with one config, `seed` both in the grid and in `seeds` (give
+    the seeds in one place), an empty grid or empty seeds are refused."""
+    if not isinstance(zip, bool):
+        raise ValueError(f"zip: must be true or false, got {zip!r:.80}")
+    if not isinstance(grid, Mapping) or not all(isinstance(k, str) for k in grid):
+        raise ValueError(f"grid: must be a table of field = values, got {grid!r:.80}")
+    if not grid:
+        raise ValueError("grid: give at least one field and its values (seeds alone: seed = [0, 1, ...])")
+    seeds = check_seeds(seeds)
+    names = {path for path, *_ in leaves(type(base_config))}
     for name, values in grid.items():
-        if name not in names:
+        if base_config.resolve(name) not in names:
             raise ValueError(f"grid: {type(base_config).__name__} has no field {name!r}; fields: {sorted(names)}")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise ValueError(f"grid: {name} must be a non-empty list of values, got {values!r}")
+            raise ValueError(f"grid: {name} must be a non-empty list of values, got {values!r:.80}")
+        seen: dict = {}
         for value in values:
             try:
-                base_config.replace(**{name: value})
+                checked = get_path(base_config.replace(**{name: value}), base_config.resolve(name))
             except (ValueError, TypeError) as err:
                 raise ValueError(f"grid: {name}={value!r} refused: {err}") from None
+            if not zip and _key(checked) in seen:
+                raise ValueError(f"grid: {name} has the value {seen[_key(checked)]!r} twice; each point runs once")
+            seen[_key(checked)] = value
     if seeds is not None and "seed" not in names:
         raise ValueError(f"seeds: {type(base_config).__name__} has no seed field; leave seeds out")
+    if seeds is not None and any(base_config.resolve(k) == base_config.resolve("seed") for k in grid):
+        raise ValueError("grid: seed is swept both in the grid and by seeds; give the seeds in one place")
     if zip and len({len(v) for v in grid.values()}) > 1:
         lengths = {k: len(v) for k, v in grid.items()}
         raise ValueError(f"grid: zip needs value lists of one length, got {lengths}")
-    n = (min(map(len, grid.values()), default=1) if zip else math.prod(map(len, grid.values()))) * len(seeds or [0])
+    n = (min(map(len, grid.values())) if zip else math.prod(map(len, grid.values()))) * len(seeds or [0])
     if n > MAX_POINTS:
         raise ValueError(f"grid: {n} points; a sweep holds at most {MAX_POINTS} (split it, or use fewer values)")
     combos = list(builtins.zip(*grid.values()) if zip else itertools.product(*grid.values()))
-    out = []
+    out, first = [], {}
     for combo in combos:
         for seed in seeds if seeds is not None else [None]:
             changes = dict(builtins.zip(grid, combo), **({} if seed is None else {"seed": seed}))
             try:
-                out.append(base_config.replace(**changes))
+                config = base_config.replace(**changes)
             except (ValueError, TypeError) as err:
                 raise ValueError(f"grid: the point {changes} refused: {err}") from None
+            same = first.setdefault(config.to_json(), changes)
+            if same is not changes:
+                raise ValueError(f"grid: the points {same} and {changes} are one config; each point runs once")
+            out.append(config)
     return out
 
 
@@ -197,94 +259,10 @@ def run_point(module: str, config_json: str) -> dict:
             "pid": os.getpid()}  # fmt: skip
 
 
-_LOCAL: dict[str, Any] = {}
-
-
-def local_client(n_workers: int | None = None, processes: bool = True):
-    """The in-process LocalCluster's client (started once, reused by later sweeps, closed at exit): worker
-    processes on the loopback, one per available CPU, one thread each."""
-    from distributed import Client, LocalCluster
-
-    n_workers = n_workers or available_cpus()
-    key = f"{n_workers}-{processes}"
-    client = _LOCAL.get(key)
-    if client is None or client.status != "running":
-        where: dict[str, Any] = dict(host="127.0.0.1", env=ONE_THREAD) if processes else {}  # threads: in-process
-        try:
-            cluster = LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=processes, dashboard_address="127.0.0.1:0",
-                silence_logs=40, **where,
-            )  # fmt: skip
-        except RuntimeError as err:  # most often a script that starts worker processes at import time
-            raise RuntimeError(
-                f"local cluster: could not start {n_workers} worker processes ({err}). In a script, start the sweep "
-                "under `if __name__ == '__main__':` (worker processes import the main module)"
-            ) from None
-        client = _LOCAL[key] = Client(cluster)
-        if processes:
-            pin_workers(client)
-        atexit.register(lambda: (client.close(), cluster.close()))
-    return client
-
-
-def pin_workers(client: Client) -> None:
-    """Each worker process of a local cluster on one CPU of this process's (round robin by worker name), every
-    thread: XLA sizes its CPU thread pool from the affinity, and jax 0.10 ignores `--xla_cpu_multi_thread_eigen`,
-    so unpinned workers each computed on every core and competed (a point took twice its time with two workers).
-    Registered as a worker plugin, so a worker restarted after a crash is pinned again. Linux only."""
-    if not hasattr(os, "sched_setaffinity"):
-        return
-    from distributed.diagnostics.plugin import WorkerPlugin
-
-    cpus = sorted(os.sched_getaffinity(0))
-
-    class OneCPU(WorkerPlugin):
-        name = "workbench-one-cpu"
-
-        def setup(self, worker: Worker) -> None:
-            index = worker.name if isinstance(worker.name, int) else zlib.crc32(str(worker.name).encode())
-            for thread in os.listdir("/proc/self/task"):
-                os.sched_setaffinity(int(thread), {cpus[index % len(cpus)]})
-
-    client.register_plugin(OneCPU())
-
-
-def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
-    """A client of the scheduler at `address`; a clear ConnectionError when it cannot be reached in time."""
-    from distributed import Client
-
-    try:
-        return Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError) as err:
-        raise ConnectionError(
-            f"scheduler: could not reach {address!r} within {timeout:g} s ({type(err).__name__}); is a Dask "
-            "scheduler running there (dask scheduler, or a dask-jobqueue cluster's scheduler_address)?"
-        ) from None
-
-
-@runtime_checkable
-class ClusterLike(Protocol):
-    """A Dask cluster object (LocalCluster, a dask-jobqueue or dask-gateway cluster): its scheduler's address."""
-
-    @property
-    def scheduler_address(self) -> str: ...
-
-
-def _client(client: Client | ClusterLike | str | None) -> tuple[Client, bool]:
-    """(client, whether this call made it and must close it) from None, an address, a cluster or a client."""
-    if client is None:
-        return local_client(), False
-    if isinstance(client, str):
-        return connect(client), True
-    if isinstance(client, ClusterLike) and not hasattr(client, "submit"):  # a cluster object
-        return connect(client.scheduler_address), True
-    return cast("Client", client), False  # duck-typed: anything else is used as a client
-
-
 def _point(config: Config, grid: Mapping[str, Sequence]) -> dict:
     """A point's grid values (and its seed)."""
     keys = list(grid) + (["seed"] if hasattr(config, "seed") and "seed" not in grid else [])
-    return {k: getattr(config, k) for k in keys}
+    return {k: get_path(config, config.resolve(k)) for k in keys}
 
 
 def _result(records: Sequence[Record]) -> dict:
@@ -311,6 +289,29 @@ def _failure(future: Future) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def eta(durations: Sequence[float], remaining: int, slots: int, recent: int = RECENT) -> float:
+    """Seconds left: the median duration of the `recent` latest points times the rounds of `slots` tasks at once
+    that the `remaining` points need (NaN before any point ended, 0 when none is left). Not the plain average of
+    the time so far, which the first fast points pull down (at job 48 of 83 it said 12 s where 70 s were left)."""
+    if remaining <= 0:
+        return 0.0
+    if not durations:
+        return math.nan
+    return statistics.median(durations[-recent:]) * math.ceil(remaining / max(1, slots))
+
+
+def _written(write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`write(*args, **kwargs)`, tried again with backoff (0.1 s doubling to 5 s, after the database's own wait)
+    while another process holds the run database's write lock: a sweep never dies of a lock, nor loses a result."""
+    wait = 0.1
+    while True:
+        try:
+            return write(*args, **kwargs)
+        except RunDBLocked:
+            time.sleep(wait)
+            wait = min(2 * wait, 5.0)
+
+
 def run(
     experiment: ModuleType | str,
     base_config: Config | None = None,
@@ -322,21 +323,43 @@ def run(
     stop: threading.Event | None = None,
 ) -> Iterator[Record]:
     """Run every point of the grid not yet finished in `db` as a task on `client` (see the module docstring);
-    yield a "point" Record per point (skipped ones first), then a "summary" Record."""
+    yield a "point" Record per point already finished, a "status" Record once the rest are submitted (the wait for
+    the first can be long: a queued batch job), a "point" Record per point as it ends, then a "summary" Record.
+    Nothing is written before the client is connected."""
     module = experiment_module(experiment)
     base: Config = base_config if base_config is not None else module.Config()
-    grid = dict(grid or {})
-    configs = grid_configs(base, grid, seeds, zip)  # refused here, before any task
+    if not isinstance(base, Config):
+        raise ValueError(f"base_config: must be a {module.__name__}.Config, got {type(base).__name__}")
+    configs = grid_configs(base, grid if grid is not None else {}, seeds, zip)  # refused here, before any task
+    grid, seeds, stop = dict(grid or {}), check_seeds(seeds), stop or threading.Event()
+    client, own = client_of(client)  # before anything is written: an address that never answers writes nothing
+    try:
+        yield from _run(module, base, configs, grid, seeds, zip, client, db, stop)
+    finally:
+        if own:
+            client.close()
+
+
+def _run(
+    module: ModuleType,
+    base: Config,
+    configs: list[Config],
+    grid: dict,
+    seeds: list[int] | None,
+    zip: bool,
+    client: Client,
+    db: RunDB | str | os.PathLike | None,
+    stop: threading.Event,
+) -> Iterator[Record]:
+    """`run` once its client is connected."""
     db = db if isinstance(db, RunDB) else RunDB(db)
-    stop = stop or threading.Event()
     name = module.__name__
-    sweep_id = db.sweep(name, base.to_dict(), grid, list(seeds or []), zip)
+    sweep_id = _written(db.sweep, name, base.to_dict(), grid, list(seeds or []), zip)
     hashes = [config_hash(name, c.to_dict()) for c in configs]
     done_before = db.finished(hashes)
     todo = {h: c for c, h in builtins.zip(configs, hashes) if h not in done_before}
-    start, total, failed = time.perf_counter(), len(configs), 0
-    client, own = _client(client)
-    dashboard = client.dashboard_link or ""
+    start, total, failed, durations = time.perf_counter(), len(configs), 0, []
+    dashboard = getattr(client, "dashboard_link", "") or ""
 
     def point(
         done: int,
@@ -354,57 +377,57 @@ def run(
             metrics["error"] = error
         return Record(done, total, "jobs", metrics, "running", "point", time.perf_counter() - start)
 
-    try:
-        for i, (h, run_id) in enumerate(sorted(done_before.items(), key=lambda item: item[1])):
-            config = configs[hashes.index(h)]
-            db.save_point(sweep_id, name, config, [])  # links the finished run to this sweep, writes nothing else
-            info, records = db.load(run_id)
-            yield point(i + 1, config, run_id, records, info["status"], True, float("nan"))
-            if stop.is_set():
-                yield Record(i + 1, total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
-                return
-        short = name.rsplit(".", 1)[-1]
-        futures = {
-            client.submit(run_point, name, c.to_json(), key=f"{short}-{h[:16]}", pure=False): h for h, c in todo.items()
-        }
-        pending: set = set(futures)
-        done = shown = len(done_before)
-        from distributed import wait
-
-        while pending:
-            if stop.is_set():
-                break
-            try:
-                finished, pending = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")  # pyright: ignore
-            except TimeoutError:  # nothing ended in the last 0.2 s: look at the stop event again
-                continue
-            points = []
-            for future in finished:  # every ended task is written before any is shown
-                config = todo[futures[future]]
-                if future.status == "finished":
-                    out = future.result()
-                    records = _records(out)
-                    meta = {k: out[k] for k in ("created", "ended", "host")}
-                    run_id, _ = db.save_point(sweep_id, name, config, records, **meta)
-                    outcome, error = (records[-1].status if records else "stopped"), None
-                else:
-                    failed += 1
-                    records, outcome, error = [], "error", _failure(future)
-                    run_id = db.save_run(name, config, [], status="error", error=error)
-                done += 1
-                eta = (time.perf_counter() - start) / (done - len(done_before)) * (total - done)
-                points.append(point(done, config, run_id, records, outcome, False, eta, error))
-            for record in points:
-                yield record
-                shown = record.done
-                if stop.is_set():  # set while the caller held this point: the rest is not shown
-                    break
+    for i, (h, run_id) in enumerate(sorted(done_before.items(), key=lambda item: item[1])):
+        config = configs[hashes.index(h)]
+        _written(db.save_point, sweep_id, name, config, [])  # links the finished run, writes nothing else
+        info, records = db.load(run_id)
+        yield point(i + 1, config, run_id, records, info["status"], True, math.nan)
         if stop.is_set():
-            client.cancel(list(pending))
-            yield Record(shown, total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+            yield Record(i + 1, total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
             return
-        summary = dict(sweep_id=sweep_id, ran=len(todo), skipped=len(done_before), failed=failed, dashboard=dashboard)
-        yield Record(total, total, "jobs", summary, "finished", "summary", time.perf_counter() - start)
-    finally:
-        if own:
-            client.close()
+    short = name.rsplit(".", 1)[-1]
+    futures = {
+        client.submit(run_point, name, c.to_json(), key=f"{short}-{h[:16]}", pure=False): h for h, c in todo.items()
+    }
+    pending: set = set(futures)
+    done = shown = len(done_before)
+    if pending:  # started: said before the first point ends
+        yield Record(done, total, "jobs", {}, "running", "status", time.perf_counter() - start)
+    from distributed import wait
+
+    while pending:
+        if stop.is_set():
+            break
+        try:
+            finished, pending = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")  # pyright: ignore
+        except TimeoutError:  # nothing ended in the last 0.2 s: look at the stop event again
+            continue
+        points, at_once = [], slots(client)
+        for future in finished:  # every ended task is written before any is shown
+            config = todo[futures[future]]
+            if future.status == "finished":
+                out = future.result()
+                records = _records(out)
+                meta = {k: out[k] for k in ("created", "ended", "host")}
+                run_id, _ = _written(db.save_point, sweep_id, name, config, records, **meta)
+                outcome, error = (records[-1].status if records else "stopped"), None
+                durations.append(out["ended"] - out["created"])
+            else:
+                failed += 1
+                records, outcome, error = [], "error", _failure(future)
+                run_id, _ = _written(db.save_point, sweep_id, name, config, [], status="error", error=error)
+            done += 1
+            points.append(
+                point(done, config, run_id, records, outcome, False, eta(durations, total - done, at_once), error)
+            )
+        for record in points:
+            yield record
+            shown = record.done
+            if stop.is_set():  # set while the caller held this point: the rest is not shown
+                break
+    if stop.is_set():
+        client.cancel(list(pending))
+        yield Record(shown, total, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+        return
+    summary = dict(sweep_id=sweep_id, ran=len(todo), skipped=len(done_before), failed=failed, dashboard=dashboard)
+    yield Record(total, total, "jobs", summary, "finished", "summary", time.perf_counter() - start)

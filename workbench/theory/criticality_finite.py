@@ -7,16 +7,20 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from workbench.core.activations import get_activation
+from workbench.core.declare import Instance, Real, declare
 from workbench.theory import criticality as C
 
+__all__ = ["CHUNK_BYTES", "Networks", "SampledNetworks", "inputs", "measure", "seed_chunk"]
 
+
+@runtime_checkable
 class Networks(Protocol):
     """What sampling needs: SP networks (activation, sigma_b2, width, depth), how many (seeds), and the two inputs
     (in_dim, q0 = |x|^2 / d, cosine c0). Experiments' configs that hold these fields qualify."""
@@ -53,6 +57,15 @@ class SampledNetworks:
     c0: float = 0.5
 
 
+def _example() -> SampledNetworks:
+    """Small networks for the attack suite's base calls."""
+    return SampledNetworks("tanh", 0.05, width=16, depth=3, seeds=2, in_dim=4)
+
+
+_NETWORKS = Instance(Networks, example=_example)  # a config with the fields of `Networks`, validated by its class
+
+
+@declare(config=_NETWORKS)
 def inputs(config: Networks) -> jax.Array:
     """Two inputs with |x|^2 / d = q0 and cosine c0 (fixed, seed-independent)."""
     e1, e2 = np.eye(config.in_dim)[:2]
@@ -64,7 +77,7 @@ CHUNK_BYTES = 256 * 2**20  # weights sampled at once by `measure`
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_measure(activation: str, in_dim: int, width: int, depth: int):
+def _compiled_measure(activation: str, in_dim: int, width: int, depth: int):
     """jit(vmap over seeds) of (q, c, grad2) per layer of SP networks (Poole et al. 2016, eq. 1):
     h_1 = x W_1 + b_1, h_{l+1} = phi(h_l) W_{l+1} + b_{l+1}, f = phi(h_L) v + b, W ~ N(0, sigma_w^2 / fan_in),
     b ~ N(0, sigma_b^2), layer l drawn from fold_in(key(seed), l). The layers are drawn inside a scan, in the
@@ -102,6 +115,7 @@ def compiled_measure(activation: str, in_dim: int, width: int, depth: int):
     return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
 
 
+@declare(config=_NETWORKS)
 def seed_chunk(config: Networks) -> int:
     """Networks sampled per vmapped call: the largest divisor of `seeds` whose float32 weights fit in
     CHUNK_BYTES (a 1024-wide, 50-deep MLP has 200 MB of them; 16 at once would not fit a 2 GB Binder)."""
@@ -110,17 +124,20 @@ def seed_chunk(config: Networks) -> int:
     return max(k for k in range(1, config.seeds + 1) if config.seeds % k == 0 and k <= cap)
 
 
+@declare(finite=False, config=_NETWORKS, sigma_w2=Real(0.0, C.MAX_VARIANCE))
 def measure(config: Networks, sigma_w2: float) -> dict:
-    """Seed means and standard errors of q, c, grad2 per layer at one sigma_w2, with the theory."""
+    """Seed means and standard errors of q, c, grad2 per layer at one sigma_w2, with the theory. Not finite
+    where the theory or the networks are: chi_1 is NaN where q* diverges, sampled values overflow to inf or NaN
+    in deep chaotic networks, and the standard errors of a single seed are NaN."""
     k, x = seed_chunk(config), inputs(config)
-    fn = compiled_measure(config.activation, config.in_dim, config.width, config.depth)
+    fn = _compiled_measure(config.activation, config.in_dim, config.width, config.depth)
     scales = math.sqrt(sigma_w2), math.sqrt(config.sigma_b2)
     parts = [fn(jnp.arange(i, i + k), *scales, x) for i in range(0, config.seeds, k)]
     q, c, grad2 = (np.concatenate([np.asarray(p[j], float) for p in parts]) for j in range(3))
     q_th, c_th, chi = C.depth_profile(
         config.activation, sigma_w2, config.sigma_b2, config.depth, q0=config.q0, c0=config.c0
     )
-    sem = lambda a: a.std(0, ddof=1) / math.sqrt(len(a))
+    sem = lambda a: a.std(0, ddof=1) / math.sqrt(len(a)) if len(a) > 1 else np.full(a.shape[1:], np.nan)
     chi1 = float(C.chi_1(config.activation, sigma_w2, config.sigma_b2))
     phase = "critical" if abs(chi1 - 1) < 0.02 else ("ordered" if chi1 < 1 else "chaotic")
     return {

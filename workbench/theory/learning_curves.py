@@ -22,9 +22,22 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from workbench.core import checks
+from workbench.core.declare import Array, Flag, Instance, Int, Real, Reals, Times, declare
 from workbench.core.float64 import call, map_batches
 from workbench.core.memory import require
+
+__all__ = [
+    "Risk",
+    "Task",
+    "empirical_spectrum",
+    "fit_power_law",
+    "optimal_fitting_ratio",
+    "power_law_task",
+    "simulate_rf",
+    "simulate_rf_data",
+    "simulation_bytes",
+    "trial_batch",
+]
 
 GRID = 400  # log-gamma grid on which z, q and the bias sums are tabulated once per task
 NEWTON_STEPS = 10  # safeguarded Newton steps in log gamma inside the grid cell of the root
@@ -32,6 +45,16 @@ REFINE_STEPS = 24  # golden-section steps inside the grid cell of a minimum
 GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 POINT_BATCH = 8  # (n, k) points a simulation evaluates at once per trial (lax.map batches: bounded memory)
 TRIAL_BYTES = 192 * 2**20  # trials a simulation vmaps at once hold at most this (the rest wait in a lax.map)
+MAX_MODES = 10**6
+SPECTRUM = (1e-200, 1e200)  # eigenvalues the log-gamma grid and its sums handle in float64
+
+# declared kinds of the arguments (the same for the theory and the simulations)
+N = Reals(1.0, 1e12)  # samples n (a number or an array)
+K = Times()  # features k in [1, inf] (inf: kernel ridge regression): Times' [0, inf], k >= 1 checked in _broadcast
+K_SIMULATED = Reals(1.0, 1e7)  # features of a simulation: finite
+RIDGE = Reals()  # the ridge delta, negative down to the theory's bound (Task.min_ridge)
+TRIALS = Int(1, 4096)
+SEED = Int(0, 2**31 - 1)
 
 
 class Risk(NamedTuple):
@@ -44,6 +67,7 @@ class Risk(NamedTuple):
     ridge: np.ndarray
 
 
+@declare(a=Real(0.0, 20.0), b=Real(0.0, 20.0), modes=Int(1, MAX_MODES))
 def power_law_task(a: float, b: float, modes: int) -> tuple[np.ndarray, np.ndarray]:
     """lam_i = i^-a and v_i^2 = i^-b, i = 1..modes: the paper's power-law task (section 5)."""
     i = np.arange(1, modes + 1, dtype=np.float64)
@@ -51,32 +75,44 @@ def power_law_task(a: float, b: float, modes: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _broadcast(n: ArrayLike, k: ArrayLike, ridge: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n, k and ridge as float arrays of one broadcast shape (n, k >= 1)."""
-    n, k, ridge = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(k, np.float64), np.asarray(ridge, float))
-    if not (np.all(n >= 1) and np.all(np.isfinite(n)) and np.all(k >= 1)):
-        raise ValueError("n, k: samples must be finite and >= 1, features >= 1 (inf: kernel ridge regression)")
-    if not np.all(np.isfinite(ridge)):
-        raise ValueError("ridge: must be finite")
-    return n, k, ridge
+    """n, k and ridge (declared: n >= 1 finite, k in [0, inf], ridge finite) as float arrays of one broadcast shape,
+    k >= 1 (inf: kernel ridge regression)."""
+    if np.any(np.asarray(k) < 1):
+        raise ValueError(f"k: features must be >= 1 (inf: kernel ridge regression), got {float(np.min(k)):g}")
+    try:
+        n, k, ridge = np.broadcast_arrays(
+            np.asarray(n, np.float64), np.asarray(k, np.float64), np.asarray(ridge, float)
+        )
+        return n, k, ridge
+    except ValueError:
+        shapes = ", ".join(str(np.shape(v)) for v in (n, k, ridge))
+        raise ValueError(f"n, k, ridge: shapes {shapes} do not broadcast together") from None
 
 
 class Task:
     """A task's eigensystem (lam_i, v_i^2, noise sigma^2) with z, q and the bias sums tabulated on a log-gamma grid,
-    so that a whole curve over n, k and ridge costs a few passes over the modes."""
+    so that a whole curve over n, k and ridge costs a few passes over the modes. `v2` holds the squared target
+    coefficients v_i^2 (as `simulate_rf`, which takes the Task itself)."""
 
+    @declare(
+        eigenvalues=Array("m", lo=SPECTRUM[0], hi=SPECTRUM[1]),
+        v2=Array("m", lo=0.0, hi=SPECTRUM[1]),
+        noise=Real(0.0, SPECTRUM[1]),
+    )
     def __init__(self, eigenvalues: ArrayLike, v2: ArrayLike, noise: float = 0.0) -> None:
         self.lam = np.asarray(eigenvalues, np.float64)
         self.v2 = np.asarray(v2, np.float64)
-        if self.lam.ndim != 1 or self.lam.shape != self.v2.shape or not np.all(self.lam > 0):
-            raise ValueError("eigenvalues: need a 1-D array of positive eigenvalues and v2 of the same shape")
-        if not noise >= 0:
-            raise ValueError(f"noise: must be >= 0, got {noise}")
         self.noise = float(noise)
+        if self.lam.size > MAX_MODES:
+            raise ValueError(f"eigenvalues: at most {MAX_MODES:,} modes, got {self.lam.size:,}")
+        require(4 * 8.0 * GRID * self.lam.size, "eigenvalues", f"a grid of {GRID} x {self.lam.size:,} modes")
         lam = self.lam
-        self.log_gamma = np.linspace(np.log(lam.min() * 1e-8), np.log(lam.max() * lam.size * 1e4), GRID)
-        self.table = self.sums(np.exp(self.log_gamma))
+        self.log_gamma = np.linspace(
+            np.log(lam.min()) - 8 * np.log(10), np.log(lam.max() * lam.size) + 4 * np.log(10), GRID
+        )
+        self.table = self._sums(np.exp(self.log_gamma))
 
-    def sums(self, gamma: ArrayLike) -> tuple[np.ndarray, ...]:
+    def _sums(self, gamma: ArrayLike) -> tuple[np.ndarray, ...]:
         """z = sum L_i, q = sum L_i^2, A = sum (1 - L_i) v_i^2, B = sum L_i v_i^2 / (lam_i + gamma), L_i =
         lam_i / (lam_i + gamma) (Simon et al. 2023, eqs. 4-5)."""
         shifted = self.lam + np.asarray(gamma, np.float64)[..., None]
@@ -84,9 +120,14 @@ class Task:
         z, q = ell.sum(-1), np.einsum("...m,...m->...", ell, ell)
         return z, q, self.v2.sum() - ell @ self.v2, (ell / shifted) @ self.v2
 
-    def z(self, gamma: ArrayLike) -> np.ndarray:
+    def _z(self, gamma: ArrayLike) -> np.ndarray:
         """z = sum_i lam_i / (lam_i + gamma), the effective number of learned modes (eq. 4)."""
         return (self.lam / (self.lam + np.asarray(gamma, np.float64)[..., None])).sum(-1)
+
+    def _require(self, shape: tuple[int, ...]) -> None:
+        """Refuse (naming n) a grid of points whose per-mode arrays would not fit in memory."""
+        points = int(np.prod(shape))
+        require(4 * 8.0 * points * max(self.lam.size, GRID), "n", f"{points:,} points x {self.lam.size:,} modes")
 
     @staticmethod
     def _ridge(n: np.ndarray, k: np.ndarray, gamma: np.ndarray | float, z: np.ndarray) -> np.ndarray:
@@ -106,7 +147,7 @@ class Task:
         hi = self.log_gamma[np.minimum(j + 1, GRID - 1)]
 
         def f(u: np.ndarray) -> np.ndarray:
-            return self._ridge(n, k, np.exp(u), self.z(np.exp(u)))
+            return self._ridge(n, k, np.exp(u), self._z(np.exp(u)))
 
         for _ in range(REFINE_STEPS):
             c, d = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
@@ -115,17 +156,21 @@ class Task:
             hi, lo = np.where(left, d, hi), np.where(left, lo, c)
         return 0.5 * (lo + hi)
 
+    @declare(n=N, k=K)
     def min_ridge(self, n: ArrayLike, k: float | np.ndarray = np.inf) -> np.ndarray:
         """The most negative ridge delta for which eq. 4 has a solution with kappa > 0 (Simon et al. 2023, sec. 4);
         0 when k <= n or the task has at most n modes."""
         n, k, _ = _broadcast(n, k, 0.0)
+        self._require(n.shape)
         u = self._star(n, k, self._grid(n, k)[1])
-        return np.minimum(self._ridge(n, k, np.exp(u), self.z(np.exp(u))), 0.0)
+        return np.minimum(self._ridge(n, k, np.exp(u), self._z(np.exp(u))), 0.0)
 
+    @declare(n=N, k=K, ridge=RIDGE)
     def solve(self, n: ArrayLike, k: ArrayLike, ridge: ArrayLike) -> np.ndarray:
         """gamma solving n = z + delta/kappa and k = z + k kappa/gamma (Simon et al. 2023, eq. 4) on the physical
         branch (delta increasing in gamma above the most negative ridge); ValueError naming `ridge` below it."""
         n, k, ridge = _broadcast(n, k, ridge)
+        self._require(n.shape)
         u = self.log_gamma
         table, j_star = self._grid(n, k)
         above = np.arange(GRID) > j_star[..., None]
@@ -134,7 +179,7 @@ class Task:
         near = ridge < np.take_along_axis(table, j_star[..., None], -1)[..., 0]  # below the grid's floor: refine it
         if np.any(near):
             star = self._star(n[near], k[near], j_star[near])
-            floor = np.minimum(self._ridge(n[near], k[near], np.exp(star), self.z(np.exp(star))), 0.0)
+            floor = np.minimum(self._ridge(n[near], k[near], np.exp(star), self._z(np.exp(star))), 0.0)
             bad = ridge[near] < floor - 1e-9 * np.abs(floor)
             if np.any(bad):
                 raise ValueError(
@@ -160,12 +205,17 @@ class Task:
                 break
         return np.exp(x)
 
+    @declare(n=N, k=K, gamma=Reals(0.0, lo_open=True))
     def at_gamma(self, n: ArrayLike, k: ArrayLike, gamma: ArrayLike) -> Risk:
         """Test and train MSE at a solved gamma: E_0 = 1/(1 - x), x = (q(k - 2z) + z^2)/(n(k - q)),
         bias_i = (1 - L_i) - kappa L_i/(lam_i + gamma) k/(k - q), test = E_0 (sum bias_i v_i^2 + sigma^2),
         train = (delta/(n kappa))^2 test (Simon et al. 2023, eqs. 5-6; k = inf is kernel ridge regression)."""
         n, k, gamma = _broadcast(n, k, gamma)
-        return self._risk(n, k, gamma, *self.sums(gamma))
+        self._require(n.shape)
+        return self._at_gamma(n, k, gamma)
+
+    def _at_gamma(self, n: np.ndarray, k: np.ndarray, gamma: np.ndarray) -> Risk:
+        return self._risk(n, k, gamma, *self._sums(gamma))
 
     def _risk(
         self,
@@ -183,15 +233,19 @@ class Task:
         test = e0 * (a - kappa / (1.0 - q / k) * b + self.noise)
         return Risk(test, (ridge / (n * kappa)) ** 2 * test, kappa, gamma, ridge)
 
+    @declare(n=N, k=K, ridge=RIDGE)
     def risk(self, n: ArrayLike, k: ArrayLike, ridge: ArrayLike) -> Risk:
         """Predicted test/train MSE of random-feature ridge regression with k features (k = inf: kernel ridge
         regression), broadcast over n, k and ridge (Simon et al. 2023, eqs. 4-6)."""
-        return self.at_gamma(n, k, self.solve(n, k, ridge))
+        n, k, ridge = _broadcast(n, k, ridge)
+        return self._at_gamma(n, k, self.solve(n, k, ridge))
 
+    @declare(n=N, k=K, negative=Flag())
     def optimal(self, n: ArrayLike, k: float | np.ndarray = np.inf, *, negative: bool = True) -> Risk:
         """The ridge minimizing the predicted test MSE at each (n, k): grid argmin over gamma on the valid branch,
         refined by golden section (`negative=False` keeps delta >= 0) (Simon et al. 2023, sec. 4)."""
         n, k, _ = _broadcast(n, k, 0.0)
+        self._require(n.shape + (GRID,))
         start = self._star(n, k, self._grid(n, k)[1]) if negative else np.log(self.solve(n, k, 0.0))
         u = self.log_gamma
         nn, kk, g = n[..., None], k[..., None], np.exp(u)
@@ -204,34 +258,55 @@ class Task:
 
         def f(x: np.ndarray) -> np.ndarray:
             with np.errstate(all="ignore"):
-                r = self.at_gamma(n, k, np.exp(x)).test
+                r = self._at_gamma(n, k, np.exp(x)).test
             return np.where(np.isfinite(r) & (r > 0), r, np.inf)
 
         for _ in range(REFINE_STEPS):
             c, d = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
             left = f(c) <= f(d)
             hi, lo = np.where(left, d, hi), np.where(left, lo, c)
-        return self.at_gamma(n, k, np.exp(0.5 * (lo + hi)))
+        return self._at_gamma(n, k, np.exp(0.5 * (lo + hi)))
 
 
+@declare(a=Real(1.0, lo_open=True, example=2.0), b=Real(1.0, lo_open=True, example=1.5))
 def optimal_fitting_ratio(a: float, b: float) -> float:
     """R* = train/test at the optimal ridge of a noise-free power-law task, ((a - b)/(b (a - 1)))^2 for b < a,
-    0 (interpolate, optimal ridge <= 0) for b >= a (Simon et al. 2023, sec. 5)."""
-    if not (a > 1 and b > 1):
-        raise ValueError(f"a, b: power-law exponents must be > 1, got a={a}, b={b}")
+    0 (interpolate, optimal ridge <= 0) for b >= a (Simon et al. 2023, sec. 5); exponents a, b > 1."""
     return 0.0 if b >= a else ((a - b) / (b * (a - 1))) ** 2
 
 
+def _example_kernel() -> np.ndarray:
+    """A positive definite kernel on 6 points, exp(-|x - x'|) (the attack suite's base call)."""
+    x = np.linspace(-2.0, 2.0, 6)
+    return np.exp(-np.abs(x[:, None] - x[None, :]))
+
+
+@declare(kernel=Array("n n", example=_example_kernel), y=Array("n"))
 def empirical_spectrum(kernel: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues lam_i of K/N and target coefficients v_i^2 = (u_i . y)^2 / N on N points: the population
-    eigensystem estimated on the whole data set, as in the paper's real-data experiments (sec. 6)."""
+    eigensystem estimated on the whole data set, as in the paper's real-data experiments (sec. 6). K must be
+    symmetric (up to 1e-5 of its largest entry); round-off negative eigenvalues are set to 0."""
     kernel, y = np.asarray(kernel, np.float64), np.asarray(y, np.float64)
+    gap, size = float(np.max(np.abs(kernel - kernel.T))), float(np.max(np.abs(kernel)))
+    if gap > 1e-5 * size:
+        raise ValueError(f"kernel: must be symmetric, got |K - K^T| up to {gap:.3g} (entries up to {size:.3g})")
     lam, u = np.linalg.eigh(0.5 * (kernel + kernel.T))
     order = np.argsort(lam)[::-1]
     lam, u = np.clip(lam[order], 0.0, None) / len(y), u[:, order]
     return lam, (u.T @ y) ** 2 / len(y)
 
 
+def _example_power_law() -> tuple[np.ndarray, np.ndarray]:
+    return power_law_task(1.5, 2.0, 64)
+
+
+@declare(
+    eigenvalues=Array("m", lo=0.0, example=lambda: _example_power_law()[0]),
+    v2=Array("m", lo=0.0, example=lambda: _example_power_law()[1]),
+    lo=Int(1),
+    hi=Int(3, none_ok=True),
+    bins=Int(2, 10_000),
+)
 def fit_power_law(
     eigenvalues: ArrayLike, v2: ArrayLike, lo: int = 2, hi: int | None = None, bins: int = 16
 ) -> tuple[float, float]:
@@ -239,7 +314,9 @@ def fit_power_law(
     log-log over log-spaced bins of ranks (per-bin means of log lam_i, log v_i^2: each scale weighs the same and
     the noisy v_i^2 of real data average out) (Simon et al. 2023, sec. 6)."""
     lam, v2 = np.asarray(eigenvalues, np.float64), np.asarray(v2, np.float64)
-    hi = hi or len(lam) // 4
+    hi = len(lam) // 4 if hi is None else hi
+    if not lo < hi <= len(lam):
+        raise ValueError(f"hi: the ranks lo..hi = {lo}..{hi} must have lo < hi <= {len(lam)} (the number of modes)")
     rank = np.arange(lo, hi + 1)
     which = np.minimum((np.log(rank / lo) / np.log(hi / lo) * bins).astype(int), bins - 1)
     floor = 1e-300
@@ -302,11 +379,13 @@ def _rf_grid(
     return map_batches(trial, (jax.random.split(key, trials),), batch)
 
 
+@declare(trials=Int(1, 1_000_000), per_trial=Real(0.0))
 def trial_batch(trials: int, per_trial: float) -> int:
     """Trials vmapped at once: as many as hold at most `TRIAL_BYTES` (`per_trial` bytes each), at least one."""
     return int(max(1, min(trials, TRIAL_BYTES // max(per_trial, 1.0))))
 
 
+@declare(trials=Int(0, 1_000_000), n_max=Int(1, 2**40), k_max=Int(1, 2**40), width=Int(0, 2**40))
 def simulation_bytes(trials: int, n_max: int, k_max: int, width: int) -> float:
     """Bytes a simulation holds at once: per trial the draws (n_max + k_max) x width (modes, or the data's rows and
     input dimension), the features n_max x k_max and a batch of points' Gram and feature matrices, times 2."""
@@ -319,10 +398,20 @@ def _padded(size: float) -> int:
     return 1 << int(np.ceil(np.log2(max(size, 1.0))))
 
 
+def _example_task() -> Task:
+    return Task(*power_law_task(1.5, 1.5, 16), 0.5)
+
+
+@declare(
+    task=Instance(Task, example=_example_task),
+    n=N,
+    k=K_SIMULATED,
+    ridge=RIDGE,
+    trials=TRIALS,
+    seed=SEED,
+)
 def simulate_rf(
-    eigenvalues: ArrayLike,
-    v: ArrayLike,
-    noise: float,
+    task: Task,
     n: ArrayLike,
     k: ArrayLike,
     ridge: ArrayLike,
@@ -330,13 +419,21 @@ def simulate_rf(
     trials: int = 20,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated test and train MSE, each (trials, *shape) over the broadcast (n, k, ridge): Gaussian random
-    features of the Gaussian-universality task (Simon et al. 2023, sec. 6 synthetic experiment), in float64."""
+    """Simulated test and train MSE, each (trials, *shape) over the broadcast (n, k, ridge), of `task` (its
+    eigenvalues, squared target coefficients v2 and noise, exactly what its theory `task.risk` uses): Gaussian
+    random features of the Gaussian-universality task (Simon et al. 2023, sec. 6 synthetic experiment), in float64.
+    A negative ridge must be at or above the theory's bound `task.min_ridge(n, k)` (ValueError naming it)."""
     n, k, ridge = _broadcast(n, k, ridge)
-    trials = checks.integer("trials", trials, 1, 4096)
-    if not np.all(np.isfinite(k)):
-        raise ValueError("k: the simulation needs a finite number of features")
-    n_max, k_max, lam = _padded(n.max()), _padded(k.max()), np.asarray(eigenvalues, np.float64)
+    low = ridge < 0
+    if np.any(low):
+        floor = task.min_ridge(n[low], k[low])
+        bad = ridge[low] < floor - 1e-9 * np.abs(floor)
+        if np.any(bad):
+            raise ValueError(
+                f"ridge: must be >= {float(np.max(floor[bad])):.4g} here (the theory's bound, kappa > 0), "
+                f"got {float(ridge[low][bad].min()):.4g}"
+            )
+    n_max, k_max, lam = _padded(n.max()), _padded(k.max()), task.lam
     sizes = f"{trials} trials of n = {n_max}, k = {k_max} (padded), {lam.size} modes"
     batch = trial_batch(trials, simulation_bytes(1, n_max, k_max, lam.size))
     require(simulation_bytes(batch, n_max, k_max, lam.size), "trials", sizes, "use smaller n, k or fewer modes")
@@ -345,8 +442,8 @@ def simulate_rf(
         _rf_grid,
         jax.random.key(seed),
         lam,
-        np.asarray(v, np.float64),
-        float(noise),
+        np.sqrt(task.v2),
+        task.noise,
         *points,
         n_max=n_max,
         k_max=k_max,
@@ -389,16 +486,24 @@ def _rf_data(
     return map_batches(trial, (jax.random.split(key, trials),), batch)
 
 
+@declare(
+    x=Array("p d", lo=-1e15, hi=1e15),
+    y=Array("p", lo=-1e15, hi=1e15),
+    n=N,
+    k=K_SIMULATED,
+    ridge=RIDGE,
+    trials=TRIALS,
+    seed=SEED,
+)
 def simulate_rf_data(
     x: np.ndarray, y: ArrayLike, n: ArrayLike, k: ArrayLike, ridge: ArrayLike, *, trials: int = 8, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulated test MSE (over all N points, the population whose eigensystem `empirical_spectrum` gives) and train
-    MSE, each (trials, *shape): ReLU random features relu(w . x / sqrt(d)), w ~ N(0, I), k of them, on n points drawn
-    without replacement (Simon et al. 2023, sec. 6 real-data experiments), in float64."""
+    MSE, each (trials, *shape): ReLU random features relu(w . x / sqrt(d)), w ~ N(0, I), k of them, on n <= N
+    points drawn without replacement (Simon et al. 2023, sec. 6 real-data experiments), in float64."""
     n, k, ridge = _broadcast(n, k, ridge)
-    trials = checks.integer("trials", trials, 1, 4096)
-    if not np.all(np.isfinite(k)) or n.max() > len(x):
-        raise ValueError(f"n, k: need finite k and n <= {len(x)} points")
+    if n.max() > len(x):
+        raise ValueError(f"n: at most the {len(x)} points of x, got {n.max():g}")
     n_max, k_max = min(_padded(n.max()), len(x)), _padded(k.max())
     per_trial = simulation_bytes(1, n_max, k_max, 0) + 16.0 * len(x) * (k_max + np.shape(x)[1])
     batch = trial_batch(trials, per_trial)
@@ -421,4 +526,9 @@ def simulate_rf_data(
         batch=batch,
     )
     test, train = (o.reshape((trials,) + n.shape) for o in out)
+    if not (np.all(np.isfinite(test)) and np.all(np.isfinite(train))):
+        raise ValueError(
+            f"ridge: G G^T + ridge I is singular in some trial (ridges down to {float(ridge.min()):.3g}); "
+            "use a larger ridge"
+        )
     return test, train

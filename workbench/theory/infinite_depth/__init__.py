@@ -59,6 +59,8 @@ from workbench.theory.infinite_depth.classify import (
 )
 from workbench.theory.infinite_depth.duals import (
     Dual,
+    DualArg,
+    consistent_dual,
     design_dual,
     dual_from_activation,
     dual_from_hermite,
@@ -67,6 +69,7 @@ from workbench.theory.infinite_depth.duals import (
     hermite_expression,
 )
 from workbench.theory.infinite_depth.flow import (
+    Depth,
     Layer,
     deep_kernel,
     deep_kernels,
@@ -77,14 +80,17 @@ from workbench.theory.infinite_depth.flow import (
 from workbench.theory.infinite_depth.taxonomy import FixedPoint, Regime, cobweb, fixed_points, regime
 
 __all__ = [
+    "Depth",
     "DepthClassifier",
     "Dual",
+    "DualArg",
     "FixedPoint",
     "Layer",
     "Regime",
     "accuracy",
     "classify",
     "cobweb",
+    "consistent_dual",
     "deep_kernel",
     "deep_kernels",
     "design_dual",

@@ -6,42 +6,78 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
 
+from workbench.core.declare import Array, Choice, Given, Int, Real, declare
 from workbench.core.memory import require
-from workbench.theory.infinite_depth.duals import get_dual
-from workbench.theory.infinite_depth.flow import _flow, check_depth, diagonal_log_ntk
-from workbench.theory.infinite_depth.taxonomy import regime
+from workbench.theory.infinite_depth.duals import Dual, DualArg, _get_dual
+from workbench.theory.infinite_depth.flow import MAX_DEPTH, Depth, _depth, _diagonal_log_ntk, _flow
+from workbench.theory.infinite_depth.taxonomy import _regime
 
 if TYPE_CHECKING:
     from workbench.theory.infinite_depth.duals import DualLike
 
+__all__ = [
+    "DUPLICATE",
+    "DepthClassifier",
+    "accuracy",
+    "classify",
+    "find_duplicates",
+    "hilbert_classify",
+    "limit_classify",
+    "majority_vote",
+    "naive_nngp",
+    "nearest_neighbour",
+    "pair_geometry",
+    "to_sphere",
+]
+
 DUPLICATE = 1e-20  # 1 - |<x_i, x_j>| below this (angle 1.4e-10): the same point up to rounding of its normalization
+MAX_POINTS = 10_000_000  # test points of `majority_vote`
+_X = Array("n d")  # points (rows), normalized to the sphere
+_X_TEST = Array("m d")
+
+
+def _example_labels() -> np.ndarray:
+    return np.array([1, -1, 1, 1, -1, -1])  # +-1 labels of the attack suite's 6 training points
+
+
+_Y = Given(why="+-1 labels (n,) or one-hot rows (n, k), checked in the body", example=_example_labels)
 
 # ---------------------------------------------------------------- pairs of points on the sphere
 
 
-def to_sphere(x: ArrayLike) -> np.ndarray:
-    """x / ||x|| per row, float64 (refusing zero rows and non-finite values)."""
+def _to_sphere(x: ArrayLike, name: str) -> np.ndarray:
+    """Declared points (n, d) as x / ||x|| per row, float64, refusing zero rows (naming `name`)."""
     x = np.asarray(x, np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"x: expected a non-empty (n, d) array, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x: contains NaN or infinite values")
+    x = x / np.maximum(np.max(np.abs(x), axis=1, keepdims=True), np.finfo(np.float64).tiny)  # no overflow below
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     if np.any(norm == 0):
-        raise ValueError(f"x: row {int(np.flatnonzero(norm[:, 0] == 0)[0])} is zero; points must lie on the sphere")
+        raise ValueError(
+            f"{name}: row {int(np.flatnonzero(norm[:, 0] == 0)[0])} is zero; points must lie on the sphere"
+        )
     return x / norm
 
 
-def pair_geometry(x1: np.ndarray, x2: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sign rho, |rho|, 1 - |rho|) for rho = <x1_i, x2_j> of unit rows; 1 - |rho| = min ||x1 -+ x2||^2 / 2 (no
-    cancellation)."""
+@declare(x=_X)
+def to_sphere(x: ArrayLike) -> np.ndarray:
+    """x / ||x|| per row, float64 (refusing zero rows)."""
+    return _to_sphere(x, "x")
+
+
+@declare(x1=Array("n1 d", lo=-1.0, hi=1.0), x2=Array("n2 d", lo=-1.0, hi=1.0), block=Int(1, 1_000_000))
+def pair_geometry(x1: ArrayLike, x2: ArrayLike, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sign rho, |rho|, 1 - |rho|) for rho = <x1_i, x2_j> of unit rows (`to_sphere`); 1 - |rho| = min ||x1 -+ x2||^2
+    / 2 (no cancellation)."""
+    return _pair_geometry(np.asarray(x1, np.float64), np.asarray(x2, np.float64), block)
+
+
+def _pair_geometry(x1: np.ndarray, x2: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n1, n2 = len(x1), len(x2)
     rho = np.clip(x1 @ x2.T, -1.0, 1.0)
     dl = np.empty((n1, n2))
@@ -65,37 +101,50 @@ def _labels(score: np.ndarray) -> np.ndarray:
     return np.where(score < 0, -1, 1)
 
 
-def _check_labels(y: ArrayLike, n: int) -> np.ndarray:
-    y = np.asarray(y)
-    if y.shape[0] != n:
-        raise ValueError(f"y_train: {y.shape[0]} labels for {n} points")
-    if y.ndim == 1:
-        if not np.all(np.isin(y, (-1, 1))):
-            raise ValueError("y_train: labels must be -1 or +1 (or one-hot rows)")
-        return y.astype(np.float64)
+def _check_labels(y: Any, n: int | None, name: str = "y_train") -> np.ndarray:
+    """+-1 labels (n,) or one-hot rows (n, k) (n: None for any number), as float64."""
+    what = "+-1 labels (n,) or one-hot rows (n, k)"
+    if y is None or isinstance(y, (str, bytes, dict)):
+        raise ValueError(f"{name}: must be {what}, got {type(y).__name__}")
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: must be {what} (a rectangular array)") from None
+    if y.dtype.kind not in "biuf" or y.ndim not in (1, 2) or y.shape[0] == 0:
+        raise ValueError(f"{name}: must be {what}, got shape {y.shape} of {y.dtype}")
+    if n is not None and y.shape[0] != n:
+        raise ValueError(f"{name}: {y.shape[0]} labels for {n} points")
+    if y.ndim == 1 and not np.all(np.isin(y, (-1, 1))):
+        raise ValueError(f"{name}: labels must be -1 or +1 (or one-hot rows)")
+    if y.ndim == 2 and not (np.all(np.isin(y, (0, 1))) and np.all(y.sum(1) == 1)):
+        raise ValueError(f"{name}: one-hot rows must hold a single 1 each")
     return y.astype(np.float64)
 
 
+@declare(y_train=_Y, n_test=Int(1, MAX_POINTS))
 def majority_vote(y_train: ArrayLike, n_test: int) -> np.ndarray:
     """The label of the larger class for every test point (ties -> +1; the official code's `majority_vote`)."""
-    y = np.asarray(y_train, np.float64)
+    y = _check_labels(y_train, None)
     if y.ndim == 2:
         return np.full(n_test, int(np.argmax(y.sum(0))))
     return np.full(n_test, 1 if y.sum() >= 0 else -1)
 
 
+@declare(x_train=_X, y_train=_Y, x_test=_X_TEST)
 def nearest_neighbour(x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike) -> np.ndarray:
     """1-NN: the label of the closest training point (largest <x_i, x> on the sphere)."""
-    xt, xs = to_sphere(x_train), to_sphere(x_test)
+    xt, xs = _to_sphere(x_train, "x_train"), _to_sphere(x_test, "x_test")
+    y = _check_labels(y_train, len(xt))
     i = np.argmax(xt @ xs.T, axis=0)
-    y = np.asarray(y_train)
     return np.argmax(y[i], 1) if y.ndim == 2 else y[i].astype(int)
 
 
+@declare(x_train=_X, y_train=_Y, x_test=_X_TEST, dim=Int(1, 100_000, none_ok=True))
 def hilbert_classify(x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike, dim: int | None = None) -> np.ndarray:
     """Hilbert-kernel (Devroye et al. 1998) estimate sign(sum_i y_i ||x - x_i||^-(d-1)), d the ambient dimension
-    (the official code's `devroye_classifier`); a test point equal to a training point takes its label."""
-    xt, xs = to_sphere(x_train), to_sphere(x_test)
+    unless `dim` is given (the official code's `devroye_classifier`); a test point equal to a training point takes
+    its label."""
+    xt, xs = _to_sphere(x_train, "x_train"), _to_sphere(x_test, "x_test")
     d = xt.shape[1] if dim is None else dim
     y = _check_labels(y_train, len(xt))
     out = np.empty(len(xs), int) if y.ndim == 1 else np.empty(len(xs), int)
@@ -145,10 +194,11 @@ def _solve(K: np.ndarray, y: np.ndarray, notes: list[str], what: str = "K(X, X)"
     return out
 
 
+@declare(x=_X, parity=Choice(("even", "odd"), none_ok=True), tol=Real(0.0, 1.0))
 def find_duplicates(x: ArrayLike, parity: str | None = None, tol: float = DUPLICATE) -> list[tuple[int, int]]:
     """Pairs (i, j), i < j, with 1 - <x_i, x_j> < tol (and 1 + <x_i, x_j> < tol for an even or odd dual)."""
-    x = to_sphere(x)
-    sg, _, dl = pair_geometry(x, x)
+    x = _to_sphere(x, "x")
+    sg, _, dl = _pair_geometry(x, x)
     close = dl < tol
     if parity is None:
         close &= sg > 0
@@ -176,16 +226,18 @@ class DepthClassifier:
         duplicates: str = "refuse",
         seed: int = 0,
     ) -> None:
-        self.dual = get_dual(dual)
-        self.regime = regime(self.dual)
+        self.dual = _get_dual(dual, "dual")
+        self.regime = _regime(self.dual)
         self.notes: list[str] = []
         self.solve_notes: dict[tuple[int, str], list[str]] = {}
-        xt, xs = to_sphere(x_train), to_sphere(x_test)
+        xt, xs = (_to_sphere(_X.check(name, x, {}), name) for name, x in (("x_train", x_train), ("x_test", x_test)))
         if xt.shape[1] != xs.shape[1]:
             raise ValueError(f"x_test: {xs.shape[1]} coordinates, x_train has {xt.shape[1]}")
         y = _check_labels(y_train, len(xt))
         finite = []
-        for L in map(check_depth, depths):
+        if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence):
+            raise ValueError(f"depths: must be a list of depths, got {type(depths).__name__}")
+        for L in (_depth(L) for L in depths):
             if not math.isinf(L):
                 finite.append(int(L))
         self.depths = sorted(set(finite))
@@ -197,16 +249,16 @@ class DepthClassifier:
             f"{n} training and {m} test points at {len(self.depths)} depths",
             "use fewer points or depths",
         )
-        geometry = pair_geometry(xt, xt)
+        geometry = _pair_geometry(xt, xt)
         xt, y, changed = self._deduplicate(xt, y, geometry, duplicates, seed)
         if changed:
-            geometry = pair_geometry(xt, xt)
+            geometry = _pair_geometry(xt, xt)
         self.x_train, self.y, self.x_test = xt, y, xs
         n = len(xt)
         self._iu = iu = np.triu_indices(n, 1)
         sg, ab, dl = (v[iu] for v in geometry)
         self.train = _flow(self.dual, sg, ab, dl, self.depths, False, ntk) if n > 1 else None
-        sg, ab, dl = pair_geometry(xt, xs)
+        sg, ab, dl = _pair_geometry(xt, xs)
         self.test = _flow(self.dual, sg.ravel(), ab.ravel(), dl.ravel(), self.depths, limit, ntk)
         self.has_limit = limit
         self.notes += (self.train.notes if self.train else []) + self.test.notes
@@ -268,7 +320,7 @@ class DepthClassifier:
         elif kernel == "ntk":
             if not self.ntk:
                 raise ValueError("kernel: this classifier was built with ntk=False")
-            s_te, l_te, diag = te.s_ntk, te.l_ntk, diagonal_log_ntk(self.dual, L)
+            s_te, l_te, diag = te.s_ntk, te.l_ntk, _diagonal_log_ntk(self.dual, L)
             s_tr, l_tr = (tr.s_ntk, tr.l_ntk) if tr else (None, None)
         else:
             raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
@@ -361,6 +413,14 @@ class DepthClassifier:
         return self.notes + ([] if math.isinf(depth) else self.solve_notes.get((int(depth), kernel), []))
 
 
+@declare(
+    dual=DualArg(example="3d_opt"),
+    x_train=_X,
+    y_train=_Y,
+    x_test=_X_TEST,
+    depth=Depth(),
+    kernel=Choice(("nngp", "ntk")),
+)
 def classify(
     dual: DualLike,
     x_train: ArrayLike,
@@ -370,33 +430,43 @@ def classify(
     kernel: str = "nngp",
     **kw: Any,
 ) -> np.ndarray:
-    """Labels of the depth-L ridgeless NNGP / NTK classifier (depth = math.inf: the limit classifier)."""
+    """Labels of the depth-L ridgeless NNGP / NTK classifier (depth = math.inf: the limit classifier); `kw`: the
+    keywords duplicates and seed of `DepthClassifier`."""
     depths = () if math.isinf(depth) else (depth,)
     return DepthClassifier(dual, x_train, y_train, x_test, depths, ntk=kernel == "ntk", **kw).labels(depth, kernel)
 
 
+@declare(dual=DualArg(example="3d_opt"), x_train=_X, y_train=_Y, x_test=_X_TEST)
 def limit_classify(dual: DualLike, x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike, **kw: Any) -> np.ndarray:
     """Labels of the L = infinity classifier: majority vote, 1-NN in the kernel's order, or
-    sign(sum y_i sigma(<x_i, x>))."""
+    sign(sum y_i sigma(<x_i, x>)); `kw`: the keywords duplicates and seed of `DepthClassifier`."""
     return DepthClassifier(dual, x_train, y_train, x_test, (), ntk=False, **kw).limit()
 
 
+@declare(
+    x1=Array("n1 d"),
+    x2=Array("n2 d"),
+    dual=DualArg(example="3d_opt"),
+    depth=Int(0, MAX_DEPTH),
+)
 def naive_nngp(x1: ArrayLike, x2: ArrayLike, dual: DualLike, depth: int) -> np.ndarray:
-    """The official code's `nngp_kernel`: rho <- clip(k(rho), -1, 1) for `depth` layers in plain float64 (the peer of
-    the benchmark; it underflows and loses the near-diagonal structure at depth)."""
-    d = get_dual(dual)
-    L = check_depth(depth)
-    if math.isinf(L):
-        raise ValueError("depth: naive_nngp iterates the dual layer by layer: give a finite depth")
-    rho = np.clip(to_sphere(x1) @ to_sphere(x2).T, -1, 1)
-    for _ in range(int(L)):
+    """The official code's `nngp_kernel`: rho <- clip(k(rho), -1, 1) for `depth` layers (finite: it iterates layer
+    by layer) in plain float64 (the peer of the benchmark; it underflows and loses the near-diagonal structure at
+    depth)."""
+    d = cast(Dual, dual)
+    rho = np.clip(_to_sphere(x1, "x1") @ _to_sphere(x2, "x2").T, -1, 1)
+    for _ in range(depth):
         rho = np.clip(d.k(rho), -1, 1)
     return rho
 
 
+@declare(
+    labels=Array("n", integer=True, example=_example_labels),
+    y=Given(why="+-1 labels (n,) or one-hot rows (n, k), checked in the body", example=_example_labels),
+)
 def accuracy(labels: ArrayLike, y: ArrayLike) -> float:
     """Share of labels equal to y (+-1 labels, or class indices against one-hot y)."""
-    y = np.asarray(y)
+    y = _check_labels(y, np.shape(labels)[0], "y")
     if y.ndim == 2:
         y = np.argmax(y, 1)
     return float(np.mean(np.asarray(labels) == y))

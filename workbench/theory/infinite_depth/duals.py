@@ -3,6 +3,7 @@ closed forms, Hermite series of typed activations, and the activation designer."
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -16,12 +17,32 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import gammaln
 
+from workbench.core.declare import Activation as ActivationArg
+from workbench.core.declare import Arg, Given, Int, Real, Text, declare
+from workbench.core.declare import Array as ArrayArg
+from workbench.core.declare import Choice as ChoiceArg
+
 if TYPE_CHECKING:
     import jax
 
     from workbench.core.activations import ActivationLike
 
     Values: TypeAlias = float | np.ndarray | jax.Array  # numpy values, or jax.numpy ones inside the table loop
+
+__all__ = [
+    "DUALS",
+    "HERMITE_TERMS",
+    "SERIES_TERMS",
+    "Dual",
+    "DualArg",
+    "consistent_dual",
+    "design_dual",
+    "dual_from_activation",
+    "dual_from_hermite",
+    "dual_from_series",
+    "get_dual",
+    "hermite_expression",
+]
 
 SERIES_TERMS = 64  # Koenigs / Poincare series length
 HERMITE_TERMS = 160  # Hermite coefficients of a typed activation (2 x this many Gauss-Hermite nodes)
@@ -253,32 +274,46 @@ def _not_constant(b: np.ndarray, field: str) -> None:
         )
 
 
+@declare(
+    b=ArrayArg("k", lo=0.0, example=np.array([0.0, 0.5, 0.0, 0.5])),
+    name=Text(max_len=1000, none_ok=True),
+    expression=ActivationArg(none_ok=True),
+)
 def dual_from_series(b: ArrayLike, name: str | None = None, expression: str | None = None) -> Dual:
     """The dual with k(rho) = sum_k b_k rho^k for nonnegative b (normalized to sum 1), e.g. the d-opt duals; its
-    phi (`expression`) takes a_k = +sqrt(b_k) (the dual sees only a_k^2)."""
+    phi (`expression`, a typed activation) takes a_k = +sqrt(b_k) (the dual sees only a_k^2)."""
     c = np.asarray(b, np.float64)
-    if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(c < 0) or c.sum() <= 0:
-        raise ValueError(f"b: a dual needs finite nonnegative power-series coefficients with a positive sum, got {c}")
+    if not c.sum() > 0 or not np.isfinite(c.sum()):
+        raise ValueError(f"b: a dual needs power-series coefficients with a positive, finite sum, got {c}")
     _not_constant(c, "b")
     c = c / c.sum()
     if name is None:
         name = " + ".join(f"{v:.4g} rho^{k}" for k, v in enumerate(c) if v > 0)
     if expression is None:
-        expression = hermite_expression(np.sqrt(c))
+        expression = _hermite_expression(np.sqrt(c))
     return Dual(name, tuple(float(v) for v in c), expression=expression)
 
 
+_HERMITE = ArrayArg("k", lo=-1e15, hi=1e15, example=np.array([0.0, 0.8, 0.0, 0.6]))  # squares stay finite
+
+
+@declare(a=_HERMITE, name=Text(max_len=1000, none_ok=True))
 def dual_from_hermite(a: ArrayLike, name: str | None = None) -> Dual:
     """The normalized dual of phi = sum_k a_k h_k: b_k = a_k^2 / sum_j a_j^2 (a_0, the mean of phi, gives
     b_0 = k(0))."""
     a = np.asarray(a, np.float64)
-    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or not np.any(a):
-        raise ValueError(f"a: Hermite coefficients must be finite and not all zero, got {a}")
-    return dual_from_series(a * a, name, hermite_expression(a))
+    if not np.any(a):
+        raise ValueError(f"a: Hermite coefficients must not be all zero, got {a}")
+    return dual_from_series(a * a, name, _hermite_expression(a))
 
 
+@declare(a=_HERMITE)
 def hermite_expression(a: ArrayLike) -> str | None:
     """phi = sum_k a_k h_k as a typed activation in x (polynomials up to degree 12), or None."""
+    return _hermite_expression(a)
+
+
+def _hermite_expression(a: ArrayLike) -> str | None:
     a = np.asarray(a, np.float64)
     a = np.where(np.abs(a) < 1e-12, 0.0, a)
     if np.flatnonzero(a).size == 0 or np.flatnonzero(a)[-1] > 12:
@@ -299,20 +334,39 @@ def _hermite_series(fn: Callable[[jax.Array], jax.Array], terms: int = HERMITE_T
     import jax
     import jax.numpy as jnp
 
-    from workbench.theory.kernels.dual import hermite_coefficients
+    from workbench.theory.kernels.dual import _hermite_coefficients
 
     with jax.enable_x64(True):
-        a = hermite_coefficients(fn, jnp.asarray(1.0, jnp.float64), terms)
+        a = _hermite_coefficients(fn, jnp.asarray(1.0, jnp.float64), terms)
         return np.asarray(a, np.float64)
 
 
-def dual_from_activation(spec: ActivationLike, terms: int = HERMITE_TERMS) -> Dual:
+MAX_HERMITE_TERMS = 1024  # the 2 x terms-node Gauss-Hermite rule (`workbench.theory.kernels.dual.MAX_DEGREE`)
+
+
+@declare(
+    activation=Given(
+        why="a registered or typed activation, an Activation or a function of jax arrays (get_activation checks it)",
+        example="tanh",
+    ),
+    terms=Int(2, MAX_HERMITE_TERMS),
+)
+def dual_from_activation(activation: ActivationLike, terms: int = HERMITE_TERMS) -> Dual:
     """The normalized dual of a registered or typed activation (`workbench.core.activations.get_activation`): the closed
     form for relu, abs, erf, sin, identity; otherwise a_k by Gauss-Hermite quadrature with 2 x `terms` nodes, b_k below
     1e-15 of the total set to zero (quadrature noise) and the truncated series normalized to k(1) = 1."""
-    if isinstance(spec, str):
-        return _dual_from_text(spec.strip(), terms)
-    return _dual_from_activation(spec, terms)
+    return _dual_from_any(activation, terms, "activation")
+
+
+def _dual_from_any(spec: Any, terms: int, field: str) -> Dual:
+    """`dual_from_activation` with errors naming `field` (the argument that held the activation)."""
+    try:
+        if isinstance(spec, str):
+            return _dual_from_text(spec.strip(), terms)
+        return _dual_from_activation(spec, terms)
+    except ValueError as err:
+        text = str(err)
+        raise ValueError(f"{field}: {text.removeprefix('activation: ')}" if field != "activation" else text) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -387,8 +441,8 @@ DUALS: dict[str, Dual] = {
 relu and |x| (arc-cosine kernels, Cho & Saul 2009), h2 = He_2 / sqrt 2 (k = rho^2), h3 (k = rho^3), linear."""
 
 
-def get_dual(spec: DualLike) -> Dual:
-    """A Dual, a preset name (`DUALS`, or sine_<a>), or any registered / typed activation (`dual_from_activation`)."""
+def _get_dual(spec: Any, field: str) -> Dual:
+    """`get_dual` with errors naming `field` (the argument that held the dual)."""
     if isinstance(spec, Dual):
         return spec
     if isinstance(spec, str):
@@ -399,11 +453,31 @@ def get_dual(spec: DualLike) -> Dual:
             try:
                 a = float(key[5:])
             except ValueError:
-                raise ValueError(f"activation: sine_<a> needs a number a, got {key!r}") from None
+                raise ValueError(f"{field}: sine_<a> needs a number a, got {key!r}") from None
             if not 0 < a <= 700:
-                raise ValueError(f"activation: sine_<a> needs 0 < a <= 700, got {a}")
+                raise ValueError(f"{field}: sine_<a> needs 0 < a <= 700, got {a}")
             return _sine(a)
-    return dual_from_activation(spec)
+    elif not callable(spec):  # an Activation is callable
+        raise ValueError(
+            f"{field}: must be a Dual, a preset ({', '.join(DUALS)}, sine_<a>) or an activation, "
+            f"got {type(spec).__name__}"
+        )
+    return _dual_from_any(spec, HERMITE_TERMS, field)
+
+
+@dataclasses.dataclass(frozen=True)
+class DualArg(Arg):
+    """Declares a normalized dual: a Dual, a preset name (`DUALS`, sine_<a>) or an activation (a name, an
+    expression in x, an Activation or a function); the function receives the resolved Dual (`get_dual`)."""
+
+    def check(self, name: str, value: Any, axes: dict[str, tuple[str, int]]) -> Dual:
+        return _get_dual(value, name)
+
+
+@declare(activation=DualArg(example="relu"))
+def get_dual(activation: DualLike) -> Dual:
+    """A Dual, a preset name (`DUALS`, or sine_<a>), or any registered / typed activation (`dual_from_activation`)."""
+    return cast(Dual, activation)  # resolved by the declaration
 
 
 # ---------------------------------------------------------------- activation designer
@@ -413,32 +487,31 @@ def _poly_alpha(lam: float, m: int) -> float:
     return math.log(1 / lam) / math.log(lam + m * (1 - lam))
 
 
-def design_dual(
-    alpha: float | None = None, *, d: float | None = None, family: str = "poly", degree: int | None = None
-) -> Dual:
-    """A dual with a prescribed alpha (or consistent for S^(d-1): alpha = (d - 1) / 2), as the paper's d-opt and
-    sine_a: family "poly" gives k = lam rho + (1 - lam) rho^m (degree m: by default the one for which lam = 1/2
-    is closest, m = 2^(1 + 1/alpha) - 1, e.g. 3d_opt, 2d_opt), family "sine" gives sinh(a rho) / sinh(a)."""
-    if (alpha is None) == (d is None):
-        raise ValueError("alpha: give exactly one of alpha and d")
-    if d is not None:
-        if not (isinstance(d, (int, float)) and math.isfinite(d) and d > 1):
-            raise ValueError(f"d: must be a number > 1, got {d!r}")
-        alpha = (d - 1) / 2
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.01 <= alpha <= 50):
-        raise ValueError(f"alpha: must be in [0.01, 50], got {alpha!r}")
+ALPHA_MIN, ALPHA_MAX = 0.02, 50.0  # designable alphas (the polynomial family reaches alpha > 1/63 at degree 64)
+MAX_DESIGN_DEGREE = 64
+FAMILIES = ("poly", "sine")
+_SINE_ALPHA_MIN = 0.5  # sinh(a rho) / sinh(a) has alpha -> 1/2 as a -> 0
+
+
+@declare(
+    alpha=Real(ALPHA_MIN, ALPHA_MAX, example=2.0),
+    family=ChoiceArg(FAMILIES),
+    degree=Int(2, MAX_DESIGN_DEGREE, none_ok=True),
+)
+def design_dual(alpha: float, *, family: str = "poly", degree: int | None = None) -> Dual:
+    """A dual with a prescribed alpha, as the paper's d-opt and sine_a: family "poly" gives k = lam rho + (1 - lam)
+    rho^m (degree m: by default the one for which lam = 1/2 is closest, m = 2^(1 + 1/alpha) - 1, e.g. 3d_opt,
+    2d_opt; it needs alpha > 1 / (m - 1)), family "sine" gives sinh(a rho) / sinh(a) (alpha > 1/2)."""
     if family == "sine":
+        if alpha <= _SINE_ALPHA_MIN:
+            raise ValueError(f"alpha: the sine family reaches only alpha > {_SINE_ALPHA_MIN}, got {alpha}")
         f = lambda a: math.log(math.sinh(a) / a) / math.log(a / math.tanh(a)) - alpha
         a = _brentq(f, 1e-3, 700.0, xtol=1e-14)
         return _sine(a)
-    if family != "poly":
-        raise ValueError(f"family: must be 'poly' or 'sine', got {family!r}")
     if degree is None:
-        degree = max(2, round(2 ** (1 + 1 / alpha) - 1))
-        while 1 / (degree - 1) >= alpha:
+        degree = min(max(2, round(2 ** min(1 + 1 / alpha, 64) - 1)), MAX_DESIGN_DEGREE)
+        while 1 / (degree - 1) >= alpha and degree < MAX_DESIGN_DEGREE:
             degree += 1
-    if not isinstance(degree, int) or degree < 2 or degree > 64:
-        raise ValueError(f"degree: must be an integer in [2, 64], got {degree!r}")
     if 1 / (degree - 1) >= alpha:
         raise ValueError(
             f"degree: lam rho + (1 - lam) rho^{degree} reaches only alpha > 1/{degree - 1}; "
@@ -448,3 +521,18 @@ def design_dual(
     b = np.zeros(degree + 1)
     b[1], b[degree] = lam, 1 - lam
     return dual_from_series(b, f"designed(alpha={alpha:g}, rho^{degree})")
+
+
+@declare(
+    d=Real(1 + 2 * ALPHA_MIN, 1 + 2 * ALPHA_MAX, example=5.0),
+    family=ChoiceArg(FAMILIES),
+    degree=Int(2, MAX_DESIGN_DEGREE, none_ok=True),
+)
+def consistent_dual(d: float, *, family: str = "poly", degree: int | None = None) -> Dual:
+    """The designed dual (`design_dual`) whose singular kernel classifier is consistent on S^(d-1): alpha =
+    (d - 1) / 2."""
+    alpha = min(max((d - 1) / 2, ALPHA_MIN), ALPHA_MAX)  # d at an end of its range: alpha there despite rounding
+    try:
+        return design_dual(alpha, family=family, degree=degree)
+    except ValueError as err:  # alpha is d's
+        raise ValueError(f"d: {str(err).removeprefix('alpha: ')} (alpha = (d - 1) / 2 = {(d - 1) / 2:g})") from None

@@ -3,20 +3,22 @@ in 1 - rho): NNGP and NTK at any depth up to infinity (Radhakrishnan, Belkin & U
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.interpolate import CubicSpline
 
-from workbench.theory.infinite_depth.duals import SERIES_TERMS, Dual, _horner, _theta, get_dual
-from workbench.theory.infinite_depth.taxonomy import regime
+from workbench.core.declare import Choice, Given, Int, Reals, Times, declare
+from workbench.theory.infinite_depth.duals import SERIES_TERMS, Dual, DualArg, _horner, _theta
+from workbench.theory.infinite_depth.taxonomy import _regime
 
 if TYPE_CHECKING:
     import jax
@@ -28,6 +30,41 @@ SMALL = 1e-3  # |rho| below this (b_0 = b_1 = 0): carried as log|rho|
 MAX_DEPTH = 100_000  # largest finite depth (the table flows cost ~L: ~6 s at 1e5)
 MAX_LAYERS = 20_000  # layer cap of an entry that has not reached its exact tail (only for an infinite depth)
 TABLE_NODES = 1025  # table of 1 - rho for duals with b_0 > 0 and k'(1) <= 1
+MAX_SERIES_TERMS = 256  # Koenigs series length `koenigs` accepts
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LAYERS",
+    "NEAR",
+    "SMALL",
+    "TABLE_NODES",
+    "Depth",
+    "Layer",
+    "deep_kernel",
+    "deep_kernels",
+    "diagonal_log_ntk",
+    "koenigs",
+    "koenigs_log",
+]
+
+
+def _depth(value: Any, name: str = "depth") -> float:
+    """A depth: a whole number in [0, MAX_DEPTH], or +inf (the limit); a float (inf stays inf)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if ok and (value == math.inf or (math.isfinite(value) and 0 <= value <= MAX_DEPTH and float(value).is_integer())):
+        return float(value)
+    raise ValueError(f"{name}: must be a whole number in [0, {MAX_DEPTH}] or inf, got {value!r:.80}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Depth(Times):
+    """Declares a depth: a whole number of layers in [0, MAX_DEPTH], or inf (the L -> infinity limit); passed on
+    as a float. A kind of `Times` (0 and inf valid, negative, NaN and non-numbers not), so the attack suite attacks
+    it as one."""
+
+    def check(self, name: str, value: Any, axes: dict[str, tuple[str, int]]) -> Any:  # a float
+        return _depth(value, name)
+
 
 # ---------------------------------------------------------------- Koenigs / Poincare series at 0
 
@@ -46,8 +83,17 @@ class _Koenigs:
     radius: float
 
 
+@declare(dual=DualArg(example="3d_opt"), n=Int(SERIES_TERMS, MAX_SERIES_TERMS))
+def koenigs(dual: DualLike, n: int = SERIES_TERMS) -> _Koenigs:
+    """The Koenigs / Poincare series at 0 of a singular dual (0 = k(0) < k'(0) < 1; `_Koenigs`), with `n` terms."""
+    d = cast(Dual, dual)
+    if _regime(d).kind != "singular":
+        raise ValueError(f"dual: {d.name!r} is not singular (k(0) = {d.lambda0:.3g}, k'(0) = {d.lam:.3g})")
+    return _koenigs(d, n)
+
+
 @functools.lru_cache(maxsize=64)
-def koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
+def _koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
     b = np.zeros(n + 1)
     b[: min(n + 1, len(dual.coef))] = dual.coef[: n + 1]
     lam = b[1]
@@ -96,7 +142,7 @@ def koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
             radius = r
             break
     if radius == 0.0:
-        raise ValueError(f"activation: the Koenigs series of {dual.name!r} at 0 does not converge (k'(0) = {lam:.3g})")
+        raise ValueError(f"dual: the Koenigs series of {dual.name!r} at 0 does not converge (k'(0) = {lam:.3g})")
     # exit where a layer (~40 ns an entry) costs about what it saves in series terms (~10 ns a term)
     best, cost = radius, math.inf
     for j in range(10):
@@ -109,18 +155,34 @@ def koenigs(dual: Dual, n: int = SERIES_TERMS) -> _Koenigs:
     return _Koenigs(lam, sig, psi_t, dpsi, xi, best)
 
 
+_RHO = Reals(-1.0, 1.0)  # correlations
+_DELTA = Reals(0.0, 2.0, none_ok=True)  # 1 - |rho| when known more accurately than from rho
+
+
+def _complements(rho: np.ndarray, delta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(rho, 1 - |rho|) broadcast together; `delta` replaces 1 - |rho| when given."""
+    if delta is None:
+        return rho, 1 - np.abs(rho)
+    try:
+        rho, dl = np.broadcast_arrays(rho, delta)
+    except ValueError:
+        raise ValueError(f"delta: shape {np.shape(delta)} does not broadcast with rho's {np.shape(rho)}") from None
+    return rho, dl
+
+
+@declare(finite=False, dual=DualArg(example="3d_opt"), rho=_RHO, delta=_DELTA)
 def koenigs_log(dual: DualLike, rho: ArrayLike, delta: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(sign, log|sigma(rho)|) of the Koenigs eigenfunction sigma = lim k^L / lambda^L (singular duals; module doc),
-    +inf at |rho| = 1."""
-    d = get_dual(dual)
-    if regime(d).kind != "singular":
-        raise ValueError(f"activation: {d.name!r} is not singular (k(0) = {d.lambda0:.3g}, k'(0) = {d.lam:.3g})")
-    rho = np.asarray(rho, np.float64)
+    +inf at |rho| = 1 and -inf at rho = 0; delta = 1 - |rho| if known more accurately."""
+    d = cast(Dual, dual)
+    if _regime(d).kind != "singular":
+        raise ValueError(f"dual: {d.name!r} is not singular (k(0) = {d.lambda0:.3g}, k'(0) = {d.lam:.3g})")
+    rho, dl = _complements(np.asarray(rho, np.float64), None if delta is None else np.asarray(delta, np.float64))
     flow = _flow(
         d,
         np.sign(rho),
         np.abs(rho),
-        1 - np.abs(rho) if delta is None else np.asarray(delta, np.float64),
+        dl,
         depths=(),
         infinite=True,
         ntk=False,
@@ -145,9 +207,15 @@ def _slog_add(s1: np.ndarray, l1: np.ndarray, s2: np.ndarray, l2: np.ndarray) ->
     return np.where(s_hi == 0, s_lo, sign), np.where(s_hi == 0, lo, np.where(ratio <= -1, -np.inf, out))
 
 
+@declare(finite=False, dual=DualArg(example="relu"), depth=Depth())
 def diagonal_log_ntk(dual: DualLike, depth: float) -> float:
-    """log Theta_L(1) = log((mu^(L+1) - 1) / (mu - 1)) (L + 1 when mu = 1), the NTK of a point with itself."""
-    mu = get_dual(dual).mu
+    """log Theta_L(1) = log((mu^(L+1) - 1) / (mu - 1)) (L + 1 when mu = 1), the NTK of a point with itself; inf at
+    depth inf."""
+    return _diagonal_log_ntk(cast(Dual, dual), depth)
+
+
+def _diagonal_log_ntk(dual: Dual, depth: float) -> float:
+    mu = dual.mu
     if math.isinf(depth):
         return math.inf
     n = depth + 1
@@ -176,35 +244,6 @@ class Layer(NamedTuple):
     lcomp_ntk: np.ndarray | None = None
 
 
-def check_depth(value: Any, name: str = "depth") -> float:
-    """A depth: a whole number in [0, MAX_DEPTH], or +inf (the limit); a float (inf stays inf)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if ok and (value == math.inf or (math.isfinite(value) and 0 <= value <= MAX_DEPTH and float(value).is_integer())):
-        return float(value)
-    raise ValueError(f"{name}: must be a whole number in [0, {MAX_DEPTH}] or inf, got {value!r}")
-
-
-def _reals(value: ArrayLike, name: str) -> np.ndarray:
-    """A finite real float64 array (numpy only: this package does not import jax)."""
-    if isinstance(value, (str, bytes, dict)) or value is None:
-        raise ValueError(f"{name}: must be real numbers, got {type(value).__name__}")
-    try:
-        out = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be real numbers (a number or a rectangular array)") from None
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name}: holds NaN or infinite entries")
-    return out
-
-
-def check_rho(rho: ArrayLike, name: str = "rho") -> np.ndarray:
-    """Correlations: a real array with every entry in [-1, 1]."""
-    rho = _reals(rho, name)
-    if np.any(np.abs(rho) > 1):
-        raise ValueError(f"{name}: correlations must lie in [-1, 1], got values up to {np.abs(rho).max():g}")
-    return rho
-
-
 def _flow(
     dual: Dual, sg: np.ndarray, ab: np.ndarray, dl: np.ndarray, depths: Sequence[int], infinite: bool, ntk: bool
 ) -> _LinearFlow | _TableFlow | _Flow:
@@ -212,10 +251,10 @@ def _flow(
     bad = [L for L in depths if not 0 <= L <= MAX_DEPTH]
     if bad:
         raise ValueError(f"depth: must be in [0, {MAX_DEPTH}] or infinite, got {bad[0]}")
-    kind = regime(dual).kind
+    kind = _regime(dual).kind
     if kind == "linear":
         return _LinearFlow(dual, sg, ab, dl, ntk)
-    if kind == "majority" and regime(dual).fixed_point == 1.0:
+    if kind == "majority" and _regime(dual).fixed_point == 1.0:
         return _TableFlow(dual, sg, ab, dl, depths, ntk)
     return _Flow(dual, sg, ab, dl, depths, infinite, ntk)
 
@@ -269,7 +308,7 @@ class _Flow(_LastDepth):
         ntk: bool,
     ) -> None:
         self.dual, self.ntk, self.notes = dual, ntk, []
-        self.kind = regime(dual).kind
+        self.kind = _regime(dual).kind
         sg, ab, dl = (np.asarray(v, np.float64).ravel() for v in (sg, ab, dl))
         self.n = n = sg.size
         self.depths = sorted({int(L) for L in depths})
@@ -283,7 +322,7 @@ class _Flow(_LastDepth):
         lam = dual.lam
         self.loglam = math.log(lam) if lam > 0 else -math.inf
         if self.kind == "singular":
-            self.ks = koenigs(dual)
+            self.ks = _koenigs(dual)
         if self.kind == "nearest":
             m, bm = dual.order, dual.coef[dual.order]
             self.m, self.beta = m, math.log(bm) / (m - 1)
@@ -292,7 +331,7 @@ class _Flow(_LastDepth):
             self.g1 = c * np.arange(m, m + len(c)) / m  # k'(r) / (m b_m r^(m-1))
             self.log_tiny = math.log(1e-17 / max(1.0, float(np.sum(self.g1[1:]))))
         if self.kind == "majority":
-            self.star = regime(dual).fixed_point
+            self.star = _regime(dual).fixed_point
             self.kappa = float(dual.dk(np.float64(self.star)))
             self.tol = 1e-12  # then rho_L = rho* + kappa^(L - J) (rho_J - rho*) to O(1e-24)
         self.raw_rho, self.raw_th = np.zeros(n), np.zeros(n)
@@ -553,7 +592,7 @@ class _Flow(_LastDepth):
             odd_sign = np.where(flip & ((self.dual.parity == "odd") | (L == 0)), -1.0, 1.0)
             sK[u], lK[u] = odd_sign, 0.0
             if self.ntk:
-                sT[u], lT[u] = odd_sign, diagonal_log_ntk(self.dual, L)
+                sT[u], lT[u] = odd_sign, _diagonal_log_ntk(self.dual, L)
             if key is not None:
                 key[u] = 0.0
         return Layer(sK, lK, sT if self.ntk else None, lT if self.ntk else None, None, key)
@@ -728,7 +767,7 @@ class _TableFlow(_LastDepth):
             sT = lT = None
             if self.ntk:
                 v = -np.expm1(lcomp_ntk)
-                sT, lT = np.sign(v), np.log(np.abs(v)) + diagonal_log_ntk(self.dual, L)
+                sT, lT = np.sign(v), np.log(np.abs(v)) + _diagonal_log_ntk(self.dual, L)
         return Layer(sK, lK, sT, lT, lcomp, None, lcomp_ntk if self.ntk else None)
 
     def limit(self) -> tuple[np.ndarray, np.ndarray]:
@@ -737,20 +776,25 @@ class _TableFlow(_LastDepth):
         return np.ones(self.n), key
 
 
+@declare(
+    finite=False,
+    dual=DualArg(example="3d_opt"),
+    rho=_RHO,
+    depths=Given(why="a non-empty list of depths, each checked as a `Depth` in the body", example=(1, 3, math.inf)),
+    delta=_DELTA,
+)
 def deep_kernels(
     dual: DualLike, rho: ArrayLike, depths: Sequence[float], delta: ArrayLike | None = None
 ) -> dict[float, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{L: {"nngp": (sign, log|K_L|), "ntk": (sign, log|Theta_L|)}} at correlations rho for every depth L (one flow;
     delta = 1 - |rho| if known more accurately); L = math.inf gives the limit weight (sign, log|sigma|) of a singular
-    dual (the Boettcher coordinate for b_0 = b_1 = 0, 0 for majority duals) under both names."""
-    d = get_dual(dual)
-    rho = check_rho(rho)
+    dual (the Boettcher coordinate for b_0 = b_1 = 0, 0 for majority duals) under both names. Logs are -inf where
+    a kernel vanishes and +inf for the limit weight at |rho| = 1."""
+    d = cast(Dual, dual)
     if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence) or not depths:
-        raise ValueError(f"depths: must be a non-empty list of depths, got {depths!r}")
-    depths = [check_depth(L) for L in depths]
-    dl = 1 - np.abs(rho) if delta is None else _reals(delta, "delta")
-    if np.shape(dl) != rho.shape or np.any(dl < 0) or np.any(dl > 2):
-        raise ValueError(f"delta: must be 1 - |rho| in [0, 2], shaped like rho {rho.shape}, got shape {np.shape(dl)}")
+        raise ValueError(f"depths: must be a non-empty list of depths, got {depths!r:.80}")
+    depths = [_depth(L, "depths") for L in depths]
+    rho, dl = _complements(np.asarray(rho, np.float64), None if delta is None else np.asarray(delta, np.float64))
     sg, ab, dl = np.where(rho >= 0, 1.0, -1.0).ravel(), np.abs(rho).ravel(), dl.ravel()
     finite = sorted({int(L) for L in depths if not math.isinf(L)})
     shape, out = rho.shape, {}
@@ -769,11 +813,16 @@ def deep_kernels(
     return out
 
 
+@declare(
+    finite=False,
+    dual=DualArg(example="3d_opt"),
+    rho=_RHO,
+    depth=Depth(),
+    kernel=Choice(("nngp", "ntk")),
+    delta=_DELTA,
+)
 def deep_kernel(
     dual: DualLike, rho: ArrayLike, depth: float, kernel: str = "nngp", delta: ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(sign, log|K_L(rho)|) of the depth-L NNGP or NTK at correlations rho (`deep_kernels` for one depth)."""
-    if kernel not in ("nngp", "ntk"):
-        raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
-    L = check_depth(depth)
-    return deep_kernels(dual, rho, (L,), delta)[L][kernel]
+    return deep_kernels(dual, rho, (depth,), delta)[depth][kernel]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
-from workbench.theory.infinite_depth.duals import _brentq, get_dual
+from workbench.core.declare import Int, Real, declare
+from workbench.theory.infinite_depth.duals import Dual, DualArg, _brentq
 
 if TYPE_CHECKING:
     from workbench.theory.infinite_depth.duals import DualLike
+
+__all__ = ["COBWEB_STEPS", "FixedPoint", "Regime", "cobweb", "fixed_points", "regime"]
 
 # ---------------------------------------------------------------- taxonomy
 
@@ -23,9 +26,13 @@ class FixedPoint(NamedTuple):
     stable: bool
 
 
+@declare(dual=DualArg(example="sine_2.676"))
 def fixed_points(dual: DualLike) -> list[FixedPoint]:
     """Fixed points of k on [-1, 1] with their multipliers k'(rho*) (stable when |k'| < 1; 1 always, 0 when b_0 = 0)."""
-    dual = get_dual(dual)
+    return _fixed_points(cast(Dual, dual))
+
+
+def _fixed_points(dual: Dual) -> list[FixedPoint]:
     grid = np.linspace(-1.0, 1.0, 4001)
     f = dual.k(grid) - grid
     if np.all(np.abs(f) < 1e-14):  # k(rho) = rho: every point is fixed and neutral
@@ -60,13 +67,18 @@ class Regime(NamedTuple):
     fixed_point: float  # the attracting fixed point of the correlations (1 or rho*), 0 for b_0 = 0
 
 
+@declare(finite=False, dual=DualArg(example="relu"))
 def regime(dual: DualLike) -> Regime:
-    """The L -> infinity classifier of a dual: majority vote (b_0 > 0), 1-NN (b_0 = b_1 = 0), singular (0 < b_1 < 1)."""
-    d = get_dual(dual)
+    """The L -> infinity classifier of a dual: majority vote (b_0 > 0), 1-NN (b_0 = b_1 = 0), singular (0 < b_1 < 1);
+    its alpha and d_consistent are NaN unless singular (inf for 1-NN)."""
+    return _regime(cast(Dual, dual))
+
+
+def _regime(d: Dual) -> Regime:
     b0, b1, mu = d.lambda0, d.lam, d.mu
     if b0 > 0:
         if mu > 1:
-            star = [p.rho for p in fixed_points(d) if p.stable and 0 < p.rho < 1]
+            star = [p.rho for p in _fixed_points(d) if p.stable and 0 < p.rho < 1]
             rho = star[0] if star else 1.0
             return Regime(
                 "majority",
@@ -116,14 +128,11 @@ def regime(dual: DualLike) -> Regime:
 COBWEB_STEPS = 10_000  # iterations a cobweb diagram draws at most (each is one evaluation of the dual)
 
 
+@declare(dual=DualArg(example="relu"), rho0=Real(-1.0, 1.0), steps=Int(0, COBWEB_STEPS))
 def cobweb(dual: DualLike, rho0: float, steps: int = 30) -> np.ndarray:
     """Vertices (2 steps + 1, 2) of the cobweb of rho_{l+1} = k(rho_l) from rho0: (rho0, rho0), (rho0, rho1),
     (rho1, rho1), ..."""
-    d = get_dual(dual)
-    if not isinstance(rho0, (int, float, np.integer, np.floating)) or isinstance(rho0, bool) or not -1 <= rho0 <= 1:
-        raise ValueError(f"rho0: must be a correlation in [-1, 1], got {rho0!r}")
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or not 0 <= steps <= COBWEB_STEPS:
-        raise ValueError(f"steps: must be a whole number in [0, {COBWEB_STEPS}], got {steps!r}")
+    d = cast(Dual, dual)
     pts, r = [(rho0, rho0)], float(rho0)
     for _ in range(steps):
         nxt = float(d.k(np.float64(r)))

@@ -25,10 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from workbench.core import checks
 from workbench.core.activations import Activation, ActivationLike, derivative, get_activation
+from workbench.core.declare import Activation as ActivationArg
+from workbench.core.declare import Array as ArrayArg
+from workbench.core.declare import Choice, Flag, Int, Real, declare
 from workbench.core.memory import require
 from workbench.theory.kernels import dual
+
+__all__ = ["MAX_DEPTH", "MAX_INPUT", "PARAMETRIZATIONS", "Kernels", "kernel_bytes", "mlp_kernels"]
 
 PARAMETRIZATIONS = ("ntk", "standard")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -104,7 +108,7 @@ def _diag(spec: _Spec, hp: Hyper, sq_norm: Array, d: int) -> tuple[Array, Array,
         e_phi, e_dphi = kernel.diagonal(q, spec.degree)
         coeffs = ()
         if kernel.kind == "quadrature":  # the pairs' Mehler sums need each point's Hermite coefficients
-            coeffs = tuple(dual.hermite_coefficients(fn, q, spec.degree) for fn in (spec.act.fn, derivative(spec.act)))
+            coeffs = tuple(dual._hermite_coefficients(fn, q, spec.degree) for fn in (spec.act.fn, derivative(spec.act)))
         return (e_phi, e_dphi * ntk), (q, post, coeffs)
 
     hidden, readout = _fan_ins(spec, hp, d)
@@ -182,7 +186,7 @@ def _layer(
         s, sc = _dense_s(s_hat, sc_hat, post_a, post_b, hp.w2, hp.b2)
         if ang.nonnegative and not first:
             sc = 2.0 - s  # phi >= 0: correlations after the first layer are >= 0, so sc >= 1 is accurate
-        e_phi, e_dphi, s, sc = dual.angular_expectations(
+        e_phi, e_dphi, s, sc = dual._angular_expectations(
             ang, jnp.sqrt(pre_a)[:, None] * jnp.sqrt(pre_b)[None, :], s, sc
         )
         if ang.nonnegative:
@@ -191,9 +195,9 @@ def _layer(
     if kernel.kind == "smooth":
         e_phi, e_dphi = kernel.expectations(qa, nngp, qb)
     else:
-        c = dual.correlation(qa, nngp, qb)
-        e_phi = dual.mehler(coeffs_a[0][:, None, :], coeffs_b[0][None, :, :], c)
-        e_dphi = dual.mehler(coeffs_a[1][:, None, :], coeffs_b[1][None, :, :], c)
+        c = dual._correlation(qa, nngp, qb)
+        e_phi = dual._mehler(coeffs_a[0][:, None, :], coeffs_b[0][None, :, :], c)
+        e_dphi = dual._mehler(coeffs_a[1][:, None, :], coeffs_b[1][None, :, :], c)
     return e_phi, e_dphi * ntk
 
 
@@ -299,6 +303,15 @@ MAX_INPUT = 1e15  # |x| entries: x.x'/d stays finite in float32 up to d = 1e5
 MAX_DEPTH = 10_000  # layers of the recursion (`workbench.theory.infinite_depth` takes deeper limits in closed form)
 
 
+@declare(
+    n1=Int(1, 10**9),
+    n2=Int(1, 10**9),
+    itemsize=Int(1, 16),
+    symmetric=Flag(),
+    depth=Int(0, MAX_DEPTH),
+    activation=ActivationArg(),
+    degree=Int(1, dual.MAX_DEGREE, none_ok=True),
+)
 def kernel_bytes(
     n1: int,
     n2: int,
@@ -318,13 +331,30 @@ def kernel_bytes(
     return KERNEL_BASE_BYTES + per_entry * n1 * n2 + per_point * (n1 + n2)
 
 
-def check_memory(n1: int, n2: int, itemsize: int, copies: int, what: str) -> None:
+def _check_memory(n1: int, n2: int, itemsize: int, copies: int, what: str) -> None:
     """Raise ValueError before computing when an n1 x n2 kernel would not fit (`workbench.core.memory.require`);
     `copies` scales the per-entry peak of `mlp_kernels` for other computations of the same size."""
     need = KERNEL_BASE_BYTES + copies / 3 * KERNEL_BYTES_PER_ENTRY * itemsize / 4 * n1 * n2
     require(need, what, f"{n1} x {n2} kernel entries", "use fewer points or compute the kernel in row slices of x1")
 
 
+def _example_x2() -> np.ndarray:
+    """A second set of points for the attack suite's base call (3 features, like its x1)."""
+    return np.random.default_rng(1).normal(size=(4, 3))
+
+
+@declare(
+    x1=ArrayArg("n1 d", lo=-MAX_INPUT, hi=MAX_INPUT),
+    x2=ArrayArg("n2 d", lo=-MAX_INPUT, hi=MAX_INPUT, none_ok=True, example=_example_x2),
+    depth=Int(0, MAX_DEPTH),
+    activation=ActivationArg(),
+    weight_std=Real(0.0, 1e6),
+    bias_std=Real(0.0, 1e6, none_ok=True),
+    parametrization=Choice(PARAMETRIZATIONS),
+    width=Int(1, 10_000_000, none_ok=True, example=16),
+    degree=Int(1, dual.MAX_DEGREE),
+    block_size=Int(1, 4096),
+)
 def mlp_kernels(
     x1: ArrayLike,
     x2: ArrayLike | None = None,
@@ -338,24 +368,14 @@ def mlp_kernels(
     degree: int = dual.DEGREE,
     block_size: int = 128,
 ) -> Kernels:
-    """Infinite-width (NNGP, NTK) of `depth` x [Dense, phi] + Dense between rows of x1 and x2 (x1 if None)."""
-    depth = checks.integer("depth", depth, 0, MAX_DEPTH)
-    weight_std = checks.real("weight_std", weight_std, 0.0, 1e6)
-    if bias_std is not None:
-        bias_std = checks.real("bias_std", bias_std, 0.0, 1e6)
-    checks.choice("parametrization", parametrization, PARAMETRIZATIONS)
-    if parametrization == "standard":
-        if width is None:
-            raise ValueError("width: parametrization 'standard' needs an integer width in [1, 10000000]")
-        width = checks.integer("width", width, 1, 10_000_000)
-    degree = checks.integer("degree", degree, 1, dual.MAX_DEGREE)
-    block_size = checks.integer("block_size", block_size, 1, 4096)
-    x1 = jnp.asarray(checks.array("x1", x1, max_abs=MAX_INPUT))
+    """Infinite-width (NNGP, NTK) of `depth` x [Dense, phi] + Dense between rows of x1 and x2 (x1 if None);
+    `width`: the hidden fan-in of parametrization "standard" (required there, unused by "ntk")."""
+    if parametrization == "standard" and width is None:
+        raise ValueError("width: parametrization 'standard' needs an integer width in [1, 10000000]")
+    x1 = jnp.asarray(x1)
     x1 = x1.astype(jnp.result_type(x1, jnp.float32))
     if x2 is not None:
-        x2 = jnp.asarray(checks.array("x2", x2, max_abs=MAX_INPUT)).astype(x1.dtype)
-        if x2.shape[1] != x1.shape[1]:
-            raise ValueError(f"x2: must have {x1.shape[1]} features like x1, got shape {x2.shape}")
+        x2 = jnp.asarray(x2).astype(x1.dtype)
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     sizes = f"{x1.shape[0]} x {n2} kernel entries, depth {depth}"
     need = kernel_bytes(x1.shape[0], n2, x1.dtype.itemsize, x2 is None, depth, activation, degree)

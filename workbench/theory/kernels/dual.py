@@ -32,8 +32,12 @@ from scipy.linalg import eigh_tridiagonal
 
 from workbench.core import checks
 from workbench.core.activations import Activation, ActivationLike, derivative, get_activation
+from workbench.core.declare import Activation as ActivationArg
+from workbench.core.declare import Given, Instance, Int, Reals, declare
 
 Array = jax.Array
+
+__all__ = ["DEGREE", "MAX_DEGREE", "Dual", "dual_of", "gaussian_expectations", "hermite_coefficients"]
 
 DEGREE = 256  # Hermite terms (2 x DEGREE Gauss-Hermite nodes); 1e-6 relative for smooth activations
 MAX_DEGREE = 1024  # the 2 x degree tridiagonal eigenproblem: 0.5 s at 512 terms, 2.7 s at 1024 on a loaded 2-core box
@@ -52,7 +56,7 @@ def _atan_unit_f32(t: Array) -> Array:
     return jnp.where(mid, _PI / 4, 0.0) + p
 
 
-def angles(s: Array, sc: Array) -> tuple[Array, Array]:
+def _angles(s: Array, sc: Array) -> tuple[Array, Array]:
     """(theta, pi - theta) from s = 1 - cos theta and sc = 1 + cos theta, each accurate where
     it is small, so both theta near 0 and theta near pi come without cancellation."""
     sh, ch = jnp.sqrt(0.5 * s), jnp.sqrt(0.5 * sc)
@@ -112,14 +116,14 @@ ANGULAR: dict[str, Callable[[tuple], Angular]] = {
 }
 
 
-def angular(act: Activation) -> Angular | None:
+def _angular(act: Activation) -> Angular | None:
     """The angular closed form of an activation, or None."""
     return ANGULAR[act.family](act.params) if act.family in ANGULAR else None
 
 
-def angular_expectations(ang: Angular, r11r22: Array, s: Array, sc: Array) -> tuple[Array, Array, Array, Array]:
+def _angular_expectations(ang: Angular, r11r22: Array, s: Array, sc: Array) -> tuple[Array, Array, Array, Array]:
     """(e_phi, e_dphi, s_new, sc_new) of an angular activation from sqrt(q11 q22) and s, sc = 1 -+ cos."""
-    theta, theta_c = angles(s, sc)
+    theta, theta_c = _angles(s, sc)
     j, dj, one_minus, one_plus = ang.fn(s, sc, theta, theta_c)
     return r11r22**ang.degree * j, dj, one_minus, one_plus
 
@@ -175,7 +179,7 @@ SMOOTH: dict[str, Callable] = {
 
 
 @lru_cache(maxsize=16)
-def hermite_basis(terms: int) -> tuple[np.ndarray, np.ndarray]:
+def _hermite_basis(terms: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes z_m of 2*terms-point Gauss-Hermite (weight N(0,1)) and psi[k, m] = He_k(z_m) sqrt(w_m / k!).
 
     Golub-Welsch: the eigenvectors of the Jacobi matrix are exactly the normalised Hermite functions
@@ -185,21 +189,37 @@ def hermite_basis(terms: int) -> tuple[np.ndarray, np.ndarray]:
     return z, (v * np.sign(v[0]))[:terms]
 
 
-def hermite_coefficients(fn: Callable[[Array], Array], q: Array, terms: int = DEGREE) -> Array:
-    """a_k = E[fn(sqrt(q) z) He_k(z)] / sqrt(k!), z ~ N(0, 1), shape q.shape + (terms,)."""
-    z, psi = hermite_basis(terms)
+def _hermite_coefficients(fn: Callable[[Array], Array], q: Array, terms: int = DEGREE) -> Array:
+    """`hermite_coefficients` unchecked, in q's dtype (the jitted kernels' inner loop)."""
+    z, psi = _hermite_basis(terms)
     z, psi = jnp.asarray(z, q.dtype), jnp.asarray(psi, q.dtype)
     return (fn(jnp.sqrt(q)[..., None] * z) * psi[0]) @ psi.T
 
 
-def hermite_diag(fn: Callable[[Array], Array], q: Array, terms: int = DEGREE) -> Array:
+@declare(
+    fn=Given(
+        why="a function of jax arrays (an activation or its derivative), checked callable in the body",
+        example=lambda: jnp.tanh,
+    ),
+    q=Reals(0.0),
+    terms=Int(1, MAX_DEGREE),
+)
+def hermite_coefficients(fn: Callable[[Array], Array], q: ArrayLike, terms: int = DEGREE) -> Array:
+    """a_k = E[fn(sqrt(q) z) He_k(z)] / sqrt(k!), z ~ N(0, 1), shape q.shape + (terms,), in jax's default float
+    (float64 under `jax.enable_x64`)."""
+    if not callable(fn):
+        raise ValueError(f"fn: must be a function of jax arrays, got {type(fn).__name__}")
+    return _hermite_coefficients(fn, jnp.asarray(q, jnp.result_type(float)), terms)
+
+
+def _hermite_diag(fn: Callable[[Array], Array], q: Array, terms: int = DEGREE) -> Array:
     """E[fn(u)^2], u ~ N(0, q), by the 2*terms-point Gauss-Hermite rule (exact diagonal)."""
-    z, psi = hermite_basis(terms)
+    z, psi = _hermite_basis(terms)
     z, w = jnp.asarray(z, q.dtype), jnp.asarray(psi[0] ** 2, q.dtype)
     return fn(jnp.sqrt(q)[..., None] * z) ** 2 @ w
 
 
-def mehler(a: Array, b: Array, c: Array) -> Array:
+def _mehler(a: Array, b: Array, c: Array) -> Array:
     """sum_k c^k a_k b_k (Mehler's formula: E[f(z1) g(z2)] for standard normals with correlation c).
 
     a, b: coefficients on the last axis, broadcasting with c over the others; Horner's scheme."""
@@ -212,20 +232,20 @@ def mehler(a: Array, b: Array, c: Array) -> Array:
     return out
 
 
-def correlation(q11: Array, q12: Array, q22: Array) -> Array:
+def _correlation(q11: Array, q12: Array, q22: Array) -> Array:
     """c = q12 / sqrt(q11 q22) clipped to [-1, 1] (0 where a variance vanishes)."""
     norm = jnp.sqrt(q11 * q22)
     return jnp.clip(jnp.where(norm > 0, q12 / jnp.where(norm > 0, norm, 1.0), 0.0), -1.0, 1.0)
 
 
-def quadrature(act: Activation, q11: Array, q12: Array, q22: Array, terms: int = DEGREE) -> tuple[Array, Array]:
+def _quadrature(act: Activation, q11: Array, q12: Array, q22: Array, terms: int = DEGREE) -> tuple[Array, Array]:
     """(E[phi phi], E[phi' phi']) by Hermite expansion: 1-D Gauss-Hermite coefficients, Mehler sum."""
-    c = correlation(q11, q12, q22)
+    c = _correlation(q11, q12, q22)
     same = (c == 1.0) & (q11 == q22)  # the diagonal (length map, chi_1): the 1-D rule, no truncated tail
     out = []
     for fn in (act.fn, derivative(act)):
-        pair = mehler(hermite_coefficients(fn, q11, terms), hermite_coefficients(fn, q22, terms), c)
-        out.append(jnp.where(same, hermite_diag(fn, q11, terms), pair))
+        pair = _mehler(_hermite_coefficients(fn, q11, terms), _hermite_coefficients(fn, q22, terms), c)
+        out.append(jnp.where(same, _hermite_diag(fn, q11, terms), pair))
     return tuple(out)
 
 
@@ -248,39 +268,53 @@ class Dual:
     def expectations(self, q11: Array, q12: Array, q22: Array, degree: int = DEGREE) -> tuple[Array, Array]:
         """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]); jit-able."""
         if self.angular is not None:
-            c = correlation(q11, q12, q22)
-            e_phi, e_dphi, _, _ = angular_expectations(self.angular, jnp.sqrt(q11 * q22), 1.0 - c, 1.0 + c)
+            c = _correlation(q11, q12, q22)
+            e_phi, e_dphi, _, _ = _angular_expectations(self.angular, jnp.sqrt(q11 * q22), 1.0 - c, 1.0 + c)
             return e_phi, e_dphi
         if self.smooth is not None:
             return self.smooth(self.act.params, q11, q12, q22)
-        return quadrature(self.act, q11, q12, q22, degree)
+        return _quadrature(self.act, q11, q12, q22, degree)
 
     def diagonal(self, q: Array, degree: int = DEGREE) -> tuple[Array, Array]:
         """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): a closed form, or one Gauss-Hermite rule (no Mehler sum)."""
         if self.kind != "quadrature":
             return self.expectations(q, q, q)
-        return hermite_diag(self.act.fn, q, degree), hermite_diag(derivative(self.act), q, degree)
+        return _hermite_diag(self.act.fn, q, degree), _hermite_diag(derivative(self.act), q, degree)
 
 
+@declare(act=Instance(Activation, example=lambda: get_activation("relu")))
 @lru_cache(maxsize=128)
 def dual_of(act: Activation) -> Dual:
-    """The one place that decides how an activation's Gaussian expectations are computed."""
-    return Dual(act, angular(act), SMOOTH.get(act.family))
+    """The one place that decides how an activation's Gaussian expectations are computed (`act`: a resolved
+    activation, `workbench.core.activations.get_activation`)."""
+    return Dual(act, _angular(act), SMOOTH.get(act.family))
 
 
 # ---------------------------------------------------------------- public entry point
 
 
+def _gaussian_expectations(
+    act: Activation, q11: ArrayLike, q12: ArrayLike, q22: ArrayLike, degree: int = DEGREE
+) -> tuple[Array, Array]:
+    """`gaussian_expectations` unchecked, for a resolved activation (jit-able: the criticality fixed points)."""
+    q11, q12, q22 = jnp.broadcast_arrays(*(jnp.asarray(q, jnp.result_type(q, float)) for q in (q11, q12, q22)))
+    return dual_of(act).expectations(q11, q12, q22, degree)
+
+
+@declare(activation=ActivationArg(), q11=Reals(0.0), q12=Reals(example=0.0), q22=Reals(0.0), degree=Int(1, MAX_DEGREE))
 def gaussian_expectations(
     activation: ActivationLike, q11: ArrayLike, q12: ArrayLike, q22: ArrayLike, *, degree: int = DEGREE
 ) -> tuple[Array, Array]:
     """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]), broadcasting.
 
-    Closed forms by activation family, Gauss-Hermite quadrature otherwise (`dual_of`); jit-able."""
-    q11, q22 = checks.reals("q11", q11, 0.0), checks.reals("q22", q22, 0.0)
-    q12 = checks.reals("q12", q12)
-    degree = checks.integer("degree", degree, 1, MAX_DEGREE)
-    if not any(map(checks.is_traced, (q11, q12, q22))) and np.any(q12**2 > q11 * q22 * (1 + 1e-6)):
-        raise ValueError("q12: the covariance must be positive semi-definite, q12^2 <= q11 q22")
-    q11, q12, q22 = jnp.broadcast_arrays(*(jnp.asarray(q, jnp.result_type(q, float)) for q in (q11, q12, q22)))
-    return dual_of(get_activation(activation)).expectations(q11, q12, q22, degree)
+    Closed forms by activation family, Gauss-Hermite quadrature otherwise (`dual_of`)."""
+    if not any(map(checks.is_traced, (q11, q12, q22))):
+        try:
+            np.broadcast_shapes(np.shape(q11), np.shape(q12), np.shape(q22))
+        except ValueError:
+            raise ValueError(
+                f"q12: shape {np.shape(q12)} does not broadcast with q11's {np.shape(q11)} and q22's {np.shape(q22)}"
+            ) from None
+        if np.any(np.asarray(q12) ** 2 > np.asarray(q11) * np.asarray(q22) * (1 + 1e-6)):
+            raise ValueError("q12: the covariance must be positive semi-definite, q12^2 <= q11 q22")
+    return _gaussian_expectations(get_activation(activation), q11, q12, q22, degree)

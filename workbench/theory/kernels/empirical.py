@@ -39,21 +39,22 @@ import numpy as np
 from flax import nnx
 from numpy.typing import ArrayLike
 
-from workbench.core import checks
 from workbench.core import parametrizations as P
 from workbench.core.activations import Activation
-from workbench.nets.models import MLP, MLPConfig, layer_roles, param_roles
-from workbench.theory.kernels.analytic import MAX_INPUT, Kernels, _act_key, check_memory, mlp_kernels
+from workbench.core.declare import Array as ArrayArg
+from workbench.core.declare import Choice, Given, Instance, declare
+from workbench.nets.models import MLP, MLPConfig, build_mlp, layer_roles, param_roles
+from workbench.theory.kernels.analytic import MAX_INPUT, Kernels, _act_key, _check_memory, _example_x2, mlp_kernels
+
+__all__ = ["METHODS", "SCALINGS", "empirical_ntk", "jacobian_ntk", "limit_kernels"]
 
 SCALINGS = ("sgd", "nt", "raw")
 METHODS = ("structured", "jacobian")
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def role_weights(config: MLPConfig, scaling: str) -> dict[str, float]:
-    """lambda of each role (input, hidden, output, bias, output_bias) under `scaling`."""
-    if scaling not in SCALINGS:
-        raise ValueError(f"scaling: must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+def _role_weights(config: MLPConfig, scaling: str) -> dict[str, float]:
+    """lambda of each role (input, hidden, output, bias, output_bias) under `scaling` (one of SCALINGS)."""
     c = config
     m = P.width_ratio(c.width, c.base_width)
     if scaling == "raw":
@@ -129,7 +130,7 @@ def _leaf_kernel(a: jax.Array, b: jax.Array, k: int) -> jax.Array:
     return jnp.einsum("nop,mop->nm", a, b, precision=_HIGHEST) / k
 
 
-def jacobian_ntk(
+def _jacobian_ntk(
     fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
     x1: jax.Array | np.ndarray,
@@ -137,17 +138,14 @@ def jacobian_ntk(
     *,
     weights: Any = None,
 ) -> jax.Array:
-    """sum_p weights_p J_p(x1) J_p(x2)^T for any fn(params, x) -> (N,) or (N, k...), mean over outputs.
-
-    `weights`: a pytree of scalars shaped like `params` (None: all 1). Forms the full Jacobians, so
-    memory is N x outputs x parameters (checked before anything is computed)."""
+    """`jacobian_ntk` on checked arguments (jit-able: `fn` static)."""
     out = jax.eval_shape(fn, params, x1)
     k = math.prod(out.shape[1:])
     n_params = sum(int(jnp.size(p)) for p in jax.tree_util.tree_leaves(params))
     if n_params == 0:
         raise ValueError("params: the model has no parameters, so its tangent kernel is not defined")
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
-    check_memory(x1.shape[0] + (0 if x2 is None else n2), k * n_params, 4, 1, "jacobian_ntk (Jacobians)")
+    _check_memory(x1.shape[0] + (0 if x2 is None else n2), k * n_params, 4, 1, "jacobian_ntk (Jacobians)")
     j1 = jax.jacrev(fn)(params, x1)
     j2 = j1 if x2 is None else jax.jacrev(fn)(params, x2)
     weights = jax.tree_util.tree_map(lambda _: 1.0, params) if weights is None else weights
@@ -155,7 +153,49 @@ def jacobian_ntk(
     return functools.reduce(operator.add, (w * _leaf_kernel(a, b, k) for a, b, w in leaves))  # params has leaves
 
 
-_jacobian_jit = jax.jit(jacobian_ntk, static_argnums=0)
+_jacobian_jit = jax.jit(_jacobian_ntk, static_argnums=0)
+
+
+def _example_fn(params: jax.Array, x: jax.Array) -> jax.Array:
+    """A small two-output model for the attack suite's base call of `jacobian_ntk`."""
+    return jnp.tanh(x @ params)
+
+
+@declare(
+    fn=Given(why="a function fn(params, x) of jax arrays, checked callable in the body", example=lambda: _example_fn),
+    params=Given(why="a pytree of parameter arrays, checked in the body", example=lambda: np.ones((3, 2))),
+    x1=ArrayArg("n1 d"),
+    x2=ArrayArg("n2 d", none_ok=True, example=_example_x2),
+    weights=Given(why="a pytree of scalars shaped like params, checked in the body", none_ok=True),
+)
+def jacobian_ntk(
+    fn: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    x1: ArrayLike,
+    x2: ArrayLike | None = None,
+    *,
+    weights: Any = None,
+) -> jax.Array:
+    """sum_p weights_p J_p(x1) J_p(x2)^T for any fn(params, x) -> (N,) or (N, k...), mean over outputs.
+
+    `weights`: a pytree of scalars shaped like `params` (None: all 1). Forms the full Jacobians, so
+    memory is N x outputs x parameters (checked before anything is computed)."""
+    if not callable(fn):
+        raise ValueError(f"fn: must be a function fn(params, x), got {type(fn).__name__}")
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    if not leaves or not all(hasattr(p, "shape") or isinstance(p, (int, float)) for p in leaves):
+        raise ValueError("params: must be a non-empty pytree of arrays (the model's parameters)")
+    if weights is not None:
+        w_leaves, w_tree = jax.tree_util.tree_flatten(weights)
+        if w_tree != tree or not all(hasattr(w, "shape") or isinstance(w, (int, float)) for w in w_leaves):
+            raise ValueError("weights: must be a pytree of scalars with the structure of params")
+    x1 = jnp.asarray(x1, jnp.result_type(x1, jnp.float32))
+    x2 = None if x2 is None else jnp.asarray(x2, x1.dtype)
+    try:
+        jax.eval_shape(fn, params, x1)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's function on these shapes
+        raise ValueError(f"fn: fn(params, x1) failed on x1 of shape {tuple(x1.shape)}: {err}") from None
+    return _jacobian_ntk(fn, params, x1, x2, weights=weights)
 
 
 @functools.lru_cache(maxsize=32)
@@ -163,22 +203,36 @@ def _mlp_fn(graphdef: nnx.GraphDef) -> Callable[[nnx.State, jax.Array], jax.Arra
     return lambda params, x: nnx.merge(graphdef, params)(x)
 
 
+def _example_mlp() -> MLP:
+    """A small MLP taking 3 features (the attack suite's x1), for the base calls."""
+    return build_mlp(MLPConfig(in_dim=3, width=8, depth=1))
+
+
+def _example_config() -> MLPConfig:
+    """An MLP config with a fixed-kernel limit, taking 3 features, for the base calls."""
+    return MLPConfig(in_dim=3, width=8, depth=1, parametrization="ntk")
+
+
+@declare(
+    model=Instance(nnx.Module, example=_example_mlp),
+    x1=ArrayArg("n1 d", lo=-MAX_INPUT, hi=MAX_INPUT),
+    x2=ArrayArg("n2 d", lo=-MAX_INPUT, hi=MAX_INPUT, none_ok=True, example=_example_x2),
+    method=Choice(METHODS),
+    scaling=Choice(SCALINGS),
+)
 def empirical_ntk(
     model: nnx.Module, x1: ArrayLike, x2: ArrayLike | None = None, *, method: str = "structured", scaling: str = "sgd"
 ) -> jax.Array:
     """Empirical NTK (N1, N2) of a workbench MLP (any parametrization) or, with method="jacobian" and
     scaling="raw", of any NNX module; see the module docstring for `scaling`."""
-    checks.choice("method", method, METHODS)
-    checks.choice("scaling", scaling, SCALINGS)
-    x1 = checks.array("x1", x1, max_abs=MAX_INPUT)
     x1 = jnp.asarray(x1, jnp.result_type(x1, jnp.float32))
-    x2 = None if x2 is None else jnp.asarray(checks.array("x2", x2, max_abs=MAX_INPUT), x1.dtype)
+    x2 = None if x2 is None else jnp.asarray(x2, x1.dtype)
     in_dim = getattr(getattr(model, "config", None), "in_dim", None)
     for name, x in (("x1", x1), ("x2", x2)):
         if x is not None and in_dim is not None and x.shape[1] != in_dim:
             raise ValueError(f"{name}: the model takes in_dim = {in_dim} features, got shape {tuple(x.shape)}")
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
-    check_memory(x1.shape[0], n2, x1.dtype.itemsize, 4, "empirical_ntk")
+    _check_memory(x1.shape[0], n2, x1.dtype.itemsize, 4, "empirical_ntk")
     if not isinstance(model, MLP):
         if method != "jacobian" or scaling != "raw":
             raise ValueError(
@@ -188,7 +242,7 @@ def empirical_ntk(
         graphdef, params = nnx.split(model, nnx.Param)
         return _jacobian_jit(_mlp_fn(graphdef), params, x1, x2)
     c = model.config
-    lam = role_weights(c, scaling)
+    lam = _role_weights(c, scaling)
     if method == "jacobian":
         graphdef, params = nnx.split(model, nnx.Param)
         weights = jax.tree_util.tree_map(lambda r: lam[r], param_roles(c, params))
@@ -202,6 +256,11 @@ def empirical_ntk(
     return _structured_jit(spec, lam_w, lam_b, Ws, bs, x1, x2)
 
 
+@declare(
+    config=Instance(MLPConfig, example=_example_config),
+    x1=ArrayArg("n1 d", lo=-MAX_INPUT, hi=MAX_INPUT),
+    x2=ArrayArg("n2 d", lo=-MAX_INPUT, hi=MAX_INPUT, none_ok=True, example=_example_x2),
+)
 def limit_kernels(config: MLPConfig, x1: ArrayLike, x2: ArrayLike | None = None) -> Kernels:
     """Infinite-width limit of the MLP's NNGP and of its "sgd"-scaled empirical NTK (see module docstring)."""
     if config.parametrization not in ("ntk", "sp"):

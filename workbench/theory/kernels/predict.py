@@ -32,7 +32,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from workbench.core import checks
-from workbench.theory.kernels.analytic import Kernels
+from workbench.core.declare import Array as ArrayArg
+from workbench.core.declare import Given, Instance, Real, Times, declare
+from workbench.theory.kernels.analytic import Kernels, mlp_kernels
+
+__all__ = ["Prediction", "gradient_descent", "gradient_flow", "nngp_posterior"]
+
+
+MAX_ENTRY = 1e30  # |kernel entries|: their products stay finite in float32 solves
 
 
 class Prediction(NamedTuple):
@@ -43,8 +50,12 @@ class Prediction(NamedTuple):
 
 
 def _regularise(k: jax.Array, diag_reg: float) -> jax.Array:
-    diag_reg = checks.real("diag_reg", diag_reg, 0.0, 1e6)
     return k + diag_reg * jnp.mean(jnp.diagonal(k)) * jnp.eye(k.shape[0], dtype=k.dtype)
+
+
+def _bounded(name: str, k: ArrayLike) -> jax.Array:
+    """A declared (finite) kernel matrix whose entries are at most MAX_ENTRY in magnitude."""
+    return _matrix(name, k, None, None)
 
 
 def _targets(y: ArrayLike) -> jax.Array:
@@ -54,7 +65,7 @@ def _targets(y: ArrayLike) -> jax.Array:
 
 def _matrix(name: str, k: ArrayLike, rows: int | None, cols: int | None) -> jax.Array:
     """A finite 2-D kernel matrix of the given shape (None: any)."""
-    k = checks.array(name, k, max_abs=1e30)
+    k = checks.array(name, k, max_abs=MAX_ENTRY)
     if (rows is not None and k.shape[0] != rows) or (cols is not None and k.shape[1] != cols):
         raise ValueError(f"{name}: must have shape ({rows or 'any'}, {cols or 'any'}), got {tuple(k.shape)}")
     return jnp.asarray(k)
@@ -71,11 +82,34 @@ def _outputs(name: str, y: ArrayLike, rows: int, cols: int | None = None) -> np.
 
 
 def _kernels(name: str, k: Kernels, rows: int | None, cols: int | None) -> Kernels:
-    if not isinstance(k, Kernels):
-        raise TypeError(f"{name}: must be Kernels(nngp, ntk) (from mlp_kernels), got {type(k).__name__}")
+    """The two matrices of Kernels `k` (an instance, by the declaration), checked as `_matrix`."""
     return Kernels(_matrix(f"{name}.nngp", k.nngp, rows, cols), _matrix(f"{name}.ntk", k.ntk, rows, cols))
 
 
+# ---------------------------------------------------------------- examples for the attack suite's base calls
+
+_X = np.random.default_rng(0).normal(size=(10, 3))  # 6 training and 4 test points
+
+
+def _train_kernels() -> Kernels:
+    return mlp_kernels(_X[:6], depth=1)
+
+
+def _test_train_kernels() -> Kernels:
+    return mlp_kernels(_X[6:], _X[:6], depth=1)
+
+
+def _targets_example() -> np.ndarray:
+    return np.linspace(-1.0, 1.0, 6)
+
+
+@declare(
+    k_train=ArrayArg("n n", example=lambda: np.asarray(_train_kernels().nngp)),
+    k_test_train=ArrayArg("m n", example=lambda: np.asarray(_test_train_kernels().nngp)),
+    y_train=Given(why="targets (n,) or (n, k), checked in the body", example=_targets_example),
+    k_test=ArrayArg("m m", none_ok=True, example=lambda: np.asarray(mlp_kernels(_X[6:], depth=1).nngp)),
+    diag_reg=Real(0.0, 1e6),
+)
 def nngp_posterior(
     k_train: ArrayLike,
     k_test_train: ArrayLike,
@@ -85,13 +119,10 @@ def nngp_posterior(
     diag_reg: float = 0.0,
 ) -> Prediction:
     """GP posterior mean K_*x (K_xx + reg)^-1 y and covariance K_** - K_*x (K_xx + reg)^-1 K_x*."""
-    k_train = _matrix("k_train", k_train, None, None)
-    n = k_train.shape[0]
-    k_test_train = _matrix("k_test_train", k_test_train, None, n)
-    y_train = _outputs("y_train", y_train, n)
-    if k_test is not None:
-        k_test = _matrix("k_test", k_test, k_test_train.shape[0], k_test_train.shape[0])
-    k_xx = _regularise(_matrix("k_train", k_train, n, n), diag_reg)
+    k_train, k_test_train = _bounded("k_train", k_train), _bounded("k_test_train", k_test_train)
+    y_train = _outputs("y_train", y_train, k_train.shape[0])
+    k_test = None if k_test is None else _bounded("k_test", k_test)
+    k_xx = _regularise(k_train, diag_reg)
     chol = jnp.linalg.cholesky(k_xx)
     if not checks.is_traced(chol) and not bool(jnp.all(jnp.isfinite(chol))):
         raise ValueError("k_train: not positive definite (its Cholesky factorisation failed); add diag_reg > 0")
@@ -101,6 +132,16 @@ def nngp_posterior(
     return Prediction(mean, cov)
 
 
+@declare(
+    k_train=Instance(Kernels, example=_train_kernels),
+    k_test_train=Instance(Kernels, example=_test_train_kernels),
+    y_train=Given(why="targets (n,) or (n, k), checked in the body", example=_targets_example),
+    t=Times(),
+    k_test=Given(why="the test x test NNGP (or Kernels), checked in the body", none_ok=True),
+    f0_train=Given(why="initial outputs (n,) or (n, k), checked in the body", none_ok=True),
+    f0_test=Given(why="initial outputs (m,) or (m, k), checked in the body", none_ok=True),
+    diag_reg=Real(0.0, 1e6),
+)
 def gradient_flow(
     k_train: Kernels,
     k_test_train: Kernels,
@@ -119,8 +160,6 @@ def gradient_flow(
     NNGP (or Kernels) for the covariance; f0_train/f0_test: one network's initial outputs to follow it
     (mean over initialisations otherwise)."""
 
-    t = checks.times("t", t)
-
     def gain(lam: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
         t_ = jnp.asarray(t, dtype)[..., None]
         lam_t = lam * t_ / n  # (..., N)
@@ -129,6 +168,17 @@ def gradient_flow(
     return _kernel_regime(gain, k_train, k_test_train, y_train, k_test, f0_train, f0_test, diag_reg)
 
 
+@declare(
+    k_train=Instance(Kernels, example=_train_kernels),
+    k_test_train=Instance(Kernels, example=_test_train_kernels),
+    y_train=Given(why="targets (n,) or (n, k), checked in the body", example=_targets_example),
+    steps=Given(why="a whole number or an integer array of steps (the body checks both)", example=3),
+    lr=Real(0.0, 1e4),
+    k_test=Given(why="the test x test NNGP (or Kernels), checked in the body", none_ok=True),
+    f0_train=Given(why="initial outputs (n,) or (n, k), checked in the body", none_ok=True),
+    f0_test=Given(why="initial outputs (m,) or (m, k), checked in the body", none_ok=True),
+    diag_reg=Real(0.0, 1e6),
+)
 def gradient_descent(
     k_train: Kernels,
     k_test_train: Kernels,
@@ -146,7 +196,6 @@ def gradient_descent(
     steps = jnp.asarray(checks.array("steps", steps, ndim=(0, 1, 2), integer_valued=True))
     if not checks.is_traced(steps) and bool(jnp.any(steps < 0)):
         raise ValueError("steps: must be integers >= 0")
-    lr = checks.real("lr", lr, 0.0, 1e4)
 
     def gain(lam: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
         k = steps.astype(dtype)[..., None]  # (..., 1)
