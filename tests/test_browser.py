@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from widgets.panels import PANELS
+from widgets.panels import PANELS, TOPICS
 
 from browser_util import (
     ACTIVE,
@@ -73,7 +73,7 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
     assert readout not in ("", "3"), "the depth slider did not move"
     wait_for_change(canvas.screenshot, before, timeout=60)  # canvas pixels changed after the redraw
 
-    page.locator(".widget-tab .lm-TabBar-tab", has_text="Training dynamics").click()
+    open_tab(page, "Training dynamics")
     panel = page.locator(".wb-panel", has=page.get_by_role("button", name="Run"))
     assert drag_slider(page, "steps", 1.0) not in ("", "1000")  # long enough to be stopped by hand
     panel.get_by_role("button", name="Run").click()
@@ -90,6 +90,13 @@ def test_tour_notebook_slider_redraws_and_run_stop(lab, page):
     assert re.match(r"stopped at step \d+ of \d+", status.inner_text().strip())
     assert panel.get_by_role("button", name="Run").is_enabled()
     assert not [e for e in page.errors if "matplotlib" in e or "widget" in e.lower()]
+
+
+def open_tab(page, title: str) -> None:
+    """Show a panel as a user does: its topic's button, then its tab (issue 23, item 4: topics over tabs)."""
+    topic = next(topic for topic, classes in TOPICS.items() if title in [cls.title for cls in classes])
+    page.locator(f"{ACTIVE} .wb-topics button", has_text=re.compile(f"^{re.escape(topic)}$")).click()
+    page.locator(f"{ACTIVE} .wb-app .lm-TabBar-tab", has_text=re.compile(f"^{re.escape(title)}$")).click()
 
 
 def shot_name(panel_cls) -> str:
@@ -138,7 +145,10 @@ GEOMETRY = """p => {
     const tab = [...document.querySelectorAll('ACTIVE .wb-app > .lm-TabBar .lm-TabBar-tab.lm-mod-current')]
         .map(t => { const l = t.querySelector('.lm-TabBar-tabLabel');
                     return {text: l.textContent, cut: l.scrollWidth > l.clientWidth + 1, right: box(t).right}; })[0];
+    const tops = sel => [...document.querySelectorAll(sel)].map(e => Math.round(box(e).top));
     return {panel, visible, tab,
+            topicRows: new Set(tops('ACTIVE .wb-topics button')).size,
+            tabRows: new Set(tops('ACTIVE .wb-app > .lm-TabBar .lm-TabBar-tab')).size,
             canvases: [...p.querySelectorAll('CANVAS')].map(box),
             toolbars: [...p.querySelectorAll('.jupyter-matplotlib-toolbar')].map(box),
             captions: [...p.querySelectorAll('[role=note]')].map(box),
@@ -156,6 +166,7 @@ def overlaps(a, b) -> bool:
     )
 
 
+FIGURE_IN_VIEW = 200  # px of the first figure (its top, toolbar band included) that must be in the viewport
 RUN_BUDGET_MS = 150_000  # a training panel's default run is awaited this long before Stop
 
 
@@ -168,7 +179,7 @@ def test_every_tab_builds_its_panel(app, panel_cls):
     panel's visible width, no toolbar over a figure, full tab title; a screenshot for docs/screenshots/."""
     page, title = app, panel_cls.title
     page.set_viewport_size(dict(zip(("width", "height"), VIEWPORT)))
-    page.locator(f"{ACTIVE} .wb-app .lm-TabBar-tab", has_text=re.compile(f"^{re.escape(title)}$")).click()
+    open_tab(page, title)
     panel = page.locator(
         f"{ACTIVE} .wb-panel", has=page.locator(".widget-html b", has_text=re.compile(f"^{re.escape(title)}$"))
     )
@@ -216,6 +227,13 @@ def test_every_tab_builds_its_panel(app, panel_cls):
     for t in g["toolbars"]:
         assert not any(overlaps(t, c) for c in g["canvases"]), ("toolbar over a figure", t)
     assert g["tab"]["text"] == title and not g["tab"]["cut"], g["tab"]
+    assert g["topicRows"] == 1 and g["tabRows"] == 1, ("navigation wraps", g["topicRows"], g["tabRows"])
+    # Issue 23, item 4: after Run the first figure is in view at 1280x800, file browser open, notebook at its top.
+    top = panel.evaluate(f"""p => {{
+        const outer = p.closest('.jp-WindowedPanel-outer'); if (outer) outer.scrollTop = 0;
+        return p.querySelector('{CANVAS}').getBoundingClientRect().top; }}""")
+    print(f"{title}: first canvas at y = {top:.0f} of {VIEWPORT[1]}")
+    assert top is not None and top < VIEWPORT[1] - FIGURE_IN_VIEW, f"first figure at y = {top:.0f}"
     if panel_cls.auto:
         assert g["progress"] == "100%", g["progress"]
 
@@ -252,7 +270,7 @@ def test_figures_follow_the_dark_theme(app):
         image = Image.open(BytesIO(shot)).convert("L")
         return float(np.asarray(image, float).mean())
 
-    page.locator(f"{ACTIVE} .wb-app .lm-TabBar-tab", has_text=re.compile("^Kernel explorer$")).click()
+    open_tab(page, "Kernel explorer")
     panel = page.locator(f"{ACTIVE} .wb-panel", has=page.locator(".widget-html b", has_text="Kernel explorer"))
     canvas = panel.locator(CANVAS).first
     light = grey(canvas.screenshot())

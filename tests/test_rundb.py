@@ -261,7 +261,8 @@ def test_compare_runs_overlays_the_latest_runs_holding_the_metric():
     np.testing.assert_allclose(got["y"][0], [1.0, 0.5, 1 / 3])
     asked = compare_runs.curves(compare_runs.Config(runs=f"{ids[2]}, {summary}, {ids[0]}", metric="loss"))
     assert asked["run_ids"] == [ids[2], ids[0]]
-    assert compare_runs.curves(compare_runs.Config(metric="nothing"))["run_ids"] == []
+    with pytest.raises(ValueError, match="no run of the database holds 'nothing'"):  # issue 23, item 2: an error
+        compare_runs.curves(compare_runs.Config(metric="nothing"))
 
 
 def test_a_garbled_run_row_is_skipped_and_reported_and_the_app_opens(tmp_path, monkeypatch):

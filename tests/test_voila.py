@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from browser_util import chromium_page, drag_slider, jupyter_server, wait_for_change
+from widgets.panels import TOPICS
+
+from browser_util import VIEWPORT, chromium_page, drag_slider, jupyter_server, wait_for_change
 
 ROOT = Path(__file__).resolve().parents[1]
 CANVAS = ".jupyter-matplotlib-canvas-div canvas"
@@ -20,14 +22,20 @@ def test_voila_renders_the_app_and_a_slider_redraws(tmp_path):
     with jupyter_server("voila", tmp_path, notebook="00_tour.ipynb", timeout=240) as server, chromium_page() as page:
         page.goto(server.link(""), timeout=240_000)
         page.wait_for_selector(".widget-tab .lm-TabBar-tab", timeout=240_000)
-        tabs = page.locator(".widget-tab .lm-TabBar-tab").all_inner_texts()
-        assert {"Kernel explorer", "Training dynamics", "Phase diagram", "Grokking"} <= set(tabs)
+        tabs = page.locator(".widget-tab .lm-TabBar-tab").all_inner_texts()  # the first topic's tabs
+        assert tabs == [cls.title for cls in next(iter(TOPICS.values()))], tabs
+        assert page.locator(".wb-topics button").all_inner_texts() == list(TOPICS)
+        rows = page.evaluate("""() => [".wb-topics button", ".wb-app > .lm-TabBar .lm-TabBar-tab"].map(s =>
+            new Set([...document.querySelectorAll(s)].map(e => Math.round(e.getBoundingClientRect().top))).size)""")
+        assert rows == [1, 1], rows  # issue 23, item 4: navigation in one row each, the same as in JupyterLab
         canvas = page.locator(CANVAS).first
         canvas.wait_for(state="visible", timeout=120_000)
         page.wait_for_function(
             f"() => {{ const c = document.querySelector('{CANVAS}'); return c && ({COLOURS})(c) > 8; }}", timeout=60_000
         )  # the kernel's first image arrived: the canvas is not blank
         assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+        box = canvas.bounding_box()
+        assert box is not None and box["y"] < VIEWPORT[1] - 200  # the first figure in view without scrolling
         before = canvas.screenshot()
         assert drag_slider(page, "depth", 0.02) not in ("", "3")  # a few layers more (the track goes to 256)
         wait_for_change(canvas.screenshot, before, timeout=60)

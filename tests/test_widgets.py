@@ -320,25 +320,48 @@ def test_records_csv_flattens_short_vectors():
 
 def test_workbench_builds_tabs_lazily():
     app = Workbench(panels=[TinyPanel, TinyPanel])
-    assert list(app.panels) == [0] and app.tabs.titles == ("Tiny", "Tiny")
-    app.tabs.selected_index = 1
-    assert list(app.panels) == [0, 1]
+    assert list(app.panels) == [0] and [tab.titles for tab in app.tabs] == [("Tiny", "Tiny")]
+    assert app.topics.layout.display == "none"  # one topic ("More", not in TOPICS): its tabs alone
+    app.tabs[0].selected_index = 1
+    assert list(app.panels) == [0, 1] and app.selected == 1
     app.close()
 
 
 def test_the_app_holds_every_panel_and_each_builds_without_error():
-    """The app's tabs are the registry, in its order, with unique full titles; each tab builds its panel."""
-    from widgets.panels import PANELS
+    """The app's topics and tabs are the registry (`TOPICS`), in its order, with unique full titles; each tab builds
+    its panel, and only when shown."""
+    from widgets.panels import PANELS, TOPICS
 
     app = Workbench()
-    assert app.tabs.titles == tuple(cls.title for cls in PANELS) and len(set(app.tabs.titles)) == len(PANELS)
-    assert {"Kernel explorer", "Training dynamics", "Phase diagram", "Grokking"} <= set(app.tabs.titles)
-    for i, title in enumerate(app.tabs.titles):
+    assert app.topics.options == tuple(TOPICS) and list(app.panels) == [0]
+    titles = [title for tab in app.tabs for title in tab.titles]
+    assert titles == [cls.title for cls in PANELS] and len(set(titles)) == len(PANELS)
+    assert {"Kernel explorer", "Training dynamics", "Phase diagram", "Grokking"} <= set(titles)
+    for i, title in enumerate(titles):
         panel = app.panel(title)
-        assert app.tabs.selected_index == i and panel.title == title
+        assert app.selected == i and panel.title == title and list(app.panels)[-1] == i
+        topic, name = app.topics.index, list(TOPICS)[app.topics.index or 0]
+        assert app.stack.selected_index == topic and app.topics.value == name
+        assert type(panel) in TOPICS[name]
         assert "error" not in panel.message.value
-        assert app.tabs.children[i].children == (panel.widget,)
+        assert app.slots[i].children == (panel.widget,)
     app.close()
+
+
+def test_choosing_a_topic_shows_its_selected_tab():
+    """Issue 23, item 4: a topic button shows that topic's tabs and builds the panel of its selected tab."""
+    from widgets.panels import TOPICS
+
+    app = Workbench()
+    try:
+        app.topics.value = "Runs"
+        assert app.stack.selected_index == list(TOPICS).index("Runs")
+        shown = app.selected
+        assert shown is not None and app.panels[shown].title == TOPICS["Runs"][0].title == "Sweeps"
+        app.topics.value = "Kernels"
+        assert app.selected == 0 and sorted(app.panels) == [0, [c.title for c in app.panel_classes].index("Sweeps")]
+    finally:
+        app.close()
 
 
 def test_past_runs_survive_reset_and_a_new_run(panel):

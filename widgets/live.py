@@ -43,10 +43,11 @@ from ipympl.backend_nbagg import (
 )
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis, XAxis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import LogFormatterSciNotation, NullLocator
 from matplotlib.typing import RcKeyType
 
 # Okabe & Ito (2008) colour-blind-safe palette, on a white figure in light and dark JupyterLab themes.
@@ -106,9 +107,56 @@ def log2_axis(ax: Axes, values: Iterable[float]) -> None:
     ax.set_xlim(widths[0] / 1.3, widths[-1] * 1.3)
 
 
+class RoomyLogFormatter(LogFormatterSciNotation):
+    """A log axis's minor tick labels, as many as the axis has room for. Where an axis spans about a decade,
+    matplotlib labels 2, 3, 4, 6 x 10^k whatever the axis's length, and on a small subplot they run into each other
+    (and into the other axis's label at the corner); this keeps the first of those sets that fits: matplotlib's
+    choice, then 2 and 5, then 3, then the decades alone."""
+
+    CHOICES = ({1.0, 2.0, 5.0}, {1.0, 3.0}, {1.0})
+    EMS = {"x": 3.6, "y": 1.8}  # room one "4 x 10^-1" label needs along the axis, in font sizes (with the gap)
+
+    def __init__(self, base: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(base=base, **kwargs)
+        self.log_base = float(base)
+
+    def set_locs(self, locs: Any = None) -> None:
+        super().set_locs(locs)
+        axis, sublabels = cast(Axis | None, self.axis), self._sublabels
+        if axis is None or not sublabels or sublabels == {1} or locs is None or axis.axes is None:
+            return
+        name = "x" if isinstance(axis, XAxis) else "y"
+        lo, hi = sorted(axis.get_view_interval())
+        shown = np.asarray([v for v in np.asarray(locs, float) if lo <= v <= hi and v > 0])
+        if not len(shown):
+            return
+        size = axis.get_tick_params(which="minor").get(
+            "labelsize", plt.rcParams["xtick.labelsize" if name == "x" else "ytick.labelsize"]
+        )
+        per_label = FontProperties(size=size).get_size_in_points() * axis.axes.figure.dpi / 72 * self.EMS[name]
+        box = axis.axes.bbox
+        room = box.width if name == "x" else box.height
+        log_b = np.log(self.log_base)
+        exponent = np.floor(np.log(shown) / log_b + 1e-9)
+        coeff = np.round(shown / self.log_base**exponent)
+        decades = max(1, int(np.floor(np.log(hi) / log_b) - np.ceil(np.log(lo) / log_b)) + 1)
+        for choice in (sublabels, *self.CHOICES):
+            if (np.isin(coeff, list(choice)).sum() + decades) * per_label <= room:
+                self._sublabels = set(choice)
+                return
+        self._sublabels = {1}
+
+
+def roomy_log_labels(ax: Axes) -> None:
+    """Give each log axis of `ax` that still has matplotlib's default minor formatter a `RoomyLogFormatter`."""
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "log" and type(axis.get_minor_formatter()) is LogFormatterSciNotation:
+            base = getattr(axis.get_transform(), "base", 10.0)
+            axis.set_minor_formatter(RoomyLogFormatter(base=base, labelOnlyBase=False))
+
+
 DARK_CSS = (  # JupyterLab and Voila mark the body with data-jp-theme-light; only the figure's pixels are filtered
-    "<style>body[data-jp-theme-light='false'] .wb-figure canvas "
-    "{filter: invert(0.88) hue-rotate(180deg);}</style>"
+    "<style>body[data-jp-theme-light='false'] .wb-figure canvas {filter: invert(0.88) hue-rotate(180deg);}</style>"
 )
 
 
@@ -201,7 +249,8 @@ class LiveFigure:
         canvas.blit()  # webagg: send the new frame (a diff image) to the front end
 
     def theme_text(self) -> None:
-        """Titles and legends at THEME's sizes, titles wrapped where they would cross the figure's edge.
+        """Titles and legends at THEME's sizes, titles wrapped where they would cross the figure's edge, log axes'
+        minor labels only where they fit (`RoomyLogFormatter`).
         `set_title` and `legend` read the global rcParams when a panel calls them (after the figure's rc_context,
         often in a worker thread), so texts they left at the global default size get THEME's; sizes a panel
         chose (`fontsize=7`) stay. Called before every render (constrained layout then makes room)."""
@@ -210,6 +259,7 @@ class LiveFigure:
             for key in ("axes.titlesize", "legend.fontsize")
         ]
         for ax in self.fig.axes:
+            roomy_log_labels(ax)
             titles = [
                 t
                 for t in (ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))

@@ -43,7 +43,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
@@ -53,11 +53,11 @@ from matplotlib.axes import Axes
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
 from widgets.runner import RunController, close_all
-from workbench.core.config import Config
+from workbench.core.config import Config, get_path, leaves
 from workbench.core.experiment import Experiment, Record, schema_errors
 from workbench.runs.rundb import RunDB, RunDBError
 from workbench.runs.runfile import read_run
-from workbench.runs.store import plain, record_dict
+from workbench.runs.store import as_declared, plain, record_dict
 
 
 def records_table(records: list[Record]) -> tuple[list[str], list[list[Any]]]:
@@ -93,9 +93,17 @@ def records_csv(records: list[Record]) -> str:
     return buf.getvalue()
 
 
-def records_json(records: list[Record], config: Config | None = None) -> str:
-    body = {"config": config.to_dict() if config is not None else None, "records": [record_dict(r) for r in records]}
-    return json.dumps(plain(body))
+def records_json(records: list[Record], config: Config | None = None, latest: tuple[str, ...] = ()) -> str:
+    """The JSON export of a run: its config and records (arrays tagged with dtype and shape, floats at float32:
+    `workbench.runs.store`). The metrics named in `latest` (what the figure draws from the latest record only) are
+    kept in the last record that holds them and left out of the others, so the file grows with what is drawn."""
+    last = {name: max((i for i, r in enumerate(records) if name in r.metrics), default=-1) for name in latest}
+    kept = [
+        replace(r, metrics={k: v for k, v in r.metrics.items() if last.get(k, i) == i}) if latest else r
+        for i, r in enumerate(records)
+    ]
+    body = {"config": config.to_dict() if config is not None else None, "records": [record_dict(r) for r in kept]}
+    return json.dumps(plain(body), separators=(",", ":"))
 
 
 def read_run_file(path: str) -> str:
@@ -156,6 +164,13 @@ class Help:
         )
 
 
+# The form's sections and "more settings" are accordions: ipywidgets pads their contents by 15 px a side, which
+# clipped the 290 px controls of a 300 px column (a horizontal scrollbar, cut readouts). A <style> in a hidden HTML
+# widget applies to the whole page, so a panel shown alone gets it as well as one in the app.
+PANEL_CSS = """<style>
+.wb-panel .jupyter-widget-Collapse-contents { padding: 4px 0 4px 2px; }
+.wb-panel .jupyter-widget-Collapse-header { padding: 4px 6px; }
+</style>"""
 FORM_WIDTH = "300px"  # controls column: at 1280 px, file browser open, a figure <= 5 in wide fits beside it
 
 C = TypeVar("C", bound=Config)  # a panel's experiment Config class: Panel[grokking.Config], ...
@@ -175,6 +190,7 @@ class Panel(Generic[C]):
     help: Help | None = None
     auto = True
     quick: dict[str, Any] = {}  # settings small enough for a smoke run of the panel (tests, CI), e.g. dict(steps=40)
+    export_latest: tuple[str, ...] = ()  # big metrics drawn from the last record only: the JSON export keeps them there
 
     def __init__(self, config: C | None = None) -> None:
         self.config_cls = self.experiment.Config
@@ -190,20 +206,22 @@ class Panel(Generic[C]):
         if not self.auto:
             self.clear()  # the artists and limits of an empty run, so the figure renders before the first Run
         self.form.observe(self._config_changed)
-        self.form.widget.layout.width = FORM_WIDTH  # the figure beside it when both fit, else below it
-        self.widget = w.VBox(
-            [
-                self.header(),
-                self.controller.widget,
-                w.HBox(
-                    [self.form.widget, self.live.widget],
-                    layout=w.Layout(flex_flow="row wrap", align_items="flex-start"),
-                ),
-                self.message,
-                self._share_box(),
-                self._export_box(),
-            ]
+        self.form.widget.layout.width = FORM_WIDTH
+        # Controls on the left, the figure beside them where both fit; where they do not (a figure wider than the
+        # room beside the controls: 8 in at 1280 px with the file browser open), the figure's line wraps ABOVE
+        # the controls' (wrap-reverse; align_items "flex-end" is then the top), so the figure is in view after Run.
+        self.main = w.HBox(
+            [self.form.widget, self.live.widget],
+            layout=w.Layout(flex_flow="row wrap-reverse", align_items="flex-end"),
         )
+        self.main.add_class("wb-main")
+        self.tools = w.Accordion(
+            children=[w.VBox([self._share_box(), self._export_box()])],
+            titles=("share and export",),
+            selected_index=None,
+        )
+        self.tools.add_class("wb-tools")
+        self.widget = w.VBox([self.header(), self.message, self.main, *self.footer(), self.tools])
         self.widget.add_class("wb-panel")
         if self.auto:
             self.controller.request()
@@ -221,7 +239,7 @@ class Panel(Generic[C]):
     def header(self) -> w.Widget:
         title = w.HTML(f"<b>{html.escape(self.title)}</b>")
         if self.help is None:
-            return title
+            return self.title_row(title)
         text = w.HTMLMath(self.help.html(), layout=w.Layout(display="none", max_width="760px"))
         toggle = w.ToggleButton(
             description="?",
@@ -229,7 +247,20 @@ class Panel(Generic[C]):
             layout=w.Layout(width="36px"),
         )
         toggle.observe(lambda change: setattr(text.layout, "display", "" if change["new"] else "none"), names="value")
-        return w.VBox([w.HBox([title, toggle], layout=w.Layout(align_items="center")), text])
+        return w.VBox([self.title_row(title, toggle), text])
+
+    def title_row(self, *widgets: w.Widget) -> w.Widget:
+        """The title (and help toggle) with Run / Stop / Reset, the progress bar and the status in one line."""
+        row = w.HBox(
+            [*widgets, self.controller.widget, w.HTML(PANEL_CSS, layout=w.Layout(display="none"))],
+            layout=w.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        row.add_class("wb-title-row")
+        return row
+
+    def footer(self) -> list[w.Widget]:
+        """Widgets under the figure, above the collapsed share and export box (a live panel's past runs)."""
+        return []
 
     @property
     def records(self) -> list[Record]:
@@ -268,6 +299,13 @@ class Panel(Generic[C]):
         self._waiting = None
         with self.live.lock:
             self.clear()
+            for ax in self.live.axes:  # an empty run's limits, not the last run's (a set_xlim ended autoscaling)
+                ax.set_autoscale_on(True)
+                ax.relim(visible_only=True)
+                for axis, limits in ((ax.xaxis, ax.dataLim.intervalx), (ax.yaxis, ax.dataLim.intervaly)):
+                    if not np.all(np.isfinite(limits)):  # no data: autoscale_view would keep the old limits
+                        axis.set_view_interval(*axis.get_major_locator().nonsingular(-np.inf, np.inf), ignore=True)
+                ax.autoscale_view()
         self.live.draw(force=True)
 
     def _end(self) -> None:
@@ -348,6 +386,7 @@ class Panel(Generic[C]):
                 text = read_run_file(text)
             if EXPORTED_RUN.match(text):
                 fields, records = read_run(text)
+                records = [as_declared(r, self.experiment.METRICS) for r in records]  # an export of nested lists
                 config = self.config_cls.from_dict(fields)
                 self._check_records(records)
             else:
@@ -362,9 +401,11 @@ class Panel(Generic[C]):
         self.show_message("")
 
     def _check_records(self, records: list[Record]) -> None:
-        """A ValueError unless every record's metrics match the experiment's METRICS and one has metrics."""
+        """A ValueError unless every record's metrics match the experiment's METRICS and one has metrics (the
+        metrics of `export_latest` may be missing: the export keeps them in the last record only)."""
+        exported = {f"missing {name}" for name in self.export_latest}
         for i, record in enumerate(records):
-            errors = schema_errors(record, self.experiment.METRICS)
+            errors = [e for e in schema_errors(record, self.experiment.METRICS) if e not in exported]
             if errors:
                 raise ValueError(f"run: record {i} is not a record of {self.title} ({'; '.join(errors[:3])})")
         if not any(r.metrics for r in records):
@@ -382,7 +423,7 @@ class Panel(Generic[C]):
         if fmt == "csv":
             return records_csv(self.records).encode()
         if fmt == "json":
-            return records_json(self.records, self.config).encode()
+            return records_json(self.records, self.config, self.export_latest).encode()
         raise ValueError(f"format: must be one of {', '.join(_MIME)}, got {fmt!r}")
 
     def _export_box(self) -> w.Widget:
@@ -463,8 +504,8 @@ class LivePanel(Panel[C]):
             self.past.value = len(self.past_runs) - 1
         self.show_button.disabled = not self.past_runs
 
-    def header(self) -> w.Widget:
-        return w.VBox([super().header(), w.HBox([self.past, self.show_button])])
+    def footer(self) -> list[w.Widget]:
+        return [w.HBox([self.past, self.show_button], layout=w.Layout(align_items="center"))]
 
     def _end(self) -> None:
         self.flush()
@@ -475,8 +516,9 @@ class LivePanel(Panel[C]):
         """Keep an ended run under "past runs", labelled by its time, progress and non-default settings."""
         if not any(r.metrics for r in records):
             return
-        defaults = type(config)().to_dict()
-        changed = ", ".join(f"{k}={short(v)}" for k, v in config.to_dict().items() if v != defaults[k]) or "defaults"
+        default = type(config)()
+        paths = [path for path, *_ in leaves(type(config)) if get_path(config, path) != get_path(default, path)]
+        changed = ", ".join(f"{p.rsplit('.', 1)[-1]}={short(get_path(config, p))}" for p in paths) or "defaults"
         last, err = records[-1], self.controller.error
         progress = f"{last.unit[:-1]} {last.done}/{last.total}"
         label = f"{time.strftime('%H:%M:%S')}  {'error at ' if err else ''}{progress}  {changed}"

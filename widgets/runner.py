@@ -83,7 +83,7 @@ class RunController:
             button_style="success",
             icon="play",
             tooltip="train in the background",
-            layout=w.Layout(width="90px"),
+            layout=w.Layout(width="80px"),
         )
         self.stop_button = w.Button(
             description="Stop",
@@ -91,18 +91,18 @@ class RunController:
             icon="stop",
             disabled=True,
             tooltip="stop after the current chunk or job",
-            layout=w.Layout(width="90px"),
+            layout=w.Layout(width="80px"),
         )
         self.reset_button = w.Button(
             description="Reset",
             icon="undo",
             tooltip="stop and clear the plots (the run stays under past runs)",
-            layout=w.Layout(width="90px"),
+            layout=w.Layout(width="80px"),
         )
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="140px"))
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="110px"))
         self.status = w.HTML()
         self.status.add_class("wb-status")
         self.show("ready", "ready")

@@ -1,5 +1,6 @@
-"""Every panel of the app, in tab order: the one registry that `Workbench`, the headless tests and the
-browser test read. A new panel is one experiment module, one panel module and one line here."""
+"""Every panel of the app, by topic and in tab order (`TOPICS`; `PANELS` lists them all): the one registry that
+`Workbench`, the headless tests and the browser test read. A new panel is one experiment module, one panel module
+and one entry in `TOPICS`."""
 
 from widgets.panels.bayesian_wide import BayesianWidePanel
 from widgets.panels.collapse import CollapsePanel
@@ -14,20 +15,12 @@ from widgets.panels.lr_transfer import LRTransferPanel
 from widgets.panels.sweeps import CompareRunsPanel, SweepsPanel
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
 
-PANELS = (
-    KernelExplorerPanel,
-    TrainingDynamicsPanel,
-    CoordCheckPanel,
-    LRTransferPanel,
-    LazyRichPanel,
-    PhaseDiagramPanel,
-    SeluFlowPanel,
-    CollapsePanel,
-    GrokkingPanel,
-    InfiniteDepthPanel,
-    BayesianWidePanel,
-    LearningCurvesPanel,
-    DoubleDescentPanel,
-    SweepsPanel,
-    CompareRunsPanel,
-)
+TOPICS = {  # the app's navigation: a row of topics, then the tabs of the chosen topic (each fits one row)
+    "Kernels": (KernelExplorerPanel, TrainingDynamicsPanel, LazyRichPanel),
+    "Training": (CoordCheckPanel, LRTransferPanel, CollapsePanel, GrokkingPanel),
+    "Depth & criticality": (PhaseDiagramPanel, SeluFlowPanel, InfiniteDepthPanel),
+    "Bayesian & learning curves": (BayesianWidePanel, LearningCurvesPanel, DoubleDescentPanel),
+    "Runs": (SweepsPanel, CompareRunsPanel),
+}
+
+PANELS = tuple(cls for classes in TOPICS.values() for cls in classes)

@@ -88,7 +88,7 @@ class InfiniteDepthPanel(Panel[infinite_depth.Config]):
             )
         }
         a.set(xscale="log", xlabel="depth L", ylabel="share of test points", ylim=(0, 1.02), title="against depth")
-        a.legend(fontsize=6, loc="lower left")
+        a.legend(fontsize=6, loc="best")
         self.err_n = {
             key: n.plot([], [], "o-", ms=3, color=PALETTE[i], label=label)[0]
             for i, (key, label) in enumerate(
@@ -103,7 +103,7 @@ class InfiniteDepthPanel(Panel[infinite_depth.Config]):
         }
         self.bayes_line = n.axhline(np.nan, ls="--", color="black", lw=1, label="Bayes")
         n.set(xscale="log", xlabel="training points n", ylabel="test error", title="against data")
-        n.legend(fontsize=6, loc="upper right")
+        n.legend(fontsize=6, loc="best")
         self.bars = b.bar(range(len(CLASSIFIERS)), np.zeros(len(CLASSIFIERS)), color=PALETTE[: len(CLASSIFIERS)])
         b.set_xticks(range(len(CLASSIFIERS)), [label for _, label in CLASSIFIERS], rotation=45, ha="right")
         b.set(ylabel="test accuracy", ylim=(0, 1), title="at the chosen depth")

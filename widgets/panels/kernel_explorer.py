@@ -56,7 +56,7 @@ class KernelExplorerPanel(Panel[kernel_explorer.Config]):
         (self.ntk_c,) = c.plot([], [], label="NTK")
         c.plot([-1, 1], [-1, 1], ls=":", color="grey", lw=1)
         c.set(xlabel="cos theta (input)", ylabel="K(theta) / K(0)", title="correlation map", xlim=(-1, 1))
-        c.legend(loc="upper left")
+        c.legend(loc="lower right")  # below the diagonal at cos > 0: no activation's map goes there
         self.map = m.imshow(np.eye(2), cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
         m.set(title="normalized NTK on the data set", xticks=[], yticks=[])
         self.live.fig.colorbar(self.map, ax=m, shrink=0.8)

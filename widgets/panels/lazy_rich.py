@@ -23,7 +23,9 @@ ALT = (
 )
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
-STYLES: dict[str, dict[str, Any]] = {  # mup and mf move features alike, so their lines overlap: a marker and a dash tell them apart
+STYLES: dict[
+    str, dict[str, Any]
+] = {  # mup and mf move features alike, so their lines overlap: a marker and a dash tell them apart
     "sp": dict(marker="o", ms=3, ls="-"),
     "ntk": dict(marker="s", ms=3, ls="-"),
     "mup": dict(marker="o", ms=6, ls="-", mfc="none"),

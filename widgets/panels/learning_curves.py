@@ -135,7 +135,7 @@ class LearningCurvesPanel(Panel[learning_curves.Config]):
         self.ratio_negative.set_data(ratio[ridges < 0], test[ridges < 0])
         self.ratio_best.set_data([m["ratio_best"]], [m["ratio_best_test"]])
         self.ratio_star.set_xdata([m["ratio_star"]] * 2)
-        r.legend(fontsize=6, loc="upper left")
+        r.legend(fontsize=6, loc="best")  # negative ridges rise at small R, the optimum dips mid-way
         r.set_xlim(-0.03, 1.03)
         self.rescale(r)
         r.set_xlim(-0.03, 1.03)
@@ -199,7 +199,7 @@ class DoubleDescentPanel(Panel[double_descent.Config]):
         }
         self.a_now = a.axvline(np.nan, color="grey", lw=0.8)
         a.set(xscale="log", yscale="log", xlabel="load a = P / N", ylabel="E_g", title="against load")
-        a.legend(fontsize=6, loc="upper right")
+        a.legend(fontsize=6, loc="lower left")  # E_g falls with the load: clear of the a = 1 spike
         self.bars = None
         self.norm = LogNorm(1e-1, 1e3)
         sm = ScalarMappable(norm=self.norm, cmap="plasma")

@@ -92,8 +92,11 @@ class SweepsPanel(LivePanel[grid_sweep.Config]):
                      for i, _ in enumerate(groups)]  # fmt: skip
         ax.set(xscale="log" if _geometric(grid[self.x_name]) else "linear", xlabel=self.x_name, ylabel=config.metric)
         ax.set_title(f"{config.metric} after each run")
+        legend = ax.get_legend()
         if len(groups) > 1:
             ax.legend(fontsize=7)
+        elif legend is not None:  # the previous grid's groups
+            legend.remove()
         first = self.group_names[0] if self.group_names else ""
         right.set(xlabel=first, ylabel=f"best {self.x_name}", title=f"best {self.x_name} per {first or 'sweep'}")
         groups_x = grid[first] if first else []
@@ -174,7 +177,14 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
         refresh.on_click(lambda _: self.refresh())
         self.choices.observe(self._chosen, names="value")
         self.where = w.HTML(layout=w.Layout(max_width="760px"))
-        self.picker = w.VBox([w.HBox([w.Label("runs in the database"), refresh]), self.where, self.choices])
+        self.held = w.Dropdown(
+            options=[],
+            description="metric",
+            tooltip="the metrics the chosen runs hold (numbers, or one number per width)",
+            layout=w.Layout(width="300px"),
+        )
+        self.held.observe(self._pick_metric, names="value")
+        self.picker = w.VBox([w.HBox([w.Label("runs in the database"), refresh]), self.where, self.choices, self.held])
         super().__init__(config)
         self.refresh()
 
@@ -195,7 +205,26 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
     def _chosen(self, change: dict[str, Any]) -> None:
         ids = sorted(change["new"])
         if ids:
+            self._offer_metrics(ids)
             self.form.controls["runs"].value = ", ".join(map(str, ids))
+
+    def _offer_metrics(self, ids: list[int]) -> None:
+        """List the metrics the chosen runs hold; keep the metric asked for when one of them holds it, else ask for
+        the first they hold (train_loss, or the first name)."""
+        try:
+            names = compare_runs.metric_names(ids)
+        except RunDBError as err:
+            self.show_message(str(err))
+            return
+        self.held.options = names
+        metric = self.form.controls["metric"]
+        if names and metric.value not in names:
+            metric.value = "train_loss" if "train_loss" in names else names[0]
+        self.held.value = metric.value if metric.value in names else None
+
+    def _pick_metric(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.form.controls["metric"].value = change["new"]
 
     def setup(self, axes: list[Axes]) -> None:
         self.lines = []
@@ -204,6 +233,24 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
         for line in self.lines:
             line.remove()
         self.lines = []
+        legend = self.live.axes[0].get_legend()
+        if legend is not None:
+            legend.remove()
+
+    def _end(self) -> None:
+        """A view that could not be drawn (no chosen run holds the metric): empty axes under the error, not the
+        previous runs' lines and legend."""
+        super()._end()
+        err = self.controller.error
+        if err is None:
+            return
+        with self.controller.touching() as open_:
+            if not open_:
+                return
+            with self.live.lock:
+                self.clear()
+                self.live.axes[0].set_title(str(err).removeprefix("metric: "), fontsize=8, color="#D55E00")
+            self.live.draw(force=True)
 
     def draw(self, record: Record) -> None:
         m = record.metrics
@@ -215,7 +262,7 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
         ax.set(yscale="log" if positive and m["y"] else "linear", xlabel="progress (steps or jobs)")
         metric = self.running_config.metric if self.running_config else ""
         ax.set_ylabel(metric)
-        ax.set_title("" if self.lines else f"no chosen run holds {metric!r}", fontsize=8)
+        ax.set_title("" if self.lines else "no runs in the database yet", fontsize=8, color="black")
         if self.lines:
-            ax.legend(fontsize=6)
+            ax.legend(fontsize=6, loc="best")
         self.rescale(ax)

@@ -43,6 +43,7 @@ class TrainingDynamicsPanel(LivePanel[training_dynamics.Config]):
     help = HELP
     quick = dict(widths=(16, 32), steps=100, record_every=25, n_train=8, grid=16, ntk_points=4)
     experiment = training_dynamics
+    export_latest = ("f_grid", "ntk_f_grid")  # the learned function is drawn at the latest step only
     form_options = dict(
         exclude=("ntk_points",),
         advanced=("noise", "base_width", "weight_std", "bias_std", "record_every", "grid", "seed"),
@@ -118,7 +119,7 @@ class TrainingDynamicsPanel(LivePanel[training_dynamics.Config]):
                     Line2D([], [], color="#555555", ls="--", lw=1, label="NTK prediction"),
                     Line2D([], [], color="black", marker=".", ls="", label="training data"),
                 ],
-                loc="lower right",
+                loc="best",
                 fontsize=7,
             )
         axes[1].set(xlabel="x" if one_d else "x_1", ylabel="f(x)" if one_d else "x_2")

@@ -47,6 +47,7 @@ class Record:
     kind: Kind = "step"
     elapsed: float = 0.0
     params: Any = field(default=None, repr=False)
+    work: float | None = field(default=None, repr=False)  # share of the expected work done, where jobs differ in cost
 
     @property
     def step(self) -> int:
@@ -60,6 +61,8 @@ class Record:
         """Share of the run done, in [0, 1] (1 for a finished run whatever its total)."""
         if self.status == "finished":
             return 1.0
+        if self.work is not None:  # a sweep whose jobs differ in cost (`sweep(costs=...)`)
+            return min(1.0, max(0.0, self.work))
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
@@ -115,26 +118,39 @@ def sweep(
     *,
     summary: Callable[[list[dict]], dict] | None = None,
     finite: Iterable[str] = (),
+    costs: Iterable[float] | None = None,
 ) -> Iterator[Record]:
     """Run `measure(item)` for every item, yielding a "point" Record per job ("job i of n"), then a
     "summary" Record (`summary(points)`) with status "finished". The stop event is checked between
     jobs, and a job that checks it inside raises `Stopped` ("stopped" at job k of n); a job whose metrics
-    named in `finite` are not finite ends the sweep "diverged" with those metrics."""
+    named in `finite` are not finite ends the sweep "diverged" with those metrics. `costs`: each job's expected
+    cost (steps x width is a fine proxy), so the progress bar (`Record.fraction`) is the share of the work done
+    while `done` / `total` still count jobs."""
     stop = stop or threading.Event()
     items, finite, start = list(items), tuple(finite), time.perf_counter()
     n, points = len(items), []
+    weights = None
+    if costs is not None:
+        weights = np.asarray(list(costs), float)
+        if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+            raise ValueError(f"costs: must be one positive number per item ({n}), got {list(weights)!r:.80}")
+        weights = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+
+    def work(i: int) -> float | None:
+        return None if weights is None else float(weights[i])
+
     for i, item in enumerate(items):
         if stop.is_set():
-            yield Record(i, n, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+            yield Record(i, n, "jobs", {}, "stopped", "status", time.perf_counter() - start, work=work(i))
             return
         try:
             metrics = measure(item)
         except Stopped:
-            yield Record(i, n, "jobs", {}, "stopped", "status", time.perf_counter() - start)
+            yield Record(i, n, "jobs", {}, "stopped", "status", time.perf_counter() - start, work=work(i))
             return
         points.append(metrics)
         status = "diverged" if non_finite(metrics, finite) else "running"
-        yield Record(i + 1, n, "jobs", metrics, status, "point", time.perf_counter() - start)
+        yield Record(i + 1, n, "jobs", metrics, status, "point", time.perf_counter() - start, work=work(i + 1))
         if status == "diverged":
             return
     yield Record(n, n, "jobs", summary(points) if summary else {}, "finished", "summary", time.perf_counter() - start)

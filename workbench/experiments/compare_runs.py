@@ -39,10 +39,10 @@ class Config(_Config):
 
 
 class Curves(TypedDict):
-    run_ids: list  # (R,) the runs found holding the metric, in the order asked
-    labels: list  # (R,) "run 7: teacher_fit width=256 lr=0.0039 seed=1"
-    x: list  # (R,) arrays: each run's progress (steps, jobs or stages) at its records holding the metric
-    y: list  # (R,) arrays: the metric at those records
+    run_ids: list  # (L,) the run of each line, in the order asked
+    labels: list  # (L,) "run 7: teacher_fit width=256 lr=0.0039 seed=1", plus " width=64" for an array's element
+    x: list  # (L,) arrays: the run's progress (steps, jobs or stages) at its records holding the metric
+    y: list  # (L,) arrays: the metric at those records (an element of it, for a metric that is an array per record)
 
 
 METRICS = {"stage": Curves}
@@ -73,27 +73,78 @@ def _scalar(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
+def _vector(value) -> bool:
+    """A 1-D array of numbers (one per width, per learning rate, ...): one line per element."""
+    return isinstance(value, np.ndarray) and value.ndim == 1 and value.size > 0 and value.dtype.kind in "iuf"
+
+
+def plottable(records: list) -> list[str]:
+    """The metrics of these records that `curves` can draw: numbers, and 1-D arrays of numbers."""
+    return sorted({k for r in records for k, v in r.metrics.items() if _scalar(v) or _vector(v)})
+
+
+def metric_names(run_ids: list[int]) -> list[str]:
+    """The metrics that any of these runs of the run database can draw (the Compare runs panel's list)."""
+    db = RunDB()
+    return sorted({name for run_id in run_ids for name in plottable(db.records(run_id))})
+
+
+def _element_names(config: dict, records: list, size: int) -> list[str]:
+    """What each element of a per-record array stands for: the run's widths where there is one per width."""
+    for widths in (config.get("widths"), next((r.metrics["widths"] for r in records if "widths" in r.metrics), None)):
+        if widths is not None and np.ndim(widths) == 1 and len(widths) == size:
+            return [f"n={int(v)}" for v in widths]
+    return [f"[{i}]" for i in range(size)]
+
+
+def _lines(info: dict, records: list, metric: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, progress, values) of each line one run draws: one for a number, one per element for a 1-D array
+    whose length stays the same from record to record."""
+    scalars = [r for r in records if _scalar(r.metrics.get(metric))]
+    if scalars:
+        return [(label(info), np.array([r.done for r in scalars], float),
+                 np.array([r.metrics[metric] for r in scalars], float))]  # fmt: skip
+    vectors = [r for r in records if _vector(r.metrics.get(metric))]
+    if not vectors or len({r.metrics[metric].size for r in vectors}) != 1:
+        return []
+    x, y = np.array([r.done for r in vectors], float), np.stack([r.metrics[metric] for r in vectors]).astype(float)
+    names = _element_names(info["config"], records, y.shape[1])
+    return [(f"{label(info)} {name}", x, y[:, i]) for i, name in enumerate(names)]
+
+
 def curves(config: Config) -> Curves:
-    """Each run's (progress, metric) over its records that hold the metric as a number: the runs asked for, else
-    the latest `latest` runs that hold the metric (oldest first); a run without it is left out."""
+    """Each run's (progress, metric) over its records that hold the metric as a number (one line), or as a 1-D
+    array of numbers (one line per element, e.g. per width): the runs asked for, else the latest `latest` runs that
+    hold the metric (oldest first); a run without it is left out. A ValueError when no run holds it (naming the
+    metrics the chosen runs do hold), unless the database has no run at all."""
     db = RunDB()  # $WORKBENCH_DB, else the user's data folder (rundb.default_path)
     asked = config.ids()
     infos = {i["id"]: i for i in db.runs()}  # newest first
     out: Curves = {"run_ids": [], "labels": [], "x": [], "y": []}
+    found, offered = [], set()
     for run_id in asked or list(infos):
-        if not asked and len(out["run_ids"]) == config.latest:
+        if not asked and len(found) == config.latest:
             break
         if run_id not in infos:
             continue
-        recs = [r for r in db.records(run_id) if _scalar(r.metrics.get(config.metric))]
-        if recs:
-            out["run_ids"].append(run_id)
-            out["labels"].append(label(infos[run_id]))
-            out["x"].append(np.array([r.done for r in recs], float))
-            out["y"].append(np.array([r.metrics[config.metric] for r in recs], float))
+        records = db.records(run_id)
+        lines = _lines(infos[run_id], records, config.metric)
+        if asked or not lines:
+            offered.update(plottable(records))
+        if not lines:
+            continue
+        found.append([(run_id, *line) for line in lines])
     if not asked:
-        for key in ("run_ids", "labels", "x", "y"):
-            out[key].reverse()
+        found.reverse()
+    for run_id, text, x, y in (line for lines in found for line in lines):
+        out["run_ids"].append(run_id)
+        out["labels"].append(text)
+        out["x"].append(x)
+        out["y"].append(y)
+    if not found and (asked or infos):  # an empty database is no error: nothing has run yet
+        which = "no chosen run" if asked else "no run of the database"
+        held = f"; they hold {', '.join(sorted(offered))}" if offered and asked else ""
+        raise ValueError(f"metric: {which} holds {config.metric!r} as numbers{held}")
     return out
 
 

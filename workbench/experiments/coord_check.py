@@ -123,4 +123,4 @@ def run(config: Config, stop: threading.Event | None = None):
             "act_slopes": loglog_slope(config.widths, acts),
         }
 
-    return sweep(config.widths, measure, stop, summary=summary, finite=("loss",))
+    return sweep(config.widths, measure, stop, summary=summary, finite=("loss",), costs=config.widths)  # cost ~ width

@@ -160,4 +160,5 @@ def run(config: Config, stop: threading.Event | None = None):
         return {"widths": np.array(config.widths), "parametrizations": config.parametrizations, **table, **slopes}
 
     finite = ("train_loss", "feature_movement")
-    return sweep(jobs, lambda job: measure(config, *job, stop=stop), stop, summary=summary, finite=finite)
+    costs = [width for _, width in jobs]  # the same steps for every job: cost ~ width
+    return sweep(jobs, lambda job: measure(config, *job, stop=stop), stop, summary=summary, finite=finite, costs=costs)

@@ -140,4 +140,4 @@ def run(config: Config, stop: threading.Event | None = None):
         grid = config.log2_lrs[1] - config.log2_lrs[0]
         return {"widths": np.array(config.widths), "optima": np.array(optima), "shift": (optima[-1] - optima[0]) / grid}
 
-    return sweep(config.widths, measure, stop, summary=summary)
+    return sweep(config.widths, measure, stop, summary=summary, costs=config.widths)  # same steps: cost ~ width

@@ -19,7 +19,7 @@ from workbench.core.experiment import KINDS, STATUSES, UNITS, Record
 from workbench.runs.store import restore
 
 MAX_RUN_BYTES = 64 * 2**20  # an exported run is records with arrays: a few MB
-RECORD_KEYS = {f.name for f in dataclasses.fields(Record)} - {"params"}
+RECORD_KEYS = {f.name for f in dataclasses.fields(Record)} - {"params", "work"}  # work: live progress only
 
 
 def read_run(text: str) -> tuple[dict, list[Record]]:

@@ -16,8 +16,10 @@ from workbench.core.declare import Array, Int, declare
 
 __all__ = ["column_power", "fourier_power", "neuron_concentration", "top_share"]
 
+MAX_ENTRY = 1e15  # embedding entries (weights are O(1)); their squared DFT sums stay far from overflow
 
-@declare(embedding=Array("p d"))
+
+@declare(embedding=Array("p d", lo=-MAX_ENTRY, hi=MAX_ENTRY))
 def column_power(embedding: ArrayLike) -> np.ndarray:
     """Squared DFT modulus of every column of `embedding` (p, d) folded onto k = 0..p//2: (p//2 + 1, d)."""
     e = np.asarray(embedding, np.float64)
@@ -28,14 +30,14 @@ def column_power(embedding: ArrayLike) -> np.ndarray:
     return folded
 
 
-@declare(embedding=Array("p d"))
+@declare(embedding=Array("p d", lo=-MAX_ENTRY, hi=MAX_ENTRY))
 def fourier_power(embedding: ArrayLike) -> np.ndarray:
     """Share of the squared DFT norm of `embedding` (p, d) at each frequency k = 0..p//2."""
     folded = column_power(embedding).sum(1)
     return folded / max(folded.sum(), 1e-300)
 
 
-@declare(embedding=Array("rows d"), p=Int(2, none_ok=True))
+@declare(embedding=Array("rows d", lo=-MAX_ENTRY, hi=MAX_ENTRY), p=Int(2, none_ok=True))
 def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
     """Mean over neurons (columns) and tables of the share of a column's non-constant power at its
     strongest frequency; 1 when every neuron is a single wave cos(2 pi k a / p + phase) in every table
