@@ -144,7 +144,9 @@ def test_past_run_labels_name_group_fields_by_their_short_names():
     from widgets.panels.training_dynamics import TrainingDynamicsPanel
     from workbench.experiments import training_dynamics as T
 
-    panel = TrainingDynamicsPanel(T.Config().replace(widths=(8,), steps=40, record_every=20, n_train=8, grid=8, lr=0.05))
+    panel = TrainingDynamicsPanel(
+        T.Config().replace(widths=(8,), steps=40, record_every=20, n_train=8, grid=8, lr=0.05)
+    )
     try:
         panel.controller.start()
         assert panel.controller.thread is not None
