@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.core.activations import ALLOWED_FUNCTIONS, NAMES, derivative, get_activation, parse_expression
+from workbench.core.activations import ALLOWED_FUNCTIONS, NAMES, derivative, get_activation
+from workbench.core.activations import _parse_expression as parse_expression
 
 X = jnp.linspace(-3.0, 3.0, 61)
 

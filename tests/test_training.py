@@ -10,7 +10,8 @@ from flax import nnx
 
 from workbench import data as D
 from workbench.core import parametrizations as P
-from workbench.nets.engine import TrainConfig, compiled_chunk, optimizer_for, train
+from workbench.nets.engine import TrainConfig, optimizer_for, train
+from workbench.nets.engine import _compiled_chunk as compiled_chunk
 from workbench.nets.models import MLPConfig, build_mlp, param_roles
 
 SPIRAL = D.playground("spiral", n=64, seed=1)

@@ -102,6 +102,8 @@ def example(arg: D.Arg, param: inspect.Parameter) -> object:
 
 def attacks(arg: D.Arg, good: object) -> list[tuple[object, bool | None]]:
     """(value, valid) per attack, judged from the declaration alone."""
+    if isinstance(arg, D.Given) and arg.any_value:
+        return []
     out: list[tuple[object, bool | None]] = [(None, arg.none_ok), (Opaque(), False)]
     if isinstance(arg, D.Int):
         inside = int(_clamp(2, arg.lo, arg.hi))

@@ -30,6 +30,20 @@ import numpy as np
 from jax.scipy.special import erf as _erf
 from jax.typing import ArrayLike
 
+from workbench.core.declare import Given, Instance, declare
+
+__all__ = [
+    "ALLOWED_CONSTANTS",
+    "ALLOWED_FUNCTIONS",
+    "ALLOWED_HELP",
+    "Activation",
+    "ActivationLike",
+    "NAMES",
+    "SUGGESTIONS",
+    "derivative",
+    "get_activation",
+]
+
 Array = jax.Array
 
 
@@ -89,8 +103,8 @@ _ALIASES = {"linear": "identity", "swish": "silu", "square": "quadratic"}
 _PARAMETRIZED: dict[str, tuple[Callable, int]] = {"leaky_relu": (_leaky_relu, 1), "elu": (_elu, 1)}
 
 NAMES: tuple[str, ...] = tuple(_NAMED) + ("leaky_relu(a)", "elu(a)")
-EXAMPLES = ("leaky_relu(0.1)", "elu(0.5)", "x * sigmoid(x)", "maximum(x, 0)**2")  # a parameter, typed expressions
-SUGGESTIONS: tuple[str, ...] = tuple(_NAMED) + EXAMPLES  # what an activation control offers (any other text works)
+_EXAMPLES = ("leaky_relu(0.1)", "elu(0.5)", "x * sigmoid(x)", "maximum(x, 0)**2")  # a parameter, typed expressions
+SUGGESTIONS: tuple[str, ...] = tuple(_NAMED) + _EXAMPLES  # what an activation control offers (any other text works)
 
 # Functions a typed expression may call; everything here maps arrays to arrays.
 ALLOWED_FUNCTIONS: dict[str, Callable] = {
@@ -131,7 +145,7 @@ ALLOWED_HELP = (
     "+ - * / **, comparisons (> >= < <=), the constants pi and e, and the functions "
     + ", ".join(sorted(ALLOWED_FUNCTIONS))
 )  # the full list, shown behind a toggle in the panels; error messages stay one line
-SHORT_HELP = "use a name such as relu, erf or tanh, or an expression in x such as x * sigmoid(x)"
+_SHORT_HELP = "use a name such as relu, erf or tanh, or an expression in x such as x * sigmoid(x)"
 
 
 def _check(node: ast.AST) -> None:
@@ -144,7 +158,7 @@ def _check(node: ast.AST) -> None:
         return None
     if isinstance(node, ast.Name):
         if node.id != "x" and node.id not in ALLOWED_CONSTANTS:
-            raise ValueError(f"activation: unknown name {node.id!r}; {SHORT_HELP}")
+            raise ValueError(f"activation: unknown name {node.id!r}; {_SHORT_HELP}")
         return None
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         _check(node.left)
@@ -157,13 +171,13 @@ def _check(node: ast.AST) -> None:
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS:
             what = node.func.id if isinstance(node.func, ast.Name) else type(node.func).__name__
-            raise ValueError(f"activation: function {what!r} is not allowed; {SHORT_HELP}")
+            raise ValueError(f"activation: function {what!r} is not allowed; {_SHORT_HELP}")
         if node.keywords:
             raise ValueError("activation: keyword arguments are not allowed; pass arguments by position")
         for arg in node.args:
             _check(arg)
         return None
-    raise ValueError(f"activation: {type(node).__name__} is not allowed in an expression; {SHORT_HELP}")
+    raise ValueError(f"activation: {type(node).__name__} is not allowed in an expression; {_SHORT_HELP}")
 
 
 def _fold(node: ast.AST):
@@ -220,16 +234,16 @@ def _evaluate(node: ast.AST, x: Array):
     return ALLOWED_FUNCTIONS[node.func.id](*args)
 
 
-def parse_expression(text: str) -> Callable[[Array], Array]:
+def _parse_expression(text: str) -> Callable[[Array], Array]:
     """Parse a typed expression in `x` into a function, or raise ValueError saying what is allowed."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"activation: got an empty expression; {SHORT_HELP}")
+        raise ValueError(f"activation: got an empty expression; {_SHORT_HELP}")
     if len(text) > 500:
         raise ValueError("activation: expression longer than 500 characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"activation: cannot parse {text!r} ({err.msg}); {SHORT_HELP}") from None
+        raise ValueError(f"activation: cannot parse {text!r} ({err.msg}); {_SHORT_HELP}") from None
     _check(tree)
     _fold(tree.body)
     body = tree.body
@@ -244,31 +258,38 @@ def parse_expression(text: str) -> Callable[[Array], Array]:
         jax.eval_shape(fn, jax.ShapeDtypeStruct((3,), jnp.float32))
     except Exception as err:  # wrong arity or types: say so in the user's terms
         raise ValueError(f"activation: cannot evaluate {text!r}: {err}") from None
-    values = np.asarray(fn(PROBE))
+    values = np.asarray(fn(_PROBE))
     if not np.all(np.isfinite(values)):
-        where = float(PROBE[np.argmin(np.isfinite(values))])
+        where = float(_PROBE[np.argmin(np.isfinite(values))])
         raise ValueError(
             f"activation: {text.strip()!r} is not finite at x = {where:g} (Gaussian pre-activations reach every "
-            f"real x; the probe covers [{PROBE[0]:g}, {PROBE[-1]:g}])"
+            f"real x; the probe covers [{_PROBE[0]:g}, {_PROBE[-1]:g}])"
         )
     return fn
 
 
-PROBE = np.linspace(-20.0, 20.0, 401, dtype=np.float32)  # points where a typed activation must be finite (0 included)
+_PROBE = np.linspace(-20.0, 20.0, 401, dtype=np.float32)  # points where a typed activation must be finite (0 included)
 
 
 _PARAM_NAME = re.compile(r"^\s*([a-z_]+)\s*\(\s*([-+0-9.eE]+)\s*\)\s*$")
 
 
-def get_activation(spec: ActivationLike) -> Activation:
+@declare(
+    activation=Given(
+        why="a name, a parametrized name or an expression in x (text), an Activation or a callable; the body "
+        "refuses anything else, and every refusal names the activation",
+        example="relu",
+    )
+)
+def get_activation(activation: ActivationLike) -> Activation:
     """Resolve a name, a parametrized name, a typed expression or a callable to an Activation."""
-    if isinstance(spec, Activation):
-        return spec
-    if callable(spec):
-        return Activation(getattr(spec, "__name__", "custom"), spec, "callable")
-    if not isinstance(spec, str):
-        raise ValueError(f"activation: expected a string or a callable, got {type(spec).__name__}")
-    key = spec.strip().lower()
+    if isinstance(activation, Activation):
+        return activation
+    if callable(activation):
+        return Activation(getattr(activation, "__name__", "custom"), activation, "callable")
+    if not isinstance(activation, str):
+        raise ValueError(f"activation: expected a string or a callable, got {type(activation).__name__}")
+    key = activation.strip().lower()
     key = _ALIASES.get(key, key)
     if key in _NAMED:
         return Activation(key, _NAMED[key], key)
@@ -283,9 +304,10 @@ def get_activation(spec: ActivationLike) -> Activation:
             raise ValueError(f"activation: parameter of {family} must be finite, got {value}")
         base = _PARAMETRIZED[family][0]
         return Activation(f"{family}({value:g})", lambda x: base(x, value), family, (value,))
-    return Activation(spec.strip(), parse_expression(spec), "expression")
+    return Activation(activation.strip(), _parse_expression(activation), "expression")
 
 
+@declare(act=Instance(Activation, example=lambda: get_activation("tanh")))
 def derivative(act: Activation) -> Callable[[Array], Array]:
     """Elementwise phi' by automatic differentiation (sign and step functions give 0 a.e.)."""
     return jnp.vectorize(jax.grad(lambda x: act.fn(x).astype(jnp.result_type(x))))

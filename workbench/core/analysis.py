@@ -4,13 +4,34 @@ imports another."""
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from workbench.core import checks
+from workbench.core.declare import Array, Given, declare
+
+__all__ = ["loglog_slope"]
 
 
-def loglog_slope(widths, values) -> np.ndarray:
-    """Least-squares slope of log(values) against log(widths) along the first axis (NaN if any is not finite)."""
+@declare(
+    widths=Array("w", lo=1.0, example=lambda: np.array([8.0, 16.0, 32.0, 64.0, 128.0, 256.0])),
+    values=Given(
+        why="an array with one row per width, any shape after it; NaN and inf entries are allowed (their column's "
+        "slope is NaN), so the body checks it with finite=False",
+        example=lambda: np.outer([8.0, 16.0, 32.0, 64.0, 128.0, 256.0], [1.0, 2.0]) ** 0.5,
+    ),
+    finite=False,  # NaN marks a column with a non-finite value, or fewer than two different widths
+)
+def loglog_slope(widths: ArrayLike, values: ArrayLike) -> np.ndarray:
+    """Least-squares slope of log(values) against log(widths) along the first axis (NaN if any value of a column is
+    not finite, and everywhere with fewer than two different widths)."""
+    values = np.asarray(checks.array("values", values, ndim=(1, 2, 3, 4), finite=False), float)
     logw = np.log(np.asarray(widths, float))
+    if values.shape[0] != len(logw):
+        raise ValueError(f"values: needs one row per width ({len(logw)}), got shape {values.shape}")
     with np.errstate(divide="ignore", invalid="ignore"):
-        logv = np.log(np.maximum(np.asarray(values, float), 1e-30))
+        logv = np.log(np.maximum(values, 1e-30))
+    if np.ptp(logw) == 0:  # a single width: no slope to fit
+        return np.full(logv.shape[1:], np.nan)
     flat = logv.reshape(len(logw), -1)
     slopes = np.polyfit(logw, np.where(np.isfinite(flat), flat, 0.0), 1)[0]
     slopes[~np.all(np.isfinite(flat), axis=0)] = np.nan

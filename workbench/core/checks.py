@@ -17,6 +17,8 @@ import numpy as np
 
 from workbench.core.config import check_field
 
+__all__: list[str] = []  # the checks behind workbench.core.declare's kinds (which is the API), not an API of their own
+
 
 def _meta(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> dict[str, Any]:
     return dict(lo=lo, hi=hi, lo_open=lo_open, choices=None, log=False, check=None, doc="", step=None)

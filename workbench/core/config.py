@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+__all__ = ["MAX_CODE_BYTES", "Config"]  # spec, group, leaves and get_path describe Config classes (the API)
+
 _MISSING = object()
 
 

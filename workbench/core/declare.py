@@ -15,12 +15,16 @@ import dataclasses
 import functools
 import inspect
 import math
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
 
 from workbench.core import checks
+
+__all__ = ["Activation", "Arg", "Array", "Choice", "Flag", "Given", "Instance", "Int", "Real", "Reals", "Text", "Times",
+           "declarations", "declare"]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,9 +169,12 @@ class Instance(Arg):
 
 @dataclasses.dataclass(frozen=True)
 class Given(Arg):
-    """Not checked here, with the reason (a model, a callback, a Config validated on construction)."""
+    """Not checked here, with the reason (a model, a callback, a Config validated on construction); `any_value`:
+    every value is legitimate here (a field's default, a callback checked where it is called), so the attack suite
+    offers it no bad values."""
 
     why: str = ""
+    any_value: bool = False
 
     def check(self, name, value, axes):
         return value
@@ -191,6 +198,8 @@ def _finite(value: Any) -> bool:
 def declare(*, finite: bool = True, **args: Arg) -> Callable[[F], F]:
     """Check each named argument against its declaration at every call; `finite`: a result holding NaN or
     inf is refused with a ValueError (pass False where inf or NaN is a documented value)."""
+
+    finite = Flag().check("finite", finite, {})  # declare checks its own argument as it checks others'
 
     def wrap(fn: F) -> F:
         signature = inspect.signature(fn)
@@ -224,6 +233,10 @@ def declare(*, finite: bool = True, **args: Arg) -> Callable[[F], F]:
     return wrap
 
 
+declare.__declared__ = {"finite": Flag()}  # type: ignore[attr-defined]  # as `declare` would record it
+
+
+@declare(finite=False, fn=Instance(types.FunctionType, example=lambda: declarations))
 def declarations(fn: Callable) -> dict[str, Arg] | None:
     """The declared arguments of a public function, or None if it declares none."""
     return getattr(fn, "__declared__", None)

@@ -25,6 +25,11 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from workbench.core.declare import Given, Instance, declare
+
+__all__ = ["KINDS", "RUN_STOP", "Experiment", "Kind", "Record", "Status", "Stopped", "Unit", "experiment_run", "stages",
+           "sweep"]  # fmt: skip
+
 Status = Literal["compiling", "running", "finished", "stopped", "diverged"]
 Kind = Literal["step", "point", "summary", "stage", "status"]
 Unit = Literal["steps", "jobs", "stages"]
@@ -32,6 +37,7 @@ STATUSES: tuple[Status, ...] = typing.get_args(Status)
 KINDS: tuple[Kind, ...] = typing.get_args(Kind)
 UNITS: tuple[Unit, ...] = typing.get_args(Unit)
 
+F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")  # an experiment's Config class
 
 
@@ -107,27 +113,45 @@ def non_finite(metrics: dict, names: Iterable[str]) -> list[str]:
     return bad
 
 
+RUN_STOP = Instance(threading.Event, none_ok=True)  # the `stop` of every experiment's run(config, stop)
+
+
+@declare(finite=False, config_cls=Instance(type, example=lambda: dict))
+def experiment_run(config_cls: type) -> Callable[[F], F]:
+    """`@declare` for an experiment's `run(config, stop)`: a `config_cls` instance and a threading.Event or None."""
+    return declare(finite=False, config=Instance(config_cls), stop=RUN_STOP)
+
+
 class Stopped(Exception):
     """Raised by a job that saw the stop event between its own chunks of work (`sweep` ends "stopped")."""
 
 
+@declare(
+    finite=False,
+    items=Given(any_value=True, why="any items; measured one by one", example=lambda: [1]),
+    measure=Given(any_value=True, why="called per item; its errors are the run's", example=lambda: lambda item: {}),
+    stop=RUN_STOP,
+    summary=Given(any_value=True, why="called once at the end", none_ok=True),
+    finite_metrics=Given(any_value=True, why="metric names; unknown names are not in the metrics"),
+    costs=Given(any_value=True, why="checked in the body against the items", none_ok=True),
+)
 def sweep(
     items: Iterable[Any],
     measure: Callable[[Any], dict],
     stop: threading.Event | None = None,
     *,
     summary: Callable[[list[dict]], dict] | None = None,
-    finite: Iterable[str] = (),
+    finite_metrics: Iterable[str] = (),
     costs: Iterable[float] | None = None,
 ) -> Iterator[Record]:
     """Run `measure(item)` for every item, yielding a "point" Record per job ("job i of n"), then a
     "summary" Record (`summary(points)`) with status "finished". The stop event is checked between
     jobs, and a job that checks it inside raises `Stopped` ("stopped" at job k of n); a job whose metrics
-    named in `finite` are not finite ends the sweep "diverged" with those metrics. `costs`: each job's expected
+    named in `finite_metrics` are not finite ends the sweep "diverged" with those metrics. `costs`: each job's expected
     cost (steps x width is a fine proxy), so the progress bar (`Record.fraction`) is the share of the work done
     while `done` / `total` still count jobs."""
     stop = stop or threading.Event()
-    items, finite, start = list(items), tuple(finite), time.perf_counter()
+    items, finite, start = list(items), tuple(finite_metrics), time.perf_counter()
     n, points = len(items), []
     weights = None
     if costs is not None:
@@ -156,6 +180,7 @@ def sweep(
     yield Record(n, n, "jobs", summary(points) if summary else {}, "finished", "summary", time.perf_counter() - start)
 
 
+@declare(finite=False, parts=Given(any_value=True, why="called in turn", example=lambda: []), stop=RUN_STOP)
 def stages(parts: Iterable[Callable[[], dict]], stop: threading.Event | None = None) -> Iterator[Record]:
     """A view computed in parts: one "stage" Record per part ("stage i of n"), metrics accumulated, the
     last one "finished"; a stop between parts ends it "stopped"."""

@@ -13,11 +13,19 @@ from typing import Any
 
 from workbench.core import parametrizations as P
 from workbench.core.config import spec
+from workbench.core.declare import Given, Text, declare
+
+__all__ = ["ACTIVATION", "BASE_WIDTH", "DEPTH", "LR", "OPTIMIZER", "PARAMETRIZATION", "SEED", "SEEDS", "STEPS", "WIDTH"]
 
 
 def shared(**meta: Any):
     """A field factory with a fixed range; `doc` may be reworded per use."""
 
+    @declare(
+        finite=False,
+        default=Given(any_value=True, why="checked against the range when the Config is built", example=1),
+        doc=Text(max_len=500, none_ok=True),
+    )
     def field(default: Any, *, doc: str | None = None) -> Any:
         return spec(default, **{**meta, "doc": doc or meta["doc"]})
 

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from workbench.core.declare import Instance, Int, declare
+
+__all__ = ["call", "map_batches"]
+
 _ONE_AT_A_TIME = threading.Lock()
+_FUNCTION = cast(type, Callable)  # `Instance(_FUNCTION)`: any callable
 
 
+@declare(
+    fn=Instance(_FUNCTION, example=lambda: lambda: np.ones(3)),
+    finite=False,  # the simulation's result passes through: the public function that runs it judges it
+)
 def call(fn: Callable, *args: Any, **static: Any) -> Any:
     """`fn(*args, **static)` with float64 enabled (numpy float64 arguments stay float64), one call at a time across
     threads, its outputs read back as numpy arrays."""
@@ -28,9 +37,17 @@ def call(fn: Callable, *args: Any, **static: Any) -> Any:
         return jax.tree.map(np.asarray, fn(*args, **static))
 
 
+@declare(
+    f=Instance(_FUNCTION, example=lambda: jnp.negative),
+    xs=Instance(tuple, example=lambda: (np.arange(6.0),)),
+    batch=Int(1, 1_000_000),
+)
 def map_batches(f: Callable, xs: tuple, batch: int) -> Any:
     """`lax.map(f, xs, batch_size=batch)` with the last batch padded by repeating the last point instead of run
     beside the loop: one vmapped call of `f` per step, the outputs trimmed back to the points given."""
+    sizes = {np.shape(x)[0] if np.ndim(x) else 0 for x in xs}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"xs: must be a non-empty tuple of arrays with one shared leading axis, got sizes {sizes}")
     size = xs[0].shape[0]
     pad = -size % batch
 

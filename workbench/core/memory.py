@@ -12,6 +12,10 @@ import os
 import resource
 from pathlib import Path
 
+from workbench.core.declare import Real, Text, declare
+
+__all__ = ["available_bytes", "require"]
+
 CGROUP_FILES = (
     ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
     ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
@@ -45,7 +49,7 @@ def _mapped_bytes() -> int:
         return 0
 
 
-def free_memory() -> tuple[int, str]:
+def _free_memory() -> tuple[int, str]:
     """(bytes this process may still allocate, the limit that sets it): the smallest of the cgroup's, the
     address-space rlimit's and the host's."""
     limits = []
@@ -63,14 +67,16 @@ def free_memory() -> tuple[int, str]:
     return max(0, have), source
 
 
+@declare()
 def available_bytes() -> int:
     """Bytes this process may still allocate: the smallest of the cgroup, rlimit and host limits."""
-    return free_memory()[0]
+    return _free_memory()[0]
 
 
+@declare(need=Real(0.0), what=Text(max_len=200), sizes=Text(max_len=1000), advice=Text(max_len=1000))
 def require(need: float, what: str, sizes: str, advice: str = "use smaller sizes") -> None:
     """Raise ValueError before allocating when `need` bytes would not fit in the memory left."""
-    have, source = free_memory()
+    have, source = _free_memory()
     if need > HEADROOM * have:
         raise ValueError(
             f"{what}: {sizes} needs about {need / 2**30:.2f} GiB but only {have / 2**30:.2f} GiB "

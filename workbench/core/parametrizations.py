@@ -35,6 +35,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.core.declare import Choice, Int, Real, declare
+
+__all__ = [
+    "MAX_WIDTH",
+    "NAMES",
+    "OPTIMIZER_FAMILY",
+    "ROLES",
+    "TABLE",
+    "Scaling",
+    "check_name",
+    "init_std",
+    "lr_scale",
+    "multiplier",
+    "width_ratio",
+]
+
 ROLES = ("input", "hidden", "output", "bias", "output_bias")
 OPTIMIZER_FAMILY = {"sgd": "sgd", "momentum": "sgd", "adam": "adam", "adamw": "adam"}
 
@@ -73,31 +89,38 @@ TABLE: dict[str, dict[str, Scaling]] = {
 NAMES = tuple(TABLE)
 
 
-def check_name(name: str) -> str:
+MAX_WIDTH = 65_536  # the range of the configs' width and base_width (`workbench.core.fields.WIDTH`)
+_PARAMETRIZATION = Choice(NAMES)
+_ROLE = Choice(ROLES)
+_M = Real(1.0 / MAX_WIDTH, float(MAX_WIDTH))  # n / n0 for widths in [1, MAX_WIDTH]
+
+
+@declare(parametrization=_PARAMETRIZATION)
+def check_name(parametrization: str) -> str:
     """Return the parametrization name or raise ValueError listing the allowed ones."""
-    if name not in TABLE:
-        raise ValueError(f"parametrization: must be one of {', '.join(NAMES)}, got {name!r}")
-    return name
+    return parametrization
 
 
+@declare(width=Int(1, MAX_WIDTH), base_width=Int(1, MAX_WIDTH))
 def width_ratio(width: int, base_width: int) -> float:
     """m = n / n0, the width multiplier the exponents act on."""
     return width / base_width
 
 
-def multiplier(param: str, role: str, m: float) -> float:
+@declare(parametrization=_PARAMETRIZATION, role=_ROLE, m=_M)
+def multiplier(parametrization: str, role: str, m: float) -> float:
     """Forward multiplier m^-a of a role."""
-    return m ** -TABLE[check_name(param)][role].a
+    return m ** -TABLE[parametrization][role].a
 
 
-def init_std(param: str, role: str, m: float, base_std: float) -> float:
+@declare(parametrization=_PARAMETRIZATION, role=_ROLE, m=_M, base_std=Real(0.0, 1e6))
+def init_std(parametrization: str, role: str, m: float, base_std: float) -> float:
     """Init std m^-b times the SP std at the base width (sigma / sqrt(fan_in at n0))."""
-    return base_std * m ** -TABLE[check_name(param)][role].b
+    return base_std * m ** -TABLE[parametrization][role].b
 
 
-def lr_scale(param: str, role: str, m: float, optimizer: str) -> float:
+@declare(parametrization=_PARAMETRIZATION, role=_ROLE, m=_M, optimizer=Choice(tuple(OPTIMIZER_FAMILY)))
+def lr_scale(parametrization: str, role: str, m: float, optimizer: str) -> float:
     """Per-role learning-rate factor m^-c for the optimizer's family (SGD-like or Adam-like)."""
-    if optimizer not in OPTIMIZER_FAMILY:
-        raise ValueError(f"optimizer: must be one of {', '.join(OPTIMIZER_FAMILY)}, got {optimizer!r}")
-    s = TABLE[check_name(param)][role]
+    s = TABLE[parametrization][role]
     return m ** -(s.c_sgd if OPTIMIZER_FAMILY[optimizer] == "sgd" else s.c_adam)

@@ -6,7 +6,12 @@ import math
 import os
 from pathlib import Path
 
+from workbench.core.declare import declare
 
+__all__ = ["available_cpus"]
+
+
+@declare()
 def available_cpus() -> int:
     """CPUs this process may use: the cgroup CPU quota (v2 cpu.max or v1 cfs quota) and the affinity
     mask, whichever is smaller; os.cpu_count() reports the host's CPUs inside containers."""

@@ -7,15 +7,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from workbench.core import checks
+from workbench.core.declare import Activation, Array, Choice, Int, Real, declare
 from workbench.core.memory import require
 
-if TYPE_CHECKING:
-    from workbench.core.activations import ActivationLike
+__all__ = [
+    "MODULAR_OPS",
+    "PLAYGROUND",
+    "Dataset",
+    "digits",
+    "gaussian_mixture",
+    "modular",
+    "playground",
+    "sine",
+    "teacher",
+    "xor_cluster",
+]
 
 
 @dataclass(frozen=True)
@@ -41,23 +51,24 @@ class Dataset:
         return self.n_classes or self.y_train.shape[1]
 
 
-def _positive_int(name: str, value: int, lo: int = 1, hi: int = 10_000_000) -> int:
-    return checks.integer(name, value, lo, hi)
+_POINTS = Int(1, 10_000_000)  # points of a split (or of a class)
+_SEED = Int(0, 2**31 - 1)  # the range of the configs' seed field (`workbench.core.fields.SEED`)
+_FRACTION = Real(0.0, 1.0, lo_open=True)  # a share of the points, in (0, 1): 1 is refused by `_below_one`
 
 
-def _fraction(name: str, value: float, lo: float = 0.0, hi: float = 1.0, closed: bool = False) -> float:
-    value = checks.real(name, value, lo, hi, lo_open=not closed)
-    if not closed and value >= hi:
-        raise ValueError(f"{name}: must be in ({lo}, {hi}), got {value!r}")
+def _below_one(name: str, value: float) -> float:
+    """The open upper end of a _FRACTION (a declared Real's upper end is closed)."""
+    if value >= 1.0:
+        raise ValueError(f"{name}: must be in (0.0, 1.0), got {value!r}")
     return value
 
 
-BYTES_PER_DRAWN = 32  # float64 draws, their sum and the float32 copy: peak bytes per generated number
+_BYTES_PER_DRAWN = 32  # float64 draws, their sum and the float32 copy: peak bytes per generated number
 
 
 def _fits(numbers: float, what: str, sizes: str) -> None:
     """Refuse a data set whose generation would not fit in memory (`workbench.core.memory.require`)."""
-    require(BYTES_PER_DRAWN * numbers, what, sizes, "use fewer points or dimensions")
+    require(_BYTES_PER_DRAWN * numbers, what, sizes, "use fewer points or dimensions")
 
 
 def _split(x: np.ndarray, y: np.ndarray, n_train: int, rng: np.random.Generator, n_classes: int = 0) -> Dataset:
@@ -66,13 +77,11 @@ def _split(x: np.ndarray, y: np.ndarray, n_train: int, rng: np.random.Generator,
     return Dataset(x[tr].astype(np.float32), y[tr], x[te].astype(np.float32), y[te], n_classes)
 
 
+@declare(n_train=_POINTS, n_test=_POINTS, noise=Real(0.0, 10.0), frequency=Real(0.0, 1000.0), seed=_SEED)
 def sine(n_train: int = 32, n_test: int = 256, noise: float = 0.0, frequency: float = 1.0, seed: int = 0) -> Dataset:
     """1-D regression y = sin(pi f x) + noise on x in [-1, 1]; the test set is a uniform grid."""
-    n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
-    noise = _fraction("noise", noise, 0.0, 10.0, closed=True)
-    frequency = _fraction("frequency", frequency, 0.0, 1000.0, closed=True)
     _fits(n_train + n_test, "sine", f"{n_train} + {n_test} points")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (n_train, 1))
     grid = np.linspace(-1, 1, n_test)[:, None]
     f = lambda t: np.sin(math.pi * frequency * t)
@@ -80,25 +89,32 @@ def sine(n_train: int = 32, n_test: int = 256, noise: float = 0.0, frequency: fl
     return Dataset(x.astype(np.float32), y.astype(np.float32), grid.astype(np.float32), f(grid).astype(np.float32))
 
 
+@declare(
+    n_train=_POINTS,
+    n_test=_POINTS,
+    in_dim=Int(1, 100_000),
+    width=Int(1, 100_000),
+    depth=Int(0, 16),
+    activation=Activation(),
+    noise=Real(0.0, 10.0),
+    seed=_SEED,
+)
 def teacher(
     n_train: int = 64,
     n_test: int = 256,
     in_dim: int = 2,
     width: int = 64,
     depth: int = 1,
-    activation: ActivationLike = "tanh",
+    activation: str = "tanh",
     noise: float = 0.0,
     seed: int = 0,
 ) -> Dataset:
     """Regression on the outputs of a random SP teacher MLP with Gaussian inputs."""
     from workbench.core.activations import get_activation
 
-    n_train, n_test = _positive_int("n_train", n_train), _positive_int("n_test", n_test)
-    in_dim, width = _positive_int("in_dim", in_dim, 1, 100_000), _positive_int("width", width, 1, 100_000)
-    depth, noise = _positive_int("depth", depth, 0, 16), _fraction("noise", noise, 0.0, 10.0, closed=True)
     n = n_train + n_test
     _fits(n * (in_dim + 2 * width) + in_dim * width, "teacher", f"{n} points x in_dim {in_dim}, width {width}")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     phi = get_activation(activation)
     x = rng.normal(size=(n_train + n_test, in_dim))
     h = x
@@ -112,19 +128,17 @@ def teacher(
 PLAYGROUND = ("circle", "xor", "gauss", "spiral")
 
 
+@declare(name=Choice(PLAYGROUND), n=Int(4, 10_000_000), noise=Real(0.0, 1.0), test_fraction=_FRACTION, seed=_SEED)
 def playground(
     name: str = "spiral", n: int = 400, noise: float = 0.1, test_fraction: float = 0.5, seed: int = 0
 ) -> Dataset:
     """TensorFlow Playground's 2-D classification sets (Smilkov & Carter 2016), labels 0/1."""
-    checks.choice("name", name, PLAYGROUND)
-    n = _positive_int("n", n, 4)
-    _fraction("noise", noise, 0.0, 1.0, closed=True)
-    _fraction("test_fraction", test_fraction)
+    _below_one("test_fraction", test_fraction)
     n_test = int(round(test_fraction * n))
     if not 1 <= n_test < n:
         raise ValueError(f"test_fraction: {test_fraction} of {n} points leaves no train or no test points")
     _fits(4 * n, "playground", f"{n} points")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     half = n // 2
     if name == "circle":
         r = np.concatenate([rng.uniform(0, 2.5, half), rng.uniform(3.5, 5, n - half)])
@@ -147,8 +161,15 @@ def playground(
     return _split(x, y, n - n_test, rng, 2)
 
 
+@declare(
+    class_sizes=Array("classes", lo=1, hi=10_000_000, integer=True),
+    dim=Int(1, 100_000),
+    separation=Real(0.0, 1000.0),
+    test_per_class=_POINTS,
+    seed=_SEED,
+)
 def gaussian_mixture(
-    class_sizes: Sequence[int] = (100, 100, 100),
+    class_sizes: Sequence[int] | ArrayLike = (100, 100, 100),
     dim: int = 10,
     separation: float = 3.0,
     test_per_class: int = 100,
@@ -156,18 +177,12 @@ def gaussian_mixture(
 ) -> Dataset:
     """K isotropic Gaussians with random unit-norm means times `separation`; train sizes per class
     as given (imbalanced when they differ), a balanced test set."""
-    if isinstance(class_sizes, (str, bytes)) or not isinstance(class_sizes, (tuple, list, np.ndarray)):
-        raise ValueError(f"class_sizes: must be a list of at least 2 class sizes in [1, 10000000], got {class_sizes!r}")
-    sizes = tuple(class_sizes)
+    sizes = tuple(int(s) for s in np.asarray(class_sizes))
     if len(sizes) < 2:
         raise ValueError(f"class_sizes: need at least 2 classes, got {sizes!r}")
-    sizes = tuple(_positive_int("class_sizes", s) for s in sizes)
-    dim = _positive_int("dim", dim, 1, 100_000)
-    separation = _fraction("separation", separation, 0.0, 1000.0, closed=True)
-    test_per_class = _positive_int("test_per_class", test_per_class)
     n = sum(sizes) + test_per_class * len(sizes)
     _fits(n * dim, "gaussian_mixture", f"{n} points x dim {dim}")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     means = rng.normal(size=(len(sizes), dim))
     means = separation * means / np.linalg.norm(means, axis=1, keepdims=True)
 
@@ -180,6 +195,14 @@ def gaussian_mixture(
     return Dataset(x_tr, y_tr, x_te, y_te, len(sizes))
 
 
+@declare(
+    n_train=_POINTS,
+    n_test=_POINTS,
+    dim=Int(2, 10_000_000),
+    label_flip=Real(0.0, 0.5),
+    signal=Real(0.0, 1e6, none_ok=True),
+    seed=_SEED,
+)
 def xor_cluster(
     n_train: int = 200,
     n_test: int = 1000,
@@ -192,13 +215,9 @@ def xor_cluster(
     label 1 on the +-mu_1 clusters and 0 on +-mu_2, a fraction `label_flip` of training labels flipped.
     mu_1 and mu_2 are orthogonal with norm `signal` (default dim**0.3, their benign-overfitting regime).
     The test labels are clean."""
-    n_train, n_test, dim = (_positive_int(k, v) for k, v in (("n_train", n_train), ("n_test", n_test), ("dim", dim)))
-    if dim < 2:
-        raise ValueError(f"dim: must be in [2, 10000000], got {dim}")
-    label_flip = _fraction("label_flip", label_flip, 0.0, 0.5, closed=True)
-    norm = dim**0.3 if signal is None else _fraction("signal", signal, 0.0, 1e6, closed=True)
+    norm = dim**0.3 if signal is None else signal
     _fits((n_train + n_test) * dim, "xor_cluster", f"{n_train} + {n_test} points x dim {dim}")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     mu = np.zeros((2, dim))
     mu[0, 0], mu[1, 1] = norm, norm
 
@@ -221,12 +240,11 @@ def _is_prime(p: int) -> bool:
     return p >= 2 and all(p % k for k in range(2, int(math.isqrt(p)) + 1))
 
 
+@declare(p=Int(2, 1000), op=Choice(MODULAR_OPS), train_fraction=_FRACTION, seed=_SEED)
 def modular(p: int = 59, op: str = "+", train_fraction: float = 0.4, seed: int = 0) -> Dataset:
     """All pairs (a, b) with label (a op b) mod p (Power et al. 2022); x holds the integer pair.
     Division is a * b^-1 mod p over b != 0 and needs p prime."""
-    p = _positive_int("p", p, 2, 1000)
-    checks.choice("op", op, MODULAR_OPS)
-    train_fraction = _fraction("train_fraction", train_fraction)
+    _below_one("train_fraction", train_fraction)
     if op == "/" and not _is_prime(p):
         raise ValueError(f"p: division needs a prime modulus, got {p}")
     a, b = (g.ravel() for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
@@ -239,18 +257,22 @@ def modular(p: int = 59, op: str = "+", train_fraction: float = 0.4, seed: int =
     n_train = int(round(train_fraction * len(x)))
     if not 1 <= n_train < len(x):
         raise ValueError(f"train_fraction: leaves no train or no test pairs for p={p}")
-    rng = np.random.default_rng(checks.seed(seed))
+    rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     tr, te = order[:n_train], order[n_train:]
     return Dataset(x[tr], c[tr].astype(np.int32), x[te], c[te].astype(np.int32), p)
 
 
+@declare(test_fraction=_FRACTION, seed=_SEED)
 def digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes), pixels scaled to [0, 1]."""
     from sklearn.datasets import load_digits
 
-    _fraction("test_fraction", test_fraction)
+    _below_one("test_fraction", test_fraction)
     pixels, labels = load_digits(return_X_y=True)
     x, y = np.asarray(pixels) / 16.0, np.asarray(labels).astype(np.int32)  # sklearn types them as frames too
-    rng = np.random.default_rng(checks.seed(seed))
-    return _split(x, y, len(x) - int(round(test_fraction * len(x))), rng, 10)
+    n_test = int(round(test_fraction * len(x)))
+    if not 1 <= n_test < len(x):
+        raise ValueError(f"test_fraction: {test_fraction} of {len(x)} images leaves no train or no test images")
+    rng = np.random.default_rng(seed)
+    return _split(x, y, len(x) - n_test, rng, 10)

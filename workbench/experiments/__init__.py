@@ -12,20 +12,24 @@ import pkgutil
 from types import ModuleType
 
 from workbench.core.config import leaves
+from workbench.core.declare import Choice, Given, Instance, declare
+
+__all__ = ["experiments", "module", "names", "sweepable", "sweepable_fields"]
 
 
+@declare()
 def names() -> tuple[str, ...]:
     """Every experiment's module name, sorted (listed without importing them)."""
     return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
-def module(name: str) -> ModuleType:
-    """The experiment module called `name`."""
-    if name not in names():
-        raise ValueError(f"experiment: must be one of {', '.join(names())}, got {name!r}")
-    return importlib.import_module(f"{__name__}.{name}")
+@declare(experiment=Choice(names()))
+def module(experiment: str) -> ModuleType:
+    """The experiment module called `experiment`."""
+    return importlib.import_module(f"{__name__}.{experiment}")
 
 
+@declare()
 def experiments() -> dict[str, ModuleType]:
     """Every experiment module by name."""
     return {name: module(name) for name in names()}
@@ -34,6 +38,7 @@ def experiments() -> dict[str, ModuleType]:
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}  # annotations are strings (postponed evaluation)
 
 
+@declare(config_cls=Instance(type, example=lambda: module("teacher_fit").Config))
 def sweepable_fields(config_cls: type) -> tuple[str, ...]:
     """Fields of a Config that a grid can sweep: scalar numbers, flags, and strings with a closed set of values or
     a checked form (an activation)."""
@@ -45,6 +50,7 @@ def sweepable_fields(config_cls: type) -> tuple[str, ...]:
     return tuple(out)
 
 
+@declare(exclude=Given(any_value=True, why="names to leave out; unknown names leave nothing out"))
 def sweepable(exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Names of the experiments a sweep can run: not marked `SWEEPABLE = False`, with sweepable fields (`exclude`:
     modules still being imported, which ask this about the others)."""

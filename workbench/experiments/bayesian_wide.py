@@ -35,7 +35,7 @@ from scipy import stats
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.core.fields import SEED
 from workbench.core.memory import require
 from workbench.nets.engine import Program, TrainConfig, runs
@@ -44,6 +44,8 @@ from workbench.theory import finite_width as fw
 from workbench.theory import scale_mixture as sm
 from workbench.theory.criticality import critical_init
 from workbench.theory.kernels import Kernels, limit_kernels, mlp_kernels
+
+__all__ = ["Config", "METRICS", "run"]
 
 SPAN = 1.2  # training angles in [-SPAN, SPAN]
 GRID = np.linspace(-math.pi, math.pi, 121)  # angles of the bands
@@ -338,6 +340,7 @@ def _kurtosis(activation: str, depths: tuple, widths: tuple, networks: int, seed
     }
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """The four stages of the module docstring (the ensemble and kurtosis stages only when asked)."""
     parts = [lambda: posterior(config), lambda: prior(config)]

@@ -11,8 +11,10 @@ import numpy as np
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import get_path, leaves, spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.runs.rundb import RunDB
+
+__all__ = ["Config", "METRICS", "run"]
 
 SWEEPABLE = False  # a view of stored runs
 
@@ -148,6 +150,7 @@ def curves(config: Config) -> Curves:
     return out
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """One stage: the chosen runs' curves, read from the database."""
     return stages([lambda: dict(curves(config))], stop)

@@ -23,11 +23,13 @@ from flax import nnx
 from workbench.core.analysis import loglog_slope
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
-from workbench.core.experiment import sweep
+from workbench.core.experiment import experiment_run, sweep
 from workbench.core.fields import SEEDS, WIDTH
 from workbench.data import teacher
 from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
 from workbench.nets.models import MLP, MLPConfig
+
+__all__ = ["Config", "METRICS", "run"]
 
 FIXED = ("momentum", "weight_decay", "beta2", "batch_size", "loss", "record_every", "seed")  # train fields not used
 
@@ -101,6 +103,7 @@ def measure(config: Config, width: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return m["act"][0], m["delta"][0]
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Yield one point per width (seed means and stds), then a summary with the slopes."""
 
@@ -123,4 +126,6 @@ def run(config: Config, stop: threading.Event | None = None):
             "act_slopes": loglog_slope(config.widths, acts),
         }
 
-    return sweep(config.widths, measure, stop, summary=summary, finite=("loss",), costs=config.widths)  # cost ~ width
+    return sweep(
+        config.widths, measure, stop, summary=summary, finite_metrics=("loss",), costs=config.widths
+    )  # cost ~ width

@@ -21,9 +21,11 @@ import numpy as np
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import sweep
+from workbench.core.experiment import experiment_run, sweep
 from workbench.core.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
 from workbench.theory.criticality_finite import measure
+
+__all__ = ["Config", "METRICS", "run"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Summary(TypedDict):
 METRICS = {"point": Point, "summary": Summary}
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Yield one point per sigma_w2, then a summary listing chi_1 and the phases."""
 

@@ -23,12 +23,14 @@ import numpy as np
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.core.fields import SEED, WIDTH
 from workbench.data import Dataset
 from workbench.nets.engine import TrainConfig, train
 from workbench.nets.models import MLPConfig, build_mlp
 from workbench.theory import linear_dynamics as L
+
+__all__ = ["Config", "METRICS", "run"]
 
 TIMES = np.geomspace(1e-2, 1e4, 121)
 SIM_TIMES = np.geomspace(0.5, 1000.0, 19)  # the issue's range of simulated times
@@ -166,6 +168,7 @@ def student(config: Config) -> dict:
     }
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Stage 1: theory; stage 2 (`trials`): the simulated linear student; stage 3 (`student`): the nonlinear one."""
     parts = [lambda: theory(config)]

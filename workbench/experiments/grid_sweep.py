@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from workbench import experiments as registry
 from workbench.core.config import Config as _Config
 from workbench.core.config import leaves, spec
+from workbench.core.experiment import experiment_run
 from workbench.core.runtime import available_cpus
 from workbench.runs import sweep
+
+__all__ = ["Config", "METRICS", "run"]
 
 SWEEPABLE = False  # a sweep of other experiments
 MAX_TEXT = 65_536  # characters of the grid and of the fixed fields (a share code inflates to at most this)
@@ -152,6 +155,7 @@ def _clauses(field: str, text: str):
 METRICS = sweep.METRICS
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """The sweep of `config`: a "point" record per point as it ends, then a "summary" (see workbench.runs.sweep)."""
     client = config.scheduler or sweep.local_client(config.workers or available_cpus(), config.processes)

@@ -30,11 +30,14 @@ from flax import nnx
 from workbench import data as D
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
+from workbench.core.experiment import experiment_run
 from workbench.core.fields import ACTIVATION, SEED, WIDTH
 from workbench.nets.engine import TrainConfig, TrainStep, train
 from workbench.nets.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
 from workbench.nets.transformer import Transformer, TransformerConfig
 from workbench.theory.fourier import fourier_power, neuron_concentration, top_share
+
+__all__ = ["Config", "METRICS", "run"]
 
 TASKS = ("modular", "xor")
 MODELS = ("mlp", "transformer")
@@ -126,6 +129,7 @@ def spectrum(model, p: int) -> np.ndarray:
     return np.mean([fourier_power(e[i : i + p]) for i in range(0, len(e), p)], axis=0)
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Train and yield the engine's Records with the grokking metrics added."""
     data, model = make_data(config), make_model(config)

@@ -27,10 +27,12 @@ import numpy as np
 from workbench.core.activations import get_activation
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.core.fields import SEED
 from workbench.data import sphere as S
 from workbench.theory import infinite_depth as I
+
+__all__ = ["Config", "METRICS", "run"]
 
 PRESETS = (
     "relu",
@@ -376,6 +378,7 @@ def samples_view(shared: _Shared) -> dict:
     }
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Five stages: the dual, the scaling near rho = 1, the classifiers at `depth`, the depth and sample sweeps."""
     shared: dict = {}

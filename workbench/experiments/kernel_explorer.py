@@ -24,10 +24,12 @@ from threadpoolctl import ThreadpoolController
 from workbench import data as D
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import Record, Stopped, stages
+from workbench.core.experiment import Record, Stopped, experiment_run, stages
 from workbench.core.fields import ACTIVATION, DEPTH, WIDTH
 from workbench.nets.models import MLPConfig, build_mlp
 from workbench.theory.kernels import empirical_ntk, kernel_eigenvalues, kernel_vs_angle, mlp_kernels
+
+__all__ = ["Config", "METRICS", "run"]
 
 DATASETS = ("circle", "spiral", "digits")
 ANGLES = np.linspace(0.0, math.pi, 91)
@@ -161,6 +163,7 @@ def empirical(config: Config, stop: threading.Event | None = None) -> dict:
     }
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Stage 1: the analytic kernels; stage 2: the finite networks' empirical NTK (if `seeds`), which stops between
     two networks (then "stopped" at stage 1 of 2, with stage 1's metrics)."""

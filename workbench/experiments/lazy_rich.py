@@ -28,12 +28,14 @@ from workbench.core import parametrizations as P
 from workbench.core.analysis import loglog_slope
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
-from workbench.core.experiment import sweep
+from workbench.core.experiment import experiment_run, sweep
 from workbench.core.fields import SEEDS, WIDTH
 from workbench.data import teacher
 from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
 from workbench.nets.models import MLP, MLPConfig
 from workbench.theory.kernels import empirical_ntk, gradient_flow, limit_kernels
+
+__all__ = ["Config", "METRICS", "run"]
 
 OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "parametrization": "one parametrization of the abc table or all four",
@@ -147,6 +149,7 @@ def measure(config: Config, parametrization: str, width: int, stop: threading.Ev
     }
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Yield one point per (parametrization, width), then a summary with the arrays and slopes; a
     non-finite training loss ends the run "diverged"."""
@@ -161,4 +164,6 @@ def run(config: Config, stop: threading.Event | None = None):
 
     finite = ("train_loss", "feature_movement")
     costs = [width for _, width in jobs]  # the same steps for every job: cost ~ width
-    return sweep(jobs, lambda job: measure(config, *job, stop=stop), stop, summary=summary, finite=finite, costs=costs)
+    return sweep(
+        jobs, lambda job: measure(config, *job, stop=stop), stop, summary=summary, finite_metrics=finite, costs=costs
+    )

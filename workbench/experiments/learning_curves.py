@@ -25,11 +25,13 @@ import numpy as np
 from workbench import data as D
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.core.fields import DEPTH, SEED
 from workbench.core.memory import require
 from workbench.theory import learning_curves as LC
 from workbench.theory.kernels import mlp_kernels
+
+__all__ = ["Config", "METRICS", "run"]
 
 TASKS = ("power_law", "digits")
 CURVE_POINTS = 60  # k values of the theory curve
@@ -249,6 +251,7 @@ def simulation_map(config: Config) -> dict:
     return {"sim_map_n": ns, "sim_map_k": ks, "sim_map": test.mean(0)}
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Stage 1: theory; with `trials`, stage 2: simulation against k, stage 3: the simulated heat map."""
     sims = [lambda: simulation_k(config), lambda: simulation_map(config)] if config.trials else []

@@ -25,11 +25,13 @@ import numpy as np
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
-from workbench.core.experiment import sweep
+from workbench.core.experiment import experiment_run, sweep
 from workbench.core.fields import SEEDS, WIDTH
 from workbench.data import digits, teacher
 from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
 from workbench.nets.models import MLP, MLPConfig
+
+__all__ = ["Config", "METRICS", "run"]
 
 UNUSED = ("lr", "momentum", "weight_decay", "beta2", "batch_size", "loss", "record_every", "seed")
 
@@ -120,6 +122,7 @@ def optimum(log2_lrs, loss) -> float:
     return float(log2_lrs[np.argmin(loss)]) if np.isfinite(loss).any() else float("nan")
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Yield one point per width, then a summary with the optima and their shift in grid steps."""
 

@@ -28,11 +28,14 @@ from flax import nnx
 from workbench import data as D
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
+from workbench.core.experiment import experiment_run
 from workbench.core.fields import SEED
 from workbench.nets.engine import TrainConfig, TrainStep, train
 from workbench.nets.models import MLPConfig, build_mlp
 from workbench.nets.ufm import UFMConfig, build_ufm, index_dataset
 from workbench.theory import collapse
+
+__all__ = ["Config", "METRICS", "run"]
 
 DATASETS = ("gaussian", "digits", "ufm")
 
@@ -156,6 +159,7 @@ def collapse_metrics(model, data: D.Dataset) -> dict:
     return out
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Train and yield the engine's Records with the collapse metrics added."""
     data = make_data(config)

@@ -20,10 +20,12 @@ import numpy as np
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.core.fields import ACTIVATION, DEPTH, SEEDS, WIDTH
 from workbench.theory import criticality as C
 from workbench.theory.criticality_finite import SampledNetworks, measure
+
+__all__ = ["Config", "METRICS", "run"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def profile(config: Config) -> dict:
     return measure(finite, config.sigma_w2)
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Stage 1: the diagram and the point's theory; stage 2: its depth profile."""
     return stages([lambda: theory(config), lambda: profile(config)], stop)

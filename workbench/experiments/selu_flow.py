@@ -15,9 +15,11 @@ import numpy as np
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import stages
+from workbench.core.experiment import experiment_run, stages
 from workbench.core.fields import ACTIVATION
 from workbench.theory import criticality as C
+
+__all__ = ["Config", "METRICS", "run"]
 
 OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "steps": "iterations of the length-and-correlation map, one per layer",
@@ -72,5 +74,6 @@ def view(config: Config, grid: int = 15) -> dict:
     return {**out, "fixed_point": settle[-1]} if settled else out
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     return stages([lambda: view(config)], stop)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
+from workbench.core.experiment import experiment_run
 from workbench.core.fields import SEED
 from workbench.data import teacher
 from workbench.nets.engine import TrainConfig, TrainStep, train
 from workbench.nets.models import MLPConfig, build_mlp
+
+__all__ = ["Config", "METRICS", "run"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Config(_Config):
 METRICS = {"step": TrainStep}
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Train the MLP of `config` full batch on the teacher task, a step record every `record_every` steps."""
     data = teacher(n_train=config.n_train, n_test=256, in_dim=config.model.in_dim, depth=2, seed=1234)

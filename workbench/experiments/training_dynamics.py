@@ -47,12 +47,14 @@ import numpy as np
 from workbench import data as D
 from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
-from workbench.core.experiment import Record, Status
+from workbench.core.experiment import Record, Status, experiment_run
 from workbench.core.fields import SEED, WIDTH
 from workbench.nets.engine import TrainConfig, train
 from workbench.nets.models import MLPConfig, build_mlp
 from workbench.theory.kernels import Kernels, empirical_ntk, limit_kernels
 from workbench.theory.kernels.predict import gradient_descent
+
+__all__ = ["Config", "METRICS", "run"]
 
 TASKS = ("sine",) + D.PLAYGROUND
 
@@ -134,6 +136,7 @@ def _mse(f, y) -> float:
     return float(0.5 * np.mean(np.sum((f - y) ** 2, axis=-1)))
 
 
+@experiment_run(Config)
 def run(config: Config, stop: threading.Event | None = None):
     """Yield a Record every `record_every` steps with the metrics of the module docstring."""
     stop = stop or threading.Event()
@@ -166,11 +169,12 @@ def run(config: Config, stop: threading.Event | None = None):
                 float(np.linalg.norm(np.asarray(f[:n_tr]) - f0) / max(np.linalg.norm(f0), 1e-30))
                 for f, f0 in zip(hidden["features"], feats0)
             ]
-            k = empirical_ntk(model, x_ntk)
+            finite = bool(np.all(np.isfinite(np.asarray(out))))  # a diverged network has no tangent kernel
+            k = empirical_ntk(model, x_ntk) if finite else None
             return {
                 "f_grid": readout(out[n_tr + n_te :]),
                 "feature_movement": np.array(moved),
-                "ntk_change": float(jnp.linalg.norm(k - k0) / jnp.linalg.norm(k0)),
+                "ntk_change": float(jnp.linalg.norm(k - k0) / jnp.linalg.norm(k0)) if k is not None else float("nan"),
             }
 
         return metrics

@@ -23,7 +23,7 @@ training inputs, returning a pytree of arrays (per-layer sizes, feature movement
 inside the compiled chunk after every step (every step is a record there); `train` evaluates them in the compiled
 evaluation at each record, beside the train and test losses.
 
-Chunks are sized by time, not by `record_every` (`Pace`): a chunk's length is a traced argument, the first chunk is
+Chunks are sized by time, not by `record_every` (`_Pace`): a chunk's length is a traced argument, the first chunk is
 one step, and each later one is as many steps as `CHUNK_SECONDS` of compute at the speed measured on the chunk
 before (never past the next record). The stop event, checked after every chunk, ends a run within about one chunk.
 """
@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NotRequired, Protocol, TypedDict, TypeVar
+from typing import Any, NotRequired, Protocol, TypedDict, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -44,15 +44,33 @@ import numpy as np
 import optax
 from flax import nnx
 
+from workbench.core import checks
+from workbench.core import parametrizations as P
 from workbench.core.checks import check_training
-from workbench.core.checks import seed as check_seed
 from workbench.core.config import Config, spec
+from workbench.core.declare import Array, Choice, Given, Instance, Int, declare
 from workbench.core.experiment import Record, Status, Stopped
 from workbench.core.fields import LR, OPTIMIZER, SEED, STEPS
 from workbench.core.memory import require
-from workbench.data import Dataset
-from workbench.nets.models import TRAINING_COPIES, ModelConfig
+from workbench.data import Dataset, playground
+from workbench.nets.models import MLP, TRAINING_COPIES, MLPConfig, ModelConfig, build_mlp
 from workbench.nets.optim import make_optimizer
+
+__all__ = [
+    "CHUNK_SECONDS",
+    "LOSSES",
+    "ConfiguredModule",
+    "Observer",
+    "Program",
+    "TrainConfig",
+    "TrainStep",
+    "model_loss",
+    "optimizer_for",
+    "runs",
+    "stacked_params",
+    "targets",
+    "train",
+]
 
 LOSSES = ("mse", "xent")
 CHUNK_SECONDS = 0.15  # compute per chunk: Stop ends a run within about one chunk (two with the one queued ahead)
@@ -63,6 +81,7 @@ Observer = Callable[[nnx.GraphDef, nnx.State, nnx.State, jax.Array], Any]
 Params = Any  # a model's Param state (an nnx.State) or any pytree of arrays
 OptState = Any  # an optax state: a pytree whose structure depends on the optimizer
 Index = int | np.ndarray  # one run, or a block of runs
+_FUNCTION = cast(type, Callable)  # `Instance(_FUNCTION)`: any callable (a class, a function, a bound method)
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,17 @@ class TrainStep(TypedDict):
     test_acc: NotRequired[float]
 
 
-def targets(data: Dataset, y: np.ndarray, loss: str) -> jax.Array:
-    """Labels for xent; one-hot (classification) or raw (regression) targets for mse."""
+def _example_model() -> MLP:
+    """A small classifier of 3 inputs and 3 classes (the attack suite's base calls)."""
+    return build_mlp(MLPConfig(in_dim=3, out_dim=3, width=8, depth=1))
+
+
+def _example_data() -> Dataset:
+    return playground("gauss", n=8)
+
+
+def _targets(data: Dataset, y: np.ndarray, loss: str) -> jax.Array:
+    """`targets` without its checks (the engine's own calls, after `check_training`)."""
     if data.n_classes and loss == "mse":
         return jax.nn.one_hot(y, data.n_classes)
     if not data.n_classes and loss == "xent":
@@ -100,24 +128,100 @@ def targets(data: Dataset, y: np.ndarray, loss: str) -> jax.Array:
     return jnp.asarray(y)
 
 
-def loss_value(out: jax.Array, y: jax.Array, loss: str) -> jax.Array:
+@declare(
+    data=Instance(Dataset, example=_example_data),
+    y=Given(
+        why="integer labels (n,) of a classification data set or targets (n, k) of a regression one: the body "
+        "checks it against `data`",
+        example=lambda: _example_data().y_train,
+    ),
+    loss=Choice(LOSSES),
+)
+def targets(data: Dataset, y: np.ndarray, loss: str) -> jax.Array:
+    """Labels for xent; one-hot (classification) or raw (regression) targets for mse, of `data`'s labels or
+    targets `y` (e.g. `data.y_train`)."""
+    if data.n_classes:
+        y = np.asarray(checks.array("y", y, ndim=1, integer_valued=True))
+        checks.labels("y", y, y.shape[0], data.n_classes)
+    else:
+        y = np.asarray(checks.array("y", y, ndim=2))
+        if y.shape[1] != data.out_dim:
+            raise ValueError(f"y: the data set has {data.out_dim} target columns, got shape {y.shape}")
+    return _targets(data, y, loss)
+
+
+def _loss_value(out: jax.Array, y: jax.Array, loss: str) -> jax.Array:
     """Mean loss of outputs `out` against targets `y` (see the module docstring)."""
     if loss == "mse":
         return 0.5 * jnp.mean(jnp.sum((out - y) ** 2, axis=-1))
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
 
 
+def _model_loss(graphdef: nnx.GraphDef, params: nnx.State, x: jax.Array, y: jax.Array, loss: str) -> jax.Array:
+    """`model_loss` without its checks: the loss inside the compiled step."""
+    return _loss_value(nnx.merge(graphdef, params)(x), y, loss)
+
+
+@declare(
+    graphdef=Instance(nnx.GraphDef, example=lambda: nnx.split(_example_model(), nnx.Param)[0]),
+    params=Instance(nnx.State, example=lambda: nnx.split(_example_model(), nnx.Param)[1]),
+    x=Array("n d"),
+    y=Given(
+        why="targets (n, k), or integer labels (n,) in [0, outputs) (one-hot under mse, as `targets` makes them); "
+        "the body checks it against x and the loss",
+        example=lambda: np.arange(6) % 3,
+    ),
+    loss=Choice(LOSSES),
+)
 def model_loss(graphdef: nnx.GraphDef, params: nnx.State, x: jax.Array, y: jax.Array, loss: str) -> jax.Array:
-    """Loss of the model (`graphdef`, `params`) on (x, y)."""
-    return loss_value(nnx.merge(graphdef, params)(x), y, loss)
+    """Loss of the model (`graphdef`, `params`) on inputs x (n, d) and targets y: (n, k) targets, or (n,)
+    integer labels (one-hot under mse). Traceable (jax.grad of it is the training step's gradient)."""
+    labels = np.ndim(y) == 1
+    given = checks.array("y", y, ndim=(1, 2), integer_valued=labels)
+    target = jnp.asarray(given)
+    if target.shape[0] != x.shape[0]:
+        raise ValueError(f"y: needs one target per input ({x.shape[0]}), got shape {tuple(target.shape)}")
+    if loss == "xent" and not labels:
+        raise ValueError(f"y: the loss 'xent' takes integer labels (n,), got shape {tuple(target.shape)}")
+    out = nnx.merge(graphdef, params)(x)
+    classes = out.shape[-1]
+    if not labels and target.shape[1] != classes:
+        raise ValueError(f"y: the model has {classes} outputs but y has shape {tuple(target.shape)}")
+    if labels and not checks.is_traced(given):  # numpy: a jnp reduction inside a trace would be traced too
+        low, high = int(np.min(np.asarray(given))), int(np.max(np.asarray(given)))
+        if low < 0 or high >= classes:
+            raise ValueError(f"y: labels must be in [0, {classes - 1}] (the model's outputs), got [{low}, {high}]")
+    if labels and loss == "mse":
+        target = jax.nn.one_hot(target, classes)
+    return _loss_value(out, target, loss)
 
 
+@declare(
+    model_config=Instance(ModelConfig, example=lambda: MLPConfig()),
+    config=Instance(TrainConfig),
+    trained=Instance(tuple, none_ok=True),
+)
 def optimizer_for(
     model_config: ModelConfig, config: TrainConfig, trained: tuple[str, ...] | None = None
 ) -> optax.GradientTransformation:
     """The per-role optax optimizer of a model under `config` (lr, weight decay and beta2 injected); the model's
     config says how its tensors scale (`ModelConfig.scaling`, `ModelConfig.param_labels`). With `trained`, only
     tensors of those roles train (the others get zero updates)."""
+    _check_trained(trained)
+    return _optimizer_for(model_config, config, trained)
+
+
+def _check_trained(trained: Any) -> None:
+    if trained is not None and not (
+        isinstance(trained, tuple) and all(isinstance(r, str) and r in P.ROLES for r in trained)
+    ):
+        raise ValueError(f"trained: must be None or a tuple of roles among {', '.join(P.ROLES)}, got {trained!r:.80}")
+
+
+def _optimizer_for(
+    model_config: ModelConfig, config: TrainConfig, trained: tuple[str, ...] | None = None
+) -> optax.GradientTransformation:
+    """`optimizer_for` without its checks."""
     parametrization, width, base_width = model_config.scaling()
     tx = make_optimizer(
         config.optimizer,
@@ -149,9 +253,21 @@ class Program:
     trained: tuple[str, ...] | None = None  # roles that train (None: all)
     observe: Observer | None = None  # a module-level function, so that the program can be cached
 
+    def __post_init__(self):
+        """Refuse, when the program is made (never in its compiled step), what would not train as asked: the
+        optimizer, momentum, loss and batch size against `TrainConfig`'s ranges, roles outside the table."""
+        if not isinstance(self.graphdef, nnx.GraphDef):
+            raise ValueError(f"graphdef: must be an nnx.GraphDef, got {type(self.graphdef).__name__}")
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError(f"model: must be a ModelConfig, got {type(self.model).__name__}")
+        TrainConfig(optimizer=self.optimizer, momentum=self.momentum, loss=self.loss, batch_size=self.batch_size)
+        _check_trained(self.trained)
+        if self.observe is not None and not callable(self.observe):
+            raise ValueError(f"observe: must be a function or None, got {type(self.observe).__name__}")
+
     @functools.cached_property
     def tx(self) -> optax.GradientTransformation:
-        return optimizer_for(self.model, TrainConfig(optimizer=self.optimizer, momentum=self.momentum), self.trained)
+        return _optimizer_for(self.model, TrainConfig(optimizer=self.optimizer, momentum=self.momentum), self.trained)
 
     def step(
         self, params: Params, opt_state: OptState, key: jax.Array, t: jax.Array, x: jax.Array, y: jax.Array
@@ -160,7 +276,7 @@ class Program:
         if self.batch_size:
             idx = jax.random.randint(jax.random.fold_in(key, t), (self.batch_size,), 0, x.shape[0])
             x, y = x[idx], y[idx]
-        value, g = jax.value_and_grad(model_loss, argnums=1)(self.graphdef, params, x, y, self.loss)
+        value, g = jax.value_and_grad(_model_loss, argnums=1)(self.graphdef, params, x, y, self.loss)
         updates, opt_state = self.tx.update(g, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
@@ -197,13 +313,13 @@ class Program:
         return jax.lax.fori_loop(0, n, body, (params, opt_state, log, seen))
 
 
-def all_finite(tree: Any) -> jax.Array:
+def _all_finite(tree: Any) -> jax.Array:
     """True when every leaf of `tree` is finite."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
 @functools.lru_cache(maxsize=COMPILED)
-def compiled_chunk(program: Program):
+def _compiled_chunk(program: Program):
     """jit((params, opt_state, key, start, n, x, y) -> (params, opt_state, summed loss, all finite)): one model's
     chunk (`Program.chunk`), the divergence check inside so that a chunk costs one sync."""
 
@@ -214,18 +330,18 @@ def compiled_chunk(program: Program):
         params, opt_state, total, _ = program.chunk(
             params, opt_state, jnp.zeros((), jnp.float32), None, params, key, x, y, start, n
         )
-        return params, opt_state, total, jnp.isfinite(total) & all_finite(params)
+        return params, opt_state, total, jnp.isfinite(total) & _all_finite(params)
 
     return chunk
 
 
 @functools.lru_cache(maxsize=COMPILED)
-def compiled_eval(program: Program, n_classes: int):
+def _compiled_eval(program: Program, n_classes: int):
     """jit of (loss, accuracy for classification, the observer's values) of a model on (x, y)."""
 
     def evaluate(params: Params, params0: Params, x: jax.Array, y: jax.Array, labels: jax.Array) -> dict[str, Any]:
         out = nnx.merge(program.graphdef, params)(x)
-        metrics: dict[str, Any] = {"loss": loss_value(out, y, program.loss)}
+        metrics: dict[str, Any] = {"loss": _loss_value(out, y, program.loss)}
         if n_classes:
             metrics["acc"] = jnp.mean(jnp.argmax(out, -1) == labels)
         return metrics
@@ -238,7 +354,7 @@ def compiled_eval(program: Program, n_classes: int):
     return jax.jit(evaluate_all)
 
 
-class Pace:
+class _Pace:
     """Chunk lengths sized by time: one step first, then `CHUNK_SECONDS` of compute at the last measured speed
     (at most `GROWTH` times the previous length)."""
 
@@ -269,6 +385,14 @@ class ConfiguredModule(Protocol):
 ModuleT = TypeVar("ModuleT", bound=ConfiguredModule)
 
 
+@declare(
+    model=Instance(nnx.Module, example=lambda: build_mlp(MLPConfig(in_dim=2, out_dim=2, width=8, depth=1))),
+    data=Instance(Dataset, example=_example_data),
+    config=Instance(TrainConfig),
+    stop=Instance(threading.Event, none_ok=True),
+    observe=Instance(_FUNCTION, none_ok=True),
+    metrics_fn=Instance(_FUNCTION, none_ok=True),
+)
 def train(
     model: ModuleT,
     data: Dataset,
@@ -284,7 +408,9 @@ def train(
     Metrics: train_loss, test_loss (and train_acc, test_acc for classification), batch_loss (mean over the steps
     since the previous record), the observer's values (a dict, compiled with the evaluation), plus whatever the
     host-side `metrics_fn(model)` returns. The last record has status "finished", "stopped" (stop event set) or
-    "diverged" (non-finite loss)."""
+    "diverged" (non-finite loss). The data is checked against the model and the loss at the first `next`."""
+    if not isinstance(getattr(model, "config", None), ModelConfig):
+        raise ValueError(f"model: needs its ModelConfig as model.config (as MLP has), got a {type(model).__name__}")
     check_training(model.config, data, config.loss)
     stop = stop or threading.Event()
     graphdef, params = nnx.split(model, nnx.Param)
@@ -294,10 +420,10 @@ def train(
         raise ValueError(f"batch_size: must be in [0, {x_tr.shape[0]}] (0 = full batch), got {config.batch_size}")
     program = Program(graphdef, model.config, config.optimizer, config.momentum, config.loss, config.batch_size)
     program = dataclasses.replace(program, observe=observe) if observe else program
-    opt_state = optimizer_for(model.config, config).init(params)
-    y_tr, y_te = targets(data, data.y_train, config.loss), targets(data, data.y_test, config.loss)
+    opt_state = _optimizer_for(model.config, config).init(params)
+    y_tr, y_te = _targets(data, data.y_train, config.loss), _targets(data, data.y_test, config.loss)
     lab_tr, lab_te = jnp.asarray(data.y_train), jnp.asarray(data.y_test)
-    evaluate = compiled_eval(program, data.n_classes)
+    evaluate = _compiled_eval(program, data.n_classes)
     key = jax.random.key(config.seed)
     start, step = time.perf_counter(), 0
 
@@ -321,8 +447,8 @@ def train(
     if cache_key not in _SEEN:
         yield Record(step, config.steps, "steps", {}, "compiling", "status", time.perf_counter() - start)
         _SEEN.add(cache_key)
-    chunk = compiled_chunk(dataclasses.replace(program, observe=None))  # observers run at records, not in chunks
-    pace = Pace()
+    chunk = _compiled_chunk(dataclasses.replace(program, observe=None))  # observers run at records, not in chunks
+    pace = _Pace()
 
     def dispatch(params: Params, opt_state: OptState, step: int) -> tuple:
         """Queue the next chunk (and the evaluations if it ends at a record): (params, opt_state, step, length,
@@ -360,10 +486,10 @@ def train(
         yield record("stopped", params, step, evaluated(params))  # stopped before the first chunk
 
 
-def with_hyper(opt_state: OptState, hyper: Mapping[str, jax.Array]) -> OptState:
+def _with_hyper(opt_state: OptState, hyper: Mapping[str, jax.Array]) -> OptState:
     """Optimizer state whose injected hyper-parameters (lr, weight_decay, b2) take the values in `hyper`."""
     if not hasattr(opt_state, "hyperparams"):  # a chain (frozen roles): the injected state comes first
-        return (with_hyper(opt_state[0], hyper), *opt_state[1:])
+        return (_with_hyper(opt_state[0], hyper), *opt_state[1:])
     current = opt_state.hyperparams
     unknown = sorted(set(hyper) - set(current))
     if unknown:
@@ -374,14 +500,14 @@ def with_hyper(opt_state: OptState, hyper: Mapping[str, jax.Array]) -> OptState:
 
 
 @functools.lru_cache(maxsize=COMPILED)
-def compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched: bool):
+def _compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched: bool):
     """(start, chunk), jitted. start(params0[S], hyper values[R], x[S], y[S], seed index, hyper index) -> the state
     of the runs picked (one, or a block along a leading axis when `batched`): (params, opt_state, losses,
     observations, params0, x, y); chunk(state, key, start, n) -> the state after `Program.chunk`."""
 
     def init(params0: Params, values: tuple, x: jax.Array, y: jax.Array, s: Index, r: Index) -> tuple:
-        params0, x, y = (take(t, s) for t in (params0, x, y))
-        opt_state = with_hyper(program.tx.init(params0), dict(zip(names, take(values, r), strict=True)))
+        params0, x, y = (_take(t, s) for t in (params0, x, y))
+        opt_state = _with_hyper(program.tx.init(params0), dict(zip(names, _take(values, r), strict=True)))
         first = program.observed(params0, params0, x)
         seen = jax.tree.map(lambda a: jnp.zeros((steps + 1,) + a.shape, a.dtype).at[0].set(a), first)
         return params0, opt_state, jnp.zeros((steps,), jnp.float32), seen, params0, x, y
@@ -397,7 +523,7 @@ def compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched:
     return jax.jit(init), jax.jit(chunk, donate_argnums=(0, 1, 2, 3))
 
 
-def take(tree: Any, index: Index) -> Any:
+def _take(tree: Any, index: Index) -> Any:
     """Every leaf of `tree` indexed along its leading axis."""
     return jax.tree.map(lambda a: a[index], tree)
 
@@ -405,7 +531,7 @@ def take(tree: Any, index: Index) -> Any:
 CPU_BLOCK_BYTES = 2 * 2**20  # runs vmapped together on a CPU: their training state about fills one core's L2
 
 
-def block_size(params0: nnx.State, runs: int) -> int:
+def _block_size(params0: nnx.State, runs: int) -> int:
     """How many runs one compiled call vmaps: all of them on an accelerator; on a CPU as many as keep their training
     state (parameters, gradients, optimizer moments: `TRAINING_COPIES`) within `CPU_BLOCK_BYTES`. Measured on 2
     cores: a width-512 MLP under Adam costs 7.5 ms per run-step alone and 9.9 ms vmapped by 8, a width-64 one
@@ -416,6 +542,30 @@ def block_size(params0: nnx.State, runs: int) -> int:
     return max(1, min(runs, CPU_BLOCK_BYTES // max(per_run, 1)))
 
 
+def _example_program() -> Program:
+    model = _example_model()
+    return Program(nnx.split(model, nnx.Param)[0], model.config)
+
+
+@declare(
+    program=Instance(Program, example=_example_program),
+    steps=Int(1, 10_000_000),  # the range of `workbench.core.fields.STEPS`
+    params0=Instance(nnx.State, example=lambda: stacked_params(MLP, _example_model().config, (0, 1))[1]),
+    hyper=Given(
+        why="a mapping of injected hyper-parameter names (lr, weight_decay, b2) to 1-D arrays of R values; the "
+        "body checks it (the names against the optimizer's)",
+        example=lambda: {"lr": np.array([0.1, 0.05])},
+    ),
+    x=Array("seeds n d", example=lambda: np.random.default_rng(0).normal(size=(2, 6, 3)).astype(np.float32)),
+    y=Given(
+        why="targets (S, n, k) under mse or integer labels (S, n) under xent: the body checks it against x and "
+        "the program's loss",
+        example=lambda: np.random.default_rng(1).normal(size=(2, 6, 3)).astype(np.float32),
+    ),
+    seed=Int(0, 2**31 - 1),
+    stop=Instance(threading.Event, none_ok=True),
+    finite=False,  # a run that diverges records its non-finite losses (an lr sweep past the edge of stability)
+)
 def runs(
     program: Program,
     steps: int,
@@ -430,17 +580,28 @@ def runs(
     """Train S models (`params0` and x, y with a leading seed axis) at R values of the injected hyper-parameters
     (`hyper`: name -> array of R values, e.g. {"lr": lrs}) for `steps` steps: (final params[S, R], losses[S, R,
     steps], observed[S, R, steps + 1]). `losses[t]` is the loss before step t + 1; the observer is evaluated at init
-    and after every step. The S x R runs go through compiled calls in blocks of `block_size` runs (one compilation
+    and after every step. The S x R runs go through compiled calls in blocks of `_block_size` runs (one compilation
     for every block: the last one is padded); the stop event, checked between chunks, raises `Stopped`."""
+    if not isinstance(hyper, Mapping) or not hyper or not all(isinstance(k, str) for k in hyper):
+        raise ValueError(f"hyper: must map hyper-parameter names to arrays, e.g. {{'lr': lrs}}, got {hyper!r:.80}")
     names = tuple(sorted(hyper))
-    values = tuple(jnp.asarray(hyper[k], jnp.float32) for k in names)
-    if len({v.shape for v in values}) > 1 or any(v.ndim != 1 or v.shape[0] == 0 for v in values):
+    values = tuple(jnp.asarray(checks.array(f"hyper[{k!r}]", hyper[k], ndim=1), jnp.float32) for k in names)
+    if len({v.shape for v in values}) > 1:
         raise ValueError("hyper: every hyper-parameter needs one non-empty 1-D array, all of the same length")
-    n_seeds, n_hyper = jax.tree.leaves(params0)[0].shape[0], values[0].shape[0]
+    leaves = jax.tree.leaves(params0)
+    if not leaves or any(np.ndim(a) == 0 or a.shape[0] != leaves[0].shape[0] for a in leaves):
+        raise ValueError("params0: every parameter needs the same leading (seed) axis, as `stacked_params` makes them")
+    n_seeds, n_hyper = leaves[0].shape[0], values[0].shape[0]
+    labels = program.loss == "xent"
+    shape = checks.array("y", y, ndim=2 if labels else 3, integer_valued=labels).shape
+    if x.shape[0] != n_seeds or shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"y: x {tuple(x.shape)} and y {tuple(shape)} need the leading axes (seeds, points) of {n_seeds} seeds"
+        )
     total = n_seeds * n_hyper
-    block = block_size(params0, total)
-    start_fn, chunk_fn = compiled_runs(program, steps, names, block > 1)
-    key, pace, parts = jax.random.key(seed), Pace(), []
+    block = _block_size(params0, total)
+    start_fn, chunk_fn = _compiled_runs(program, steps, names, block > 1)
+    key, pace, parts = jax.random.key(seed), _Pace(), []
     for first in range(0, total, block):
         run = np.minimum(np.arange(first, first + block), total - 1)  # runs in this block, the last repeated
         run = run if block > 1 else run[0]
@@ -461,21 +622,26 @@ def runs(
 
 
 @functools.lru_cache(maxsize=COMPILED)
-def compiled_init(model: Callable[..., nnx.Module], config: Hashable):
+def _compiled_init(model: Callable[..., nnx.Module], config: Hashable):
     """(graphdef, jit(keys -> Param state stacked along the keys)) of `model(config, rngs=...)`."""
     make = lambda key: nnx.split(model(config, rngs=nnx.Rngs(params=key)), nnx.Param)[1]
     graphdef = nnx.split(nnx.eval_shape(lambda: model(config, rngs=nnx.Rngs(params=0))), nnx.Param)[0]
     return graphdef, jax.jit(jax.vmap(make))
 
 
+@declare(
+    model=Instance(_FUNCTION, example=lambda: MLP),
+    config=Instance(ModelConfig, example=lambda: MLPConfig(in_dim=3, out_dim=3, width=8, depth=1)),
+    seeds=Array("seeds", lo=0, hi=2**31 - 1, integer=True),  # the range of `workbench.core.fields.SEED`
+)
 def stacked_params(
-    model: Callable[..., nnx.Module], config: Hashable, seeds: Iterable[int]
+    model: Callable[..., nnx.Module], config: ModelConfig, seeds: Iterable[int] | np.ndarray
 ) -> tuple[nnx.GraphDef, nnx.State]:
     """Graph and Param state of `model(config, rngs=nnx.Rngs(params=seed))` for each seed, stacked along a leading
     axis, in one compiled call (the weights of building each model alone, to float32 rounding). Refused before
     allocating when training them would not fit in memory."""
-    seeds = [check_seed(s) for s in seeds]
-    graphdef, init = compiled_init(model, config)
+    seeds = [int(s) for s in np.asarray(seeds)]
+    graphdef, init = _compiled_init(model, config)
     shapes = nnx.split(nnx.eval_shape(lambda: model(config, rngs=nnx.Rngs(params=0))), nnx.Param)[1]
     size = sum(a.size for a in jax.tree.leaves(shapes))
     require(4 * TRAINING_COPIES * size * len(seeds), type(config).__name__, f"{len(seeds)} x {size:,} parameters")

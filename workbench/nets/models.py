@@ -14,12 +14,24 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from workbench.core import checks
 from workbench.core import parametrizations as P
 from workbench.core.activations import get_activation
 from workbench.core.config import Config, spec
+from workbench.core.declare import Instance, Int, declare
 from workbench.core.fields import ACTIVATION, BASE_WIDTH, DEPTH, PARAMETRIZATION, WIDTH
 from workbench.core.memory import require
+
+__all__ = [
+    "MLP",
+    "TRAINING_COPIES",
+    "MLPConfig",
+    "ModelConfig",
+    "build_mlp",
+    "count_params",
+    "layer_roles",
+    "n_params",
+    "param_roles",
+]
 
 
 class ModelConfig(Config):
@@ -59,6 +71,7 @@ class MLPConfig(ModelConfig):
         return param_roles(self, params)
 
 
+@declare(config=Instance(MLPConfig))
 def layer_roles(config: MLPConfig) -> tuple[str, ...]:
     """Role in the abc table of each weight matrix, first layer to readout."""
     return ("input",) + ("hidden",) * (config.depth - 1) + ("output",)
@@ -116,6 +129,7 @@ class MLP(nnx.Module):
         return (out, {"preacts": preacts, "features": features}) if return_hidden else out
 
 
+@declare(config=Instance(MLPConfig))
 def n_params(config: MLPConfig) -> int:
     """Trainable scalars of the MLP of `config` (weights and biases), without building it."""
     dims = [config.in_dim] + [config.width] * config.depth + [config.out_dim]
@@ -125,10 +139,10 @@ def n_params(config: MLPConfig) -> int:
 TRAINING_COPIES = 6  # float32 copies of the parameters while training: params, grads, two Adam moments, update, init
 
 
+@declare(config=Instance(MLPConfig), seed=Int(0, 2**31 - 1))
 def build_mlp(config: MLPConfig, seed: int = 0) -> MLP:
     """A freshly initialised MLP; the same config and seed give the same weights. Refused before
     allocating when training it would not fit in memory (`workbench.core.memory.require`)."""
-    seed = checks.seed(seed)
     require(
         4 * TRAINING_COPIES * n_params(config),
         "MLPConfig",
@@ -138,6 +152,12 @@ def build_mlp(config: MLPConfig, seed: int = 0) -> MLP:
     return MLP(config, rngs=nnx.Rngs(params=seed))
 
 
+def _example_params() -> nnx.State:
+    """The Param state of the default MLP (the attack suite's base call of `param_roles`)."""
+    return nnx.state(build_mlp(MLPConfig()), nnx.Param)
+
+
+@declare(config=Instance(MLPConfig), params=Instance(nnx.State, example=_example_params))
 def param_roles(config: MLPConfig, params: nnx.State) -> nnx.State:
     """A pytree like an MLP's Param state holding each tensor's role in the abc table."""
     roles = layer_roles(config)
@@ -151,6 +171,7 @@ def param_roles(config: MLPConfig, params: nnx.State) -> nnx.State:
     return jax.tree_util.tree_map_with_path(role, params)
 
 
-def count_params(model: MLP) -> int:
+@declare(model=Instance(nnx.Module, example=lambda: build_mlp(MLPConfig(in_dim=3, width=8, depth=1))))
+def count_params(model: nnx.Module) -> int:
     """Number of trainable scalars."""
     return sum(int(jnp.size(p)) for p in jax.tree_util.tree_leaves(nnx.state(model, nnx.Param)))

@@ -6,20 +6,24 @@ learning rate lr * m^-c; `optax.multi_transform` routes every tensor to the copy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING
 
+import jax
 import optax
 
 from workbench.core import parametrizations as P
+from workbench.core.declare import Choice, Given, Int, Real, declare
 
 if TYPE_CHECKING:
     from flax import nnx
 
+__all__ = ["OPTIMIZERS", "make_optimizer"]
+
 OPTIMIZERS = tuple(P.OPTIMIZER_FAMILY)
 
 
-def base_optimizer(name: str, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0, b2: float = 0.999):
+def _base_optimizer(name: str, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0, b2: float = 0.999):
     """One optax transformation: sgd (L2 weight decay), momentum, adam (L2), adamw (decoupled); b2 is
     Adam's second-moment decay. `lr`, `weight_decay` and `b2` may be traced (see `make_optimizer`),
     so no branch looks at their values."""
@@ -35,6 +39,21 @@ def base_optimizer(name: str, lr: float, *, momentum: float = 0.9, weight_decay:
     raise ValueError(f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
 
 
+@declare(
+    name=Choice(OPTIMIZERS),
+    lr=Real(0.0, 1e4, lo_open=True),  # the ranges of `workbench.nets.engine.TrainConfig`'s fields
+    parametrization=Choice(P.NAMES),
+    width=Int(1, P.MAX_WIDTH),
+    base_width=Int(1, P.MAX_WIDTH),
+    roles=Given(
+        why="a pytree of role names like the parameters, or a function of the parameters returning one; the body "
+        "checks that it is one of the two",
+        example=lambda: lambda params: jax.tree.map(lambda _: "hidden", params),
+    ),
+    momentum=Real(0.0, 0.999),
+    weight_decay=Real(0.0, 100.0),
+    b2=Real(0.0, 0.99999),
+)
 def make_optimizer(
     name: str,
     lr: float,
@@ -51,11 +70,16 @@ def make_optimizer(
 
     lr, weight_decay and b2 are injected hyperparameters (`optax.inject_hyperparams`): they live in the
     optimizer state, so changing them does not recompile a jitted training step."""
+    if not (callable(roles) or isinstance(roles, Mapping)):
+        raise ValueError(
+            "roles: must be a pytree of role names like the parameters (an nnx.State) or a function of the "
+            f"parameters returning one, got {type(roles).__name__}"
+        )
     m = P.width_ratio(width, base_width)
 
     def factory(lr: float, weight_decay: float, b2: float) -> optax.GradientTransformationExtraArgs:
         transforms: dict[Hashable, optax.GradientTransformation] = {  # the key type multi_transform declares
-            role: base_optimizer(
+            role: _base_optimizer(
                 name,
                 lr * P.lr_scale(parametrization, role, m, name),
                 momentum=momentum,

@@ -22,6 +22,8 @@ from workbench.core.config import spec
 from workbench.core.fields import ACTIVATION, WIDTH
 from workbench.nets.models import ModelConfig
 
+__all__ = ["PairMLP", "PairMLPConfig", "XORNet", "XORNetConfig"]
+
 
 @dataclass(frozen=True)
 class PairMLPConfig(ModelConfig):

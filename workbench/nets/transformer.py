@@ -16,6 +16,8 @@ from flax import nnx
 from workbench.core.config import spec
 from workbench.nets.models import ModelConfig
 
+__all__ = ["Transformer", "TransformerConfig"]
+
 
 @dataclass(frozen=True)
 class TransformerConfig(ModelConfig):

@@ -12,10 +12,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from numpy.typing import ArrayLike
 
 from workbench.core.config import spec
+from workbench.core.declare import Array, Instance, Int, declare
 from workbench.data import Dataset
 from workbench.nets.models import ModelConfig
+
+__all__ = ["UFM", "UFMConfig", "build_ufm", "index_dataset"]
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,17 @@ class UFM(nnx.Module):
         return (out, {"features": features}) if return_hidden else out
 
 
+@declare(config=Instance(UFMConfig), seed=Int(0, 2**31 - 1))
 def build_ufm(config: UFMConfig, seed: int = 0) -> UFM:
+    """A freshly initialised UFM; the same config and seed give the same features and layers."""
     return UFM(config, rngs=nnx.Rngs(params=seed))
 
 
-def index_dataset(class_sizes: Sequence[int]) -> Dataset:
+@declare(class_sizes=Array("classes", lo=1, hi=100_000, integer=True))  # UFMConfig's range of n_samples
+def index_dataset(class_sizes: Sequence[int] | ArrayLike) -> Dataset:
     """The UFM's data: inputs are the sample indices 0..N-1, labels in blocks of `class_sizes`;
     the test set is the training set (free features exist only for training samples)."""
+    class_sizes = np.asarray(class_sizes)
     y = np.repeat(np.arange(len(class_sizes)), class_sizes).astype(np.int32)
     x = np.arange(len(y), dtype=np.int32)[:, None]
     return Dataset(x, y, x, y, len(class_sizes))

@@ -1,1 +1,3 @@
 """What a run leaves behind: the run database, exported run files, sweeps on Dask."""
+
+__all__: list[str] = []

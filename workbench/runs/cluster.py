@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from workbench.core.runtime import available_cpus
 
+__all__ = ["CONNECT_TIMEOUT"]  # the clients of runs.sweep.run (its `client` argument), not an API of their own
+
 if TYPE_CHECKING:
     from distributed import Client, Worker
 

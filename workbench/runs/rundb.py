@@ -43,9 +43,12 @@ import numpy as np
 
 from workbench.core import checks
 from workbench.core.config import Config
+from workbench.core.declare import declare
 from workbench.core.experiment import STATUSES, Record
 from workbench.runs.runfile import parse_record
 from workbench.runs.store import record_fields, restore
+
+__all__ = ["RunDB", "RunDBError", "RunDBLocked", "default_path"]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,6 +100,7 @@ def marked_readonly(path: Path) -> bool:
         return False
 
 
+@declare()
 def default_path() -> Path:
     """$WORKBENCH_DB, else runs.sqlite in the user's data folder ($XDG_DATA_HOME/wide-deep-workbench, by default
     ~/.local/share/wide-deep-workbench): one place whatever the working directory, so a notebook, the app and

@@ -18,6 +18,8 @@ from typing import Any
 from workbench.core.experiment import KINDS, STATUSES, UNITS, Record
 from workbench.runs.store import restore
 
+__all__ = ["MAX_RUN_BYTES"]  # runs are read through RunDB.import_run and a panel's Load, which call read_run
+
 MAX_RUN_BYTES = 64 * 2**20  # an exported run is records with arrays: a few MB
 RECORD_KEYS = {f.name for f in dataclasses.fields(Record)} - {"params", "work"}  # work: live progress only
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from workbench.core.experiment import Record
 
+__all__: list[str] = []  # the JSON form of records, read and written by rundb and runfile
+
 
 @overload
 def plain(value: dict) -> dict: ...

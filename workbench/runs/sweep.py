@@ -42,7 +42,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeVar
 
 from workbench.core.config import Config, get_path, leaves
-from workbench.core.experiment import Record
+from workbench.core.declare import Flag, Given, declare
+from workbench.core.experiment import RUN_STOP, Record
 from workbench.runs.cluster import CONNECT_TIMEOUT as CONNECT_TIMEOUT  # re-exported: sweep.CONNECT_TIMEOUT, ...
 from workbench.runs.cluster import ONE_THREAD as ONE_THREAD
 from workbench.runs.cluster import ClusterLike, client_of, slots
@@ -50,6 +51,8 @@ from workbench.runs.cluster import connect as connect
 from workbench.runs.cluster import local_client as local_client
 from workbench.runs.cluster import pin_workers as pin_workers
 from workbench.runs.rundb import RunDB, RunDBLocked, config_hash, decode, encode
+
+__all__ = ["MAX_POINTS", "METRICS", "run"]
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -312,6 +315,17 @@ def _written(write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             wait = min(2 * wait, 5.0)
 
 
+@declare(
+    finite=False,
+    experiment=Given(any_value=True, why="a module or its name: experiment_module checks it", example="teacher_fit"),
+    base_config=Given(any_value=True, none_ok=True, why="checked against the experiment's Config in the body"),
+    grid=Given(any_value=True, none_ok=True, why="grid_configs checks every field and value before any task"),
+    seeds=Given(any_value=True, none_ok=True, why="check_seeds checks them before any task"),
+    zip=Flag(),
+    client=Given(any_value=True, none_ok=True, why="an address, a cluster or a client: cluster.client_of"),
+    db=Given(any_value=True, none_ok=True, why="a RunDB or its path, opened when the first point ends"),
+    stop=RUN_STOP,
+)
 def run(
     experiment: ModuleType | str,
     base_config: Config | None = None,

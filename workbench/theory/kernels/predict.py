@@ -169,6 +169,7 @@ def gradient_flow(
 
 
 @declare(
+    finite=False,  # above lr = 2 n / lambda_max the discrete dynamics diverge: an infinite prediction is the answer
     k_train=Instance(Kernels, example=_train_kernels),
     k_test_train=Instance(Kernels, example=_test_train_kernels),
     y_train=Given(why="targets (n,) or (n, k), checked in the body", example=_targets_example),
