@@ -77,7 +77,9 @@ def main(argv=None):
 
     configs, base, grid, seeds = points(args.quick, args.steps)
     n, tiny_n = len(configs), 64
-    print(f"{n} points ({len(grid['width'])} widths x {len(grid['lr'])} lrs x {len(seeds)} seeds, T = {base.train.steps})")
+    print(
+        f"{n} points ({len(grid['width'])} widths x {len(grid['lr'])} lrs x {len(seeds)} seeds, T = {base.train.steps})"
+    )
     print(f"CPUs available: {available_cpus()}; LocalCluster of {args.workers} processes, 1 thread each")
     tiny = T.Config().replace(width=8, depth=1, steps=1, record_every=1, n_train=32)
     tiny_grid = {"lr": [round(1e-3 * 1.01**k, 10) for k in range(tiny_n)]}

@@ -12,7 +12,7 @@ import sys
 import workbench
 
 ROOT = pathlib.Path(workbench.__path__[0])
-LEVEL = {"core": 0, "data": 1, "runs": 1, "nets": 2, "theory": 3, "experiments": 4, "__main__": 5}
+LEVEL = {"core": 0, "data": 1, "runs": 1, "nets": 2, "theory": 3, "stax": 3.5, "experiments": 4, "__main__": 5}
 
 
 def imported(path: pathlib.Path) -> list[str]:
