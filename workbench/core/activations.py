@@ -17,6 +17,7 @@ quadrature of `fn` there.  Names accepted by `get_activation`:
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -234,6 +235,7 @@ def _evaluate(node: ast.AST, x: Array):
     return ALLOWED_FUNCTIONS[node.func.id](*args)
 
 
+@functools.lru_cache(maxsize=256)  # a sweep builds a config per point: each distinct text is parsed and probed once
 def _parse_expression(text: str) -> Callable[[Array], Array]:
     """Parse a typed expression in `x` into a function, or raise ValueError saying what is allowed."""
     if not isinstance(text, str) or not text.strip():
