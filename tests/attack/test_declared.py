@@ -70,6 +70,14 @@ def _clamp(v: float, lo: float | None, hi: float | None) -> float:
     return min(max(v, -math.inf if lo is None else lo), math.inf if hi is None else hi)
 
 
+def inside_real(arg: D.Real) -> float:
+    """A value strictly inside a real argument's range (0.5 where that is)."""
+    value = _clamp(0.5, arg.lo, arg.hi)
+    if arg.lo_open and arg.lo is not None and value <= arg.lo:
+        value = arg.lo + 1.0 if arg.hi is None else 0.5 * (arg.lo + arg.hi)
+    return value
+
+
 def example(arg: D.Arg, param: inspect.Parameter) -> object:
     """A valid value of one argument: its declared example, its default, or one built from its kind."""
     if arg.example is not None:
@@ -79,7 +87,7 @@ def example(arg: D.Arg, param: inspect.Parameter) -> object:
     if isinstance(arg, D.Int):
         return int(_clamp(2, arg.lo, arg.hi))
     if isinstance(arg, (D.Real, D.Reals)):
-        return _clamp(0.5, arg.lo, arg.hi) + (1e-3 if arg.lo_open and arg.lo == 0.5 else 0.0)
+        return inside_real(arg)
     if isinstance(arg, D.Times):
         return 1.0
     if isinstance(arg, D.Choice):
@@ -112,7 +120,7 @@ def attacks(arg: D.Arg, good: object) -> list[tuple[object, bool | None]]:
         out += [(arg.lo - 1, False)] if arg.lo is not None else []
         out += [(arg.hi + 1, False)] if arg.hi is not None else []
     elif isinstance(arg, (D.Real, D.Reals)):
-        inside = float(_clamp(0.5, arg.lo, arg.hi) + (1e-3 if arg.lo_open and arg.lo == 0.5 else 0.0))
+        inside = float(arg.example() if callable(arg.example) else arg.example or inside_real(arg))
         out += [(inside, True), (np.float32(inside), True), ("1", False), (complex(1, 1), False)]
         out += [(math.nan, False), (-math.inf, False), (10**400, False)]
         out += [(math.inf, False)] if arg.hi is not None or isinstance(arg, D.Real) else []
