@@ -19,8 +19,9 @@ The figure is a bare `matplotlib.figure.Figure` given an ipympl canvas under `pl
 displayed automatically, never registered with pyplot (so panels leak no pyplot figures), and its
 canvas widget sits in the panel's layout. It works with any pyplot backend (no `%matplotlib widget`
 needed). Colours: a white figure face with the Okabe-Ito palette; under a dark JupyterLab or Voila theme the
-canvas is shown with its lightness inverted and its hues kept (`DARK_CSS`, a CSS filter that follows the theme
-as it changes), while exported figures stay white.
+canvas is shown with its lightness inverted and its line colours' hues about kept (`DARK_CSS`, a CSS filter that
+follows the theme as it changes; a diverging colour map's two hues shift, red/blue to brown/green), while exported
+figures stay white.
 `alt` is the figure's text alternative: a caption under the canvas and the Description of exported files.
 """
 
