@@ -9,6 +9,7 @@ import inspect
 import math
 import pkgutil
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,7 +121,8 @@ def attacks(arg: D.Arg, good: object) -> list[tuple[object, bool | None]]:
         out += [(arg.lo - 1, False)] if arg.lo is not None else []
         out += [(arg.hi + 1, False)] if arg.hi is not None else []
     elif isinstance(arg, (D.Real, D.Reals)):
-        inside = float(arg.example() if callable(arg.example) else arg.example or inside_real(arg))
+        given: Any = arg.example() if callable(arg.example) else arg.example
+        inside = float(given if given is not None else inside_real(arg))
         out += [(inside, True), (np.float32(inside), True), ("1", False), (complex(1, 1), False)]
         out += [(math.nan, False), (-math.inf, False), (10**400, False)]
         out += [(math.inf, False)] if arg.hi is not None or isinstance(arg, D.Real) else []
