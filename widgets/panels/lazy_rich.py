@@ -64,7 +64,7 @@ class LazyRichPanel(LivePanel[lazy_rich.Config]):
         for ax in self.live.axes:
             log2_axis(ax, config.widths)
         shown = [self.lines["feature_movement", p] for p in config.parametrizations]  # only what this run trains
-        self.live.axes[0].legend(handles=shown + self.refs[:1], fontsize=7)
+        self.live.axes[0].legend(handles=shown + self.refs[:1], fontsize=7, loc="best")  # placed clear of the lines
 
     def draw(self, record: Record) -> None:
         rows = self.points()
