@@ -43,8 +43,12 @@ __all__ = [
     "OPTIMIZER_FAMILY",
     "ROLES",
     "TABLE",
+    "DEPTH_SCALINGS",
     "Scaling",
+    "branch_multiplier",
     "check_name",
+    "depth_lr_scale",
+    "free_scaling",
     "init_std",
     "lr_scale",
     "multiplier",
@@ -124,3 +128,35 @@ def lr_scale(parametrization: str, role: str, m: float, optimizer: str) -> float
     """Per-role learning-rate factor m^-c for the optimizer's family (SGD-like or Adam-like)."""
     s = TABLE[parametrization][role]
     return m ** -(s.c_sgd if OPTIMIZER_FAMILY[optimizer] == "sgd" else s.c_adam)
+
+
+@declare(parametrization=_PARAMETRIZATION, role=_ROLE)
+def free_scaling(parametrization: str, role: str) -> Scaling:
+    """The row moved to a = 0 along the abc symmetry (TP IV Sec. 3): (a, b, c) -> (0, b + a, c_sgd + 2a, c_adam + a),
+    the same training (exactly under SGD, up to Adam's epsilon) without touching a model's forward pass."""
+    s = TABLE[parametrization][role]
+    return Scaling(0.0, s.b + s.a, s.c_sgd + 2 * s.a, s.c_adam + s.a)
+
+
+# Residual branches multiplied by (L / L0)^-alpha: none, depth-muP (Yang et al. 2023, TP VI, arXiv 2310.02244;
+# Bordelon et al., ICLR 2024) and CompleteP (Dey et al. 2025, arXiv 2505.01618).
+DEPTH_SCALINGS = {"none": 0.0, "sqrt": 0.5, "complete": 1.0}
+_DEPTH_SCALING = Choice(tuple(DEPTH_SCALINGS))
+_DEPTH_RATIO = Real(1.0 / 256, 256.0)  # L / L0 for depths in [1, 256]
+
+
+@declare(depth_scaling=_DEPTH_SCALING, ratio=_DEPTH_RATIO)
+def branch_multiplier(depth_scaling: str, ratio: float) -> float:
+    """Residual-branch multiplier (L / L0)^-alpha of a depth scaling (TP VI Sec. 3; CompleteP Table 1)."""
+    return ratio ** -DEPTH_SCALINGS[depth_scaling]
+
+
+@declare(depth_scaling=_DEPTH_SCALING, ratio=_DEPTH_RATIO, optimizer=Choice(tuple(OPTIMIZER_FAMILY)))
+def depth_lr_scale(depth_scaling: str, ratio: float, optimizer: str) -> float:
+    """Learning-rate factor of the weights inside residual branches: (L / L0)^(2 alpha - 1) under SGD and
+    (L / L0)^(alpha - 1) under Adam for alpha > 0 (TP VI Sec. 3: constant SGD lr and Adam lr / sqrt(L) at
+    alpha = 1/2; CompleteP Table 1: constant Adam lr at alpha = 1); 1 without branch scaling."""
+    alpha = DEPTH_SCALINGS[depth_scaling]
+    if alpha == 0:
+        return 1.0
+    return ratio ** ((2 * alpha - 1) if OPTIMIZER_FAMILY[optimizer] == "sgd" else (alpha - 1))

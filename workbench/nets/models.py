@@ -47,6 +47,10 @@ class ModelConfig(Config):
         """A pytree like `params` holding each tensor's role in the abc table."""
         return jax.tree_util.tree_map(lambda _: "hidden", params)
 
+    def optimizer_options(self, optimizer: str) -> dict[str, Any]:
+        """Further `make_optimizer` arguments (multiplier-free rows, the depth factor of residual branches)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class MLPConfig(ModelConfig):

@@ -1,7 +1,8 @@
 """Optax optimizers whose per-tensor learning rates follow the parametrization table (TP V, Table 3).
 
 Each role (input, hidden, output, bias, output_bias) gets its own copy of the base optimizer with
-learning rate lr * m^-c; `optax.multi_transform` routes every tensor to the copy of its role.
+learning rate lr * m^-c; `optax.multi_transform` routes every tensor to the copy of its role. A tensor inside a
+residual branch is labelled "<role>/branch" and also gets the depth factor (`parametrizations.depth_lr_scale`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import jax
 import optax
 
 from workbench.core import parametrizations as P
-from workbench.core.declare import Choice, Given, Int, Real, declare
+from workbench.core.declare import Choice, Flag, Given, Int, Real, declare
 
 if TYPE_CHECKING:
     from flax import nnx
@@ -53,6 +54,8 @@ def _base_optimizer(name: str, lr: float, *, momentum: float = 0.9, weight_decay
     momentum=Real(0.0, 0.999),
     weight_decay=Real(0.0, 100.0),
     b2=Real(0.0, 0.99999),
+    free=Flag(),
+    depth_factor=Real(1e-6, 1e6),
 )
 def make_optimizer(
     name: str,
@@ -65,28 +68,33 @@ def make_optimizer(
     momentum: float = 0.9,
     weight_decay: float = 0.0,
     b2: float = 0.999,
+    free: bool = False,
+    depth_factor: float = 1.0,
 ) -> optax.GradientTransformationExtraArgs:
     """The optimizer for a model whose tensors carry `roles` (see `models.param_roles`).
 
     lr, weight_decay and b2 are injected hyperparameters (`optax.inject_hyperparams`): they live in the
-    optimizer state, so changing them does not recompile a jitted training step."""
+    optimizer state, so changing them does not recompile a jitted training step. `free`: the multiplier-free
+    rows (`parametrizations.free_scaling`), for models whose forward pass the table does not touch."""
     if not (callable(roles) or isinstance(roles, Mapping)):
         raise ValueError(
             "roles: must be a pytree of role names like the parameters (an nnx.State) or a function of the "
             f"parameters returning one, got {type(roles).__name__}"
         )
     m = P.width_ratio(width, base_width)
+    family = P.OPTIMIZER_FAMILY[name]
+
+    def scale(role: str) -> float:
+        if not free:
+            return P.lr_scale(parametrization, role, m, name)
+        row = P.free_scaling(parametrization, role)
+        return m ** -(row.c_sgd if family == "sgd" else row.c_adam)
 
     def factory(lr: float, weight_decay: float, b2: float) -> optax.GradientTransformationExtraArgs:
         transforms: dict[Hashable, optax.GradientTransformation] = {  # the key type multi_transform declares
-            role: _base_optimizer(
-                name,
-                lr * P.lr_scale(parametrization, role, m, name),
-                momentum=momentum,
-                weight_decay=weight_decay,
-                b2=b2,
-            )
+            label: _base_optimizer(name, lr * scale(role) * factor, momentum=momentum, weight_decay=weight_decay, b2=b2)
             for role in P.ROLES
+            for label, factor in ((role, 1.0), (f"{role}/branch", depth_factor))
         }
         return optax.multi_transform(transforms, roles)
 

@@ -1,0 +1,154 @@
+"""Your own data as a `Dataset` for every training experiment: arrays, `.npz` and `.csv` files, scikit-learn's
+bundled sets and the workbench's own, checked before anything trains (shapes, dtypes, NaN / inf, label range,
+empty or constant inputs) and refused when it would not fit in memory.
+
+A source is named by text so that configs, share codes and sweeps can carry it: 'digits', 'modular:<p>',
+'sklearn:<iris|wine|breast_cancer|digits|diabetes>', a path ending in .npz (arrays x, y, or x_train, y_train,
+x_test, y_test) or .csv (the last column is the label or target), or a name given to arrays with `register`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from workbench.core import checks
+from workbench.core.declare import Given, Int, Real, Text, declare
+from workbench.core.memory import require
+from workbench.data import Dataset, digits, modular
+
+__all__ = ["SKLEARN", "from_arrays", "load", "register"]
+
+SKLEARN = ("iris", "wine", "breast_cancer", "digits", "diabetes")  # bundled with scikit-learn (no download)
+DEVICE_COPIES = 3  # float32 copies of the inputs while training (host, device, one batch or gradient buffer)
+_REGISTRY: dict[str, Dataset] = {}
+_FRACTION = Real(0.0, 1.0, lo_open=True)
+_SEED = Int(0, 2**31 - 1)
+
+
+def _features(x: Any) -> np.ndarray:
+    """Inputs as a (N, d) array (images and sequences flattened) of finite reals, not all equal; refused before
+    any pass over them when they would not fit in memory."""
+    if isinstance(x, np.ndarray):
+        require(DEVICE_COPIES * 4 * x.size, "x", f"{x.shape[0]:,} points x {x.size // max(x.shape[0], 1):,} features")
+    x = checks.array("x", x, ndim=(1, 2, 3, 4))
+    x = np.asarray(x)
+    x = x.reshape(len(x), -1) if x.ndim > 1 else x[:, None]
+    if x.shape[0] < 2:
+        raise ValueError(f"x: needs at least 2 points, got {x.shape[0]}")
+    if np.all(x == x[:1]):
+        raise ValueError("x: every input is the same; there is nothing to learn")
+    return x
+
+
+def _checked(x: Any, y: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(x, y, n_classes) checked: integer labels make a classification set (`n_classes` 0: one more than the
+    largest label), real targets a regression one; inputs keep an integer dtype (token ids)."""
+    x = _features(x)
+    y = checks.array("y", y, ndim=(1, 2)) if np.asarray(y).dtype.kind == "f" else np.asarray(y)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y: needs one label or target per point ({x.shape[0]}), got {y.shape[0]}")
+    if y.dtype.kind in "iub":
+        n_classes = n_classes or int(y.max()) + 1
+        y = checks.labels("y", y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y, x.shape[0], n_classes)
+        if n_classes < 2:
+            raise ValueError("y: a classification set needs at least 2 classes")
+    elif n_classes:
+        raise ValueError(f"y: n_classes = {n_classes} needs integer labels, got dtype {y.dtype}")
+    else:
+        y = (y[:, None] if y.ndim == 1 else y).astype(np.float32)
+    return (x if x.dtype.kind in "iu" else x.astype(np.float32)), y, n_classes
+
+
+@declare(
+    x=Given(why="an array of inputs (N, ...); checked in the body", example=lambda: np.eye(4)),
+    y=Given(why="labels (N,) or targets (N, k); checked in the body", example=lambda: np.arange(4) % 2),
+    n_classes=Int(0, 100_000),
+    test_fraction=_FRACTION,
+    seed=_SEED,
+)
+def from_arrays(x: Any, y: Any, n_classes: int = 0, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """A seeded train/test split of checked (x, y) (`_checked`)."""
+    x, y, n_classes = _checked(x, y, n_classes)
+    n_test = int(round(test_fraction * len(x)))
+    if not 1 <= n_test < len(x):
+        raise ValueError(f"test_fraction: {test_fraction} of {len(x)} points leaves no train or no test points")
+    order = np.random.default_rng(seed).permutation(len(x))
+    tr, te = order[n_test:], order[:n_test]
+    return Dataset(x[tr], y[tr], x[te], y[te], n_classes)
+
+
+def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
+    import sklearn.datasets as sets
+
+    x, y = getattr(sets, f"load_{name}")(return_X_y=True)
+    x = np.asarray(x, np.float64)
+    x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)  # standardised features
+    return x, np.asarray(y) if name != "diabetes" else np.asarray(y, np.float64) / np.std(y)
+
+
+def _file(path: str) -> tuple[Any, Any] | Dataset:
+    if not os.path.isfile(path):
+        raise ValueError(f"data: no file {path!r}")
+    require(DEVICE_COPIES * os.path.getsize(path), "data", f"the file {path!r}")
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            if {"x_train", "y_train", "x_test", "y_test"} <= keys:  # the user's own split
+                x_tr, y_tr, c_tr = _checked(f["x_train"], f["y_train"], 0)
+                x_te, y_te, c_te = _checked(f["x_test"], f["y_test"], max(c_tr, 0) if c_tr else 0)
+                return Dataset(x_tr, y_tr, x_te, y_te, max(c_tr, c_te))
+            if not {"x", "y"} <= keys:
+                raise ValueError(
+                    f"data: {path!r} must hold arrays x and y (or x_train, y_train, x_test, y_test), has {sorted(keys)}"
+                )
+            return f["x"], f["y"]
+    try:
+        table = np.loadtxt(path, delimiter=",", ndmin=2)
+    except ValueError:
+        table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)  # a header row
+    if table.shape[1] < 2:
+        raise ValueError(f"data: {path!r} needs at least one feature column and a label column")
+    labels = table[:, -1]
+    y = labels.astype(np.int64) if np.all(labels == np.round(labels)) and len(np.unique(labels)) <= 100 else labels
+    return table[:, :-1], y
+
+
+@declare(source=Text(max_len=300), test_fraction=_FRACTION, seed=_SEED)
+def load(source: str, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """The Dataset a source names, checked by `from_arrays`."""
+    if source in _REGISTRY:
+        return _REGISTRY[source]
+    if source == "digits":
+        return digits(test_fraction, seed)
+    kind, _, arg = source.partition(":")
+    if kind == "modular":
+        if not arg.isdigit():
+            raise ValueError(f"data: 'modular:<p>' needs an integer modulus p, got {source!r}")
+        return modular(int(arg), "+", 1 - test_fraction, seed)
+    if kind == "sklearn":
+        if arg not in SKLEARN:
+            raise ValueError(f"data: scikit-learn's bundled sets are {', '.join(SKLEARN)}, got {arg!r}")
+        return from_arrays(*_sklearn(arg), test_fraction=test_fraction, seed=seed)
+    if source.endswith((".npz", ".csv")):
+        found = _file(source)
+        return found if isinstance(found, Dataset) else from_arrays(*found, test_fraction=test_fraction, seed=seed)
+    raise ValueError(
+        f"data: {source!r} is not 'digits', 'modular:<p>', 'sklearn:<name>', a .npz or .csv path or a registered name"
+    )
+
+
+@declare(
+    name=Text(max_len=300),
+    x=Given(why="an array of inputs; checked by from_arrays", example=lambda: np.eye(4)),
+    y=Given(why="labels or targets; checked by from_arrays", example=lambda: np.arange(4) % 2),
+    n_classes=Int(0, 100_000),
+)
+def register(name: str, x: Any, y: Any, n_classes: int = 0) -> str:
+    """Check arrays and make them a source called `name` in this process (a sweep on Dask workers needs a file)."""
+    if not name or ":" in name or name == "digits" or name.endswith((".npz", ".csv")):
+        raise ValueError(f"name: must be non-empty, without ':' and not a file name or 'digits', got {name!r}")
+    _REGISTRY[name] = from_arrays(x, y, n_classes)
+    return name
