@@ -7,6 +7,13 @@
     python -m workbench runs export OUT.csv|OUT.parquet [--experiment NAME] [--sweep ID] [--db PATH]
     python -m workbench runs export-run RUN_ID OUT.json [--db PATH]
     python -m workbench runs import RUN.json [--experiment NAME] [--db PATH]
+    python -m workbench runs fit [--sweep ID] [--metric NAME] [--axis FIELD] [--resamples N] [--level P]
+                                 [--guess L] [--db PATH]
+    python -m workbench runs fits [--sweep ID] [--db PATH]
+
+`runs fit` fits L(n) = a n^-alpha + c to a metric of a sweep's runs (default: the newest sweep, test_loss, the grid's
+one field) with bootstrap intervals and Hestness et al.'s three regions, prints it and stores it with the sweep;
+`runs fits` lists the stored fits.
 
 A sweep spec (TOML):
 
@@ -39,7 +46,7 @@ from typing import Any
 from workbench.core.experiment import Record, progress_text
 
 SPEC_KEYS = ("experiment", "seeds", "zip", "base", "grid")
-READING = ("list", "sweeps", "export", "export-run")  # actions that open the database read-only
+READING = ("list", "sweeps", "export", "export-run", "fits")  # actions that open the database read-only
 
 
 def spec_arguments(spec: object) -> dict[str, Any]:
@@ -166,6 +173,19 @@ def runs_command(args: argparse.Namespace) -> int:
         out = Path(_arg(args, 1, "OUT.json"))
         out.write_text(json.dumps(db.export_run(int(text)), allow_nan=False))
         print(out)
+    elif args.action == "fit":
+        from workbench.runs.scaling import fit_sweep, summary
+
+        kwargs = dict(metric=args.metric, axis=args.axis, level=args.level, resamples=args.resamples, guess=args.guess)
+        fit, points = fit_sweep(db, args.sweep, **kwargs)
+        print(summary(fit, points))
+        print(f"stored with sweep {points.sweep_id} in {db.path}")
+    elif args.action == "fits":
+        for f in db.fits(args.sweep):
+            fit, (lo, hi) = f["fit"], f["fit"]["intervals"]["alpha"]
+            law = f"a={fit['a']:.4g} alpha={fit['alpha']:.4g} [{lo:.4g}, {hi:.4g}] c={fit['c']:.4g}"
+            print(f"{f['sweep_id']:>4}  {f['metric']} against {f['axis']}: {law}  ({len(fit['runs'])} runs, "
+                  f"{_when(f['created'])})")  # fmt: skip
     elif args.action == "import":
         run_id, skipped = db.import_run(_arg(args, 0, "RUN.json"), experiment=args.experiment)
         said = (
@@ -191,13 +211,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--db", help="run database (default: $WORKBENCH_DB or ~/.local/share/wide-deep-workbench/runs.sqlite)"
     )
-    r = sub.add_parser("runs", help="list, export or import runs of the run database")
-    r.add_argument("action", nargs="?", default="list", choices=("list", "sweeps", "export", "export-run", "import"))
+    r = sub.add_parser("runs", help="list, export, import or fit runs of the run database")
+    actions = ("list", "sweeps", "export", "export-run", "import", "fit", "fits")
+    r.add_argument("action", nargs="?", default="list", choices=actions)
     r.add_argument("paths", nargs="*", help="export: OUT; export-run: RUN_ID OUT; import: FILE")
     r.add_argument("--experiment")
     r.add_argument("--sweep", type=int)
     r.add_argument("--limit", type=int, default=50)
     r.add_argument("--db")
+    r.add_argument("--metric", default="test_loss", help="fit: the metric (default: test_loss)")
+    r.add_argument("--axis", help="fit: the config field, e.g. n_train or width (default: the grid's one field)")
+    r.add_argument("--resamples", type=int, default=1000, help="fit: bootstrap resamples (default: 1000)")
+    r.add_argument("--level", type=float, default=0.95, help="fit: confidence level of the intervals (default: 0.95)")
+    r.add_argument("--guess", type=float, help="fit: best-guess error bounding the small-data region")
     return p
 
 

@@ -8,11 +8,13 @@ is lost when a kernel restarts and a sweep resumes where it stopped.
     db.export("runs.csv") / db.export("runs.parquet")  # Parquet needs pyarrow (the 'parquet' extra)
 
 Tables: `runs` (experiment, config JSON, config hash, seed, status, timestamps, workbench and JAX versions,
-host), `records` (progress, status, kind and metrics JSON of each record), `sweeps` (grid, seeds) and
-`sweep_runs` (membership). A run is written with its records in one transaction, so a reader never sees
-half of it; a full disk rolls the transaction back and earlier runs stay intact. The schema version is
-SQLite's `user_version`; `MIGRATIONS[v]` upgrades version v to v + 1. No pickle: metrics are JSON in which a
-non-finite float is tagged ({"$float": "nan"}), so a string "nan" stays a string.
+host), `records` (progress, status, kind and metrics JSON of each record), `sweeps` (grid, seeds),
+`sweep_runs` (membership) and `fits` (scaling-law fits of a sweep's metric against a field, `runs.scaling`).
+A run is written with its records in one transaction, so a reader never sees half of it; a full disk rolls the
+transaction back and earlier runs stay intact. The schema version is SQLite's `user_version`; `MIGRATIONS[v]`
+upgrades version v to v + 1 (a read-only file of an older schema is read as it is: a table it lacks reads as
+empty). No pickle: metrics are JSON in which a non-finite float is tagged ({"$float": "nan"}), so a string "nan"
+stays a string.
 
 A run's JSON is encoded before the write lock is taken; a write that waits past `TIMEOUT` raises `RunDBLocked`
 (a sweep tries it again). A file or folder that is read-only (or a 0444 file) is opened read-only, and immutable
@@ -71,6 +73,11 @@ MIGRATIONS = (
         """CREATE TABLE sweep_runs (
             sweep_id INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,
             run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE, PRIMARY KEY (sweep_id, run_id))""",
+    ),
+    (  # 2: scaling-law fits stored with their sweep (workbench.runs.scaling)
+        """CREATE TABLE fits (
+            sweep_id INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE, metric TEXT NOT NULL,
+            axis TEXT NOT NULL, fit TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (sweep_id, metric, axis))""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -227,6 +234,7 @@ class RunDB:
         self._lock = threading.RLock()
         self.skipped: list[str] = []  # rows the last `runs` call could not read, and why
         self.already = False  # whether the last `import_run` found the run already there
+        self.schema = SCHEMA_VERSION  # the file's schema (lower for a read-only file of an older schema)
         if self.path.is_dir():
             raise RunDBError(f"runs database {self.path}: is a folder; give a file path")
         self._marked = self.path.exists() and (marked_readonly(self.path) or marked_readonly(self.path.parent))
@@ -307,6 +315,9 @@ class RunDB:
             )
         if version == SCHEMA_VERSION:
             return
+        if self.readonly and version >= 1:  # every later migration only adds tables: read it as it is
+            self.schema = version
+            return
         if self.readonly:
             raise RunDBError(f"runs database {self.path}: read-only at schema {version}, needs {SCHEMA_VERSION}")
         try:
@@ -374,6 +385,18 @@ class RunDB:
             )  # fmt: skip
             return conn.execute("SELECT id FROM sweeps WHERE key = ?", (key,)).fetchone()[0]
 
+    def save_fit(self, sweep_id: int, metric: str, axis: str, fit: dict) -> None:
+        """Store a scaling-law fit of a sweep's `metric` against its field `axis` (JSON), replacing an earlier fit of
+        the same three."""
+        text = json.dumps(encode(fit), sort_keys=True, allow_nan=False)  # encoded before the write lock
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)).fetchone() is None:
+                raise ValueError(f"sweep_id: no sweep {sweep_id} in {self.path}")
+            conn.execute(
+                "INSERT OR REPLACE INTO fits (sweep_id, metric, axis, fit, created) VALUES (?, ?, ?, ?, ?)",
+                (sweep_id, metric, axis, text, time.time()),
+            )
+
     def delete(self, run_id: int) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -430,6 +453,19 @@ class RunDB:
             rows = [dict(r) for r in conn.execute(sql + "GROUP BY s.id ORDER BY s.id DESC")]
         for row in rows:
             row.update({k: json.loads(row[k]) for k in ("base_config", "grid", "seeds")})
+        return rows
+
+    def fits(self, sweep_id: int | None = None) -> list[dict]:
+        """Stored scaling-law fits, newest first: sweep_id, metric, axis, created and the fit (dict); none in a
+        read-only file of schema 1, which has no fits table."""
+        if self.schema < 2:
+            return []
+        sql = "SELECT * FROM fits" + (" WHERE sweep_id = ?" if sweep_id is not None else "") + " ORDER BY created DESC"
+        with self._transaction(write=False) as conn:
+            conn.row_factory = sqlite3.Row
+            rows = [dict(r) for r in conn.execute(sql, () if sweep_id is None else (sweep_id,))]
+        for row in rows:
+            row["fit"] = decode(json.loads(row["fit"]), arrays=False)
         return rows
 
     def records(self, run_id: int) -> list[Record]:
