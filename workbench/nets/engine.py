@@ -60,6 +60,7 @@ __all__ = [
     "CHUNK_SECONDS",
     "LOSSES",
     "ConfiguredModule",
+    "Objective",
     "Observer",
     "Program",
     "TrainConfig",
@@ -78,6 +79,7 @@ GROWTH = 8  # a chunk is at most this many times longer than the one before it
 COMPILED = 16  # compiled programs kept per kind: each holds 5-20 MB of machine code (notebook 02 on a 2 GB Binder)
 
 Observer = Callable[[nnx.GraphDef, nnx.State, nnx.State, jax.Array], Any]
+Objective = Callable[[nnx.GraphDef, nnx.State, jax.Array, jax.Array], jax.Array]
 Params = Any  # a model's Param state (an nnx.State) or any pytree of arrays
 OptState = Any  # an optax state: a pytree whose structure depends on the optimizer
 Index = int | np.ndarray  # one run, or a block of runs
@@ -233,11 +235,27 @@ def _optimizer_for(
         momentum=config.momentum,
         weight_decay=config.weight_decay,
         b2=config.beta2,
+        **model_config.optimizer_options(config.optimizer),
     )
     if trained is None:
         return tx
-    frozen = lambda params: jax.tree.map(lambda role: role not in trained, model_config.param_labels(params))
+    frozen = lambda params: jax.tree.map(
+        lambda label: label.split("/")[0] not in trained, model_config.param_labels(params)
+    )
     return optax.chain(tx, optax.masked(optax.set_to_zero(), frozen))
+
+
+def _split_trained(params: Params) -> tuple[Params, Params]:
+    """(the nnx.Param entries of a model's state, its other variables): only the first are differentiated and
+    updated; the others (fixed buffers, e.g. the projection of `workbench.nets.subspace`) ride along unchanged."""
+    if isinstance(params, nnx.State):
+        trained, fixed = nnx.split_state(params, nnx.Param, ...)
+        return trained, fixed
+    return params, None
+
+
+def _merged(trained: Params, fixed: Params) -> Params:
+    return trained if fixed is None else nnx.merge_state(trained, fixed)
 
 
 @dataclass(frozen=True)
@@ -252,6 +270,7 @@ class Program:
     batch_size: int = 0  # 0: full batch
     trained: tuple[str, ...] | None = None  # roles that train (None: all)
     observe: Observer | None = None  # a module-level function, so that the program can be cached
+    objective: Objective | None = None  # a module-level loss (graphdef, params, x, y) -> scalar replacing `loss`
 
     def __post_init__(self):
         """Refuse, when the program is made (never in its compiled step), what would not train as asked: the
@@ -264,6 +283,8 @@ class Program:
         _check_trained(self.trained)
         if self.observe is not None and not callable(self.observe):
             raise ValueError(f"observe: must be a function or None, got {type(self.observe).__name__}")
+        if self.objective is not None and not callable(self.objective):
+            raise ValueError(f"objective: must be a function or None, got {type(self.objective).__name__}")
 
     @functools.cached_property
     def tx(self) -> optax.GradientTransformation:
@@ -272,13 +293,17 @@ class Program:
     def step(
         self, params: Params, opt_state: OptState, key: jax.Array, t: jax.Array, x: jax.Array, y: jax.Array
     ) -> tuple[Params, OptState, jax.Array]:
-        """Optimizer step t: (params, opt_state, loss before the step); the engine's one parameter update."""
+        """Optimizer step t: (params, opt_state, loss before the step); the engine's one parameter update. Only
+        the nnx.Param entries of a model's state train (`_split_trained`)."""
         if self.batch_size:
             idx = jax.random.randint(jax.random.fold_in(key, t), (self.batch_size,), 0, x.shape[0])
             x, y = x[idx], y[idx]
-        value, g = jax.value_and_grad(_model_loss, argnums=1)(self.graphdef, params, x, y, self.loss)
-        updates, opt_state = self.tx.update(g, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
+        trained, fixed = _split_trained(params)
+        objective = self.objective or functools.partial(_model_loss, loss=self.loss)
+        loss = lambda p: objective(self.graphdef, _merged(p, fixed), x, y)
+        value, g = jax.value_and_grad(loss)(trained)
+        updates, opt_state = self.tx.update(g, opt_state, trained)
+        return _merged(optax.apply_updates(trained, updates), fixed), opt_state, value
 
     def observed(self, params: Params, params0: Params, x: jax.Array) -> Any:
         """The observer's pytree at `params` (empty without an observer)."""
@@ -413,14 +438,14 @@ def train(
         raise ValueError(f"model: needs its ModelConfig as model.config (as MLP has), got a {type(model).__name__}")
     check_training(model.config, data, config.loss)
     stop = stop or threading.Event()
-    graphdef, params = nnx.split(model, nnx.Param)
+    graphdef, params = nnx.split(model)  # every variable: the nnx.Param ones train (`Program.step`)
     params0, rest = params, nnx.state(model, nnx.Not(nnx.Param))
     x_tr, x_te = jnp.asarray(data.x_train), jnp.asarray(data.x_test)
     if config.batch_size > x_tr.shape[0]:
         raise ValueError(f"batch_size: must be in [0, {x_tr.shape[0]}] (0 = full batch), got {config.batch_size}")
     program = Program(graphdef, model.config, config.optimizer, config.momentum, config.loss, config.batch_size)
     program = dataclasses.replace(program, observe=observe) if observe else program
-    opt_state = _optimizer_for(model.config, config).init(params)
+    opt_state = _optimizer_for(model.config, config).init(_split_trained(params)[0])
     y_tr, y_te = _targets(data, data.y_train, config.loss), _targets(data, data.y_test, config.loss)
     lab_tr, lab_te = jnp.asarray(data.y_train), jnp.asarray(data.y_test)
     evaluate = _compiled_eval(program, data.n_classes)
@@ -507,7 +532,9 @@ def _compiled_runs(program: Program, steps: int, names: tuple[str, ...], batched
 
     def init(params0: Params, values: tuple, x: jax.Array, y: jax.Array, s: Index, r: Index) -> tuple:
         params0, x, y = (_take(t, s) for t in (params0, x, y))
-        opt_state = _with_hyper(program.tx.init(params0), dict(zip(names, _take(values, r), strict=True)))
+        opt_state = _with_hyper(
+            program.tx.init(_split_trained(params0)[0]), dict(zip(names, _take(values, r), strict=True))
+        )
         first = program.observed(params0, params0, x)
         seen = jax.tree.map(lambda a: jnp.zeros((steps + 1,) + a.shape, a.dtype).at[0].set(a), first)
         return params0, opt_state, jnp.zeros((steps,), jnp.float32), seen, params0, x, y
