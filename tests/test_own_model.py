@@ -15,6 +15,12 @@ from workbench.experiments import model_lab as M
 from workbench.nets import own
 from workbench.nets.engine import TrainConfig, optimizer_for
 
+
+def configured(model, **settings):
+    """The OwnConfig of a factory with its roles inferred."""
+    return own.configure(own.OwnConfig(model=model, **settings))
+
+
 ROLES = {  # hand-written: Flax layout (..., fan_in, fan_out); growing fan_out only = input, both = hidden, ...
     "zoo:cnn": {
         "conv1/kernel": "input",
@@ -48,7 +54,7 @@ ROLES = {  # hand-written: Flax layout (..., fan_in, fan_out); growing fan_out o
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_roles_of_the_zoo_match_the_hand_written_table(name):
     depth = 0 if name == "zoo:cnn" else 2
-    config = own.configure(name, width=32, base_width=16, depth=depth, inputs=64, outputs=10)
+    config = configured(name, width=32, base_width=16, depth=depth, inputs=64, outputs=10)
     assert dict(entry.split("=") for entry in config.roles.split(";")) == ROLES[name]
 
 
@@ -94,7 +100,7 @@ def test_unknown_models_and_depth_without_branch_are_refused():
     with pytest.raises(ValueError, match="model: cannot import"):
         own.factory("no_such_package.mod:make")
     with pytest.raises(ValueError, match="depth: the factory 'zoo:cnn' must take 'depth' and 'branch'"):
-        own.configure("zoo:cnn", depth=4)
+        configured("zoo:cnn", depth=4)
 
 
 def _one_sgd_step(config):
@@ -112,21 +118,21 @@ def test_sgd_learning_rates_follow_tp5_table3_and_depth_mup():
     """muP under SGD (TP V Table 3): input and biases x m, hidden x 1, readout / m; m = 4. Depth-muP (TP VI):
     SGD rates do not change with depth; CompleteP's alpha = 1 makes them x L/L0 (the same derivation)."""
     base = dict(width=64, base_width=16, inputs=4, outputs=2)
-    lr = _one_sgd_step(own.configure("zoo:resmlp", parametrization="mup", depth=2, **base))
+    lr = _one_sgd_step(configured("zoo:resmlp", parametrization="mup", depth=2, **base))
     assert lr["embed/kernel"] == pytest.approx(4) and lr["embed/bias"] == pytest.approx(4)
     assert lr["blocks/0/kernel"] == pytest.approx(1) and lr["readout/kernel"] == pytest.approx(0.25)
     assert lr["readout/bias"] == pytest.approx(1)
-    sqrt = _one_sgd_step(own.configure("zoo:resmlp", depth=8, depth_scaling="sqrt", **base))
-    complete = _one_sgd_step(own.configure("zoo:resmlp", depth=8, depth_scaling="complete", **base))
+    sqrt = _one_sgd_step(configured("zoo:resmlp", depth=8, depth_scaling="sqrt", **base))
+    complete = _one_sgd_step(configured("zoo:resmlp", depth=8, depth_scaling="complete", **base))
     assert sqrt["blocks/7/kernel"] == pytest.approx(1) and complete["blocks/7/kernel"] == pytest.approx(4)
     assert complete["embed/kernel"] == pytest.approx(4)  # outside the branches: no depth factor
-    ntk = _one_sgd_step(own.configure("zoo:resmlp", parametrization="ntk", depth=2, **base))
+    ntk = _one_sgd_step(configured("zoo:resmlp", parametrization="ntk", depth=2, **base))
     assert ntk["blocks/0/kernel"] == pytest.approx(0.25) and ntk["embed/kernel"] == pytest.approx(1)
 
 
 def test_mup_rescales_only_the_readout_init():
     """Relative to the factory's own (SP) init, muP divides the readout by sqrt(m) (init std 1/fan_in)."""
-    config = own.configure("zoo:resmlp", width=256, base_width=16, depth=2, inputs=4, outputs=2)
+    config = configured("zoo:resmlp", width=256, base_width=16, depth=2, inputs=4, outputs=2)
     mine = nnx.state(own.Own(config, rngs=nnx.Rngs(params=0)), nnx.Param)
     theirs = nnx.state(own.factory("zoo:resmlp")(256, nnx.Rngs(params=0), in_dim=4, out_dim=2, depth=2), nnx.Param)
     ratio = lambda path: float(jnp.std(mine["net"][path]["kernel"][...]) / jnp.std(theirs[path]["kernel"][...]))
@@ -220,6 +226,4 @@ def test_registered_arrays_and_factories_drive_the_lab():
     _, summary = _summary(M.Config(model="mine", data="mine", widths=(16, 64), base_width=16, seeds=1))
     assert summary["modules"].split(",")[0] == "output" and np.all(np.isfinite(summary["slopes"]))
     tx = optax.sgd(1.0)  # the optimizer is one optax transformation: it composes with the user's own
-    assert isinstance(
-        optax.chain(tx, optimizer_for(own.configure("mine"), TrainConfig())), optax.GradientTransformation
-    )
+    assert isinstance(optax.chain(tx, optimizer_for(configured("mine"), TrainConfig())), optax.GradientTransformation)

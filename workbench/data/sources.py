@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core import checks
-from workbench.core.declare import Given, Int, Real, Text, declare
+from workbench.core.declare import Given, Int, Real, declare
 from workbench.core.memory import require
 from workbench.data import Dataset, digits, modular
 
@@ -47,7 +47,11 @@ def _checked(x: Any, y: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray, in
     """(x, y, n_classes) checked: integer labels make a classification set (`n_classes` 0: one more than the
     largest label), real targets a regression one; inputs keep an integer dtype (token ids)."""
     x = _features(x)
-    y = checks.array("y", y, ndim=(1, 2)) if np.asarray(y).dtype.kind == "f" else np.asarray(y)
+    try:
+        kind = np.asarray(y).dtype.kind
+    except ValueError:  # ragged
+        kind = "O"
+    y = np.asarray(checks.array("y", y, ndim=(1, 2), integer_valued=kind in "iub"))
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"y: needs one label or target per point ({x.shape[0]}), got {y.shape[0]}")
     if y.dtype.kind in "iub":
@@ -116,9 +120,13 @@ def _file(path: str) -> tuple[Any, Any] | Dataset:
     return table[:, :-1], y
 
 
-@declare(source=Text(max_len=300), test_fraction=_FRACTION, seed=_SEED)
+@declare(
+    source=Given(why="a source name: checked in the body", example="sklearn:iris"), test_fraction=_FRACTION, seed=_SEED
+)
 def load(source: str, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """The Dataset a source names, checked by `from_arrays`."""
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"data: must be a source name (see workbench.data.sources), got {source!r:.80}")
     if source in _REGISTRY:
         return _REGISTRY[source]
     if source == "digits":
@@ -141,14 +149,14 @@ def load(source: str, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
 
 
 @declare(
-    name=Text(max_len=300),
+    name=Given(why="a name: checked in the body", example="mine"),
     x=Given(why="an array of inputs; checked by from_arrays", example=lambda: np.eye(4)),
     y=Given(why="labels or targets; checked by from_arrays", example=lambda: np.arange(4) % 2),
     n_classes=Int(0, 100_000),
 )
 def register(name: str, x: Any, y: Any, n_classes: int = 0) -> str:
     """Check arrays and make them a source called `name` in this process (a sweep on Dask workers needs a file)."""
-    if not name or ":" in name or name == "digits" or name.endswith((".npz", ".csv")):
+    if not isinstance(name, str) or not name or ":" in name or name == "digits" or name.endswith((".npz", ".csv")):
         raise ValueError(f"name: must be non-empty, without ':' and not a file name or 'digits', got {name!r}")
     _REGISTRY[name] = from_arrays(x, y, n_classes)
     return name

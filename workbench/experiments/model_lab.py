@@ -7,7 +7,7 @@ rate transfer across width or depth, and lazy vs rich (empirical NTK change, fea
 - lr_transfer (TP V, Fig. 1; with depth, TP VI Fig. 1 and Bordelon et al. ICLR 2024 Fig. 1): the training loss
   after `steps` steps on a grid of learning rates train.lr x 2^k, for every width (or depth, when several are
   given), and the best one; `shift` = its move from the first to the last, in grid steps (factors of 2).
-- lazy_rich (Chizat, Oyallon & Bach 2019; TP IV): for each parametrization of `compare`, the relative change
+- lazy_rich (Chizat, Oyallon & Bach 2019; TP IV): under `compare` and under `parametrization`, the relative change
   ||K_T - K_0||_F / ||K_0||_F of the empirical NTK on `probe` points and of every module's output, per width.
 """
 
@@ -49,8 +49,8 @@ class Config(_Config):
     model: str = spec("zoo:resmlp", doc="registered name, 'zoo:cnn|transformer|resmlp' or 'package.module:function'")
     data: str = spec("sklearn:wine", doc="'digits', 'modular:<p>', 'sklearn:<name>', a .npz/.csv path or a name")
     parametrization: str = PARAMETRIZATION("mup", doc="abc-parametrization (multiplier-free form)")
-    widths: tuple[int, ...] = WIDTH((64, 128, 256, 512), doc="widths to compare")
-    base_width: int = BASE_WIDTH(64)
+    widths: tuple[int, ...] = WIDTH((32, 64, 128, 256), doc="widths to compare")
+    base_width: int = BASE_WIDTH(32)
     depths: tuple[int, ...] = spec((0,), lo=0, hi=256, doc="depths (0: the factory's own); several: depth is swept")
     base_depth: int = spec(2, lo=1, hi=256, doc="depth L0 at which every depth scaling is the plain network")
     depth_scaling: str = spec("none", choices=tuple(P.DEPTH_SCALINGS), doc="residual branches x (L/L0)^-alpha")
@@ -61,10 +61,10 @@ class Config(_Config):
         doc="training (full batch of n_samples; lr_transfer: the centre of the grid)",
     )
     n_lrs: int = spec(7, lo=2, hi=32, doc="learning rates train.lr x 2^k of lr_transfer, centred")
-    compare: tuple[str, ...] = spec(("ntk", "mup"), choices=P.NAMES, doc="parametrizations of lazy_rich")
+    compare: str = spec("ntk", choices=P.NAMES, doc="lazy_rich: the parametrization compared with `parametrization`")
     probe: int = spec(32, lo=2, hi=512, doc="points of the empirical NTK (lazy_rich)")
     seeds: int = SEEDS(2, doc="seeds averaged")
-    n_samples: int = spec(256, lo=2, hi=100_000, log=True, doc="training points (full batch)")
+    n_samples: int = spec(128, lo=2, hi=100_000, log=True, doc="training points (full batch)")
 
     def validate(self) -> None:
         own.factory(self.model)  # an unknown model is refused by name
@@ -79,6 +79,11 @@ class Config(_Config):
     def axis(self) -> str:
         """'depth' when several depths are given, else 'width'."""
         return "depth" if len(self.depths) > 1 else "width"
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """The two parametrizations lazy_rich compares: `compare`, then `parametrization`."""
+        return self.compare, self.parametrization
 
     @property
     def log2_lrs(self) -> np.ndarray:
@@ -96,7 +101,7 @@ class Point(TypedDict):
     log2_lrs: NotRequired[np.ndarray]  # (R,) lr_transfer
     loss: NotRequired[np.ndarray]  # (R,) lr_transfer: loss after the steps, NaN where diverged
     optimum_log2_lr: NotRequired[float]  # lr_transfer
-    ntk_change: NotRequired[np.ndarray]  # (P,) lazy_rich: per parametrization of `compare`
+    ntk_change: NotRequired[np.ndarray]  # (2,) lazy_rich: under `compare`, then `parametrization`
     movement: NotRequired[np.ndarray]  # (P, M) lazy_rich: relative change of each module's output
 
 
@@ -129,15 +134,17 @@ def model_config(config: Config, width: int, depth: int, parametrization: str | 
     """The factory's model at one width and depth, roles inferred, checked on one batch of the data."""
     d = dataset(config.data)
     c = own.configure(
-        config.model,
-        parametrization=parametrization or config.parametrization,
-        width=width,
-        base_width=config.base_width,
-        depth=depth,
-        base_depth=config.base_depth,
-        depth_scaling=config.depth_scaling,
-        inputs=d.in_dim,
-        outputs=d.out_dim,
+        own.OwnConfig(
+            model=config.model,
+            parametrization=parametrization or config.parametrization,
+            width=width,
+            base_width=config.base_width,
+            depth=depth,
+            base_depth=config.base_depth,
+            depth_scaling=config.depth_scaling,
+            inputs=d.in_dim,
+            outputs=d.out_dim,
+        )
     )
     _check_forward(c, config.data)
     return c
@@ -231,7 +238,7 @@ def run(config: Config, stop: threading.Event | None = None):
             best = float(config.log2_lrs[np.argmin(finite)]) if np.isfinite(finite).any() else float("nan")
             return point | {"log2_lrs": config.log2_lrs, "loss": loss, "optimum_log2_lr": best}
         changes, movements = [], []
-        for name in config.compare:
+        for name in config.pair:
             graphdef, params0, params, _, (rms, delta) = trained(
                 config, width, depth, np.array([config.train.lr]), name, stop
             )

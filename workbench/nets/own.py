@@ -30,7 +30,7 @@ from flax import nnx
 
 from workbench.core import parametrizations as P
 from workbench.core.config import spec
-from workbench.core.declare import Given, Instance, Int, Text, declare
+from workbench.core.declare import Given, Instance, Int, declare
 from workbench.core.fields import BASE_WIDTH, PARAMETRIZATION, WIDTH
 from workbench.core.memory import require
 from workbench.nets.models import TRAINING_COPIES, ModelConfig
@@ -123,8 +123,15 @@ def _pattern(path: str) -> str:
     return re.sub(r"(^|/)\d+(?=/|$)", r"\1*", path)
 
 
+_NAME = Given(why="a name: checked in the body (text, not reserved)", example="mine")
+_FACTORY = Given(
+    why="a function (width, rngs, **options) -> nnx.Module; checked by building it",
+    example=lambda: factory("zoo:resmlp"),
+)
+
+
 @declare(
-    make_model=Given(why="a function (width, rngs, **options) -> nnx.Module; checked by building it"),
+    make_model=_FACTORY,
     base_width=Int(1, P.MAX_WIDTH // 2),
     options=Given(any_value=True, why="keywords for the factory (e.g. in_dim, depth)"),
 )
@@ -150,25 +157,31 @@ def infer_roles(make_model: Factory, base_width: int = 64, options: dict[str, An
     return tuple(Role(p, roles[p][0], small[p], roles[p][1], p in branch) for p in sorted(small))
 
 
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 300:
+        raise ValueError(f"{name}: must be a non-empty name of at most 300 characters, got {value!r:.80}")
+    return value
+
+
 @declare(
-    name=Text(max_len=300),
-    make_model=Given(why="a function (width, rngs, **options) -> nnx.Module; checked by building it"),
+    name=_NAME,
+    make_model=_FACTORY,
 )
 def register(name: str, make_model: Factory) -> str:
     """Make a factory known by `name` in this process (arrays and closures cannot travel in a config; for a sweep
     on Dask workers name an importable 'package.module:function' instead)."""
     if not callable(make_model):
         raise ValueError(f"make_model: must be a function (width, rngs) -> nnx.Module, got {type(make_model).__name__}")
-    if not name or ":" in name and name.split(":")[0] == "zoo":
+    if _text("name", name).startswith("zoo:"):
         raise ValueError(f"name: must be non-empty and not start with 'zoo:', got {name!r}")
     _REGISTRY[name] = make_model
     return name
 
 
-@declare(name=Text(max_len=300))
+@declare(name=Given(why="a model name: checked in the body", example="zoo:resmlp"))
 def factory(name: str) -> Factory:
     """The factory a config names: registered in this process, one of `workbench.nets.zoo`, or imported."""
-    if name in _REGISTRY:
+    if _text("model", name) in _REGISTRY:
         return _REGISTRY[name]
     module, _, attr = name.partition(":")
     if module == "zoo":
@@ -247,24 +260,19 @@ def _inferred(name: str, base_width: int, options: tuple[tuple[str, Any], ...]) 
     return infer_roles(factory(name), base_width, dict(options))
 
 
-@declare(
-    model=Text(max_len=300),
-    changes=Given(any_value=True, why="OwnConfig fields; OwnConfig checks them"),
-)
-def configure(model: str, **changes: Any) -> OwnConfig:
-    """The OwnConfig of a named factory with its roles inferred at its base width (and base depth)."""
-    config = OwnConfig(model=model, **changes)
-    takes = _takes(factory(model))
+@declare(config=Instance(OwnConfig, example=lambda: OwnConfig(model="zoo:resmlp", width=16, base_width=8)))
+def configure(config: OwnConfig) -> OwnConfig:
+    """`config` with the roles of its factory's parameters inferred at its base width (and base depth)."""
+    takes = _takes(factory(config.model))
     if config.depth and not {"depth", "branch"} <= takes:
         raise ValueError(
-            f"depth: the factory {model!r} must take 'depth' and 'branch' (its residual multiplier) keywords to be "
-            "scaled in depth; leave depth 0"
+            f"depth: the factory {config.model!r} must take 'depth' and 'branch' (its residual multiplier) keywords "
+            "to be scaled in depth; leave depth 0"
         )
     base = config.replace(width=config.base_width, depth=config.base_depth if config.depth else 0)
-    roles = _inferred(model, config.base_width, tuple(sorted(base.options().items())))
+    roles = _inferred(config.model, config.base_width, tuple(sorted(base.options().items())))
     entries = {(_pattern(r.path) if r.branch else r.path): f"{r.role}{'/branch' if r.branch else ''}" for r in roles}
-    text = ";".join(f"{path}={label}" for path, label in entries.items())
-    return config.replace(roles=text)
+    return config.replace(roles=";".join(f"{path}={label}" for path, label in entries.items()))
 
 
 class Own(nnx.Module):
@@ -288,7 +296,7 @@ class Own(nnx.Module):
 
 
 def _example_config() -> OwnConfig:
-    return configure("zoo:resmlp", inputs=4, outputs=2, width=16, base_width=8)
+    return configure(OwnConfig(model="zoo:resmlp", inputs=4, outputs=2, width=16, base_width=8))
 
 
 @declare(

@@ -13,12 +13,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from workbench.core.declare import Given, Int, Real, declare
+from workbench.core.declare import Given, Instance, Int, Real, declare
 
 __all__ = ["cnn", "resmlp", "transformer"]
 
-_WIDTH = Int(2, 65_536)
-_RNGS = Given(why="an nnx.Rngs", example=lambda: nnx.Rngs(0))
+_WIDTH = Int(4, 65_536, example=8)
+_RNGS = Instance(nnx.Rngs, example=lambda: nnx.Rngs(0))
 _HEADS = 4  # the transformer's heads: fixed, so the head size grows with the width
 _BASE_HEAD = 16  # head size at which its 1/d logits equal SP's 1/sqrt(d)
 
@@ -38,11 +38,16 @@ class CNN(nnx.Module):
         return self.readout(h.mean(axis=(1, 2)))
 
 
-@declare(width=_WIDTH, rngs=_RNGS, in_dim=Int(1, 65_536), out_dim=Int(1, 1000))
+@declare(
+    width=_WIDTH,
+    rngs=_RNGS,
+    in_dim=Given(why="a square number of pixels: checked in the body", example=64),
+    out_dim=Int(1, 1000),
+)
 def cnn(width: int, rngs: nnx.Rngs, in_dim: int = 64, out_dim: int = 10) -> CNN:
     """A small CNN on square one-channel images flattened to `in_dim` pixels (the digits: 64)."""
-    side = math.isqrt(in_dim)
-    if side * side != in_dim:
+    side = math.isqrt(in_dim) if isinstance(in_dim, int) and in_dim > 0 else 0
+    if side * side != in_dim or not side:
         raise ValueError(f"in_dim: must be a square number of pixels, got {in_dim}")
     return CNN(width, side, out_dim, rngs)
 
@@ -118,4 +123,6 @@ class Transformer(nnx.Module):
 @declare(width=_WIDTH, rngs=_RNGS, out_dim=Int(2, 1000), depth=Int(1, 256), branch=Real(0, 1))
 def transformer(width: int, rngs: nnx.Rngs, out_dim: int = 31, depth: int = 2, branch: float = 1.0) -> Transformer:
     """A pre-LN transformer for a op b mod p with p = `out_dim` (the grokking task; `workbench.data.modular`)."""
+    if width % _HEADS:
+        raise ValueError(f"width: must be a multiple of {_HEADS} (the heads), got {width}")
     return Transformer(width, out_dim, depth, branch, rngs)
