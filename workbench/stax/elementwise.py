@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from workbench.core.activations import Activation as Act
-from workbench.core.activations import derivative, get_activation
+from workbench.core.activations import get_activation
 from workbench.core.declare import Activation as ActivationArg
 from workbench.core.declare import Flag, Given, Int, Real, Text, declare
 from workbench.stax.layers import Layer, Scaler, single
@@ -96,8 +96,7 @@ class Elementwise(Layer):
         data: dict[str, Any] = {"q": q}
         kernel = dual.dual_of(self.act)
         if kernel.kind == "quadrature" and not self.phase:
-            fns = (self.act.fn, derivative(self.act))
-            data["coef"] = tuple(dual._hermite_coefficients(fn, q, self.degree) for fn in fns)
+            data["coef"] = kernel.coefficients(q, self.degree)
             data["diag"] = kernel.diagonal(q, self.degree)
         return data
 
@@ -112,14 +111,9 @@ class Elementwise(Layer):
             return kernel.diagonal(pa["q"], self.degree)
         if kernel.kind != "quadrature":
             return kernel.expectations(q11, q12, q22)
-        corr = dual._correlation(q11, q12, q22)
-        same = (corr == 1.0) & (q11 == q22)
-        out = []
-        for i in range(2):
-            ca, cb = (ctx.side(p["coef"][i], st, first, extra=1) for p, first in ((pa, True), (pb, False)))
-            pair = dual._mehler(ca, cb, corr)
-            out.append(jnp.where(same, ctx.side(pa["diag"][i], st, True), pair))
-        return out[0], out[1]
+        ca, cb = (tuple(ctx.side(c, st, first, extra=1) for c in p["coef"]) for p, first in ((pa, True), (pb, False)))
+        diag = tuple(ctx.side(d, st, True) for d in pa["diag"])
+        return kernel.mehler(ca, cb, diag, q11, q12, q22)
 
     def kernel(self, st: KState, ctx: Ctx, where: Where) -> KState:
         info = self.infer(st.info, where)

@@ -40,8 +40,8 @@ from workbench.stax.elementwise import Relu
 from workbench.stax.kernel import check_input_shape, check_inputs
 from workbench.stax.layers import Conv, Dense, Flatten, Layer, Linear, nt_scale
 from workbench.stax.state import Info, Where
-from workbench.theory.kernels import empirical
 from workbench.theory.kernels.analytic import MAX_INPUT
+from workbench.theory.kernels.empirical import jacobian_ntk
 
 PARAMETRIZATIONS = ("nt",) + P.NAMES
 SCALINGS = ("raw", "nt")
@@ -280,6 +280,9 @@ def _example_x(n: int) -> Callable[[], np.ndarray]:
     return lambda: np.random.default_rng(n).normal(size=(n, 4, 2))
 
 
+_jacobian_ntk = jax.jit(jacobian_ntk, static_argnums=0)  # compiled once per model and input shape
+
+
 def _generic_inputs(x: Any, name: str, like: jax.Array | None = None) -> jax.Array:
     """Inputs of a hand-written module: a finite real array (N, ...) matching x1 beyond the batch axis."""
     x = jnp.asarray(checks.array(name, x, ndim=(2, 3, 4, 5), max_abs=MAX_INPUT))
@@ -329,8 +332,5 @@ def empirical_ntk(model: nnx.Module, x1: ArrayLike, x2: ArrayLike | None = None,
         table = {"weights": w2, "biases": b2}
         weights = jax.tree_util.tree_map_with_path(lambda path, _: table[path[0].key][path[1].key], params)
     flat = lambda v: None if v is None else v.reshape(v.shape[0], -1)  # noqa: E731
-    n2 = a.shape[0] if b is None else b.shape[0]
-    n_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(params))
-    empirical._check_memory(a.shape[0] + n2, n_params, 4, 1, "empirical_ntk (Jacobians)")
-    # the jitted contraction of workbench.theory.kernels.empirical (its public jacobian_ntk runs op by op)
-    return empirical._jacobian_jit(fn, params, flat(a), flat(b), weights=weights)
+    # jacobian_ntk checks the Jacobians' memory as it is traced, before any compute
+    return _jacobian_ntk(fn, params, flat(a), flat(b), weights=weights)

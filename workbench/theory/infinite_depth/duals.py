@@ -47,7 +47,7 @@ __all__ = [
 SERIES_TERMS = 64  # Koenigs / Poincare series length
 HERMITE_TERMS = 160  # Hermite coefficients of a typed activation (2 x this many Gauss-Hermite nodes)
 
-# ---------------------------------------------------------------- closed-form duals (numpy or jax.numpy as xp)
+# ---------------------------------------------------------------- closed forms (workbench.theory.kernels.dual)
 
 
 def _brentq(f: Callable[[float], float], a: float, b: float, **kw: Any) -> float:
@@ -56,55 +56,17 @@ def _brentq(f: Callable[[float], float], a: float, b: float, **kw: Any) -> float
     return cast(float, brentq(f, a, b, **kw))
 
 
-def _smtc(t: Values, xp: ModuleType) -> Any:
-    """sin t - t cos t without cancellation for small t (Taylor series in t^2 below pi/2)."""
-    z = t * t
-    acc = 0.0
-    for k in range(12, 0, -1):
-        acc = acc * z + (-1) ** (k + 1) * 2 * k / math.factorial(2 * k + 1)
-    small = acc * z * t
-    return xp.where(t < 1.5, small, xp.sin(t) - t * xp.cos(t))
+_ERF_A = math.asin(2.0 / 3.0)  # erf's dual is arcsin(2 rho / 3) / arcsin(2/3)
 
 
-def _theta(delta: Values, xp: ModuleType) -> Any:
-    """The angle theta with 1 - cos(theta) = delta, accurate for small delta."""
-    return 2.0 * xp.arcsin(xp.sqrt(xp.clip(delta, 0.0, 2.0) / 2.0))
+@functools.lru_cache(maxsize=16)
+def _closed_form(name: str) -> Any:
+    """The Gaussian dual (`workbench.theory.kernels.dual.Dual`) of the registry activation `name`: the one family
+    table of closed forms, whose `normalized` gives k, k' and their complements."""
+    from workbench.core.activations import get_activation
+    from workbench.theory.kernels.dual import dual_of
 
-
-_ERF_A = math.asin(2.0 / 3.0)
-
-
-def _erf_kc(delta: Values, xp: ModuleType) -> Any:
-    """1 - k(1 - delta) for the erf dual arcsin(2 rho / 3) / arcsin(2/3), cancellation-free."""
-    p = 2.0 / 3.0
-    q = p * (1.0 - delta)
-    num = p * p * delta * (2.0 - delta)  # p^2 - q^2
-    return xp.arcsin(num / (p * xp.sqrt(1.0 - q * q) + q * math.sqrt(1.0 - p * p))) / _ERF_A
-
-
-CLOSED: dict[str, tuple[Callable, Callable, Callable]] = {
-    # name: (k(rho, a, xp), k'(rho, a, xp), 1 - k(1 - delta)(delta, a, xp))
-    "relu": (
-        lambda r, a, xp: (xp.sqrt(xp.clip(1 - r * r, 0, 1)) + r * (math.pi - xp.arccos(xp.clip(r, -1, 1)))) / math.pi,
-        lambda r, a, xp: (math.pi - xp.arccos(xp.clip(r, -1, 1))) / math.pi,
-        lambda d, a, xp: d - _smtc(_theta(d, xp), xp) / math.pi,
-    ),
-    "abs": (
-        lambda r, a, xp: 2 / math.pi * (xp.sqrt(xp.clip(1 - r * r, 0, 1)) + r * xp.arcsin(xp.clip(r, -1, 1))),
-        lambda r, a, xp: 2 / math.pi * xp.arcsin(xp.clip(r, -1, 1)),
-        lambda d, a, xp: d - 2 / math.pi * _smtc(_theta(d, xp), xp),
-    ),
-    "erf": (
-        lambda r, a, xp: xp.arcsin(2 * r / 3) / _ERF_A,
-        lambda r, a, xp: (2 / 3) / xp.sqrt(1 - 4 * r * r / 9) / _ERF_A,
-        lambda d, a, xp: _erf_kc(d, xp),
-    ),
-    "sine": (
-        lambda r, a, xp: xp.sinh(a * r) / math.sinh(a),
-        lambda r, a, xp: a * xp.cosh(a * r) / math.sinh(a),
-        lambda d, a, xp: 2 * xp.cosh(a - a * d / 2) * xp.sinh(a * d / 2) / math.sinh(a),
-    ),
-}
+    return dual_of(get_activation(name))
 
 
 def _abs_hermite_sq(terms: int) -> np.ndarray:
@@ -124,12 +86,15 @@ def _abs_hermite_sq(terms: int) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class Dual:
     """A normalized dual k(rho) = sum_k b_k rho^k, b_k = a_k^2 / sum_j a_j^2 (module doc; `models.dual_act` of the
-    official code), with an optional closed form for k, k' and 1 - k(1 - delta), and phi as a typed activation."""
+    official code), with an optional closed form for k, k' and 1 - k(1 - delta), and phi as a typed activation.
+
+    `closed`: the registry activation whose Gaussian dual (`workbench.theory.kernels.dual`, the one table of closed
+    forms) gives k at inputs of variance `param` (sine_a: sin at variance a, i.e. sin(sqrt(a) x) at variance 1)."""
 
     name: str
     b: tuple[float, ...]
     closed: str | None = None
-    param: float = 0.0
+    param: float = 1.0
     expression: str | None = None
     note: str = field(default="", compare=False)
 
@@ -188,23 +153,29 @@ class Dual:
         return np.asarray([float(sum(b[k] * math.comb(k, j) * (-1) ** (k - j) for k in range(j, n))) for j in range(n)])
 
     # -- evaluation (numpy by default; xp=jax.numpy inside the table loop)
+    def _closed(self, rho: Values, s: Values, sc: Values, xp: ModuleType) -> tuple[Any, ...]:
+        """(k, k', 1 - k, k'(1) - k') at rho = 1 - s = sc - 1 from the closed form (`Dual.normalized`)."""
+        assert self.closed is not None
+        rho, s, sc = (xp.asarray(v) for v in (rho, s, sc))
+        return _closed_form(self.closed).normalized(rho, s, sc, self.param, xp)
+
     def k(self, rho: Values, xp: ModuleType = np) -> Any:
         """k(rho)."""
         if self.closed:
-            return CLOSED[self.closed][0](rho, self.param, xp)
+            return self._closed(rho, 1.0 - rho, 1.0 + rho, xp)[0]
         return _horner(self.coef, rho, xp)
 
     def dk(self, rho: Values, xp: ModuleType = np) -> Any:
         """k'(rho)."""
         if self.closed:
-            return CLOSED[self.closed][1](rho, self.param, xp)
+            return self._closed(rho, 1.0 - rho, 1.0 + rho, xp)[1]
         c = self.coef
         return _horner(c[1:] * np.arange(1, len(c)), rho, xp)
 
     def kc(self, delta: Values, xp: ModuleType = np) -> Any:
         """1 - k(1 - delta), without cancellation for small delta (0 <= delta <= 2)."""
         if self.closed:
-            return CLOSED[self.closed][2](delta, self.param, xp)
+            return self._closed(1.0 - delta, delta, 2.0 - delta, xp)[2]
         inside = xp.clip(delta, 0.0, 1.0)
         acc = xp.zeros_like(delta)
         lg = xp.log1p(-xp.minimum(inside, 1.0 - 1e-300))
@@ -215,12 +186,8 @@ class Dual:
 
     def dkc(self, delta: Values, xp: ModuleType = np) -> Any:
         """k'(1) - k'(1 - delta), without cancellation for small delta (the NTK's complement in `_TableFlow`)."""
-        if self.closed == "relu":
-            return _theta(delta, xp) / math.pi
-        if self.closed == "abs":
-            return 2 / math.pi * _theta(delta, xp)
         if self.closed:
-            return self.mu - self.dk(1.0 - delta, xp)
+            return self._closed(1.0 - delta, delta, 2.0 - delta, xp)[3]
         lg = xp.log1p(-xp.minimum(xp.clip(delta, 0.0, 1.0), 1.0 - 1e-300))
         acc = xp.zeros_like(delta)
         for j in np.flatnonzero(self.coef > 0):
@@ -332,13 +299,11 @@ def _hermite_expression(a: ArrayLike) -> str | None:
 def _hermite_series(fn: Callable[[jax.Array], jax.Array], terms: int = HERMITE_TERMS) -> np.ndarray:
     """a_k = E[fn(z) He_k(z)] / sqrt(k!) in float64 (`workbench.theory.kernels.dual.hermite_coefficients`)."""
     import jax
-    import jax.numpy as jnp
 
-    from workbench.theory.kernels.dual import _hermite_coefficients
+    from workbench.theory.kernels.dual import hermite_coefficients
 
     with jax.enable_x64(True):
-        a = _hermite_coefficients(fn, jnp.asarray(1.0, jnp.float64), terms)
-        return np.asarray(a, np.float64)
+        return np.asarray(hermite_coefficients(fn, 1.0, terms), np.float64)
 
 
 MAX_HERMITE_TERMS = 1024  # the 2 x terms-node Gauss-Hermite rule (`workbench.theory.kernels.dual.MAX_DEGREE`)
@@ -400,7 +365,7 @@ def _sine(a: float) -> Dual:
     b = np.zeros(ks[-1] + 1)
     b[ks] = np.exp(ks * math.log(a) - gammaln(ks + 1) - math.log(math.sinh(a)))
     c = math.sqrt(2.0 / -math.expm1(-2 * a))
-    return Dual(f"sine_{a:g}", tuple(_trim(b)), "sine", a, f"{c:.12g}*sin({math.sqrt(a):.12g}*x)")
+    return Dual(f"sine_{a:g}", tuple(_trim(b)), "sin", a, f"{c:.12g}*sin({math.sqrt(a):.12g}*x)")
 
 
 def _erf() -> Dual:

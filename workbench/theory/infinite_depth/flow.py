@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from scipy.interpolate import CubicSpline
 
 from workbench.core.declare import Choice, Given, Int, Reals, Times, declare
-from workbench.theory.infinite_depth.duals import SERIES_TERMS, Dual, DualArg, _horner, _theta
+from workbench.theory.infinite_depth.duals import SERIES_TERMS, Dual, DualArg, _horner
 from workbench.theory.infinite_depth.taxonomy import _regime
 
 if TYPE_CHECKING:
@@ -693,6 +693,11 @@ def _table_program(dual: Dual):
     return advance
 
 
+def _theta(delta: np.ndarray) -> np.ndarray:
+    """The angle theta with 1 - cos(theta) = delta, accurate for small delta."""
+    return 2.0 * np.arcsin(np.sqrt(np.clip(delta, 0.0, 2.0) / 2.0))
+
+
 TABLE_THETA = 1e-12  # smallest angle of the table (smaller angles are clamped to it)
 _TABLES: dict = {}  # dual -> {depth: (log(1 - rho_L), log r_L, Theta_L(1)) on the table's nodes}
 _TABLES_LOCK = threading.Lock()
@@ -744,7 +749,7 @@ class _TableFlow(_LastDepth):
         self.n = sg.size
         self.rho0 = sg * ab
         even = dual.parity == "even"
-        theta = _theta(dl, np) if even else np.where(sg >= 0, _theta(dl, np), math.pi - _theta(dl, np))
+        theta = _theta(dl) if even else np.where(sg >= 0, _theta(dl), math.pi - _theta(dl))
         self.unit = theta <= 0
         self.x = np.log(np.clip(theta, TABLE_THETA, math.pi))
         self.depths = tuple(sorted({int(L) for L in depths}))

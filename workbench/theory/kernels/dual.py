@@ -14,6 +14,10 @@ Positively homogeneous families ("angular": relu family, sign) depend on the ang
 and v; they are written in terms of s = 1 - cos(theta) and sc = 1 + cos(theta), which
 `workbench.theory.kernels.analytic` carries through the layers without cancellation (diagonal s = 0 exactly,
 antipodal sc = 0 exactly).
+
+This module is the one table of closed forms: the normalized dual k(rho) = E[phi(u)phi(v)] / E[phi^2] of the
+infinite-depth theory (`workbench.theory.infinite_depth.duals`) is `Dual.normalized`, with its complements
+1 - k and k'(1) - k' kept free of cancellation (`MINUS`), in numpy or jax.numpy.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +41,7 @@ from workbench.core.declare import Activation as ActivationArg
 from workbench.core.declare import Given, Instance, Int, Reals, declare
 
 Array = jax.Array
+Values = Array | np.ndarray  # jax or numpy arrays (`Dual.normalized` works in either)
 
 __all__ = ["DEGREE", "MAX_DEGREE", "Dual", "dual_of", "gaussian_expectations", "hermite_coefficients"]
 
@@ -47,24 +53,24 @@ _PI = math.pi
 # ---------------------------------------------------------------- angles from s = 1 - cos and sc = 1 + cos
 
 
-def _atan_unit_f32(t: Array) -> Array:
+def _atan_unit_f32(t: Array, xp: ModuleType = jnp) -> Array:
     """arctan(t) on [0, 1] to float32 accuracy (Cephes atanf: reduction at tan(pi/8), degree-9 polynomial)."""
     mid = t > 0.4142135623730951
-    x = jnp.where(mid, (t - 1.0) / (t + 1.0), t)
+    x = xp.where(mid, (t - 1.0) / (t + 1.0), t)
     z = x * x
     p = (((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * x + x
-    return jnp.where(mid, _PI / 4, 0.0) + p
+    return xp.where(mid, _PI / 4, 0.0) + p
 
 
-def _angles(s: Array, sc: Array) -> tuple[Array, Array]:
+def _angles(s: Values, sc: Values, xp: ModuleType = jnp) -> tuple[Any, Any]:
     """(theta, pi - theta) from s = 1 - cos theta and sc = 1 + cos theta, each accurate where
-    it is small, so both theta near 0 and theta near pi come without cancellation."""
-    sh, ch = jnp.sqrt(0.5 * s), jnp.sqrt(0.5 * sc)
-    lo, hi = jnp.minimum(sh, ch), jnp.maximum(sh, ch)
-    t = lo / jnp.where(hi > 0, hi, 1.0)
-    half = 2.0 * (_atan_unit_f32(t) if t.dtype == jnp.float32 else jnp.arctan(t))  # in [0, pi/2]
+    it is small, so both theta near 0 and theta near pi come without cancellation (`xp`: jax.numpy or numpy)."""
+    sh, ch = xp.sqrt(0.5 * s), xp.sqrt(0.5 * sc)
+    lo, hi = xp.minimum(sh, ch), xp.maximum(sh, ch)
+    t = lo / xp.where(hi > 0, hi, 1.0)
+    half = 2.0 * (_atan_unit_f32(t, xp) if t.dtype == jnp.float32 else xp.arctan(t))  # in [0, pi/2]
     near_zero = sh <= ch
-    return jnp.where(near_zero, half, _PI - half), jnp.where(near_zero, _PI - half, half)
+    return xp.where(near_zero, half, _PI - half), xp.where(near_zero, _PI - half, half)
 
 
 _SMTC = tuple((-1) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 11))
@@ -84,8 +90,9 @@ class Angular(NamedTuple):
 
     degree: int
     j0: float
-    fn: Callable  # (s, sc, theta, theta_c) -> (j, dj, one_minus, one_plus)
+    fn: Callable  # (s, sc, theta, theta_c, xp) -> (j, dj, one_minus, one_plus)
     nonnegative: bool = False  # phi >= 0: correlations after the first layer are >= 0
+    dj_minus: Callable | None = None  # (theta, theta_c) -> dj(0) - dj(theta), where Price's theorem holds (not sign)
 
 
 def _abrelu(a: float) -> Angular:
@@ -93,19 +100,19 @@ def _abrelu(a: float) -> Angular:
     al2, be2 = ((1 + a) / 2) ** 2, ((1 - a) / 2) ** 2
     j0 = (1 + a * a) / 2
 
-    def fn(s: Array, sc: Array, theta: Array, theta_c: Array) -> tuple[Array, Array, Array, Array]:
-        cos = jnp.where(s <= sc, 1.0 - s, sc - 1.0)
+    def fn(s: Array, sc: Array, theta: Array, theta_c: Array, xp: ModuleType = jnp) -> tuple[Array, ...]:
+        cos = xp.where(s <= sc, 1.0 - s, sc - 1.0)
         # |x| kernel A(theta) = 2/pi (sin + (pi/2 - theta) cos) is symmetric about pi/2: use theta_m <= pi/2
-        one_minus_abs = jnp.minimum(s, sc) - (2 / _PI) * _sin_minus_t_cos(jnp.minimum(theta, theta_c))
+        one_minus_abs = xp.minimum(s, sc) - (2 / _PI) * _sin_minus_t_cos(xp.minimum(theta, theta_c))
         j = al2 * cos + be2 * (1.0 - one_minus_abs)
         dj = al2 + be2 * (theta_c - theta) / _PI
         return j, dj, (al2 * s + be2 * one_minus_abs) / j0, (al2 * sc + be2 * (2.0 - one_minus_abs)) / j0
 
-    return Angular(1, j0, fn, a <= 0)
+    return Angular(1, j0, fn, a <= 0, lambda theta, theta_c: be2 * 2.0 * theta / _PI)
 
 
-def _sign(s: Array, sc: Array, theta: Array, theta_c: Array) -> tuple[Array, Array, Array, Array]:
-    return (theta_c - theta) / _PI, jnp.zeros_like(s), 2.0 * theta / _PI, 2.0 * theta_c / _PI
+def _sign(s: Array, sc: Array, theta: Array, theta_c: Array, xp: ModuleType = jnp) -> tuple[Array, ...]:
+    return (theta_c - theta) / _PI, xp.zeros_like(s), 2.0 * theta / _PI, 2.0 * theta_c / _PI
 
 
 ANGULAR: dict[str, Callable[[tuple], Angular]] = {
@@ -131,10 +138,11 @@ def _angular_expectations(ang: Angular, r11r22: Array, s: Array, sc: Array) -> t
 # ---------------------------------------------------------------- smooth closed forms (q11, q12, q22)
 
 
-def _erf(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
+def _erf(p: tuple[float, ...], q11: Array, q12: Array, q22: Array, xp: ModuleType = jnp) -> tuple[Array, Array]:
+    """erf (Williams 1997): 2/pi arcsin(2 q12 / sqrt(d1 d2)) and 4/pi (d1 d2 - 4 q12^2)^(-1/2), d = 1 + 2 q."""
     d1, d2 = 1 + 2 * q11, 1 + 2 * q22
-    e_phi = (2 / _PI) * jnp.arcsin(2 * q12 / jnp.sqrt(d1 * d2))
-    return e_phi, (4 / _PI) / jnp.sqrt(d1 * d2 - 4 * q12**2)
+    e_phi = (2 / _PI) * xp.arcsin(2 * q12 / xp.sqrt(d1 * d2))
+    return e_phi, (4 / _PI) / xp.sqrt(d1 * d2 - 4 * q12**2)
 
 
 def _gelu(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
@@ -148,20 +156,20 @@ def _gelu(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Arr
     return e_phi, first + 0.25 + ang / (2 * _PI)
 
 
-def _sin_cos(q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
-    """(e^{-m} sinh q12, e^{-m} cosh q12), m = (q11 + q22)/2, as differences of exponentials whose
-    exponents stay <= 0 (|q12| <= m): no overflow of sinh or cosh at large variances."""
-    m = 0.5 * (q11 + q22)
-    up, down = jnp.exp(q12 - m), jnp.exp(-q12 - m)
-    return 0.5 * (up - down), 0.5 * (up + down)
+def _sin_cos(q11: Array, q12: Array, q22: Array, xp: ModuleType = jnp) -> tuple[Array, Array]:
+    """(e^{-m} sinh q12, e^{-m} cosh q12), m = (q11 + q22)/2, as e^(|q12| - m) (1 -+ e^(-2|q12|)) / 2 with
+    exponents <= 0 (|q12| <= m): no overflow at large variances, no cancellation at small q12 (expm1)."""
+    a = xp.abs(q12)
+    top, low = xp.exp(a - 0.5 * (q11 + q22)), xp.exp(-2.0 * a)
+    return xp.sign(q12) * top * -0.5 * xp.expm1(-2.0 * a), top * 0.5 * (1.0 + low)
 
 
-def _sin(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
-    return _sin_cos(q11, q12, q22)
+def _sin(p: tuple[float, ...], q11: Array, q12: Array, q22: Array, xp: ModuleType = jnp) -> tuple[Array, Array]:
+    return _sin_cos(q11, q12, q22, xp)
 
 
-def _cos(p: tuple[float, ...], q11: Array, q12: Array, q22: Array) -> tuple[Array, Array]:
-    sinh, cosh = _sin_cos(q11, q12, q22)
+def _cos(p: tuple[float, ...], q11: Array, q12: Array, q22: Array, xp: ModuleType = jnp) -> tuple[Array, Array]:
+    sinh, cosh = _sin_cos(q11, q12, q22, xp)
     return cosh, sinh
 
 
@@ -170,9 +178,35 @@ SMOOTH: dict[str, Callable] = {
     "gelu": _gelu,
     "sin": _sin,
     "cos": _cos,
-    "identity": lambda p, q11, q12, q22: (q12, jnp.ones_like(q12)),
-    "quadratic": lambda p, q11, q12, q22: (q11 * q22 + 2 * q12**2, 4 * q12),
+    "identity": lambda p, q11, q12, q22, xp=jnp: (q12, xp.ones_like(q12)),
+    "quadratic": lambda p, q11, q12, q22, xp=jnp: (q11 * q22 + 2 * q12**2, 4 * q12),
 }
+
+
+def _erf_minus(q: Array, s: Array, sc: Array, xp: ModuleType) -> tuple[Array, Array]:
+    """erf's diagonal minus pair expectations at equal variances q and correlation 1 - s, without cancellation:
+    arcsin a - arcsin b = arcsin((a^2 - b^2) / (a sqrt(1 - b^2) + b sqrt(1 - a^2))) for b >= 0, and
+    d^-1/2 - D^-1/2 = (D - d) / (sqrt(d D) (sqrt d + sqrt D)) with D - d = 4 q^2 s sc."""
+    a = 2 * q / (1 + 2 * q)
+    b = a * (1.0 - s)
+    near = s <= 1.0
+    den = xp.where(near, a * xp.sqrt(1 - b * b) + b * xp.sqrt(1 - a * a), 1.0)
+    e_minus = xp.where(near, xp.arcsin(a * a * s * sc / den), xp.arcsin(a) - xp.arcsin(b))
+    gap = 4 * q * q * s * sc
+    d, big = 1 + 4 * q, 1 + 4 * q + gap
+    return (2 / _PI) * e_minus, (4 / _PI) * gap / (xp.sqrt(d * big) * (xp.sqrt(d) + xp.sqrt(big)))
+
+
+def _sin_minus(q: Array, s: Array, sc: Array, xp: ModuleType) -> tuple[Array, Array]:
+    """sin's diagonal minus pair expectations at equal variances q and correlation 1 - s: e^-q (sinh q -
+    sinh q rho) = -(1 + e^(-q sc)) expm1(-q s) / 2 and e^-q (cosh q - cosh q rho) = expm1(-q sc) expm1(-q s) / 2
+    (both terms of one sign, exponents <= 0: no cancellation, no overflow)."""
+    lo = xp.expm1(-q * s)
+    return -(1.0 + xp.exp(-q * sc)) * lo / 2, xp.expm1(-q * sc) * lo / 2
+
+
+MINUS: dict[str, Callable] = {"erf": _erf_minus, "sin": _sin_minus}
+"""Smooth families whose normalized dual (`Dual.normalized`) has cancellation-free complements."""
 
 
 # ---------------------------------------------------------------- Hermite expansion (quadrature fallback)
@@ -238,17 +272,6 @@ def _correlation(q11: Array, q12: Array, q22: Array) -> Array:
     return jnp.clip(jnp.where(norm > 0, q12 / jnp.where(norm > 0, norm, 1.0), 0.0), -1.0, 1.0)
 
 
-def _quadrature(act: Activation, q11: Array, q12: Array, q22: Array, terms: int = DEGREE) -> tuple[Array, Array]:
-    """(E[phi phi], E[phi' phi']) by Hermite expansion: 1-D Gauss-Hermite coefficients, Mehler sum."""
-    c = _correlation(q11, q12, q22)
-    same = (c == 1.0) & (q11 == q22)  # the diagonal (length map, chi_1): the 1-D rule, no truncated tail
-    out = []
-    for fn in (act.fn, derivative(act)):
-        pair = _mehler(_hermite_coefficients(fn, q11, terms), _hermite_coefficients(fn, q22, terms), c)
-        out.append(jnp.where(same, _hermite_diag(fn, q11, terms), pair))
-    return tuple(out)
-
-
 # ---------------------------------------------------------------- the dual of an activation
 
 
@@ -273,13 +296,58 @@ class Dual:
             return e_phi, e_dphi
         if self.smooth is not None:
             return self.smooth(self.act.params, q11, q12, q22)
-        return _quadrature(self.act, q11, q12, q22, degree)
+        coef = self.coefficients(q11, degree), self.coefficients(q22, degree)
+        return self.mehler(*coef, self.diagonal(q11, degree), q11, q12, q22)
 
     def diagonal(self, q: Array, degree: int = DEGREE) -> tuple[Array, Array]:
         """(E[phi(u)^2], E[phi'(u)^2]) for u ~ N(0, q): a closed form, or one Gauss-Hermite rule (no Mehler sum)."""
         if self.kind != "quadrature":
             return self.expectations(q, q, q)
         return _hermite_diag(self.act.fn, q, degree), _hermite_diag(derivative(self.act), q, degree)
+
+    def coefficients(self, q: Array, degree: int = DEGREE) -> tuple[Array, Array]:
+        """Hermite coefficients (a_k of phi, of phi') at variances q, shape q.shape + (degree,), in q's dtype
+        (`hermite_coefficients`): what `mehler` needs of each point, computed once per point; jit-able."""
+        return _hermite_coefficients(self.act.fn, q, degree), _hermite_coefficients(derivative(self.act), q, degree)
+
+    def mehler(
+        self,
+        coef_a: tuple[Array, ...],
+        coef_b: tuple[Array, ...],
+        diag: tuple[Array, ...],
+        q11: Array,
+        q12: Array,
+        q22: Array,
+    ) -> tuple[Array, Array]:
+        """(E[phi(u)phi(v)], E[phi'(u)phi'(v)]) by Mehler's series sum_k c^k a_k b_k from each side's
+        `coefficients` (broadcasting with q12 over the leading axes), and `diag` (`diagonal` of side a) where the
+        correlation c is 1 and q11 = q22 (the 1-D rule, no truncated tail); jit-able."""
+        c = _correlation(q11, q12, q22)
+        same = (c == 1.0) & (q11 == q22)
+        e_phi, e_dphi = (jnp.where(same, d, _mehler(a, b, c)) for a, b, d in zip(coef_a, coef_b, diag))
+        return e_phi, e_dphi
+
+    def normalized(self, rho: Values, s: Values, sc: Values, q: float = 1.0, xp: ModuleType = jnp) -> tuple[Any, ...]:
+        """The normalized dual k(rho) = E[phi(u)phi(v)] / E[phi(u)^2] of two inputs of variance q at correlation
+        rho (Daniely et al. 2016, Sec. 4), its derivative k'(rho) = q E[phi'(u)phi'(v)] / E[phi^2] (Price's
+        theorem), and the complements 1 - k(rho) and k'(1) - k'(rho) without cancellation; closed forms only (the
+        relu family and `MINUS`). rho, s = 1 - rho and sc = 1 + rho are each given to full relative accuracy
+        (whichever is small); `xp`: numpy (float64 in, float64 out) or jax.numpy (jit-able)."""
+        ang, minus = self.angular, MINUS.get(self.act.family)
+        if (ang is None or ang.dj_minus is None) and (self.smooth is None or minus is None):
+            raise ValueError(
+                f"activation: {self.act.name!r} has no normalized closed form here (the relu family, erf and sin"
+                " have); use its Hermite series"
+            )
+        if ang is not None and ang.dj_minus is not None:
+            theta, theta_c = _angles(s, sc, xp)
+            j, dj, one_minus, _ = ang.fn(s, sc, theta, theta_c, xp)
+            return j / ang.j0, dj / ang.j0, one_minus, ang.dj_minus(theta, theta_c) / ang.j0
+        assert self.smooth is not None and minus is not None
+        e_phi, e_dphi = self.smooth(self.act.params, q, q * rho, q, xp=xp)
+        norm = self.smooth(self.act.params, q, q, q, xp=xp)[0]
+        phi_minus, dphi_minus = minus(q, s, sc, xp)
+        return e_phi / norm, q * e_dphi / norm, phi_minus / norm, q * dphi_minus / norm
 
 
 @declare(act=Instance(Activation, example=lambda: get_activation("relu")))
