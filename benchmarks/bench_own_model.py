@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
 from workbench.experiments import model_lab as M
 from workbench.nets.engine import TrainConfig
 
-EXAMPLES = {  # model, data, a learning rate near the optimum at the base width under Adam
+EXAMPLES: dict[str, dict[str, Any]] = {  # model, data, a learning rate near the optimum at the base width under Adam
     "transformer": dict(model="zoo:transformer", data="modular:31", train=TrainConfig(optimizer="adam", lr=3e-3)),
     "cnn": dict(model="zoo:cnn", data="digits", train=TrainConfig(optimizer="adam", lr=3e-3)),
     "resmlp": dict(model="zoo:resmlp", data="digits", train=TrainConfig(optimizer="adam", lr=3e-3)),
@@ -69,7 +70,8 @@ def transfer(name: str, axis: str, scalings: tuple[str, ...], sizes: tuple[int, 
             points, s = summary(config)
             print(
                 f"lr-transfer {name:11s} over {axis} {sizes} {par:4s} depth-scaling {scaling:8s}: optima log2 lr "
-                f"{np.round(s['optima'], 2).tolist()} shift {s['shift']:+.0f} grid steps ({time.perf_counter() - start:.0f} s)"
+                f"{np.round(s['optima'], 2).tolist()} shift {s['shift']:+.0f} grid steps "
+                f"({time.perf_counter() - start:.0f} s)"
             )
             for p in points:
                 print(f"    {axis} {p[axis]:5d} loss per lr {np.round(p['loss'], 3).tolist()}")

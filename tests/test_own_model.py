@@ -3,6 +3,8 @@ pass, the lab's studies on the zoo's examples, data sources checked before train
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,7 +60,7 @@ def test_roles_of_the_zoo_match_the_hand_written_table(name):
     assert dict(entry.split("=") for entry in config.roles.split(";")) == ROLES[name]
 
 
-def _factory(kind):
+def _factory(kind) -> Any:
     def make(width, rngs):
         if kind == "fails" and width > 16:
             raise RuntimeError("boom")
@@ -133,13 +135,15 @@ def test_sgd_learning_rates_follow_tp5_table3_and_depth_mup():
 def test_mup_rescales_only_the_readout_init():
     """Relative to the factory's own (SP) init, muP divides the readout by sqrt(m) (init std 1/fan_in)."""
     config = configured("zoo:resmlp", width=256, base_width=16, depth=2, inputs=4, outputs=2)
-    mine = nnx.state(own.Own(config, rngs=nnx.Rngs(params=0)), nnx.Param)
-    theirs = nnx.state(own.factory("zoo:resmlp")(256, nnx.Rngs(params=0), in_dim=4, out_dim=2, depth=2), nnx.Param)
+    mine: Any = nnx.state(own.Own(config, rngs=nnx.Rngs(params=0)), nnx.Param)
+    theirs: Any = nnx.state(own.factory("zoo:resmlp")(256, nnx.Rngs(params=0), in_dim=4, out_dim=2, depth=2), nnx.Param)
     ratio = lambda path: float(jnp.std(mine["net"][path]["kernel"][...]) / jnp.std(theirs[path]["kernel"][...]))
     assert ratio("readout") == pytest.approx(0.25) and ratio("embed") == pytest.approx(1.0)
 
 
-SMALL = dict(model="zoo:resmlp", data="sklearn:wine", widths=(32, 256), base_width=32, seeds=1, n_samples=32)
+SMALL: dict[str, Any] = dict(
+    model="zoo:resmlp", data="sklearn:wine", widths=(32, 256), base_width=32, seeds=1, n_samples=32
+)
 
 
 def _summary(config):

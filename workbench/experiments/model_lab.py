@@ -207,7 +207,8 @@ def trained(
     graphdef, params0 = stacked_params(own.Own, mc, seeds)
     program = Program(graphdef, mc, config.train.optimizer, loss=loss, observe=module_sizes)
     params, losses, observed = runs(program, config.train.steps, params0, {"lr": lrs}, xs, ys, stop=stop)
-    return graphdef, params0, params, np.asarray(losses), tuple(np.asarray(o) for o in observed)
+    rms, delta = (np.asarray(o) for o in observed)
+    return graphdef, params0, params, np.asarray(losses), (rms, delta)
 
 
 def ntk_change(config: Config, graphdef: nnx.GraphDef, params0: nnx.State, params: nnx.State) -> float:

@@ -20,6 +20,7 @@ import importlib
 import inspect
 import math
 import re
+import typing
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -197,7 +198,7 @@ def factory(name: str) -> Factory:
         raise ValueError(f"model: cannot import {name!r} ({type(e).__name__}: {e})") from None
     if not callable(found):
         raise ValueError(f"model: {name!r} is not a function")
-    return found
+    return typing.cast(Factory, found)
 
 
 @dataclass(frozen=True)
