@@ -6,12 +6,18 @@ from widgets.panels.bayesian_wide import BayesianWidePanel
 from widgets.panels.collapse import CollapsePanel
 from widgets.panels.coord_check import CoordCheckPanel
 from widgets.panels.criticality import PhaseDiagramPanel, SeluFlowPanel
+from widgets.panels.deep_kernel_machine import DeepKernelMachinePanel
 from widgets.panels.grokking import GrokkingPanel
 from widgets.panels.infinite_depth import InfiniteDepthPanel
+from widgets.panels.intrinsic_dimension import IntrinsicDimensionPanel
 from widgets.panels.kernel_explorer import KernelExplorerPanel
 from widgets.panels.lazy_rich import LazyRichPanel
 from widgets.panels.learning_curves import DoubleDescentPanel, LearningCurvesPanel
+from widgets.panels.locality import LocalityPanel
 from widgets.panels.lr_transfer import LRTransferPanel
+from widgets.panels.model_lab import ModelLabPanel
+from widgets.panels.permutations import PermutationsPanel
+from widgets.panels.scaling import ScalingPanel
 from widgets.panels.sweeps import CompareRunsPanel, SweepsPanel
 from widgets.panels.training_dynamics import TrainingDynamicsPanel
 
@@ -19,7 +25,10 @@ TOPICS = {  # the app's navigation: a row of topics, then the tabs of the chosen
     "Kernels": (KernelExplorerPanel, TrainingDynamicsPanel, LazyRichPanel),
     "Training": (CoordCheckPanel, LRTransferPanel, CollapsePanel, GrokkingPanel),
     "Depth & criticality": (PhaseDiagramPanel, SeluFlowPanel, InfiniteDepthPanel),
-    "Bayesian & learning curves": (BayesianWidePanel, LearningCurvesPanel, DoubleDescentPanel),
+    "Bayesian & learning curves": (BayesianWidePanel, LearningCurvesPanel, DoubleDescentPanel, LocalityPanel),
+    "Your model": (ModelLabPanel,),
+    "How much": (IntrinsicDimensionPanel, ScalingPanel),
+    "Beyond kernels": (DeepKernelMachinePanel, PermutationsPanel),
     "Runs": (SweepsPanel, CompareRunsPanel),
 }
 
