@@ -39,6 +39,9 @@ __all__ = ["Config", "DeepKernels", "METRICS", "hierarchical_cnn", "hierarchical
 SWEEP_STUDENTS = ("fc", "lc", "cn")
 D_VALUES = ("8,12,16", "6,8", "4,8,16", "8,16,24,32")  # the stage-3 sweeps offered
 SPECTRUM_MODES = 512  # leading modes of the spectrum kept in the records
+OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
+    "depth": "a deep student of filter s needs d a multiple of s^depth: beyond 6 layers d exceeds the simulated sizes",
+}
 
 
 class DeepKernels(NamedTuple):
