@@ -15,9 +15,9 @@ from workbench.experiments import model_lab as M
 from workbench.nets.engine import TrainConfig
 
 EXAMPLES: dict[str, dict[str, Any]] = {  # model, data, a learning rate near the optimum at the base width under Adam
-    "transformer": dict(model="zoo:transformer", data="modular:31", train=TrainConfig(optimizer="adam", lr=3e-3)),
+    "transformer": dict(model="zoo:transformer", data="modular:31", train=TrainConfig(optimizer="adam", lr=1e-2)),
     "cnn": dict(model="zoo:cnn", data="digits", train=TrainConfig(optimizer="adam", lr=3e-3)),
-    "resmlp": dict(model="zoo:resmlp", data="digits", train=TrainConfig(optimizer="adam", lr=3e-3)),
+    "resmlp": dict(model="zoo:resmlp", data="digits", train=TrainConfig(optimizer="adam", lr=1e-2)),
 }
 
 
@@ -46,7 +46,7 @@ def coord() -> None:
             print(f"coord {name:11s} {par:4s} max |slope| {abs(worst[1]):.3f} ({worst[0]}); all: {slopes}")
 
 
-def transfer(name: str, axis: str, scalings: tuple[str, ...], sizes: tuple[int, ...], steps: int) -> None:
+def transfer(name: str, axis: str, scalings: tuple[str, ...], sizes: tuple[int, ...], steps: int, n: int = 128) -> None:
     """The best learning rate against width or depth, in grid steps of a factor 2."""
     ex = EXAMPLES[name]
     for scaling in scalings:
@@ -64,7 +64,7 @@ def transfer(name: str, axis: str, scalings: tuple[str, ...], sizes: tuple[int, 
                 depth_scaling=scaling,
                 n_lrs=7,
                 seeds=1 if name == "transformer" else 2,
-                n_samples=128,
+                n_samples=n,
             )
             start = time.perf_counter()
             points, s = summary(config)
@@ -99,8 +99,9 @@ def lazy() -> None:
 PARTS = {
     "coord": coord,
     "width": lambda: transfer("transformer", "width", ("none",), (64, 256, 1024), 30),
+    "resdepth": lambda: transfer("resmlp", "depth", ("sqrt", "none"), (2, 8, 32), 20, 512),
     "depth": lambda: (
-        transfer("resmlp", "depth", ("sqrt", "none"), (2, 8, 32), 40),
+        transfer("resmlp", "depth", ("sqrt", "none"), (2, 8, 32), 20, 512),
         transfer("transformer", "depth", ("sqrt", "complete", "none"), (1, 2, 4), 30),
     ),
     "lazy": lazy,
