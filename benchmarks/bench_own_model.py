@@ -26,9 +26,9 @@ def summary(config: M.Config) -> tuple[list[dict], dict]:
     return [r.metrics for r in records if r.kind == "point"], records[-1].metrics
 
 
-def coord() -> None:
+def coord(names: tuple[str, ...] = ("transformer", "cnn")) -> None:
     """TP V Fig. 5's check: slopes of every module's change against width after 4 Adam steps."""
-    for name in ("transformer", "cnn"):
+    for name in names:
         ex = EXAMPLES[name]
         for par in ("mup", "sp"):
             config = M.Config(
@@ -83,7 +83,7 @@ def lazy() -> None:
         config = M.Config(
             **{**ex, "train": TrainConfig(optimizer="sgd", lr=0.1, steps=20)},
             study="lazy_rich",
-            widths=(64, 512),
+            widths=(64, 256),
             base_width=64,
             depths=(1,) if name == "transformer" else (2,) if name == "resmlp" else (0,),
             seeds=1,
@@ -98,7 +98,9 @@ def lazy() -> None:
 
 PARTS = {
     "coord": coord,
+    "tcoord": lambda: coord(("transformer",)),
     "width": lambda: transfer("transformer", "width", ("none",), (64, 256, 1024), 30),
+    "transdepth": lambda: transfer("transformer", "depth", ("sqrt", "complete", "none"), (1, 2, 4), 30),
     "resdepth": lambda: transfer("resmlp", "depth", ("sqrt", "none"), (2, 8, 32), 20, 512),
     "depth": lambda: (
         transfer("resmlp", "depth", ("sqrt", "none"), (2, 8, 32), 20, 512),

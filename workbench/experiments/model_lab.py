@@ -214,7 +214,7 @@ def trained(
 def ntk_change(config: Config, graphdef: nnx.GraphDef, params0: nnx.State, params: nnx.State) -> float:
     """||K_T - K_0||_F / ||K_0||_F of the empirical NTK of seed 0 on the first `probe` points."""
     x = jnp.asarray(batch(config)[0][: config.probe])
-    fn = lambda p, x: nnx.merge(graphdef, p)(x)
+    fn = lambda p, z: nnx.merge(graphdef, p)(z.astype(x.dtype))  # token ids come back from jacobian_ntk as floats
     first = lambda tree: jax.tree.map(lambda a: a[0], tree)
     k0, kt = (np.asarray(jacobian_ntk(fn, p, x)) for p in (first(params0), first(first(params))))
     return float(np.linalg.norm(kt - k0) / np.linalg.norm(k0))

@@ -17,7 +17,7 @@ from workbench.core.declare import Given, Instance, Int, Real, declare
 
 __all__ = ["cnn", "resmlp", "transformer"]
 
-_WIDTH = Int(4, 65_536, example=8)
+_WIDTH = Int(1, 65_536, example=8)
 _RNGS = Instance(nnx.Rngs, example=lambda: nnx.Rngs(0))
 _HEADS = 4  # the transformer's heads: fixed, so the head size grows with the width
 _BASE_HEAD = 16  # head size at which its 1/d logits equal SP's 1/sqrt(d)
@@ -103,8 +103,6 @@ class Transformer(nnx.Module):
     """Tokens (a, b, '=') embedded with positions, `depth` pre-LN blocks, a final LN and an unembedding read at '='."""
 
     def __init__(self, width: int, p: int, depth: int, branch: float, rngs: nnx.Rngs):
-        if width % _HEADS:
-            raise ValueError(f"width: must be a multiple of {_HEADS} (the heads), got {width}")
         self.p = p
         self.embed = nnx.Embed(p + 1, width, embedding_init=nnx.initializers.normal(1.0), rngs=rngs)
         self.position = nnx.Param(jax.random.normal(rngs.params(), (3, width)))
@@ -120,9 +118,15 @@ class Transformer(nnx.Module):
         return self.unembed(self.ln(x[:, -1]))
 
 
-@declare(width=_WIDTH, rngs=_RNGS, out_dim=Int(2, 1000), depth=Int(1, 256), branch=Real(0, 1))
+@declare(
+    width=Given(why="a multiple of the 4 heads: checked in the body", example=8),
+    rngs=_RNGS,
+    out_dim=Int(2, 1000),
+    depth=Int(1, 256),
+    branch=Real(0, 1),
+)
 def transformer(width: int, rngs: nnx.Rngs, out_dim: int = 31, depth: int = 2, branch: float = 1.0) -> Transformer:
     """A pre-LN transformer for a op b mod p with p = `out_dim` (the grokking task; `workbench.data.modular`)."""
-    if width % _HEADS:
-        raise ValueError(f"width: must be a multiple of {_HEADS} (the heads), got {width}")
+    if not isinstance(width, int) or width < _HEADS or width % _HEADS:
+        raise ValueError(f"width: must be a positive multiple of {_HEADS} (the heads), got {width!r}")
     return Transformer(width, out_dim, depth, branch, rngs)
