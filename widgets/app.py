@@ -1,6 +1,6 @@
 """The app: `Workbench()` shows every panel of `widgets.panels.PANELS`, grouped by topic (JupyterLab and Voila alike).
 
-Navigation is two short rows: the topics (`widgets.panels.TOPICS`: Kernels, Training, Depth & criticality, ...) as
+Navigation is two short rows: the topics (`widgets.panels.TOPICS`: Kernels, Training, Depth, ...) as
 toggle buttons, and the panels of the chosen topic as tabs. Neither row wraps at 1280 px with JupyterLab's file
 browser open (15 titles in one tab bar took three rows and pushed the figures below the fold). A tab builds its
 panel the first time it is shown, so opening the app costs one panel, not all of them.

@@ -24,8 +24,8 @@ from widgets.panels.training_dynamics import TrainingDynamicsPanel
 TOPICS = {  # the app's navigation: a row of topics, then the tabs of the chosen topic (each fits one row)
     "Kernels": (KernelExplorerPanel, TrainingDynamicsPanel, LazyRichPanel),
     "Training": (CoordCheckPanel, LRTransferPanel, CollapsePanel, GrokkingPanel),
-    "Depth & criticality": (PhaseDiagramPanel, SeluFlowPanel, InfiniteDepthPanel),
-    "Bayesian & learning curves": (BayesianWidePanel, LearningCurvesPanel, DoubleDescentPanel, LocalityPanel),
+    "Depth": (PhaseDiagramPanel, SeluFlowPanel, InfiniteDepthPanel),
+    "Bayes & learning curves": (BayesianWidePanel, LearningCurvesPanel, DoubleDescentPanel, LocalityPanel),
     "Your model": (ModelLabPanel,),
     "How much": (IntrinsicDimensionPanel, ScalingPanel),
     "Beyond kernels": (DeepKernelMachinePanel, PermutationsPanel),

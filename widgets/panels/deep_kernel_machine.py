@@ -35,7 +35,7 @@ class DeepKernelMachinePanel(Panel[dkm_experiment.Config]):
         visible={"noise": lambda c: c.task == "sine"},
         advanced=("bias_std", "samples", "optimizer", "lr", "seed"),
     )
-    figure_options = dict(nrows=2, ncols=3, figsize=(9.0, 6.0))
+    figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4))
     alt = (
         "Top left: the learned Gram matrix of the last layer at the chosen nu over the inducing points; top middle: "
         "the NNGP's Gram at the same points; top right: their difference. Bottom left: the objective per training "

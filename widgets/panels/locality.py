@@ -45,7 +45,7 @@ class LocalityPanel(Panel[locality.Config]):
         },
         advanced=("ridge", "test", "points", "seed"),
     )
-    figure_options = dict(nrows=1, ncols=3, figsize=(10.0, 3.4))
+    figure_options = dict(nrows=1, ncols=3, figsize=(8.0, 3.0))
     alt = (
         "Left: test MSE against training set size n on log-log axes: simulated means with error bars, the fitted power "
         "law (solid), the eigenlearning prediction (dashed) and a line of the predicted slope (dotted). Middle: the "
