@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -113,6 +114,34 @@ def _dirichlet_log_ratio(s: np.ndarray, alpha1: ArrayLike, alpha2: ArrayLike, pr
 
 
 MAX_POINTS = 1_000_000  # train or test points of a task
+SAMPLERS = ("default", "official")  # numpy's Generator, or the official code's global RandomState + random.shuffle
+OFFICIAL_DRAWS = 10_000  # re-draws `_official_draw` tries before giving up
+
+
+def _official_draw(a1: np.ndarray, a2: np.ndarray, n1: int, total: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(points on the sphere, shuffle order) as the official `main.py` draws them after `np.random.seed(seed)` and
+    `random.seed(seed)`: scipy's `dirichlet.rvs` of the global RandomState (n1 points of alpha1, then the rest of
+    alpha2), mapped by s / ||s||, drawn again while max(X X^T - I) >= 1 or min(X X^T - I) == 0 (two points equal to
+    float64 precision; checked a block of rows at a time), then shuffled by Python's `random.shuffle`."""
+    rs = np.random.RandomState(seed)
+    for _ in range(OFFICIAL_DRAWS):
+        s = np.concatenate([rs.dirichlet(a1, n1), rs.dirichlet(a2, total - n1)])
+        x = s / np.linalg.norm(s, axis=-1).reshape(-1, 1)
+        top, low = -np.inf, np.inf
+        for i in range(0, total, 1024):
+            g = x[i : i + 1024] @ x.T
+            rows = np.arange(len(g))
+            g[rows, i + rows] -= 1.0
+            top, low = max(top, float(g.max())), min(low, float(g.min()))
+            if top >= 1:  # drawn again whatever the other blocks hold
+                break
+        if not (top >= 1 or low == 0):
+            order = list(range(total))
+            random.Random(seed).shuffle(order)
+            return x, np.asarray(order)
+    raise ValueError(f"seed: {OFFICIAL_DRAWS} official draws all held two points equal to float64 precision")
+
+
 SEED = Int(0, 2**31 - 1)
 
 
@@ -124,6 +153,7 @@ SEED = Int(0, 2**31 - 1)
     prior=Real(0.0, 1.0, lo_open=True),
     alpha1=Array("k", lo=0.0, hi=1e6, none_ok=True, example=np.array(DIRICHLET[2][0])),
     alpha2=Array("k", lo=0.0, hi=1e6, none_ok=True, example=np.array(DIRICHLET[2][1])),
+    sampler=Choice(SAMPLERS),
 )
 def dirichlet_task(
     d: int = 2,
@@ -133,10 +163,12 @@ def dirichlet_task(
     prior: float = 0.4,
     alpha1: ArrayLike | None = None,
     alpha2: ArrayLike | None = None,
+    sampler: str = "default",
 ) -> SphereTask:
     """The official code's Dirichlet task on S^(d-1), seeded: class +1 ~ Dirichlet(alpha1), class -1 ~
     Dirichlet(alpha2), a share `prior` of the points class +1. A parameter not given is `DIRICHLET[d]`'s (d is
-    the dimension of those presets; given parameters set their own)."""
+    the dimension of those presets; given parameters set their own). sampler="official" draws as the official
+    `main.py` does (`_official_draw`: its seed 1717 gives its table's points)."""
     a1 = np.asarray(DIRICHLET[d][0] if alpha1 is None else alpha1, np.float64)
     a2 = np.asarray(DIRICHLET[d][1] if alpha2 is None else alpha2, np.float64)
     for name, a in (("alpha1", a1), ("alpha2", a2)):
@@ -150,14 +182,17 @@ def dirichlet_task(
         )
     if prior >= 1:
         raise ValueError(f"prior: must be in (0, 1), got {prior!r}")
-    rng = np.random.default_rng(seed)
     total = n_train + n_test
     n1 = int(total * prior)
-    s = np.concatenate([rng.dirichlet(a1, n1), rng.dirichlet(a2, total - n1)])
     y = np.concatenate([np.ones(n1, int), -np.ones(total - n1, int)])
-    order = rng.permutation(total)
-    s, y = s[order], y[order]
-    x = s / np.linalg.norm(s, axis=1, keepdims=True)
+    if sampler == "official":
+        x, order = _official_draw(a1, a2, n1, total, seed)
+    else:
+        rng = np.random.default_rng(seed)
+        s = np.concatenate([rng.dirichlet(a1, n1), rng.dirichlet(a2, total - n1)])
+        order = rng.permutation(total)
+        x = s / np.linalg.norm(s, axis=1, keepdims=True)
+    x, y = x[order], y[order]
 
     def bayes(points: np.ndarray) -> np.ndarray:
         p = np.asarray(points, np.float64)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.linalg
@@ -16,7 +16,7 @@ from threadpoolctl import ThreadpoolController
 from workbench.core.declare import Array, Choice, Given, Int, Real, declare
 from workbench.core.memory import require
 from workbench.theory.infinite_depth.duals import Dual, DualArg, _get_dual
-from workbench.theory.infinite_depth.flow import MAX_DEPTH, Depth, _depth, _diagonal_log_ntk, _flow
+from workbench.theory.infinite_depth.flow import MAX_DEPTH, Depth, Layer, _depth, _diagonal_log_ntk, _flow, _tabled
 from workbench.theory.infinite_depth.taxonomy import _regime
 
 if TYPE_CHECKING:
@@ -79,14 +79,14 @@ def pair_geometry(x1: ArrayLike, x2: ArrayLike, block: int = 256) -> tuple[np.nd
 
 def _pair_geometry(x1: np.ndarray, x2: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n1, n2 = len(x1), len(x2)
-    rho = np.clip(x1 @ x2.T, -1.0, 1.0)
-    dl = np.empty((n1, n2))
-    for i in range(0, n1, block):
+    rho, dl = np.empty((n1, n2)), np.empty((n1, n2))
+    for i in range(0, n1, block):  # elementwise sums, not BLAS: a pair's numbers do not depend on the blocks
         a = x1[i : i + block, None, :]
+        rho[i : i + block] = np.sum(a * x2[None], -1)
         minus = 0.5 * np.sum((a - x2[None]) ** 2, -1)
         plus = 0.5 * np.sum((a + x2[None]) ** 2, -1)
         dl[i : i + block] = np.minimum(minus, plus)
-    dl = np.clip(dl, 0.0, 1.0)
+    rho, dl = np.clip(rho, -1.0, 1.0), np.clip(dl, 0.0, 1.0)
     sg = np.where(rho >= 0, 1.0, -1.0)
     return sg, np.abs(rho), dl
 
@@ -166,26 +166,70 @@ def _weighted_vote(y: np.ndarray, s: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 
 _BLAS = ThreadpoolController()
+CHUNK = 1 << 19  # kernel entries flowed at once: training rows against the later ones, training against test columns
+_ENTRY_BYTES = 600  # working bytes per entry of a chunk at one (depth, kernel) (flow state, geometry, temporaries)
+_DEPTH_BYTES = 40  # more per entry and (depth, kernel) of a chunk (snapshots and values at each depth)
 
 
-def _solve(K: np.ndarray, y: np.ndarray, notes: list[str], what: str = "K(X, X)", definite: bool = True) -> np.ndarray:
-    """K^{-1} y for a symmetric K: Cholesky (when `definite`), else a symmetric indefinite solve, else least squares
-    for a singular K; what happened is noted. One BLAS thread: on a shared 2-core machine OpenBLAS's threaded potrf
-    was 30x slower (2.8 s against 0.08 s at n = 2000)."""
+def _blocks(count: int, width: int, chunk: int) -> list[tuple[int, int]]:
+    """[start, stop) blocks of `count` rows of `width` entries, at most `chunk` entries (one row at least) each."""
+    step = max(1, chunk // max(1, width))
+    return [(i, min(i + step, count)) for i in range(0, count, step)]
+
+
+def _geometry(x1: np.ndarray, x2: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_pair_geometry` with its (rows, len(x2), d) temporaries kept within `chunk` entries."""
+    return _pair_geometry(x1, x2, max(1, chunk // max(1, x2.size)))
+
+
+def _close_pairs(x: np.ndarray, parity: str | None, tol: float, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i, j), i < j, of unit rows with 1 - |<x_i, x_j>| < tol (and <x_i, x_j> > 0 unless `parity`), row-major,
+    a block of rows at a time."""
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for i0, i1 in _blocks(len(x), len(x), chunk):
+        sg, _, dl = _geometry(x[i0:i1], x[i0:], chunk)
+        close = np.triu(dl < tol, 1)
+        if parity is None:
+            close &= sg > 0
+        i, j = np.nonzero(close)
+        found.append((i + i0, j + i0))
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+
+
+def _memory(n: int, m: int, systems: int, limit: bool, chunk: int) -> float:
+    """Bytes of `DepthClassifier`'s chunked pass over `systems` (depth, kernel) pairs: 8 per training pair and system
+    (kept until solved), one n x n system solved in place, a chunk's flow, the scores."""
+    pairs = n * (n - 1) / 2
+    entries = min(chunk, max(pairs, n * m)) if systems else min(chunk, n * m) if limit else 0
+    return (
+        8 * pairs * systems
+        + (8.0 * n * n if systems else 0)
+        + entries * (_ENTRY_BYTES + _DEPTH_BYTES * systems)
+        + 8 * m * (systems + 1)
+    )
+
+
+def _solve(
+    make: Callable[[], np.ndarray], y: np.ndarray, notes: list[str], what: str = "K(X, X)", definite: bool = True
+) -> np.ndarray:
+    """K^{-1} y for the symmetric K = make() (built again for each try: it is factorized in place): Cholesky (when
+    `definite`), else a symmetric indefinite solve, else least squares for a singular K; what happened is noted.
+    One BLAS thread: on a shared 2-core machine OpenBLAS's threaded potrf was 30x slower (2.8 s against 0.08 s at
+    n = 2000)."""
     with warnings.catch_warnings(record=True) as caught, _BLAS.limit(limits=1, user_api="blas"):
         warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
         try:
             if not definite:
                 raise np.linalg.LinAlgError
-            out = scipy.linalg.solve(K, y, assume_a="pos", check_finite=False)
+            out = scipy.linalg.solve(make(), y, assume_a="pos", overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError:
             if definite:
                 notes.append(f"{what} is not positive definite to float64 precision: solved as a symmetric system")
             try:
-                out = scipy.linalg.solve(K, y, assume_a="sym", check_finite=False)
+                out = scipy.linalg.solve(make(), y, assume_a="sym", overwrite_a=True, check_finite=False)
             except np.linalg.LinAlgError:
                 notes.append(f"{what} is singular to float64 precision: minimum-norm least-squares solution")
-                out = np.linalg.lstsq(K, y, rcond=None)[0]
+                out = np.linalg.lstsq(make(), y, rcond=None)[0]
     if any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught):
         notes.append(
             f"{what} is ill-conditioned (reciprocal condition below float64 epsilon): the ridgeless "
@@ -194,24 +238,41 @@ def _solve(K: np.ndarray, y: np.ndarray, notes: list[str], what: str = "K(X, X)"
     return out
 
 
+def _square(pairs: np.ndarray, n: int, diagonal: float, top: float | None) -> np.ndarray:
+    """The symmetric n x n matrix with the row-major upper-triangle entries `pairs` (exp(pairs - top) when `top` is
+    given) and a constant diagonal, Fortran-ordered (LAPACK factorizes it in place)."""
+    K = np.empty((n, n))
+    off = 0
+    for i in range(n):
+        row = K[i, i + 1 :]
+        if top is None:
+            row[:] = pairs[off : off + n - 1 - i]
+        else:
+            np.exp(np.subtract(pairs[off : off + n - 1 - i], top, out=row), out=row)
+        off += n - 1 - i
+        K[i, i] = diagonal
+    for i0, i1 in _blocks(n, n, CHUNK):  # the lower triangle: blocks below the diagonal, then inside it
+        K[i1:, i0:i1] = K[i0:i1, i1:].T
+        block = K[i0:i1, i0:i1]
+        lower = np.tril_indices(i1 - i0, -1)
+        block[lower] = block.T[lower]
+    return K.T  # symmetric: the transpose of the C-ordered matrix is the same matrix, Fortran-ordered
+
+
 @declare(x=_X, parity=Choice(("even", "odd"), none_ok=True), tol=Real(0.0, 1.0))
 def find_duplicates(x: ArrayLike, parity: str | None = None, tol: float = DUPLICATE) -> list[tuple[int, int]]:
     """Pairs (i, j), i < j, with 1 - <x_i, x_j> < tol (and 1 + <x_i, x_j> < tol for an even or odd dual)."""
-    x = _to_sphere(x, "x")
-    sg, _, dl = _pair_geometry(x, x)
-    close = dl < tol
-    if parity is None:
-        close &= sg > 0
-    i, j = np.nonzero(np.triu(close, 1))
+    i, j = _close_pairs(_to_sphere(x, "x"), parity, tol, CHUNK)
     return list(zip(i.tolist(), j.tolist()))
 
 
 class DepthClassifier:
-    """Ridgeless NNGP and NTK classifiers of one dual at several depths and at L = infinity (the paper's setting):
-    the entries of K(X, X) and K(X, x) flow through the layers once (`workbench.theory.infinite_depth` module doc)
-    and any depth in `depths` is then read off. `duplicates`: "refuse" (ValueError naming x_train), "drop" (keep the
-    first of each duplicate pair) or "jitter" (move the later point by 1e-6 along a random tangent); what was done is
-    in `notes`."""
+    """Ridgeless NNGP and NTK classifiers of one dual at any depth and at L = infinity (the paper's setting): the
+    entries of K(X, X) and K(X, x) flow through the layers (`workbench.theory.infinite_depth` module doc) in chunks
+    of `chunk` entries, all depths in `depths` (and the limit) in one pass; another depth, the limit or the NTK is
+    computed when first asked and kept. Memory: 8 bytes per training pair and (depth, kernel), one n x n system, a
+    chunk. `duplicates`: "refuse" (ValueError naming x_train), "drop" (keep the first of each duplicate pair) or
+    "jitter" (move the later point by 1e-6 along a random tangent); what was done is in `notes`."""
 
     def __init__(
         self,
@@ -225,56 +286,32 @@ class DepthClassifier:
         limit: bool = True,
         duplicates: str = "refuse",
         seed: int = 0,
+        chunk: int = CHUNK,
     ) -> None:
         self.dual = _get_dual(dual, "dual")
         self.regime = _regime(self.dual)
+        self.chunk = Int(1, 1 << 40).check("chunk", chunk, {})
         self.notes: list[str] = []
         self.solve_notes: dict[tuple[int, str], list[str]] = {}
         xt, xs = (_to_sphere(_X.check(name, x, {}), name) for name, x in (("x_train", x_train), ("x_test", x_test)))
         if xt.shape[1] != xs.shape[1]:
             raise ValueError(f"x_test: {xs.shape[1]} coordinates, x_train has {xt.shape[1]}")
         y = _check_labels(y_train, len(xt))
-        finite = []
         if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence):
             raise ValueError(f"depths: must be a list of depths, got {type(depths).__name__}")
-        for L in (_depth(L) for L in depths):
-            if not math.isinf(L):
-                finite.append(int(L))
-        self.depths = sorted(set(finite))
-        self.ntk = ntk
-        n, m = len(xt), len(xs)
-        require(
-            (n * (n - 1) / 2 + n * m) * (160 + 22 * len(self.depths)),
-            "n_train",
-            f"{n} training and {m} test points at {len(self.depths)} depths",
-            "use fewer points or depths",
-        )
-        geometry = _pair_geometry(xt, xt)
-        xt, y, changed = self._deduplicate(xt, y, geometry, duplicates, seed)
-        if changed:
-            geometry = _pair_geometry(xt, xt)
-        self.x_train, self.y, self.x_test = xt, y, xs
-        n = len(xt)
-        self._iu = iu = np.triu_indices(n, 1)
-        sg, ab, dl = (v[iu] for v in geometry)
-        self.train = _flow(self.dual, sg, ab, dl, self.depths, False, ntk) if n > 1 else None
-        sg, ab, dl = _pair_geometry(xt, xs)
-        self.test = _flow(self.dual, sg.ravel(), ab.ravel(), dl.ravel(), self.depths, limit, ntk)
-        self.has_limit = limit
-        self.notes += (self.train.notes if self.train else []) + self.test.notes
+        self.depths = sorted({int(L) for L in (_depth(L) for L in depths) if not math.isinf(L)})
+        self.x_train, self.y = self._deduplicate(xt, y, duplicates, seed)
+        self.x_test = xs
+        self._scores: dict[tuple[float, str], np.ndarray] = {}
+        self._compute(self.depths, ("nngp", "ntk") if ntk else ("nngp",), limit)
 
-    def _deduplicate(
-        self, x: np.ndarray, y: np.ndarray, geometry: tuple[np.ndarray, np.ndarray, np.ndarray], how: str, seed: int
-    ) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _deduplicate(self, x: np.ndarray, y: np.ndarray, how: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) without (or with jittered) duplicate training points."""
         if how not in ("refuse", "drop", "jitter"):
             raise ValueError(f"duplicates: must be 'refuse', 'drop' or 'jitter', got {how!r}")
-        sg, _, dl = geometry
-        close = dl < DUPLICATE
-        if self.dual.parity is None:
-            close &= sg > 0
-        i, j = np.nonzero(np.triu(close, 1))
+        i, j = _close_pairs(x, self.dual.parity, DUPLICATE, self.chunk)
         if not i.size:
-            return x, y, False
+            return x, y
         if how == "refuse":
             raise ValueError(
                 f"x_train: points {i[0]} and {j[0]} coincide on the sphere (1 - |<x_i, x_j>| < "
@@ -285,7 +322,7 @@ class DepthClassifier:
         if how == "drop":
             keep = np.setdiff1d(np.arange(len(x)), later)
             self.notes.append(f"dropped {later.size} duplicate training points")
-            return x[keep], y[keep], True
+            return x[keep], y[keep]
         rng = np.random.default_rng(seed)
         x = x.copy()
         for b in later:
@@ -294,111 +331,143 @@ class DepthClassifier:
             x[b] = x[b] + 1e-6 * v / np.linalg.norm(v)
             x[b] /= np.linalg.norm(x[b])
         self.notes.append(f"jittered {later.size} duplicate training points by 1e-6 along the sphere")
-        return x, y, True
+        return x, y
 
-    def _matrices(
-        self, L: int, kernel: str
-    ) -> (
-        tuple[Literal["comp"], np.ndarray | None, np.ndarray]
-        | tuple[Literal["log"], np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray | None]]
-    ):
-        """The ridgeless system at depth L: ("comp", log 1 - K(X, X) entries or None, log 1 - K(X, x)) for duals
-        whose correlations all tend to 1, else ("log", K(X, X), (sign, log|.|, order key) of K(X, x))."""
-        n, m = len(self.x_train), len(self.x_test)
-        te = self.test.at(L)
-        tr = self.train.at(L) if self.train else None
-        if te.lcomp is not None and kernel in ("nngp", "ntk"):
-            if kernel == "ntk" and not self.ntk:
-                raise ValueError("kernel: this classifier was built with ntk=False")
-            l_te = te.lcomp if kernel == "nngp" else te.lcomp_ntk
-            l_tr = None if tr is None else tr.lcomp if kernel == "nngp" else tr.lcomp_ntk
-            assert l_te is not None  # the NTK complement exists when self.ntk
-            return "comp", l_tr, l_te
-        if kernel == "nngp":
-            s_te, l_te, diag = te.s_nngp, te.l_nngp, 0.0
-            s_tr, l_tr = (tr.s_nngp, tr.l_nngp) if tr else (None, None)
-        elif kernel == "ntk":
-            if not self.ntk:
-                raise ValueError("kernel: this classifier was built with ntk=False")
-            s_te, l_te, diag = te.s_ntk, te.l_ntk, _diagonal_log_ntk(self.dual, L)
-            s_tr, l_tr = (tr.s_ntk, tr.l_ntk) if tr else (None, None)
-        else:
-            raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
-        assert s_te is not None and l_te is not None  # the NTK entries exist when self.ntk
-        K = np.eye(n)
-        if tr is not None:
-            assert s_tr is not None and l_tr is not None
-            with np.errstate(over="ignore"):
-                vals = s_tr * np.exp(l_tr - diag)
-            K[self._iu] = vals
-            K.T[self._iu] = vals
-        return "log", K, (s_te.reshape(n, m), l_te.reshape(n, m), None if te.key is None else te.key.reshape(n, m))
+    def _note(self, notes: list[str]) -> None:
+        self.notes += [t for t in notes if t not in self.notes]
 
-    def scores(self, depth: float, kernel: str = "nngp") -> np.ndarray:
-        """y^T K^{-1} K(X, x) per test point, up to a positive factor per test point (`limit_scores` at infinity)."""
-        if math.isinf(depth):
-            return self.limit_scores()
-        L = int(depth)
-        if L not in self.depths:
-            raise ValueError(f"depth: {depth} is not among this classifier's depths {self.depths}")
-        notes = self.solve_notes.setdefault((L, kernel), [])
+    def _compute(self, depths: Sequence[int], kernels: Sequence[str], limit: bool) -> None:
+        """Scores at every (depth, kernel) and of the limit (if `limit`): the training entries flow a chunk at a
+        time into one array per system, each system is solved, then the test entries flow a chunk of test points at
+        a time into scores (module doc)."""
         if self.regime.kind == "linear":  # K_L = rho (NNGP), (L + 1) rho (NTK): rank d, least squares
-            return self.limit_scores()
-        system = self._matrices(L, kernel)
-        if system[0] == "comp":
-            return self._comp_scores(system[1], system[2], notes)
-        _, K, (s, l, key) = system
-        top = np.max(l, axis=0, keepdims=True)
+            return
+        n, m = len(self.x_train), len(self.x_test)
+        keys = [(L, k) for L in depths for k in kernels]
+        require(
+            _memory(n, m, len(keys), limit, self.chunk),
+            "n_train",
+            f"{n} training and {m} test points at {len(keys)} (depth, kernel) pairs",
+            "use fewer points or depths",
+        )
+        ntk = "ntk" in kernels
+        pairs = {key: np.empty(n * (n - 1) // 2) for key in keys}
+        off = 0
+        for i0, i1 in _blocks(n, n, self.chunk) if keys else []:
+            sg, ab, dl = _geometry(self.x_train[i0:i1], self.x_train[i0:], self.chunk)
+            upper = np.triu(np.ones(sg.shape, bool), 1)
+            size = int(upper.sum())
+            if size:
+                flow = _flow(self.dual, sg[upper], ab[upper], dl[upper], depths, False, ntk)
+                for L, k in keys:
+                    pairs[L, k][off : off + size] = self._pair_values(flow.at(L), L, k)
+                self._note(flow.notes)
+            off += size
+        systems = {}
+        for key in keys:
+            systems[key] = self._system(key, pairs.pop(key))
+        shape = (m,) + self.y.shape[1:]
+        out = {key: np.empty(shape) for key in [*keys, *([(math.inf, "limit")] if limit else [])]}
+        for c0, c1 in _blocks(m, n, self.chunk):
+            sg, ab, dl = _geometry(self.x_train, self.x_test[c0:c1], self.chunk)
+            flow = _flow(self.dual, sg.ravel(), ab.ravel(), dl.ravel(), depths, limit, ntk)
+            for key, system in systems.items():
+                out[key][c0:c1] = self._chunk_scores(flow.at(key[0]), key[1], system, c1 - c0)
+            if limit:
+                out[math.inf, "limit"][c0:c1] = self._limit_chunk(flow, c1 - c0)
+            self._note(flow.notes)
+        self._scores.update(out)
+
+    def _pair_values(self, layer: Layer, L: int, kernel: str) -> np.ndarray:
+        """What K(X, X) keeps of one chunk of training pairs: log(1 - K) (table duals), else K normalized to a unit
+        diagonal."""
+        if _tabled(self.dual):
+            out = layer.lcomp if kernel == "nngp" else layer.lcomp_ntk
+            assert out is not None  # table flows carry both complements
+            return out
+        s, lg = (layer.s_nngp, layer.l_nngp) if kernel == "nngp" else (layer.s_ntk, layer.l_ntk)
+        assert s is not None and lg is not None  # the NTK entries exist when the flow was asked for them
+        diag = 0.0 if kernel == "nngp" else _diagonal_log_ntk(self.dual, L)
+        with np.errstate(over="ignore"):
+            return s * np.exp(lg - diag)
+
+    def _system(self, key: tuple[int, str], pairs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The solved ridgeless system of one (depth, kernel): (alpha = K^{-1} y,), or for table duals, with
+        Delta = 1 - K = c D (c = e^top, the largest training entry), (u = D^{-1} 1, w = D^{-1} y, [top, 1^T u],
+        y^T u)."""
+        n = len(self.x_train)
+        notes = self.solve_notes.setdefault(key, [])
+        if not _tabled(self.dual):
+            return (_solve(lambda: _square(pairs, n, 1.0, None), self.y, notes),)
+        top = float(np.max(pairs, initial=-np.inf))
+        top = top if np.isfinite(top) else 0.0
+        ones = np.ones(n)
+        sol = _solve(
+            lambda: _square(pairs, n, 0.0, top), np.column_stack([ones, self.y]), notes, "1 - K(X, X)", definite=False
+        )
+        u, w = sol[:, 0], sol[:, 1:]
+        yu = self.y @ u if self.y.ndim == 1 else self.y.T @ u
+        return u, w, np.array([top, ones @ u]), np.atleast_1d(yu)
+
+    def _chunk_scores(self, layer: Layer, kernel: str, system: tuple[np.ndarray, ...], cols: int) -> np.ndarray:
+        """y^T K^{-1} K(X, x) for a chunk of test points, up to a positive factor per point; table duals: with
+        d(x) = c e(x), y^T K^{-1} k(x) = w^T e(x) - (y^T u)(1 - u^T e(x)) / (c - 1^T u) (Sherman-Morrison on
+        K = 11^T - Delta)."""
+        n = len(self.x_train)
+        if len(system) == 4:
+            u, w, (top, s), yu = system
+            lg = layer.lcomp if kernel == "nngp" else layer.lcomp_ntk
+            assert lg is not None  # table flows carry both complements
+            e = np.exp(lg.reshape(n, cols) - top)
+            score = (w.T @ e) - np.outer(yu, (1 - u @ e)) / (math.exp(top) - s)
+            return score[0] if self.y.ndim == 1 else score.T
+        (alpha,) = system
+        s, lg = (layer.s_nngp, layer.l_nngp) if kernel == "nngp" else (layer.s_ntk, layer.l_ntk)
+        assert s is not None and lg is not None  # the NTK entries exist when the flow was asked for them
+        s, lg = s.reshape(n, cols), lg.reshape(n, cols)
+        top = np.max(lg, axis=0, keepdims=True)
         with np.errstate(invalid="ignore", over="ignore"):
-            Kx = s * np.exp(l - np.where(np.isfinite(top), top, 0.0))
+            Kx = s * np.exp(lg - np.where(np.isfinite(top), top, 0.0))
         Kx = np.where(np.isneginf(top), 0.0, Kx)
-        alpha = _solve(K, self.y, notes)
         score = (alpha.T @ Kx).T if self.y.ndim == 2 else alpha @ Kx
         dead = np.isneginf(top[0])
-        if dead.any() and key is not None:  # every weight underflowed: only the kernel's own order is left
-            kd = key[:, dead]
+        if dead.any() and layer.key is not None:  # every weight underflowed: only the kernel's own order is left
+            kd = layer.key.reshape(n, cols)[:, dead]
             score[dead] = _weighted_vote(self.y, s[:, dead], np.where(kd == kd.max(0), 0.0, -np.inf))
         return score
 
-    def _comp_scores(self, l_tr: np.ndarray | None, l_te: np.ndarray, notes: list[str]) -> np.ndarray:
-        """Scores from the complement Delta = 1 - K (K normalized to a unit diagonal; duals whose correlations all
-        tend to 1), given as logs: with Delta = c D, d(x) = c e(x) (c the largest entry), u = D^{-1} 1, s = 1^T u,
-        y^T K^{-1} k(x) = y^T D^{-1} e(x) - (y^T u)(1 - u^T e(x)) / (c - s)  (Sherman-Morrison on K = 11^T - Delta)."""
-        n, m = len(self.x_train), len(self.x_test)
-        top = max(
-            float(np.max(l_te, initial=-np.inf)), float(np.max(l_tr, initial=-np.inf)) if l_tr is not None else -np.inf
-        )
-        top = top if np.isfinite(top) else 0.0
-        D = np.zeros((n, n))
-        if l_tr is not None:
-            vals = np.exp(l_tr - top)
-            D[self._iu] = vals
-            D.T[self._iu] = vals
-        e = np.exp(l_te.reshape(n, m) - top)
-        ones = np.ones(n)
-        sol = _solve(D, np.column_stack([ones, self.y]), notes, "1 - K(X, X)", definite=False)
-        u, w = sol[:, 0], sol[:, 1:]
-        s = ones @ u
-        yu = self.y @ u if self.y.ndim == 1 else self.y.T @ u
-        score = (w.T @ e) - np.outer(np.atleast_1d(yu), (1 - u @ e)) / (math.exp(top) - s)
-        return score[0] if self.y.ndim == 1 else score.T
+    def _limit_chunk(self, flow: Any, cols: int) -> np.ndarray:
+        """Scores of the L = infinity classifier for a chunk of test points (majority / 1-NN / singular)."""
+        n = len(self.x_train)
+        s, key = flow.limit()
+        s, key = s.reshape(n, cols), key.reshape(n, cols)
+        if self.regime.kind == "nearest":
+            key = np.where(key == key.max(0, keepdims=True), 0.0, -np.inf)
+        return _weighted_vote(self.y, s, key)
+
+    def scores(self, depth: float, kernel: str = "nngp") -> np.ndarray:
+        """y^T K^{-1} K(X, x) per test point, up to a positive factor per test point (`limit_scores` at infinity),
+        at any depth (computed when first asked)."""
+        depth = _depth(depth)
+        if kernel not in ("nngp", "ntk"):
+            raise ValueError(f"kernel: must be 'nngp' or 'ntk', got {kernel!r}")
+        if math.isinf(depth) or self.regime.kind == "linear":
+            return self.limit_scores()
+        L = int(depth)
+        if (L, kernel) not in self._scores:
+            self._compute([L], (kernel,), False)
+        return self._scores[L, kernel]
 
     def limit_scores(self) -> np.ndarray:
         """Scores of the L = infinity classifier of the dual's regime (majority / 1-NN / singular / linear)."""
-        n, m = len(self.x_train), len(self.x_test)
-        kind = self.regime.kind
-        if not self.has_limit and kind != "linear":
-            raise ValueError("depth: this classifier was built with limit=False")
-        if kind == "linear":
+        if self.regime.kind == "linear":
             K = self.x_train @ self.x_train.T
             alpha = np.linalg.lstsq(K, self.y, rcond=None)[0]
             Kx = self.x_train @ self.x_test.T
             return (alpha.T @ Kx).T if self.y.ndim == 2 else alpha @ Kx
-        s, key = self.test.limit()
-        s, key = s.reshape(n, m), key.reshape(n, m)
-        if kind == "nearest":
-            key = np.where(key == key.max(0, keepdims=True), 0.0, -np.inf)
-        return _weighted_vote(self.y, s, key)
+        if (math.inf, "limit") not in self._scores:
+            self._compute([], (), True)
+        return self._scores[math.inf, "limit"]
 
     def labels(self, depth: float, kernel: str = "nngp") -> np.ndarray:
         """Predicted labels (+-1, or class indices for one-hot y) at `depth` (math.inf: the limit classifier)."""

@@ -244,6 +244,13 @@ class Layer(NamedTuple):
     lcomp_ntk: np.ndarray | None = None
 
 
+def _tabled(dual: Dual) -> bool:
+    """Whether the entries of `dual` flow on a table in 1 - rho (b_0 > 0, k'(1) <= 1: every correlation tends to 1;
+    `_TableFlow`), whose classifiers are solved in the complement form."""
+    r = _regime(dual)
+    return r.kind == "majority" and r.fixed_point == 1.0
+
+
 def _flow(
     dual: Dual, sg: np.ndarray, ab: np.ndarray, dl: np.ndarray, depths: Sequence[int], infinite: bool, ntk: bool
 ) -> _LinearFlow | _TableFlow | _Flow:
@@ -251,10 +258,9 @@ def _flow(
     bad = [L for L in depths if not 0 <= L <= MAX_DEPTH]
     if bad:
         raise ValueError(f"depth: must be in [0, {MAX_DEPTH}] or infinite, got {bad[0]}")
-    kind = _regime(dual).kind
-    if kind == "linear":
+    if _regime(dual).kind == "linear":
         return _LinearFlow(dual, sg, ab, dl, ntk)
-    if kind == "majority" and _regime(dual).fixed_point == 1.0:
+    if _tabled(dual):
         return _TableFlow(dual, sg, ab, dl, depths, ntk)
     return _Flow(dual, sg, ab, dl, depths, infinite, ntk)
 
