@@ -230,16 +230,23 @@ def slider(page, label: str):
 
 
 def drag_slider(page, label: str, fraction: float) -> str:
-    """Mouse-drag a slider's handle to `fraction` of its track; return the readout it then shows."""
+    """Mouse-drag a slider's handle to `fraction` of its track; return the readout it then shows: a form's number
+    (widgets.controls) shows its value in the typed entry beside the slider, which the kernel updates."""
     box = slider(page, label).first
     box.scroll_into_view_if_needed()  # the mouse only reaches what the viewport shows
+    entry = box.locator("xpath=following-sibling::*[1]").locator("input")
+    before = entry.input_value() if entry.count() else None
     track, handle = box.locator(".noUi-target"), box.locator(".noUi-handle")
     tb, hb = track.bounding_box(), handle.bounding_box()
     page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
     page.mouse.down()
     page.mouse.move(tb["x"] + tb["width"] * fraction, hb["y"] + hb["height"] / 2, steps=12)
     page.mouse.up()
-    return box.locator(".widget-readout").inner_text().strip()
+    if before is None:
+        return box.locator(".widget-readout").inner_text().strip()
+    with contextlib.suppress(TimeoutError):  # a drag that did not move the value leaves the entry as it was
+        wait_for_change(entry.input_value, before, timeout=15)
+    return entry.input_value().strip()
 
 
 def wait_for_change(read, before, timeout: float = 60.0, interval: float = 0.25):

@@ -98,7 +98,7 @@ def panel():
 
 def test_controls_follow_the_spec_ranges():
     form = ConfigForm(TinyConfig)
-    c = form.controls
+    c = {**form.controls, **form.sliders}  # a number's slider (over the declared range: TinyConfig has no soft)
     assert isinstance(c["width"], w.SelectionSlider) and c["width"].options == (4, 8, 16, 32, 64, 128, 256)
     assert isinstance(c["depth"], w.IntSlider) and (c["depth"].min, c["depth"].max) == (1, 4)
     assert isinstance(c["lr"], w.FloatLogSlider) and c["lr"].max == pytest.approx(4.0)
@@ -401,13 +401,16 @@ def test_past_runs_keep_the_latest_and_refuse_to_show_while_running(panel, monke
     panel.controller.stop(wait=True)
 
 
-def test_log_sliders_span_the_whole_accepted_range():
-    """The range a control shows is the range the code accepts: a log slider reaches both ends, even when they
-    are not powers of two (depth of the infinite-depth view: 1 .. 100000)."""
+def test_log_sliders_span_their_soft_range_and_typing_the_accepted_one():
+    """A log slider reaches both ends of its soft range, even when they are not powers of two, and its typed
+    entry the range the code accepts (depth of the infinite-depth view: slider 1 .. 10000, typed 1 .. 100000)."""
     from workbench.experiments import infinite_depth
 
-    depth = ConfigForm(infinite_depth.Config).controls["depth"]
-    assert isinstance(depth, w.SelectionSlider) and depth.options[0] == 1 and depth.options[-1] == 100_000
+    form = ConfigForm(infinite_depth.Config)
+    depth = form.sliders["depth"]
+    assert isinstance(depth, w.SelectionSlider) and depth.options[0] == 1 and depth.options[-1] == 10_000
+    form.controls["depth"].value = 100_000
+    assert form.config.depth == 100_000 and depth.value == 100_000
 
 
 def test_a_render_waits_for_a_draw_in_progress(panel):

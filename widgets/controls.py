@@ -5,12 +5,15 @@
     form.config                           # the current, validated frozen dataclass
 
 Field kinds -> widgets: `choices` -> Dropdown; `check="activation"` -> a Combobox (pick a name or
-type an expression) validated on Enter; bool -> Checkbox; int with `log` -> SelectionSlider over
-powers of two; int in a range of <= 1024 values -> IntSlider; other ints -> BoundedIntText; float
-with `log` -> FloatLogSlider; float in [lo, hi] -> FloatSlider; tuple -> Text of comma-separated
-numbers. Fields listed in `advanced` go into a collapsed "more settings" section; fields in `visible` show
-only while their predicate holds. Invalid input never reaches the Config: the message (the Config's own
-ValueError) appears in red under the control, and the last valid config stays in force.
+type an expression) validated on Enter; bool -> Checkbox; tuple -> Text of comma-separated numbers; a number
+-> a typed entry (IntText / FloatText: no bounds, so the browser never clamps what is typed) and, in a range, a
+slider beside it over the field's soft span (`spec(soft=...)`, what a demo needs; the declared range where none
+is given): int with `log` -> SelectionSlider over powers of two; other ints -> IntSlider (entry alone beyond 1024
+values); float with `log` -> FloatLogSlider; other floats -> FloatSlider. The slider has no readout: the entry is
+the readout, and a typed value beyond the soft span widens the slider's span to show it. Fields listed in
+`advanced` go into a collapsed "more settings" section; fields in `visible` show only while their predicate holds.
+Invalid input never reaches the Config (nothing is clamped): the message (the Config's own ValueError, naming the
+field and its range) appears in red under the control, and the last valid config stays in force.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from workbench.core.config import Config, get_path, leaves
 
 _STYLE = {"description_width": "110px"}
 _LAYOUT = dict(width="290px")  # a 300 px form column (widgets.panel.FORM_WIDTH) leaves room for a figure
+_SLIDER = dict(width="214px")  # beside a 70 px entry in the 290 px row
+_ENTRY = dict(width="70px")
 
 
 def _kind(field: dataclasses.Field[Any], default: object) -> type:
@@ -38,19 +43,52 @@ def _kind(field: dataclasses.Field[Any], default: object) -> type:
 
 
 def _powers_of_two(lo: int, hi: int, default: int) -> list[int]:
-    """The powers of two in [lo, hi], the ends themselves and the default: the slider spans the whole range."""
-    values = {2**k for k in range(max(0, math.ceil(math.log2(max(lo, 1)))), int(math.log2(hi)) + 1)}
+    """The powers of two in [lo, hi], the ends themselves and the default."""
+    values = {2**k for k in range(max(0, math.ceil(math.log2(max(lo, 1)))), int(math.log2(max(hi, 1))) + 1)}
     return sorted(values | {lo, hi, default})
 
 
-def make_control(name: str, kind: type, meta: dict[str, Any], value: Any) -> w.ValueWidget:
-    """One ipywidgets control for a field; the widget's value is the field's value (tuples as text)."""
-    common = dict(description=name.replace("_", " "), style=_STYLE, layout=w.Layout(**_LAYOUT), tooltip=meta["doc"])
+def _span(meta: dict[str, Any]) -> tuple[float, float] | None:
+    """The slider's span: the soft range within the declared one (which a group's limits may narrow), else the
+    declared range; None where there is no range to slide over."""
     lo, hi = meta["lo"], meta["hi"]
+    if lo is None or hi is None:
+        return None
+    a, b = meta.get("soft") or (lo, hi)
+    a, b = max(a, lo), min(b, hi)
+    return (a, b) if a < b else (lo, hi)
+
+
+def _slider(kind: type, meta: dict[str, Any], value: Any, common: dict[str, Any]) -> w.ValueWidget | None:
+    """A slider over the field's span, widened to show `value`; None for a number that is only typed."""
+    span = _span(meta)
+    if span is None or kind not in (int, float):
+        return None
+    a, b = span
+    if kind is int and meta["log"]:
+        return w.SelectionSlider(options=_powers_of_two(int(a), int(b), value), value=value, **common)
+    if kind is int and b - a <= 1024:
+        step = meta["step"] or 1
+        return w.IntSlider(value=value, min=min(a, value), max=max(b, value), step=step, **common)
+    if kind is float and meta["log"]:
+        a = a if a > 0 else b * 1e-10  # an open lower bound at 0: ten decades below the top
+        low, high = math.log10(min(a, value) if value > 0 else a), math.log10(max(b, value))
+        return w.FloatLogSlider(value=value, min=low, max=high, step=0.05, **common)
+    if kind is float:
+        step = meta["step"] or (b - a) / 100
+        return w.FloatSlider(value=value, min=min(a, value), max=max(b, value), step=step, **common)
+    return None
+
+
+def make_control(name: str, kind: type, meta: dict[str, Any], value: Any) -> tuple[w.ValueWidget, w.Widget]:
+    """The control of a field, whose value is the field's value (tuples as text), and the widget to show: the
+    control itself, or for a number in a range a row of a slider over its soft span and the control as its
+    typed entry (the caller keeps the two in step, as `ConfigForm` does)."""
+    common = dict(description=name.replace("_", " "), style=_STYLE, tooltip=meta["doc"])
     if meta["choices"]:
-        return w.Dropdown(options=list(meta["choices"]), value=value, **common)
-    if meta["check"] == "activation":
-        return w.Combobox(
+        control = w.Dropdown(options=list(meta["choices"]), value=value, **common)
+    elif meta["check"] == "activation":
+        control = w.Combobox(
             value=str(value),
             options=list(SUGGESTIONS),
             ensure_option=False,
@@ -58,56 +96,42 @@ def make_control(name: str, kind: type, meta: dict[str, Any], value: Any) -> w.V
             placeholder="name or expression in x",
             **common,
         )
-    if kind is bool:
-        return w.Checkbox(value=value, indent=False, **common)
-    if kind is tuple:
-        return w.Text(value=", ".join(map(str, value)), continuous_update=False, **common)
-    if kind is int and lo is not None and hi is not None:
-        if meta["log"]:
-            return w.SelectionSlider(
-                options=_powers_of_two(lo, hi, value), value=value, continuous_update=False, **common
-            )
-        if hi - lo <= 1024:
-            return w.IntSlider(value=value, min=lo, max=hi, step=meta["step"] or 1, continuous_update=False, **common)
-        return w.BoundedIntText(value=value, min=lo, max=hi, **common)
-    if kind is float and hi is not None:
-        if meta["log"]:
-            low = lo if lo else hi * 1e-10  # an open lower bound at 0: ten decades below the top
-            return w.FloatLogSlider(
-                value=value,
-                min=math.log10(min(low, value)),
-                max=math.log10(hi),
-                step=0.05,
-                continuous_update=False,
-                readout_format=".3g",
-                **common,
-            )
-        if lo is not None:
-            return w.FloatSlider(
-                value=value,
-                min=lo,
-                max=hi,
-                step=meta["step"] or (hi - lo) / 100,
-                continuous_update=False,
-                readout_format=".3g",
-                **common,
-            )
-    if kind is int:
-        return w.IntText(value=value, **common)
-    if kind is float:
-        return w.FloatText(value=value, **common)
-    return w.Text(value=str(value), continuous_update=False, **common)
+    elif kind is bool:
+        control = w.Checkbox(value=value, indent=False, **common)
+    elif kind is tuple:
+        control = w.Text(value=", ".join(map(str, value)), continuous_update=False, **common)
+    elif kind in (int, float):
+        slider = _slider(kind, meta, value, dict(common, readout=False, continuous_update=False))
+        entry = w.IntText if kind is int else w.FloatText
+        if slider is None:
+            control = entry(value=value, continuous_update=False, **common)
+        else:
+            tip = f"type any value in {_range(meta)}; the slider spans what a demo needs"
+            control = entry(value=value, continuous_update=False, tooltip=tip, layout=w.Layout(**_ENTRY))
+            assert isinstance(slider, w.DOMWidget)  # every slider has a layout
+            slider.layout = w.Layout(**_SLIDER)
+            return control, w.HBox([slider, control], layout=w.Layout(**_LAYOUT)).add_class("wb-soft")
+    else:
+        control = w.Text(value=str(value), continuous_update=False, **common)
+    control.layout = w.Layout(**_LAYOUT)
+    return control, control
 
 
-def _fit(control: w.ValueWidget, value: Any) -> None:
-    """Widen a slider so that it shows `value` exactly (a slider clamps what lies outside its track)."""
-    if isinstance(control, w.SelectionSlider):
-        if value not in control.options:
-            control.options = sorted(set(control.options) | {value})
-    elif isinstance(control, w.FloatLogSlider):
-        control.min = min(control.min, math.log10(value))
-    elif isinstance(control, (w.FloatSlider, w.IntSlider, w.BoundedIntText)):
-        control.min, control.max = min(control.min, value), max(control.max, value)
+def _range(meta: dict[str, Any]) -> str:
+    """'[lo, hi]' or '(lo, hi]', as the Config's errors write it."""
+    return f"{'(' if meta['lo_open'] else '['}{meta['lo']:g}, {meta['hi']:g}]"
+
+
+def _fit(slider: w.ValueWidget, value: Any) -> None:
+    """Widen a slider's span so that it shows `value` exactly (a slider clamps what lies outside its track)."""
+    if isinstance(slider, w.SelectionSlider):
+        if value not in slider.options:
+            slider.options = sorted(set(slider.options) | {value})
+    elif isinstance(slider, w.FloatLogSlider):
+        if value > 0:
+            slider.min, slider.max = min(slider.min, math.log10(value)), max(slider.max, math.log10(value))
+    elif isinstance(slider, (w.FloatSlider, w.IntSlider)):
+        slider.min, slider.max = min(slider.min, value), max(slider.max, value)
 
 
 def _parse_tuple(name: str, text: str) -> tuple[int | float, ...]:
@@ -144,7 +168,9 @@ class ConfigForm(Generic[C]):
         if include is not None:
             entries.sort(key=lambda e: include.index(e[0]))
         self.visible = {path(n): applies for n, applies in (visible or {}).items()}
-        self.controls: dict[str, w.ValueWidget] = {}
+        self.controls: dict[str, w.ValueWidget] = {}  # each field's value: an entry, a dropdown, a checkbox, ...
+        self.sliders: dict[str, w.ValueWidget] = {}  # a number's slider over its soft span, beside its entry
+        self.rows: dict[str, w.Widget] = {}  # what shows a field: its control, or its slider and entry
         self.errors: dict[str, w.HTML] = {}
         self._kinds: dict[str, type] = {}
         self._callbacks: list[Callable[[C], object]] = []
@@ -156,9 +182,15 @@ class ConfigForm(Generic[C]):
         for name, f, _, meta in entries:
             value = get_path(self.config, name)
             self._kinds[name] = _kind(f, value)
-            control = make_control(f.name, self._kinds[name], meta, value)
+            control, self.rows[name] = make_control(f.name, self._kinds[name], meta, value)
             control.observe(functools.partial(self._changed, name), names="value")
             self.controls[name] = control
+            row = self.rows[name]
+            if isinstance(row, w.HBox):  # make_control's row: the slider, then the entry
+                slider = row.children[0]
+                assert isinstance(slider, w.ValueWidget)
+                slider.observe(functools.partial(self._slid, name), names="value")
+                self.sliders[name] = slider
             self.errors[name] = w.HTML("", layout=w.Layout(margin="0 0 0 118px"))
             extra = (
                 [
@@ -181,7 +213,7 @@ class ConfigForm(Generic[C]):
                 target = groups[head]
             else:
                 target = rows
-            target.extend([control, self.errors[name]] + extra)
+            target.extend([self.rows[name], self.errors[name]] + extra)
         for head, section in groups.items():
             box = self.sections[head].children[0]
             assert isinstance(box, w.VBox)  # the one box `_section` made
@@ -211,6 +243,24 @@ class ConfigForm(Generic[C]):
             f'<span role="alert" style="color:#d62728">{html.escape(message)}</span>' if message else ""
         )
 
+    def _slid(self, name: str, change: dict[str, Any]) -> None:
+        """A slider moved: its value (a float to 3 significant digits) goes into the entry, and so to the config."""
+        if not self._silent:
+            value = change["new"]
+            self.controls[name].value = float(f"{value:.3g}") if isinstance(value, float) else value
+
+    def _show_on_slider(self, name: str, value: Any) -> None:
+        """Move a field's slider to `value`, widening its span where the value lies beyond it."""
+        slider = self.sliders.get(name)
+        if slider is None:
+            return
+        silent, self._silent = self._silent, True
+        try:
+            _fit(slider, value)
+            slider.value = value
+        finally:
+            self._silent = silent
+
     def _changed(self, name: str, change: dict[str, Any]) -> None:
         if self._silent:
             return
@@ -222,6 +272,7 @@ class ConfigForm(Generic[C]):
             return
         for other in self.errors:
             self.show_error(other, "")
+        self._show_on_slider(name, get_path(config, name))
         self.config = config
         self._show_applicable()
         for callback in self._callbacks:
@@ -230,9 +281,9 @@ class ConfigForm(Generic[C]):
     def _show_applicable(self) -> None:
         """Hide the controls whose field does not apply to the current config (`visible`: name -> predicate)."""
         for name, applies in self.visible.items():
-            control = self.controls[name]
-            assert isinstance(control, w.DOMWidget)  # every control `make_control` builds has a layout
-            control.layout.display = "" if applies(self.config) else "none"
+            row = self.rows[name]
+            assert isinstance(row, w.DOMWidget)  # every row `make_control` builds has a layout
+            row.layout.display = "" if applies(self.config) else "none"
 
     def set_config(self, config: C) -> None:
         """Show `config` in the controls (one change notification, not one per field)."""
@@ -242,8 +293,8 @@ class ConfigForm(Generic[C]):
                 value = get_path(config, name)
                 if self._kinds[name] is tuple:
                     value = ", ".join(map(str, value))
-                _fit(control, value)
                 control.value = value
+                self._show_on_slider(name, value)
                 self.show_error(name, "")
         finally:
             self._silent = False

@@ -48,7 +48,13 @@ from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.collections import Collection, PathCollection
+from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 from widgets.controls import ConfigForm
 from widgets.live import LiveFigure
@@ -199,12 +205,14 @@ class Panel(Generic[C]):
         self.message = w.HTML()
         self.running_config: C | None = None
         self._waiting: Record | None = None
+        self._placeholders: list[Text] = []  # "press Run" on the empty axes of a run not yet started
         self.controller = RunController(
             self._start, on_record=self.redraw, on_reset=self._reset, on_end=self._end, auto=self.auto
         )
         self.setup(self.live.axes)
         if not self.auto:
             self.clear()  # the artists and limits of an empty run, so the figure renders before the first Run
+            self._place()
         self.form.observe(self._config_changed)
         self.form.widget.layout.width = FORM_WIDTH
         # Controls on the left, the figure beside them where both fit; where they do not (a figure wider than the
@@ -292,8 +300,25 @@ class Panel(Generic[C]):
                 if open_:
                     self._waiting = None
                     with self.live.lock:
+                        self._unplace()
                         self.clear()
         return self.run(config, stop)
+
+    def _place(self) -> None:
+        """'press Run' on each axes that holds no data yet (bare -0.05..0.05 axes look broken)."""
+        self._unplace()
+        for ax in self.live.axes if not self.auto else []:  # a view computes at once: nothing to press
+            if not ax.texts and not any(_has_data(a) for a in (*ax.lines, *ax.collections, *ax.images, *ax.patches)):
+                note = ax.text(0.5, 0.5, "press Run", transform=ax.transAxes, ha="center", va="center")
+                note.set(color="#777777", fontstyle="italic")
+                self._placeholders.append(note)
+
+    def _unplace(self) -> None:
+        """Remove the 'press Run' notes (a run, a shown or loaded run draws there now)."""
+        for note in self._placeholders:
+            if note.axes is not None and note in note.axes.texts:  # a panel's clear() may have cleared its axes
+                note.remove()
+        self._placeholders.clear()
 
     def _reset(self) -> None:
         self._waiting = None
@@ -306,6 +331,7 @@ class Panel(Generic[C]):
                     if not np.all(np.isfinite(limits)):  # no data: autoscale_view would keep the old limits
                         axis.set_view_interval(*axis.get_major_locator().nonsingular(-np.inf, np.inf), ignore=True)
                 ax.autoscale_view()
+            self._place()
         self.live.draw(force=True)
 
     def _end(self) -> None:
@@ -326,6 +352,7 @@ class Panel(Generic[C]):
                 return
             self._waiting = None
             with self.live.lock:
+                self._unplace()
                 self.draw(record)
             self.live.draw(force=True)
 
@@ -589,9 +616,28 @@ class LivePanel(Panel[C]):
         self.running_config, self._waiting = config, None
         self.controller.records[:] = records
         with self.live.lock:
+            self._unplace()  # before clear(), which may add artists (their names count the axes' children)
             self.clear()
         self.redraw(next(r for r in reversed(records) if r.metrics), force=True)
         self.controller.show("ready", f"showing the run of {label.split()[0]}")
+
+
+def _has_data(artist: Artist) -> bool:
+    """Does an artist draw data: a line in data coordinates (not an axhline), points, segments, a bar of some
+    height, an image that is not uniform? (A run's artists are made empty until it draws.)"""
+    if isinstance(artist, Line2D):
+        ax = artist.axes
+        return ax is not None and artist.get_transform() == ax.transData and np.size(artist.get_xdata()) > 0
+    if isinstance(artist, PathCollection):
+        return np.size(artist.get_offsets()) > 0
+    if isinstance(artist, Collection):
+        return any(np.size(path.vertices) for path in artist.get_paths())
+    if isinstance(artist, Rectangle):
+        return artist.get_width() * artist.get_height() != 0
+    if isinstance(artist, AxesImage):
+        values = np.ma.masked_invalid(np.ma.asarray(artist.get_array(), dtype=float))
+        return values.count() > 0 and float(values.max() - values.min()) > 0
+    return artist.get_visible()
 
 
 def short(value: object) -> str:

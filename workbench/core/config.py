@@ -39,8 +39,10 @@ def spec(
     check: str | None = None,
     doc: str = "",
     step: float | None = None,
+    soft: tuple[float, float] | None = None,
 ) -> Any:  # the field's default to the type checker, as `dataclasses.field` is
-    """A dataclass field with its allowed range (lo..hi, or choices) and a one-line description."""
+    """A dataclass field with its allowed range (lo..hi, or choices) and a one-line description; `soft`: the
+    span of its slider (what a demo needs), inside lo..hi; the range stays lo..hi, reached by typing."""
     meta = dict(
         lo=lo,
         hi=hi,
@@ -50,8 +52,19 @@ def spec(
         check=check,
         doc=doc,
         step=step,
+        soft=_soft(lo, hi, soft),
     )
     return dataclasses.field(default=default, metadata=meta)
+
+
+def _soft(lo: float | None, hi: float | None, soft: Any) -> tuple[float, float] | None:
+    """A slider span (a, b) with lo <= a < b <= hi, or None; a ValueError naming `soft` otherwise."""
+    if soft is None:
+        return None
+    ok = isinstance(soft, tuple) and len(soft) == 2 and all(isinstance(v, (int, float)) for v in soft)
+    if not ok or not (soft[0] < soft[1]) or (lo is not None and soft[0] < lo) or (hi is not None and soft[1] > hi):
+        raise ValueError(f"soft: must be a pair (a, b) with {lo} <= a < b <= {hi}, got {soft!r}")
+    return soft
 
 
 def group(
@@ -60,7 +73,7 @@ def group(
     """A field holding a nested Config (a `model:`, `train:` or `data:` group) with this experiment's defaults.
     `fixed`: its fields this experiment sets itself (hidden in the form; a value other than the default is
     refused); `limits`: narrower ranges of its fields here, with the reason where a shared range is narrowed,
-    e.g. {"steps": dict(hi=10_000, why="every step is traced")}."""
+    e.g. {"steps": dict(hi=10_000, why="every step is traced")}, or another slider span, dict(soft=(10, 1000))."""
     names = {f.name for f in dataclasses.fields(default)}
     unknown = (set(fixed) | set(limits or {})) - names
     if unknown:
@@ -352,4 +365,4 @@ def _diff(value: Config, default: Any) -> dict[str, Any]:
 
 MAX_CODE_BYTES = 65_536  # share codes and their inflated JSON: configs are a few hundred bytes
 
-_DEFAULT_META = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None)
+_DEFAULT_META = dict(lo=None, hi=None, lo_open=False, choices=None, log=False, check=None, doc="", step=None, soft=None)

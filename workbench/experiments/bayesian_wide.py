@@ -2,7 +2,7 @@
 ICLR 2022, `workbench.theory.scale_mixture`) and the finite-width four-point vertex (Roberts, Yaida & Hanin, ch. 4-5,
 `workbench.theory.finite_width`).
 
-A view in four stages on a 1-D regression over the angle theta of inputs on the circle (the issue's convention):
+A view in four stages on a 1-D regression over the angle theta of inputs sqrt(2) (cos theta, sin theta):
 1. "posterior": NNGP (GP) and Student-t process predictive bands on a grid, with and without an outlier, and the
    band ratios far from the data (out of distribution);
 2. "prior": function samples of the t-process for heavy (alpha = beta = 1/2) and light (alpha = beta = 2) tails;
@@ -62,9 +62,9 @@ UNUSED = ("optimizer", "momentum", "weight_decay", "beta2", "batch_size", "loss"
 class Config(_Config):
     """What the "Priors and posteriors" view computes."""
 
-    alpha: float = spec(2.0, lo=0.05, hi=1e6, log=True, doc="alpha of the InvGamma scale prior")
-    beta: float = spec(2.0, lo=0.05, hi=1e6, log=True, doc="beta of the InvGamma scale prior")
-    eps: float = spec(0.01, lo=1e-8, hi=10.0, log=True, doc="noise variance eps added to the kernel")
+    alpha: float = spec(2.0, lo=0.05, hi=1e6, log=True, soft=(0.1, 1000.0), doc="alpha of the InvGamma scale prior")
+    beta: float = spec(2.0, lo=0.05, hi=1e6, log=True, soft=(0.1, 1000.0), doc="beta of the InvGamma scale prior")
+    eps: float = spec(0.01, lo=1e-8, hi=10.0, log=True, soft=(1e-4, 1.0), doc="noise variance eps added to the kernel")
     model: MLPConfig = group(
         MLPConfig(in_dim=2, width=256, depth=1, parametrization="ntk", base_width=1, bias_std=0.0, bias=False),
         fixed=("in_dim", "out_dim", "parametrization", "base_width", "bias_std", "bias", "zero_readout"),
@@ -84,7 +84,9 @@ class Config(_Config):
     x_star: float = spec(2.0, lo=-3.14, hi=3.14, doc="angle of the ensemble histogram")
     kurtosis_depths: tuple[int, ...] = spec((1, 3), lo=1, hi=64, doc="depths L of the kurtosis check")
     kurtosis_widths: tuple[int, ...] = spec((10, 100), lo=2, hi=4096, log=True, doc="widths n of the check")
-    networks: int = spec(2000, lo=0, hi=1_000_000, log=True, doc="random networks per (L, n) (0: no check)")
+    networks: int = spec(
+        2000, lo=0, hi=1_000_000, log=True, soft=(0, 20_000), doc="random networks per (L, n) (0: no check)"
+    )
     seed: int = SEED(0)
 
 
@@ -136,7 +138,7 @@ METRICS = {"stage": Stage}
 
 
 def embed(theta) -> np.ndarray:
-    """Angles as points sqrt(2) (cos theta, sin theta) on the circle (x.x / d = 1, the issue's convention)."""
+    """Angles as points sqrt(2) (cos theta, sin theta) on the circle (x.x / d = 1 at d = 2)."""
     theta = np.asarray(theta, float).reshape(-1)
     return (math.sqrt(2.0) * np.stack([np.cos(theta), np.sin(theta)], 1)).astype(np.float32)
 
@@ -320,7 +322,7 @@ def _kurtosis(activation: str, depths: tuple, widths: tuple, networks: int, seed
     mc, se, th = [], [], []
     for L, n in pairs:
         # two networks at least (one gives no standard error); the conditional estimator 3 E[Q^2] / E[Q]^2 - 3, since
-        # the raw m4 / m2^2 of the outputs is too heavy-tailed to be useful at L / n ~ 0.25 (issue 22, item 13)
+        # the raw m4 / m2^2 of the outputs is too heavy-tailed to be useful at L / n ~ 0.25
         sample = fw.sample_networks(fw.network_config(activation, L, n, C_W, C_b), x, max(networks, 2), seed)
         k, s = fw.conditional_kurtosis(sample.variances[:, 0])
         mc.append(k)

@@ -41,7 +41,7 @@ class Config(_Config):
         MLPConfig(depth=3, base_width=64, in_dim=16), fixed=("width", "out_dim"), doc="network (its width: widths)"
     )
     train: TrainConfig = group(
-        TrainConfig(optimizer="sgd", lr=0.2, steps=6),
+        TrainConfig(optimizer="sgd", lr=0.2, steps=3),  # 3, as mup's coord check: at 6 sp overflows (n = 512)
         fixed=FIXED,
         limits={"steps": dict(hi=100, why="every step's activations are traced: (seeds, steps + 1, depth + 1)")},
         doc="training (full batch)",

@@ -36,10 +36,10 @@ class Config(_Config):
     sigma_w2s: tuple[float, ...] = spec((1.2, 1.76, 2.5), lo=0.01, hi=20.0, doc="weight variances sigma_w^2 to compare")
     sigma_b2: float = spec(0.05, lo=0.0, hi=5.0, doc="bias variance sigma_b^2")
     width: int = WIDTH(512, doc="hidden width n")
-    depth: int = DEPTH(30, doc="hidden layers")
+    depth: int = DEPTH(30, soft=(1, 100), doc="hidden layers")
     seeds: int = SEEDS(8, doc="networks sampled")
     in_dim: int = spec(64, lo=2, hi=4096, doc="input dimension d")
-    q0: float = spec(1.0, lo=0.01, lo_open=False, hi=100.0, doc="input length |x|^2 / d")
+    q0: float = spec(1.0, lo=0.01, lo_open=False, hi=100.0, soft=(0.01, 10.0), doc="input length |x|^2 / d")
     c0: float = spec(0.5, lo=-1.0, hi=1.0, doc="input correlation")
 
 

@@ -54,7 +54,7 @@ class Config(_Config):
     base: str = spec("steps = 30", doc="fixed fields: 'name = value; ...' (others keep their defaults)")
     seeds: int = spec(2, lo=0, hi=64, doc="seeds 0..n-1 of each point (0: the experiment has no seed field)")
     scheduler: str = spec("", doc="Dask scheduler address (tcp://host:8786); empty: a local cluster")
-    workers: int = spec(0, lo=0, hi=1024, doc="local cluster's worker processes (0: one per CPU)")
+    workers: int = spec(0, lo=0, hi=1024, soft=(0, 16), doc="local cluster's worker processes (0: one per CPU)")
     processes: bool = spec(True, doc="local workers as processes (else threads of this kernel)")
     metric: str = spec("train_loss", doc="scalar metric of a point's last record to plot")
 

@@ -13,7 +13,9 @@ and `step_generalised` (first recorded step with test_acc >= 0.95), NaN until re
 modular task also `fourier_power` (shares of the embedding's Fourier power at frequencies 0..p//2,
 `fourier.fourier_power` of the transformer's W_E, or the mean of those of E_a and E_b) and `fourier_top_share`
 (share of the non-constant power in the `top_k` strongest frequencies) and `fourier_neuron_share`
-(`fourier.neuron_concentration` of the embedding columns: near 1 when each neuron uses one frequency).
+(`fourier.neuron_concentration` of the embedding columns: near 1 when each neuron uses one frequency) and
+`fourier_neuron_spectrum` (`fourier.neuron_spectrum`: each neuron's power shares sorted, averaged; its first
+entry is `fourier_neuron_share`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from workbench.core.fields import ACTIVATION, SEED, WIDTH
 from workbench.nets.engine import TrainConfig, TrainStep, train
 from workbench.nets.toy_models import PairMLP, PairMLPConfig, XORNet, XORNetConfig
 from workbench.nets.transformer import Transformer, TransformerConfig
-from workbench.theory.fourier import fourier_power, neuron_concentration, top_share
+from workbench.theory.fourier import fourier_power, neuron_spectrum, top_share
 
 __all__ = ["Config", "METRICS", "run"]
 
@@ -47,13 +49,13 @@ MEMORISED, GENERALISED = 0.99, 0.95
 @dataclass(frozen=True)
 class Config(_Config):
     task: str = spec("modular", choices=TASKS, doc="modular arithmetic or XOR clusters with label noise")
-    p: int = spec(59, lo=3, hi=500, doc="modulus")
+    p: int = spec(59, lo=3, hi=500, soft=(5, 150), doc="modulus")
     op: str = spec("+", choices=D.MODULAR_OPS, doc="operation a op b mod p")
     train_fraction: float = spec(0.4, lo=0.01, hi=0.99, doc="share of all pairs used for training")
     model: str = spec("mlp", choices=MODELS, doc="one-hidden-layer MLP on token pairs or 1-layer transformer")
     width: int = WIDTH(256, doc="hidden width (MLP, XOR net) or d_model (transformer)")
     activation: str = ACTIVATION("gelu", doc="MLP nonlinearity")
-    init_scale: float = spec(1.0, lo=0.0, hi=100.0, doc="MLP init scale (x SP std); XOR net init std")
+    init_scale: float = spec(1.0, lo=0.0, hi=100.0, soft=(0.0, 10.0), doc="MLP init scale (x SP std); XOR net init std")
     n_heads: int = spec(4, lo=1, hi=64, doc="transformer heads")
     xor_dim: int = spec(1000, lo=2, hi=100_000, log=True, doc="XOR input dimension d")
     xor_n_train: int = spec(100, lo=2, hi=100_000, log=True, doc="XOR training points")
@@ -76,6 +78,7 @@ class Step(TrainStep):
     fourier_power: NotRequired[np.ndarray]  # (p//2 + 1,) modular tasks
     fourier_top_share: NotRequired[float]
     fourier_neuron_share: NotRequired[float]
+    fourier_neuron_spectrum: NotRequired[np.ndarray]  # (p//2,) modular tasks
     step_memorised: float  # NaN until reached
     step_generalised: float
 
@@ -141,7 +144,8 @@ def run(config: Config, stop: threading.Event | None = None):
         if config.task == "modular":
             out["fourier_power"] = spectrum(m, config.p)
             out["fourier_top_share"] = top_share(out["fourier_power"], config.top_k)
-            out["fourier_neuron_share"] = neuron_concentration(np.asarray(m.embeddings()), config.p)
+            out["fourier_neuron_spectrum"] = neuron_spectrum(np.asarray(m.embeddings()), config.p)
+            out["fourier_neuron_share"] = float(out["fourier_neuron_spectrum"][0])
         return out
 
     for record in train(model, data, tc, stop=stop, metrics_fn=metrics):

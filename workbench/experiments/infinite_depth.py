@@ -82,7 +82,9 @@ class Config(_Config):
         hi=10.0,
         doc="designed dual lam rho + (1 - lam) rho^m: its alpha (consistent on S^(d-1) for d = 1 + 2 alpha)",
     )
-    depth: int = spec(100, lo=1, hi=100_000, log=True, doc="hidden layers L (also the largest depth of the sweep)")
+    depth: int = spec(
+        100, lo=1, hi=100_000, log=True, soft=(1, 10_000), doc="hidden layers L (also the largest depth of the sweep)"
+    )
     infinite: bool = spec(False, doc="L = infinity: the limit classifier (majority vote, 1-NN or singular kernel)")
     task: str = spec("circle", choices=S.TASKS, doc="playground set lifted to S^2, or the Dirichlet task on S^(d-1)")
     noise: float = spec(0.1, lo=0.0, hi=0.5, doc="noise of the playground sets")

@@ -52,8 +52,10 @@ class Config(_Config):
         limits={"steps": dict(hi=100_000, why="every step's loss is traced: (seeds, learning rates, steps) per width")},
         doc="training (full batch; its rates: the grid)",
     )
-    log2_lr_min: float = spec(-11.0, lo=-30.0, hi=10.0, doc="log2 of the smallest base learning rate")
-    log2_lr_max: float = spec(-4.0, lo=-30.0, hi=10.0, doc="log2 of the largest base learning rate")
+    log2_lr_min: float = spec(
+        -11.0, lo=-30.0, hi=10.0, soft=(-16.0, 2.0), doc="log2 of the smallest base learning rate"
+    )
+    log2_lr_max: float = spec(-4.0, lo=-30.0, hi=10.0, soft=(-16.0, 2.0), doc="log2 of the largest base learning rate")
     n_lrs: int = spec(8, lo=2, hi=64, doc="learning rates in the grid (vmapped)")
     seeds: int = SEEDS(2, doc="seeds averaged")
     dataset: str = spec("teacher", choices=("teacher", "digits"), doc="digits (cross-entropy) or teacher (MSE)")

@@ -47,7 +47,7 @@ class Config(_Config):
         (100, 100, 100, 100), lo=1, hi=10_000, doc="training points per class (gaussian, ufm)"
     )
     dim: int = spec(16, lo=2, hi=1024, log=True, doc="input dimension (gaussian) or feature dimension (ufm)")
-    separation: float = spec(3.0, lo=0.0, hi=100.0, doc="norm of the Gaussian class means")
+    separation: float = spec(3.0, lo=0.0, hi=100.0, soft=(0.0, 10.0), doc="norm of the Gaussian class means")
     model: MLPConfig = group(
         MLPConfig(width=128, depth=2, parametrization="sp"),
         fixed=("in_dim", "out_dim", "parametrization", "base_width"),

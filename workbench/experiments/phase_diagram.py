@@ -38,7 +38,7 @@ class Config(_Config):
     grid: int = spec(32, lo=8, hi=96, doc="grid points per axis")
     sigma_w2: float = spec(1.76, lo=0.01, hi=20.0, doc="selected sigma_w^2 (click the diagram)")
     sigma_b2: float = spec(0.05, lo=0.0, hi=5.0, doc="selected sigma_b^2 (click the diagram)")
-    depth: int = DEPTH(30)
+    depth: int = DEPTH(30, soft=(1, 100))
     width: int = WIDTH(256, doc="width of the sampled finite networks")
     seeds: int = SEEDS(4, doc="finite networks sampled at the selected point")
 

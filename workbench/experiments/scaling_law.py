@@ -43,7 +43,11 @@ class Config(_Config):
     metric: str = spec("test_loss", doc="the sweep's metric to fit (its runs' last value)")
     axis: str = spec("", doc="the config field of the sweep, e.g. n_train or width (empty: the grid's one field)")
     guess: float = spec(
-        0.0, lo=0.0, hi=1e12, doc="best-guess error bounding the small-data region (0: none; theory: sum v_i^2)"
+        0.0,
+        lo=0.0,
+        hi=1e12,
+        soft=(0.0, 2.0),
+        doc="best-guess error bounding the small-data region (0: none; theory: sum v_i^2)",
     )
     a: float = spec(1.5, lo=1.05, hi=4.0, doc="theory: eigenvalue decay lam_i = i^-a")
     b: float = spec(2.0, lo=1.05, hi=4.0, doc="theory: target decay v_i^2 = i^-b")
