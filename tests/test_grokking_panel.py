@@ -22,4 +22,7 @@ def test_grokking_panel_presets_and_live_spectrum():
     assert panel.bars is not None
     heights = [bar.get_height() for bar in panel.bars]
     assert len(heights) == 5 and np.isclose(sum(heights), 1.0)
+    assert np.all(np.diff(heights) <= 1e-12)  # each neuron's shares sorted largest first, then averaged
+    h5 = sum(1 / i for i in range(1, 6))  # random init: the j-th largest of 5 uniform spacings, (1/5) sum_{i>=j} 1/i
+    assert np.allclose(panel.random.get_ydata(), [(h5 - sum(1 / i for i in range(1, j))) / 5 for j in range(1, 6)])
     panel.close()

@@ -37,7 +37,12 @@ HELP = Help(
     theory="Prior variance beta / (alpha - 1) K(x, x); the ensemble follows t_{2 alpha}(mu_NTK, (beta / alpha) "
     "Sigma_NTK) at infinite width. At width n the output's excess kurtosis is 3 V / (n K^2), of order L / n: "
     "15 L / n for ReLU at criticality, about 2 L / n for tanh; higher orders bend the ReLU points upwards "
-    "beyond L / n of about 0.1 (exactly 3 ((1 + 5/n)^L - 1)).",
+    "beyond L / n of about 0.1 (exactly 3 ((1 + 5/n)^L - 1)). Why the t band is wider than the GP band even "
+    "without an outlier (3.8 times at the defaults): the GP fixes the output scale sigma^2 = 1, the t-process "
+    "learns it from the data. Here q = y^T K^-1 y = 78 for n = 4 points: the targets sin(3 theta) vary far more "
+    "than the NNGP prior expects, so the scale factor is sqrt((2 beta + q) / (2 alpha + n)) = 3.2, times 1.18 "
+    "for the t_8 quantile against the Gaussian's (2.31 / 1.96); the text box splits the ratio the same way. "
+    "With eps = 0.1 (q = 19) the ratio falls to 2.0.",
 )
 
 TRAINED = (("none", "initial"), ("last", "last layer"), ("all", "all layers"))
@@ -108,9 +113,12 @@ class BayesianWidePanel(Panel[bayesian_wide.Config]):
                     line.set_data(m["grid"], sample)
             spread = np.percentile(np.abs(m["prior_light"]), 99)
             p.set_ylim(-3 * spread, 3 * spread)
+        config = self.running_config or self.config
+        scale = np.sqrt((2 * config.beta + m["q"]) / m["df"])  # the t posterior's scale factor (help, theory)
         lines = [
             "95% band widths",
             f"  t / GP at angle pi: {m['t_over_gp']:.2f}",
+            f"  = scale {scale:.2f} x quantile {m['t_over_gp'] / scale:.2f}",
             f"  far / near: GP {m['ood_gp']:.2f}, t {m['ood_t']:.2f}",
             f"q = y^T K^-1 y = {m['q']:.3g}, df = {m['df']:.0f}",
             f"log lik: t {m['loglik_t']:.2f}, GP {m['loglik_gp']:.2f}",

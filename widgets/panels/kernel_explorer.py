@@ -20,7 +20,9 @@ HELP = Help(
     "(Neal 1996; Lee et al. "
     "2018; Jacot et al. 2018) against the angle between two unit inputs, the correlation map that each layer "
     "applies, the normalized NTK on a data set and its eigenvalue spectrum. Black dots: the empirical NTK of "
-    "finite networks of the chosen width (mean and spread over seeds). Architecture: an MLP; a CNN on the digits "
+    "finite networks of the chosen width: their mean over seeds with error bars of two standard errors (where "
+    "the mean of 16 networks agrees with the curve), and short ticks at the mean plus and minus one network's "
+    "spread. Architecture: an MLP; a CNN on the digits "
     "as 8x8 images (2x2 average pool, 3x3 convolutions, global average pool; the angle then runs between a 0 and "
     "a 1); a ResNet whose residual branches are scaled by 1/sqrt(depth); an MLP with LayerNorm after each Dense. "
     "The last three are `workbench.stax` descriptions: kernel_fn gives the curves, the same description's Flax "
@@ -45,7 +47,8 @@ class KernelExplorerPanel(Panel[kernel_explorer.Config]):
     figure_options = dict(nrows=2, ncols=2, figsize=(5.0, 4.6), min_interval=0.0)
     alt = (
         "Top left: NNGP and NTK against the angle between two inputs, with the empirical NTK of finite "
-        "networks (mean, and mean plus and minus one standard deviation over seeds). Top right: the "
+        "networks (mean over seeds with error bars of two standard errors, and ticks at the mean plus and minus one "
+        "standard deviation over seeds). Top right: the "
         "correlation map K(theta)/K(0) against cos(theta). Bottom left: the normalized NTK on the data "
         "set. Bottom right: eigenvalues of both kernels on the data set relative to the largest, largest first, "
         "down to 1e-8."
@@ -55,8 +58,9 @@ class KernelExplorerPanel(Panel[kernel_explorer.Config]):
         a, c, m, s = axes
         (self.nngp,) = a.plot([], [], label="NNGP")
         (self.ntk,) = a.plot([], [], label="NTK")
-        (self.emp,) = a.plot([], [], "o", ms=4, color="black", label="finite nets")
+        (self.emp,) = a.plot([], [], "o", ms=4, color="black", label="finite nets, 2 SE")
         self.emp_band = [a.plot([], [], "_", ms=8, color="black")[0] for _ in range(2)]
+        (self.emp_err,) = a.plot([], [], color="black", lw=1.2)  # mean +- 2 standard errors, NaN-separated
         a.set(xlabel="angle theta between the inputs", ylabel="kernel value", title="kernel against angle")
         a.legend(loc="upper right", fontsize=7, handlelength=1.2)
         (self.nngp_c,) = c.plot([], [], label="NNGP")
@@ -79,6 +83,7 @@ class KernelExplorerPanel(Panel[kernel_explorer.Config]):
             self.ntk,
             self.emp,
             *self.emp_band,
+            self.emp_err,
             self.nngp_c,
             self.ntk_c,
             self.map,
@@ -98,8 +103,15 @@ class KernelExplorerPanel(Panel[kernel_explorer.Config]):
             self.emp.set_data(m["empirical_angle"], mean)
             for band, sign in zip(self.emp_band, (-1, 1)):
                 band.set_data(m["empirical_angle"], mean + sign * std)
+            seeds = (self.running_config or self.config).seeds
+            se = std / np.sqrt(seeds - 1) if seeds > 1 else np.full_like(std, np.nan)  # std has ddof 0
+            gap = np.full_like(mean, np.nan)
+            self.emp_err.set_data(
+                np.stack([m["empirical_angle"]] * 2 + [gap], 1).ravel(),
+                np.stack([mean - 2 * se, mean + 2 * se, gap], 1).ravel(),
+            )
         else:
-            for line in [self.emp] + self.emp_band:
+            for line in [self.emp, self.emp_err] + self.emp_band:
                 line.set_data([], [])
         self.map.set_data(m["ntk_map"])
         n = len(m["ntk_map"])

@@ -47,6 +47,9 @@ COMPARE_HELP = Help(
 )
 
 
+TEXT_FIELDS = ("grid", "base", "scheduler")  # free-text fields of a sweep, longer than a form row shows
+
+
 def _geometric(values: Iterable[object]) -> bool:
     """Positive numbers spanning a factor of 4 or more: drawn on a log axis."""
     v = np.asarray([x for x in values if isinstance(x, (int, float))], float)
@@ -68,8 +71,32 @@ class SweepsPanel(LivePanel[grid_sweep.Config]):
     def __init__(self, config: grid_sweep.Config | None = None) -> None:
         self.table = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         self.link = w.HTML()
+        self.echo = w.HTML(layout=w.Layout(max_width="760px"))  # the text fields in full: they outgrow their boxes
         super().__init__(config)
-        self.widget.children = (*self.widget.children[:3], w.VBox([self.link, self.table]), *self.widget.children[3:])
+        self.widget.children = (
+            *self.widget.children[:3],
+            w.VBox([self.echo, self.link, self.table]),
+            *self.widget.children[3:],
+        )
+        self._docs = {name: self._text(name).tooltip or "" for name in TEXT_FIELDS}
+        for name in TEXT_FIELDS:
+            self.form.controls[name].observe(lambda _: self._show_text(), names="value")
+        self._show_text()
+
+    def _text(self, name: str) -> w.Text:
+        control = self.form.controls[name]
+        assert isinstance(control, w.Text)  # a str field's control (widgets.controls.make_control)
+        return control
+
+    def _show_text(self) -> None:
+        """Each text field's whole value in its tooltip and, wrapped, under the form."""
+        rows = []
+        for name in TEXT_FIELDS:
+            value = str(self._text(name).value)
+            self._text(name).tooltip = f"{value}\n({self._docs[name]})" if value else self._docs[name]
+            if value:
+                rows.append(f"<b>{name}</b>: <code>{html.escape(value)}</code>")
+        self.echo.value = f'<div style="font-size:85%;white-space:normal">{" &nbsp; ".join(rows)}</div>'
 
     def setup(self, axes: list[Axes]) -> None:
         self.lines, self.dots = [], []
@@ -172,7 +199,12 @@ class CompareRunsPanel(Panel[compare_runs.Config]):
     alt = COMPARE_ALT
 
     def __init__(self, config: compare_runs.Config | None = None) -> None:
-        self.choices = w.SelectMultiple(options=[], rows=8, layout=w.Layout(width="460px"))
+        self.choices = w.SelectMultiple(  # as wide as a label (compare_runs.label: at most 100 characters)
+            options=[],
+            rows=8,
+            tooltip="ctrl- or shift-click to choose several runs",
+            layout=w.Layout(width="100%", max_width="760px"),
+        )
         refresh = w.Button(description="Refresh", icon="refresh", tooltip="list the newest runs of the database")
         refresh.on_click(lambda _: self.refresh())
         self.choices.observe(self._chosen, names="value")

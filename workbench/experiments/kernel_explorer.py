@@ -71,7 +71,7 @@ class Config(_Config):
     bias_std: float = spec(0.1, lo=0.0, hi=2.0, doc="sigma_b")
     parametrization: str = spec("ntk", choices=("ntk", "standard"), doc="neural-tangents convention")
     width: int = WIDTH(256, doc="width of the finite networks (and of 'standard')")
-    seeds: int = spec(4, lo=0, hi=32, doc="finite networks averaged for the empirical NTK (0: none)")
+    seeds: int = spec(16, lo=0, hi=32, doc="finite networks averaged for the empirical NTK (0: none)")
     dataset: str = spec("circle", choices=DATASETS, doc="inputs of the spectrum and the kernel map")
     n_points: int = spec(200, lo=8, hi=2000, doc="points of the data set")
 

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from workbench.core.declare import Array, Int, declare
 
-__all__ = ["column_power", "fourier_power", "neuron_concentration", "top_share"]
+__all__ = ["column_power", "fourier_power", "neuron_concentration", "neuron_spectrum", "random_spectrum", "top_share"]
 
 MAX_ENTRY = 1e15  # embedding entries (weights are O(1)); their squared DFT sums stay far from overflow
 
@@ -38,20 +38,15 @@ def fourier_power(embedding: ArrayLike) -> np.ndarray:
 
 
 @declare(embedding=Array("rows d", lo=-MAX_ENTRY, hi=MAX_ENTRY), p=Int(2, none_ok=True))
-def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
-    """Mean over neurons (columns) and tables of the share of a column's non-constant power at its
-    strongest frequency; 1 when every neuron is a single wave cos(2 pi k a / p + phase) in every table
-    (the single-frequency neurons of Gromov 2023 and of Nanda et al. 2023).
+def neuron_spectrum(embedding: ArrayLike, p: int | None = None) -> np.ndarray:
+    """Each neuron's (column's) shares of its non-constant power at k = 1..p//2, sorted largest first, averaged
+    over neurons and tables: (p//2,), summing to one; a single bar at rank 1 when every neuron is one wave (the
+    single-frequency neurons of Gromov 2023 and Nanda et al. 2023, Fig. 3), `random_spectrum` at random init.
 
     `embedding` is (n * p, d): `n` tables of `p` rows stacked along the token axis, e.g. the pair MLP's
     [E_a; E_b] of `PairMLP.embeddings()` (n = 2), or the transformer's W_E (n = 1); `p` defaults to the
     number of rows. Each table is Fourier-transformed over Z_p on its own: a DFT over all 2p rows would
-    work over Z_2p, where a pure wave in E_a and E_b is no longer a single frequency.
-
-    Random baseline: for i.i.d. Gaussian entries and odd p the folded powers at k = 1..m, m = (p-1)/2,
-    are i.i.d. exponentials, whose max/sum is independent of the sum, so the expected share is exactly
-    H_m / m (H_m = 1 + 1/2 + ... + 1/m; 0.137 at p = 59, 0.118 at p = 71, 0.082 at p = 113). For even p
-    the lone real term k = p/2 puts it between H_{p/2} / (p/2) and H_{p/2-1} / (p/2-1)."""
+    work over Z_2p, where a pure wave in E_a and E_b is no longer a single frequency."""
     e = np.asarray(embedding, np.float64)
     rows = e.shape[0]
     period = rows if p is None else p
@@ -60,8 +55,29 @@ def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
     shares = []
     for table in e.reshape(rows // period, period, -1):
         power = column_power(table)[1:]
-        shares.append(power.max(0) / np.maximum(power.sum(0), 1e-300))
-    return float(np.mean(shares))
+        shares.append(np.sort(power / np.maximum(power.sum(0), 1e-300), axis=0)[::-1].mean(1))
+    return np.mean(shares, axis=0)
+
+
+@declare(embedding=Array("rows d", lo=-MAX_ENTRY, hi=MAX_ENTRY), p=Int(2, none_ok=True))
+def neuron_concentration(embedding: ArrayLike, p: int | None = None) -> float:
+    """Mean over neurons (columns) and tables of the share of a column's non-constant power at its
+    strongest frequency (the first entry of `neuron_spectrum`); 1 when every neuron is a single wave
+    cos(2 pi k a / p + phase) in every table.
+
+    Random baseline: for i.i.d. Gaussian entries and odd p the folded powers at k = 1..m, m = (p-1)/2,
+    are i.i.d. exponentials, whose max/sum is independent of the sum, so the expected share is exactly
+    H_m / m (H_m = 1 + 1/2 + ... + 1/m; 0.137 at p = 59, 0.118 at p = 71, 0.082 at p = 113). For even p
+    the lone real term k = p/2 puts it between H_{p/2} / (p/2) and H_{p/2-1} / (p/2-1)."""
+    return float(neuron_spectrum(embedding, p)[0])
+
+
+@declare(m=Int(1, 100_000))
+def random_spectrum(m: int) -> np.ndarray:
+    """Expected `neuron_spectrum` of i.i.d. Gaussian embeddings over m = (p - 1)/2 frequencies (odd p): the
+    normalised powers are uniform spacings of [0, 1], whose j-th largest has mean (1/m) sum_{i=j}^m 1/i
+    (Renyi's representation of exponential order statistics; David & Nagaraja 2003, Sec. 6.4)."""
+    return np.cumsum(1.0 / np.arange(m, 0, -1))[::-1] / m
 
 
 @declare(power=Array("k", lo=0.0), k=Int(1))
