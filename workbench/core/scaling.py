@@ -17,7 +17,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from workbench.core import checks
 from workbench.core.declare import Array, Int, Real, declare
+from workbench.core.memory import require
 
 __all__ = ["ScalingFit", "fit_scaling"]
 
@@ -48,11 +50,13 @@ class ScalingFit:
     draws: np.ndarray  # (B, 3) bootstrap estimates of (a, alpha, c)
 
     def predict(self, n: ArrayLike) -> np.ndarray:
-        """a n^-alpha + c at `n`."""
+        """a n^-alpha + c at sizes `n` > 0."""
+        n = checks.reals("n", n, 0.0, lo_open=True)
         return _model(np.asarray(self.a), np.asarray(self.alpha), np.asarray(self.c), np.asarray(n, float))
 
     def band(self, n: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """The `level` pointwise interval of the fitted curve at `n` (percentiles over the bootstrap fits)."""
+        n = checks.reals("n", n, 0.0, lo_open=True)
         a, alpha, c = (self.draws[:, i, None] for i in range(3))
         with np.errstate(over="ignore", invalid="ignore"):
             return _percentiles(_model(a, alpha, c, np.asarray(n, float)[None]), self.level)
@@ -187,17 +191,25 @@ def fit_scaling(
         raise ValueError(
             f"n: a fit of a, alpha and c needs at least {MIN_SIZES} distinct sizes, got {sizes.size} ({sizes.tolist()})"
         )
-    x, ly = np.log(n), np.log(y)
+    # batched fit: (resamples, profile grid, points) float64 arrays and a few copies
+    require(
+        8 * 4 * (resamples + 1) * len(n) * (ALPHAS.size + 10), "resamples", f"{resamples} resamples of {len(n)} points"
+    )
+    scale = math.exp(float(np.mean(np.log(y))))  # the fit is scale-free in y: fitted on y / scale (no overflow)
+    x, ly = np.log(n), np.log(y / scale)
     best = _fit_batch(x, ly[None])[0]
+    if not np.all(np.isfinite(best)):
+        raise ValueError(f"y: no finite fit of a n^-alpha + c to these values (from {y.min():g} to {y.max():g})")
     fitted = np.log(_model(np.exp(best[0]), best[1], best[2], n))
     r = ly - fitted
     r = (r - r.mean()) * math.sqrt(len(n) / (len(n) - len(PARAMS)))
     rng = np.random.default_rng(seed)
     draws = _fit_batch(x, fitted + r[rng.integers(0, len(n), size=(resamples, len(n)))])
     with np.errstate(over="ignore"):  # a degenerate resample's a may overflow: inf widens its interval, as it should
-        draws[:, 0] = np.exp(draws[:, 0])
+        draws[:, 0] = np.exp(draws[:, 0]) * scale
+    draws[:, 2] *= scale
     lo, hi = _percentiles(draws, level)
-    a, alpha, c = float(np.exp(best[0])), float(best[1]), float(best[2])
+    a, alpha, c = float(np.exp(best[0]) * scale), float(best[1]), float(best[2] * scale)
     mean = np.array([y[n == s].mean() for s in sizes])
     sem = np.array([y[n == s].std(ddof=1) / math.sqrt((n == s).sum()) if (n == s).sum() > 1 else 0.0 for s in sizes])
     return ScalingFit(

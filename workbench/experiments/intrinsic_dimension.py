@@ -61,8 +61,8 @@ class Config(_Config):
     layout: str = spec("global", choices=S.LAYOUTS, doc="one P for all parameters, or one block per tensor")
     labels: str = spec("true", choices=LABELS, doc="the digits' labels, or shuffled (accuracy on the train set)")
     d: int = spec(0, lo=0, hi=1_000_000, doc="0: search d_int90; else train this one d only")
-    d_min: int = spec(4, lo=1, hi=100_000, log=True, doc="smallest d of the grid")
-    d_max: int = spec(512, lo=2, hi=1_000_000, log=True, doc="largest d of the grid (at most D)")
+    d_min: int = spec(4, lo=1, hi=100_000, log=True, soft=(1, 4096), doc="smallest d of the grid")
+    d_max: int = spec(512, lo=2, hi=1_000_000, log=True, soft=(2, 65_536), doc="largest d of the grid (at most D)")
     points: int = spec(5, lo=2, hi=40, doc="d values of the geometric grid")
     refine: int = spec(2, lo=0, hi=20, doc="more d values inside the bracket of the crossing")
     seeds: int = SEEDS(3, doc="seeds (init and P) per d; the bootstrap resamples them")
@@ -252,6 +252,8 @@ def d_int90(dims: np.ndarray, acc: np.ndarray, full: np.ndarray, seed: int = 0) 
     `full` (S,) (Li et al. 2018 Sec. 2 and S5): seeds resampled jointly, `BOOTSTRAP` draws."""
     if np.any(np.diff(dims) <= 0):
         raise ValueError(f"dims: must increase, got {np.asarray(dims).tolist()!r:.80}")
+    if not full.mean() > 0:
+        raise ValueError("full: the full network's accuracy is 0, so every d reaches 90% of it; d_int90 is undefined")
     estimate = _crossing(dims, acc.mean(1), THRESHOLD * full.mean())
     rng = np.random.default_rng(seed)
     draws = []

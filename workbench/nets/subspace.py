@@ -80,12 +80,19 @@ def _blocks(sizes: list[int], layout: str) -> list[int]:
 def projection_bytes(n_params: int, size: int, kind: str) -> int:
     """Bytes of a global projection P (D = `n_params`, theta_d of `size`) and theta_0, as stored (Li et al. 2018
     Sec. 2): dense 4 D size, sparse 12 size sqrt(D) (COO), fastfood 12 L (B, Pi, G, L = 2^ceil(log2 D))."""
-    stored = {
-        "dense": 4 * n_params * size,
-        "sparse": 12 * size * math.ceil(math.sqrt(n_params)),
-        "fastfood": 12 * _pow2(max(n_params, size)),
-    }[kind]
-    return stored + 4 * n_params
+    return _stored_bytes([n_params], size, kind)
+
+
+def _stored_bytes(blocks: list[int], size: int, kind: str) -> int:
+    """`projection_bytes` of a projection made of `blocks` (one per tensor under layout "layer"): each fastfood block
+    is padded to 2^ceil(log2 max(block, size)), each sparse direction holds round(sqrt(block)) entries per block."""
+    if kind == "fastfood":
+        stored = 12 * sum(_pow2(max(n, size)) for n in blocks)
+    elif kind == "sparse":
+        stored = 12 * size * sum(max(1, round(math.sqrt(n))) for n in blocks)
+    else:
+        stored = 4 * sum(blocks) * size
+    return stored + 4 * sum(blocks)
 
 
 def _hadamard(v: jax.Array) -> jax.Array:
@@ -211,22 +218,29 @@ def subspace(
 ) -> Subspace:
     """`model` trained in a random d-dimensional subspace around its parameters (Li et al. 2018 Sec. 2): theta_d
     of `size` (default d) entries, the first d used; P drawn from `seed`. Refused before allocating when P would
-    not fit in memory (`projection_bytes`)."""
+    not fit in memory (`projection_bytes`, per block under layout "layer")."""
     params, rest = nnx.state(model, nnx.Param), nnx.state(model, nnx.Not(nnx.Param))
     n = sum(int(np.size(a)) for a in jax.tree.leaves(params))
     if n == 0:
         raise ValueError(f"model: {type(model).__name__} has no trainable parameters (nnx.Param) to project onto")
     if jax.tree.leaves(rest):
         raise ValueError(f"model: {type(model).__name__} has variables other than nnx.Param; wrap a stateless model")
+    for leaf in jax.tree.leaves(params):
+        if not jnp.issubdtype(leaf.dtype, jnp.floating) or not np.all(np.isfinite(np.asarray(leaf, np.float32))):
+            raise ValueError(
+                f"model: its parameters (theta_0) must be finite floats, got a {leaf.dtype} tensor of shape "
+                f"{tuple(leaf.shape)} that is integer or holds NaN or inf"
+            )
     if d > n:
         raise ValueError(f"d: must be in [1, {n}] (the model's parameters D), got {d}")
     size = d if size is None else size
     config = SubspaceConfig(d=d, size=size, kind=kind, layout=layout, n_params=n)
+    blocks = _blocks([int(np.size(a)) for a in jax.tree.leaves(params)], layout)
     require(
-        projection_bytes(n, size, kind),
+        _stored_bytes(blocks, size, kind),
         "subspace",
-        f"{kind} P of D = {n:,} x d = {size:,}",
-        "use a smaller d or fastfood",
+        f"{kind} P of D = {n:,} x d = {size:,} ({layout} layout, {len(blocks)} blocks)",
+        "use a smaller d, fastfood or the global layout",
     )
     return Subspace(model, config, seed)
 

@@ -46,7 +46,8 @@ from typing import Any
 from workbench.core.experiment import Record, progress_text
 
 SPEC_KEYS = ("experiment", "seeds", "zip", "base", "grid")
-READING = ("list", "sweeps", "export", "export-run", "fits")  # actions that open the database read-only
+READING = ("list", "sweeps", "export", "export-run", "fit", "fits")  # actions that open the database read-only
+# (`runs fit` reads read-only, so a mistyped --db creates nothing, and opens a writer only to store its fit)
 
 
 def spec_arguments(spec: object) -> dict[str, Any]:
@@ -182,9 +183,15 @@ def runs_command(args: argparse.Namespace) -> int:
         print(f"stored with sweep {points.sweep_id} in {db.path}")
     elif args.action == "fits":
         for f in db.fits(args.sweep):
-            fit, (lo, hi) = f["fit"], f["fit"]["intervals"]["alpha"]
-            law = f"a={fit['a']:.4g} alpha={fit['alpha']:.4g} [{lo:.4g}, {hi:.4g}] c={fit['c']:.4g}"
-            print(f"{f['sweep_id']:>4}  {f['metric']} against {f['axis']}: {law}  ({len(fit['runs'])} runs, "
+            try:
+                fit, (lo, hi) = f["fit"], f["fit"]["intervals"]["alpha"]
+                law = f"a={fit['a']:.4g} alpha={fit['alpha']:.4g} [{lo:.4g}, {hi:.4g}] c={fit['c']:.4g}"
+                runs = len(fit["runs"])
+            except (KeyError, TypeError, ValueError) as err:  # a garbled row is skipped and said, the rest listed
+                print(f"skipped the fit of sweep {f['sweep_id']} ({f['metric']}): unreadable ({err!r:.80})",
+                      file=sys.stderr)  # fmt: skip
+                continue
+            print(f"{f['sweep_id']:>4}  {f['metric']} against {f['axis']}: {law}  ({runs} runs, "
                   f"{_when(f['created'])})")  # fmt: skip
     elif args.action == "import":
         run_id, skipped = db.import_run(_arg(args, 0, "RUN.json"), experiment=args.experiment)

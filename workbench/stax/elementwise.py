@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from workbench.core.activations import Activation as Act
 from workbench.core.activations import get_activation
@@ -223,4 +224,14 @@ def activation_of(fn: Callable[[Array], Array], name: str = "custom", degree: in
     compiled kernel)."""
     if not callable(fn):
         raise ValueError(f"fn: must be a function of jax arrays, got {type(fn).__name__}")
+    probe = jnp.linspace(-3.0, 3.0, 7)
+    try:
+        out = jax.eval_shape(fn, probe)  # shapes only: a function taking or giving something else fails here
+        values = np.asarray(fn(probe)) if isinstance(out, jax.ShapeDtypeStruct) and out.shape == probe.shape else None
+    except Exception as err:  # noqa: BLE001 - the user's function: any failure is reported by name
+        raise ValueError(f"fn: fails on an array x ({type(err).__name__}: {str(err)[:200]})") from None
+    if values is None or values.dtype.kind not in "biuf":
+        raise ValueError(f"fn: must map an array x to real values of x's shape elementwise, got {out!r:.100}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("fn: gives NaN or inf on x in [-3, 3]; an activation must be finite")
     return _layer(f"Activation({name})", get_activation(fn), degree=degree)

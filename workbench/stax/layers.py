@@ -105,7 +105,7 @@ class Layer:
         from workbench.stax.kernel import check_input_shape
 
         info = check_input_shape(self, input_shape)
-        out, params = self.init(jnp.asarray(rng), info, ())
+        out, params = self.init(_key(rng), info, ())
         return single(out, (), self.label).shape, params
 
     def apply_fn(self, params: Any, inputs: Any, **kwargs: Any) -> Array:
@@ -113,7 +113,29 @@ class Layer:
         from workbench.stax.kernel import check_inputs
 
         x = check_inputs(self, inputs)
+        self.check_params(params, x.shape)
         return self.apply(params, x, (), nt_scale)
+
+    def check_params(self, params: Any, shape: tuple[int, ...]) -> None:
+        """Refuse `params` that are not this description's `init_fn` parameters for inputs of `shape` (structure,
+        every tensor's shape, finite entries) with a ValueError naming the first tensor that differs."""
+        info = Info((-1,) + tuple(shape[1:]), None)
+        want = jax.eval_shape(lambda k: self.init(k, info, ())[1], jax.random.PRNGKey(0))
+        want_leaves, want_tree = jax.tree_util.tree_flatten(want)
+        got_leaves, got_tree = jax.tree_util.tree_flatten(params)
+        if got_tree != want_tree:
+            raise ValueError(
+                f"params: not this description's parameters (init_fn gives {len(want_leaves)} tensors in the "
+                f"structure {want_tree}, got {len(got_leaves)} in {got_tree})"[:400]
+            )
+        for i, (w, g) in enumerate(zip(want_leaves, got_leaves)):
+            if tuple(np.shape(g)) != tuple(w.shape):
+                raise ValueError(
+                    f"params: tensor {i} has shape {tuple(np.shape(g))}, but on inputs {fmt_shape(info.shape)} the "
+                    f"description needs {tuple(w.shape)} (params of another network or input width?)"
+                )
+            if not isinstance(g, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(g))):  # pyright: ignore
+                raise ValueError(f"params: tensor {i} holds NaN or infinite entries")
 
     def kernel_fn(self, x1: Any, x2: Any = None, get: Any = None, **kwargs: Any) -> Any:
         """Infinite-width NNGP and NTK (see `workbench.stax.kernel.kernel_fn`)."""
@@ -129,6 +151,15 @@ class Layer:
 
     def __len__(self) -> int:
         return 3
+
+
+def _key(rng: Any) -> Array:
+    """A jax.random key (`jax.random.PRNGKey(seed)` or `jax.random.key(seed)`), or a ValueError naming rng."""
+    if isinstance(rng, (jax.Array, np.ndarray)):
+        typed = jnp.issubdtype(rng.dtype, jax.dtypes.prng_key)
+        if typed or (rng.dtype == np.uint32 and rng.shape == (2,)):
+            return jnp.asarray(rng)
+    raise ValueError(f"rng: must be a jax.random key, e.g. jax.random.PRNGKey(0), got {rng!r:.80}")
 
 
 # ---------------------------------------------------------------- argument checks of the constructors

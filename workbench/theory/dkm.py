@@ -41,10 +41,12 @@ from flax import nnx
 from jax.scipy.linalg import solve_triangular
 from numpy.typing import ArrayLike
 
+from workbench.core import checks
 from workbench.core.activations import get_activation
 from workbench.core.config import spec
 from workbench.core.declare import Array, Flag, Instance, Int, Real, declare
 from workbench.core.fields import ACTIVATION
+from workbench.core.memory import require
 from workbench.nets.models import ModelConfig
 from workbench.theory.kernels.dual import Dual, dual_of
 
@@ -124,6 +126,10 @@ def build_dkm(config: DKMConfig, z: ArrayLike, nu: float, seed: int = 0) -> DKM:
     z = np.asarray(z)
     if z.shape != (config.inducing, config.in_dim):
         raise ValueError(f"z: must have shape (inducing, in_dim) = {(config.inducing, config.in_dim)}, got {z.shape}")
+    if config.bias_std == 0 and not np.any(z):
+        raise ValueError("z: every inducing point is 0 and bias_std is 0, so every kernel is 0; move them or add bias")
+    if config.jitter == 0 and len(np.unique(z, axis=0)) < len(z):
+        raise ValueError("z: repeated inducing points make the Grams singular with jitter 0; drop them or add jitter")
     return DKM(config, z, nu, rngs=nnx.Rngs(params=seed))
 
 
@@ -261,16 +267,31 @@ def _terms(model: DKM, x: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
 
 
 def _model(graphdef: nnx.GraphDef, params: nnx.State) -> DKM:
-    model = nnx.merge(graphdef, params)
+    try:
+        model = nnx.merge(graphdef, params)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"params: do not fit graphdef ({type(err).__name__}: {str(err)[:200]})") from None
     if not isinstance(model, DKM):
         raise ValueError(f"graphdef: must be a DKM's (build_dkm), got a {type(model).__name__}")
+    c = model.config
+    want = jax.eval_shape(lambda: nnx.state(DKM(c, jnp.zeros((c.inducing, c.in_dim)), 1.0, rngs=nnx.Rngs(0))))
+    for (path, w), g in zip(jax.tree.leaves_with_path(want), jax.tree.leaves(nnx.state(model))):
+        if tuple(w.shape) != tuple(g.shape):
+            name = jax.tree_util.keystr(path)
+            raise ValueError(f"params: {name} has shape {tuple(g.shape)}, the graphdef's DKM needs {tuple(w.shape)}")
+        if not checks.is_traced(g) and not bool(jnp.all(jnp.isfinite(g))):
+            raise ValueError(f"params: {jax.tree_util.keystr(path)} holds NaN or infinite entries")
     return model
 
 
 def _checked(model: DKM, name: str, x: ArrayLike) -> jax.Array:
     x = jnp.asarray(x)
-    if x.shape[1] != model.config.in_dim:
-        raise ValueError(f"{name}: the DKM takes {model.config.in_dim} input columns, got shape {tuple(x.shape)}")
+    c = model.config
+    if x.shape[1] != c.in_dim:
+        raise ValueError(f"{name}: the DKM takes {c.in_dim} input columns, got shape {tuple(x.shape)}")
+    # per point: (n, P) blocks of every layer (kernel, whitened, M products) and the likelihood's draws
+    need = x.dtype.itemsize * x.shape[0] * (8 * (c.layers + 1) * c.inducing + 3 * c.samples * c.out_dim)
+    require(need, name, f"{x.shape[0]:,} points against {c.inducing} inducing points", "use fewer points at once")
     return x
 
 
@@ -278,6 +299,9 @@ def _targets(model: DKM, name: str, y: ArrayLike, n: int) -> jax.Array:
     y = jnp.asarray(y)
     if y.shape != (n, model.config.out_dim):
         raise ValueError(f"{name}: must have shape ({n}, {model.config.out_dim}) (points, outputs), got {y.shape}")
+    one_hot = checks.is_traced(y) or bool(jnp.all((y == 0) | (y == 1)) and jnp.all(jnp.sum(y, -1) == 1))
+    if model.config.likelihood == "categorical" and not one_hot:
+        raise ValueError(f"{name}: the categorical likelihood takes one-hot rows (one 1 per row, 0 elsewhere)")
     return y
 
 

@@ -138,12 +138,13 @@ def draw_counts(k: int, n_tests: int, seed: int = 0) -> np.ndarray:
 def ensemble_accuracy(outputs: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> np.ndarray:
     """Accuracy (M,) of the averages of the first 1..M members' outputs (M, T, k), thresholded at 0, against 0/1
     targets (T, k): the `weights`-weighted share of inputs with every coordinate right (repository's rule)."""
-    weights = np.asarray(weights, float)
-    if not weights.sum() > 0:
+    w = np.asarray(weights, float)
+    w = w / max(float(w.max()), np.finfo(float).tiny)  # the same shares, and a sum that cannot overflow
+    if not w.sum() > 0:
         raise ValueError("weights: must not all be zero")
     running = np.cumsum(np.asarray(outputs, float), axis=0)  # the mean's sign is the running sum's
     right = np.all((running > 0) == (np.asarray(targets) > 0), axis=-1)
-    return right @ weights / weights.sum()
+    return np.minimum(right @ w / w.sum(), 1.0)  # a share: rounding may not push it above 1
 
 
 @declare(accuracy=Array("m", lo=0.0, hi=1.0, example=lambda: np.array([0.2, 0.95])), delta=Real(0.0, 1.0))
