@@ -55,3 +55,13 @@ def test_digits_and_regression_sets():
     assert s.task == "regression" and s.x_test.shape == (20, 1)
     t = D.teacher(n_train=10, n_test=5, in_dim=3)
     assert t.x_train.shape == (10, 3) and t.y_train.shape == (10, 1)
+
+
+def test_teacher_task_is_one_task_at_every_training_set_size():
+    """A sweep over n_train (a scaling law) must meet one teacher and one test set; training sets nested."""
+    small, large = D.teacher(n_train=8, n_test=16, in_dim=3, seed=5), D.teacher(n_train=32, n_test=16, in_dim=3, seed=5)
+    np.testing.assert_array_equal(small.x_test, large.x_test)
+    np.testing.assert_array_equal(small.y_test, large.y_test)
+    np.testing.assert_array_equal(small.x_train, large.x_train[:8])
+    np.testing.assert_array_equal(small.y_train, large.y_train[:8])
+    assert not np.array_equal(D.teacher(n_train=8, n_test=16, in_dim=3, seed=6).y_test, small.y_test)

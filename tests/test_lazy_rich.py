@@ -23,7 +23,8 @@ def final():
 def test_ntk_parametrization_is_lazy(final):
     m = final["ntk"][-1].metrics
     assert abs(m["feature_movement_slope"][0] + 0.5) < 0.15, m["feature_movement_slope"]
-    assert abs(m["ntk_change_slope"][0] + 0.5) < 0.3, m["ntk_change_slope"]
+    # the NTK's relative change: at most O(n^-1/2) (Lee et al. 2019), its rate O(1/n) (Dyer & Gur-Ari 2019)
+    assert -1.2 < m["ntk_change_slope"][0] < -0.35, m["ntk_change_slope"]
     assert m["ntk_gap_slope"][0] < -0.3 and m["ntk_gap"][0, -1] < 0.1  # converges to the kernel prediction
 
 

@@ -216,6 +216,9 @@ def test_data_sources_are_checked_before_training(tmp_path):
     assert sources.load(str(tmp_path / "mine.npz")).n_classes == 4
     csv = sources.load(str(tmp_path / "mine.csv"))
     assert csv.n_classes == 2 and csv.in_dim == 3 and len(csv.x_train) + len(csv.x_test) == 20
+    np.savetxt(tmp_path / "signs.csv", np.c_[x, 2 * (np.arange(20) % 2) - 1], delimiter=",")  # -1/+1 labels
+    signs = sources.load(str(tmp_path / "signs.csv"))
+    assert signs.n_classes == 2 and set(np.unique(signs.y_train)) == {0, 1}
     with pytest.raises(ValueError, match="data: scikit-learn's bundled sets are"):
         sources.load("sklearn:mnist")
 
@@ -231,3 +234,36 @@ def test_registered_arrays_and_factories_drive_the_lab():
     assert summary["modules"].split(",")[0] == "output" and np.all(np.isfinite(summary["slopes"]))
     tx = optax.sgd(1.0)  # the optimizer is one optax transformation: it composes with the user's own
     assert isinstance(optax.chain(tx, optimizer_for(configured("mine"), TrainConfig())), optax.GradientTransformation)
+
+
+def test_depth_below_the_base_depth_gets_a_branch_multiplier_above_one():
+    """(L / L0)^-alpha > 1 for L < L0: depth-muP at depth 1 with base depth 2 multiplies the branch by sqrt(2)."""
+    config = M.Config(**{**SMALL, "widths": (16,), "base_width": 16, "study": "lr_transfer"}, depths=(1,))
+    c = M.model_config(config.replace(depth_scaling="sqrt", base_depth=2), 16, 1)
+    model = own.Own(c, rngs=nnx.Rngs(0))
+    assert model.net.branch == pytest.approx(2**0.5)
+
+
+class _Embedder(nnx.Module):
+    """Flax's Embed initialises with std 1/sqrt(width): not the O(1) of an SP input layer."""
+
+    def __init__(self, width: int, rngs: nnx.Rngs, in_dim: int = 5, out_dim: int = 3):
+        self.embed, self.out = nnx.Embed(in_dim, width, rngs=rngs), nnx.Linear(width, out_dim, rngs=rngs)
+
+    def __call__(self, tokens):
+        return self.out(self.embed(tokens))
+
+
+def test_the_factorys_own_init_exponent_is_measured_not_assumed():
+    """muP's input weights keep an O(1) init std in width (TP V Table 3); a Flax Embed starts at width^-1/2, so the
+    rescaling must start from the measured exponent: std at width 1024 equals the base width's, the readout's
+    falls as 1/width."""
+    name = own.register("embedder", _Embedder)
+    std = {}
+    for width in (64, 1024):
+        net = own.Own(own.configure(own.OwnConfig(model=name, width=width, base_width=64)), rngs=nnx.Rngs(0)).net
+        std[width] = float(jnp.std(net.embed.embedding[...])), float(jnp.std(net.out.kernel[...]))
+    assert std[1024][0] / std[64][0] == pytest.approx(1.0, rel=0.05)
+    assert std[1024][1] / std[64][1] == pytest.approx(1 / 16, rel=0.1)
+    roles = {r.path: r.init_exponent for r in own.infer_roles(_Embedder, 64)}
+    assert roles == {"embed/embedding": 0.5, "out/bias": None, "out/kernel": 0.5}

@@ -13,16 +13,20 @@ from workbench.core.experiment import Record
 from workbench.experiments import deep_kernel_machine as dkm_experiment
 
 HELP = Help(
-    what="A deep kernel machine (Yang et al. 2023) learns one Gram matrix per layer over inducing points, trading "
-    "the likelihood of the labels against nu times the KL divergence of each Gram from the kernel map of the layer "
-    "below (the NNGP's prior). Top: the learned Grams at the chosen nu (left) beside the NNGP's (right), one row "
-    "per layer. Bottom: the objective's two terms over the gradient-descent steps; test accuracy (or NLL) against nu "
-    "with the NNGP's as a line; the Grams' distance from the NNGP's against nu.",
-    try_="Slide nu up to 1e6: the learned Grams become the NNGP's and the distance falls as 1/nu (slope -1 in the "
-    "title). Slide it down to 1e-2: the KL barely counts, the Grams move to fit the labels. On the two-sines toy "
-    "compare the best nu's accuracy with the NNGP's line; try task 'sine' for the Gaussian likelihood (NLL).",
-    theory="With nu -> infinity the objective's maximum is the NNGP (each G_l = K(G_{l-1}), at distance O(1/nu)); "
-    "finite nu is representation learning, the infinite-width limit of a Bayesian network with width nu.",
+    what="A deep kernel machine (Yang et al. 2023) learns one Gram matrix per layer over inducing points, "
+    "trading the likelihood of the labels against nu times the KL divergence of each Gram from the kernel"
+    " map of the layer below (the NNGP's prior). Top: the last layer's learned Gram at the chosen nu "
+    "beside the NNGP's and their difference. Bottom: the objective and its likelihood and KL terms over "
+    "the gradient-descent steps; test accuracy (or NLL) against nu with the NNGP's as a line; the Grams' "
+    "distance from the NNGP's against nu.",
+    try_="Slide nu up to 1e6: the learned Grams become the NNGP's and the distance falls as 1/nu (slope -1 in "
+    "the title). Slide it down to 1e-2: the KL barely counts, the Grams move to fit the labels. On the "
+    "two-sines toy compare the best nu's accuracy with the NNGP's line; try task 'sine' for the Gaussian "
+    "likelihood (NLL).",
+    theory="With nu -> infinity the objective's maximum is the NNGP (each G_l = K(G_{l-1}), at distance "
+    "O(1/nu)); finite nu is representation learning: the Bayesian representation limit of a deep network "
+    "or deep GP whose widths N_l = nu_l N grow with N while the likelihood keeps its weight (nu_l is a "
+    "width ratio).",
 )
 
 
@@ -38,18 +42,21 @@ class DeepKernelMachinePanel(Panel[dkm_experiment.Config]):
     figure_options = dict(nrows=2, ncols=3, figsize=(8.0, 5.4))
     alt = (
         "Top left: the learned Gram matrix of the last layer at the chosen nu over the inducing points; top middle: "
-        "the NNGP's Gram at the same points; top right: their difference. Bottom left: the objective per training "
-        "point over the gradient-descent steps with its expected log-likelihood and KL terms. Bottom middle: test "
-        "accuracy (or NLL) against nu with standard-error bars, the NNGP's as a dashed line. Bottom right: the "
-        "relative Frobenius distance of each layer's learned Gram from the NNGP's against nu (log-log), with a "
-        "1/nu guide."
+        "the NNGP's Gram at the same points (each on its own colour scale, its range in the title: at small nu the "
+        "learned Gram's scale can be several times smaller); top right: their difference. Bottom left: the objective "
+        "per training point over the gradient-descent steps with its expected log-likelihood and KL terms. Bottom "
+        "middle: test accuracy (or NLL) against nu with standard-error bars, the NNGP's as a dashed line. Bottom "
+        "right: the relative Frobenius distance of each layer's learned Gram from the NNGP's against nu (log-log), "
+        "with a 1/nu guide."
     )
 
     def setup(self, axes: list[Axes]) -> None:
         learned, nngp, diff, trace, score, dist = axes
         self.images: dict[str, AxesImage] = {}
         for ax, name in ((learned, "learned"), (nngp, "NNGP"), (diff, "learned - NNGP")):
-            self.images[name] = ax.imshow(np.zeros((2, 2)), cmap="RdBu_r" if name.endswith("NNGP") else "viridis")
+            self.images[name] = ax.imshow(
+                np.zeros((2, 2)), cmap="RdBu_r" if name.startswith("learned -") else "viridis"
+            )
             ax.set(title=f"{name} Gram", xticks=[], yticks=[])
         (self.objective,) = trace.plot([], [], color="black", label="objective / n")
         (self.ll,) = trace.plot([], [], color=PALETTE[0], label="log-likelihood / n")
@@ -77,9 +84,8 @@ class DeepKernelMachinePanel(Panel[dkm_experiment.Config]):
         chosen = next((p for p in points if "grams" in p), None)
         if chosen is not None:
             g, k = np.asarray(chosen["grams"])[-1], np.asarray(chosen["nngp_grams"])[-1]
-            top = max(np.abs(k).max(), np.abs(g).max())
-            self._image("learned", g, 0.0, top)
-            self._image("NNGP", k, 0.0, top)
+            self._image("learned", g, g.min(), g.max())  # each on its own scale, named in its title: the learned
+            self._image("NNGP", k, k.min(), k.max())  # Gram's scale can be several times smaller than the NNGP's
             spread = max(np.abs(g - k).max(), 1e-12)
             self._image("learned - NNGP", g - k, -spread, spread)
             steps = np.arange(len(chosen["trace_objective"]))
@@ -97,6 +103,7 @@ class DeepKernelMachinePanel(Panel[dkm_experiment.Config]):
         image.set_data(values)
         image.set_extent((-0.5, values.shape[1] - 0.5, values.shape[0] - 0.5, -0.5))
         image.set_clim(low, high)
+        image.axes.set_title(f"{name} Gram\n[{low:.2g}, {high:.2g}]", fontsize=9)
 
     def _scores(self, ax: Axes, points: list[dict]) -> None:
         """Test accuracy (classification) or NLL against nu, the NNGP's as a line."""

@@ -19,7 +19,7 @@ ALT = (
     "Three log-log plots against width, one line per parametrization: relative movement of the last hidden "
     "features, relative change of the empirical NTK, and the distance of the trained network from the "
     "infinite-width NTK prediction (sp and ntk; mup and mf have no fixed-kernel limit). "
-    "Dashed grey: slope -1/2, the lazy rate."
+    "Dashed grey: slope -1/2, the lazy rate of the features (the NTK's change falls between -1/2 and -1)."
 )
 METRICS = (("feature_movement", "feature movement"), ("ntk_change", "NTK change"), ("ntk_gap", "gap to NTK prediction"))
 
@@ -36,8 +36,10 @@ HELP = Help(
     what="Relative feature movement, relative change of the empirical NTK and the distance to the infinite-width "
     "NTK prediction after training, against width, one line per parametrization.",
     try_="Run all four parametrizations; raise the steps or the learning rate.",
-    theory="Slope $-1/2$ for ntk (lazy: wide networks barely move their features or kernel), slope 0 for mup and "
-    "mf (rich: features learn at every width; Yang & Hu 2021).",
+    theory="Under ntk each feature moves by $O(n^{-1/2})$ (slope $-1/2$; lazy) and the NTK's relative change is "
+    "at most $O(n^{-1/2})$ (Lee et al. 2019), in fact $O(1/n)$ (Dyer & Gur-Ari 2019: its time derivative is "
+    "$O(1/n)$), so its fitted slope lies between $-1/2$ and $-1$ at these widths; under mup and mf both stay "
+    "$\\Theta(1)$, slope 0 (rich: features learn at every width; Yang & Hu 2021).",
 )
 
 

@@ -21,22 +21,25 @@ from workbench.runs.rundb import RunDB, RunDBError
 from workbench.runs.scaling import held
 
 HELP = Help(
-    what="A scaling law $L(n) = a\\,n^{-\\alpha} + c$ fitted by least squares in log space to a metric against data "
-    "size or model size: the runs of a sweep in the run database (each seed a dot, the mean with 2-standard-error "
-    "bars), or the eigenlearning learning curve of kernel regression on the power law $\\lambda_i = i^{-a}$, "
-    "$v_i^2 = i^{-b}$. The band is the pointwise 95% interval of residual-bootstrap refits; the shading marks the "
-    "three regions of Hestness et al. 2017: small data (the fit above the best-guess error), power law, and "
-    "irreducible error (the power-law term below c).",
-    try_="Run a sweep over n_train (python -m benchmarks.bench_scaling, or the Sweeps tab with grid 'n_train = 64, "
-    "128, 256, 512, 1024, 2048' and 3 seeds), press Refresh and pick it; give the best-guess error (a regression's "
-    "0.5 Var(y), a classifier's 1 - 1/classes) to locate the small-data region. On the theory, raise b: alpha "
-    "follows b - 1 until it saturates at 2a. `python -m workbench runs fit` prints the same fit and stores it with "
-    "the sweep.",
-    theory="Hestness et al. (arXiv 1712.00409) found the generalization error of deep networks falls as a power law "
-    "of the training-set size between a small-data region and an irreducible floor. For noise-free kernel "
-    "regression the exponent is known: the modes beyond n are not learned, so $L \\sim n^{-\\min(b - 1, 2a)}$.",
+    what="A scaling law $L(n) = a\\,n^{-\\alpha} + c$ fitted by least squares in log space to a metric against "
+    "data size or model size: the runs of a sweep in the run database (each seed a dot, the mean with "
+    "2-standard-error bars), or the eigenlearning learning curve of kernel regression on the power law "
+    "$\\lambda_i = i^{-a}$, $v_i^2 = i^{-b}$. The band is the pointwise interval (level, 95% by default) "
+    "of residual-bootstrap refits; the shading marks the three regions of Hestness et al. 2017: small "
+    "data (the fit above the best-guess error), power law, and irreducible error (the power-law term "
+    "below c).",
+    try_="Run a sweep over n_train (python -m benchmarks.bench_scaling, or the Sweeps tab with grid 'n_train ="
+    " 64, 128, 256, 512, 1024, 2048' and 3 seeds), press Refresh and pick it; give the best-guess error "
+    "(a regression's 0.5 Var(y); a classifier's error rate 1 - 1/classes, its cross-entropy log(classes))"
+    " to locate the small-data region. On the theory, raise b: alpha follows b - 1 until it saturates at "
+    "2a. `python -m workbench runs fit` prints the same fit and stores it with the sweep.",
+    theory="Hestness et al. (arXiv 1712.00409) found the generalization error of deep networks falls as a power "
+    "law of the training-set size between a small-data region and an irreducible floor. For noise-free "
+    "kernel regression the exponent is known: the modes beyond n are not learned, so $L \\sim n^{-\\min(b -"
+    " 1, 2a)}$.",
 )
 
+THEORY = -1  # the picker's entry for the theory (no sweep id; the config's sweep 0 means the newest sweep)
 REGIONS = (("small data", "#BBBBBB"), ("power law", "#FFFFFF"), ("irreducible", "#E69F00"))
 
 
@@ -84,27 +87,27 @@ class ScalingPanel(Panel[scaling_law.Config]):
 
     def refresh(self) -> None:
         """List the sweeps of the run database in the picker (newest first)."""
+        db = RunDB(readonly=True)  # showing the tab creates no database file
         try:
-            db = RunDB()
-            sweeps = db.sweeps()
+            sweeps = db.sweeps() if db.path.exists() else []
         except RunDBError as err:
             self.show_message(str(err))
             return
         self.where.value = f"<small>run database: <code>{html.escape(str(db.path))}</code> ($WORKBENCH_DB)</small>"
         names = [(f"{s['id']}: {s['experiment'].rsplit('.', 1)[-1]} {s['runs']} runs {list(s['grid'])}", s["id"])
                  for s in sweeps]  # fmt: skip
-        self.sweeps.options = [("theory (eigenlearning)", 0), *names]
+        self.sweeps.options = [("theory (eigenlearning)", THEORY), *names]
 
     def _set(self, name: str, value: Any) -> None:
         if value is not None and self.form.controls[name].value != value:
             self.form.controls[name].value = value
 
     def _pick_sweep(self, change: dict[str, Any]) -> None:
-        """A sweep chosen: offer its metrics and varying fields, and fit it (0: back to the theory)."""
+        """A sweep chosen: offer its metrics and varying fields, and fit it (THEORY: back to the theory)."""
         sweep_id = change["new"]
         if sweep_id is None:
             return
-        if sweep_id == 0:
+        if sweep_id == THEORY:
             self._set("source", "theory")
             return
         try:

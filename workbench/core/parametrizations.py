@@ -155,7 +155,8 @@ def branch_multiplier(depth_scaling: str, ratio: float) -> float:
 def depth_lr_scale(depth_scaling: str, ratio: float, optimizer: str) -> float:
     """Learning-rate factor of the weights inside residual branches: (L / L0)^(2 alpha - 1) under SGD and
     (L / L0)^(alpha - 1) under Adam for alpha > 0 (TP VI Sec. 3: constant SGD lr and Adam lr / sqrt(L) at
-    alpha = 1/2; CompleteP Table 1: constant Adam lr at alpha = 1); 1 without branch scaling."""
+    alpha = 1/2; CompleteP Table 1: constant Adam lr at alpha = 1); 1 without branch scaling. Only learning rates
+    are scaled: CompleteP's depth corrections of Adam's epsilon and of weight decay are not applied."""
     alpha = DEPTH_SCALINGS[depth_scaling]
     if alpha == 0:
         return 1.0

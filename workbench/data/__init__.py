@@ -109,20 +109,28 @@ def teacher(
     noise: float = 0.0,
     seed: int = 0,
 ) -> Dataset:
-    """Regression on the outputs of a random SP teacher MLP with Gaussian inputs."""
+    """Regression on the outputs of a random SP teacher MLP with Gaussian inputs. The teacher and the test set
+    depend on the seed only, and the training sets are nested in n_train (separate random streams), so a sweep
+    over n_train measures one task (a scaling law's premise)."""
     from workbench.core.activations import get_activation
 
     n = n_train + n_test
     _fits(n * (in_dim + 2 * width) + in_dim * width, "teacher", f"{n} points x in_dim {in_dim}, width {width}")
-    rng = np.random.default_rng(seed)
-    phi = get_activation(activation)
-    x = rng.normal(size=(n_train + n_test, in_dim))
-    h = x
-    for _ in range(depth):
-        h = np.asarray(phi(h @ rng.normal(size=(h.shape[1], width)) / math.sqrt(h.shape[1])))
-    y = h @ rng.normal(size=(h.shape[1], 1)) / math.sqrt(h.shape[1])
-    y = y + noise * rng.normal(size=y.shape)
-    return _split(x, y.astype(np.float32), n_train, rng)
+    stream = lambda k: np.random.default_rng([seed, k])
+    phi, weights = get_activation(activation), stream(0)
+    layers = [weights.normal(size=(in_dim if i == 0 else width, width)) for i in range(depth)]
+    readout = weights.normal(size=(width if depth else in_dim, 1))
+
+    def labelled(x: np.ndarray, noise_stream: np.random.Generator) -> np.ndarray:
+        h = x
+        for w in layers:
+            h = np.asarray(phi(h @ w / math.sqrt(h.shape[1])))
+        y = h @ readout / math.sqrt(h.shape[1])
+        return (y + noise * noise_stream.normal(size=y.shape)).astype(np.float32)
+
+    x_tr, x_te = stream(1).normal(size=(n_train, in_dim)), stream(2).normal(size=(n_test, in_dim))
+    y_tr, y_te = labelled(x_tr, stream(3)), labelled(x_te, stream(4))
+    return Dataset(x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te, 0)
 
 
 PLAYGROUND = ("circle", "xor", "gauss", "spiral")

@@ -10,6 +10,7 @@ x_test, y_test) or .csv (the last column is the label or target), or a name give
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,13 @@ from workbench.core.declare import Given, Int, Real, declare
 from workbench.core.memory import require
 from workbench.data import Dataset, digits, modular
 
-__all__ = ["SKLEARN", "from_arrays", "load", "register"]
+__all__ = ["SKLEARN", "from_arrays", "load", "register", "registered"]
 
 SKLEARN = ("iris", "wine", "breast_cancer", "digits", "diabetes")  # bundled with scikit-learn (no download)
 DEVICE_COPIES = 3  # float32 copies of the inputs while training (host, device, one batch or gradient buffer)
-_REGISTRY: dict[str, Dataset] = {}
+_REGISTRY: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # checked (x, y, n_classes)
 _FRACTION = Real(0.0, 1.0, lo_open=True)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # inputs and targets are trained in float32
 _SEED = Int(0, 2**31 - 1)
 
 
@@ -33,7 +35,7 @@ def _features(x: Any) -> np.ndarray:
     any pass over them when they would not fit in memory."""
     if isinstance(x, np.ndarray):
         require(DEVICE_COPIES * 4 * x.size, "x", f"{x.shape[0]:,} points x {x.size // max(x.shape[0], 1):,} features")
-    x = checks.array("x", x, ndim=(1, 2, 3, 4))
+    x = checks.array("x", x, ndim=(1, 2, 3, 4), max_abs=_FLOAT32_MAX)
     x = np.asarray(x)
     x = x.reshape(len(x), -1) if x.ndim > 1 else x[:, None]
     if x.shape[0] < 2:
@@ -51,7 +53,7 @@ def _checked(x: Any, y: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray, in
         kind = np.asarray(y).dtype.kind
     except ValueError:  # ragged
         kind = "O"
-    y = np.asarray(checks.array("y", y, ndim=(1, 2), integer_valued=kind in "iub"))
+    y = np.asarray(checks.array("y", y, ndim=(1, 2), integer_valued=kind in "iub", max_abs=_FLOAT32_MAX))
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"y: needs one label or target per point ({x.shape[0]}), got {y.shape[0]}")
     if y.dtype.kind in "iub":
@@ -97,26 +99,59 @@ def _file(path: str) -> tuple[Any, Any] | Dataset:
     if not os.path.isfile(path):
         raise ValueError(f"data: no file {path!r}")
     require(DEVICE_COPIES * os.path.getsize(path), "data", f"the file {path!r}")
-    if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            keys = set(f.files)
+    try:
+        return _npz(path) if path.endswith(".npz") else _csv(path)
+    except (OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as err:
+        raise ValueError(f"data: cannot read {path!r} ({type(err).__name__}: {str(err)[:200]})") from None
+
+
+def _npz(path: str) -> tuple[Any, Any] | Dataset:
+    """Arrays x, y of a .npz file, or its own split as a Dataset (both splits checked to agree)."""
+    try:
+        f = np.load(path, allow_pickle=False)
+    except ValueError as err:  # not a zip archive (numpy would unpickle it) or object arrays
+        raise ValueError(f"data: {path!r} is not a .npz archive of numeric arrays ({str(err)[:120]})") from None
+    with f:
+        keys = set(f.files)
+        try:
             if {"x_train", "y_train", "x_test", "y_test"} <= keys:  # the user's own split
                 x_tr, y_tr, c_tr = _checked(f["x_train"], f["y_train"], 0)
-                x_te, y_te, c_te = _checked(f["x_test"], f["y_test"], max(c_tr, 0) if c_tr else 0)
+                x_te, y_te, c_te = _checked(f["x_test"], f["y_test"], c_tr)
+                if x_te.shape[1:] != x_tr.shape[1:] or y_te.shape[1:] != y_tr.shape[1:]:
+                    raise ValueError(
+                        f"x_test: the test split (x {x_te.shape}, y {y_te.shape}) does not match the train split's "
+                        f"features and targets (x {x_tr.shape}, y {y_tr.shape}) in {path!r}"
+                    )
                 return Dataset(x_tr, y_tr, x_te, y_te, max(c_tr, c_te))
             if not {"x", "y"} <= keys:
                 raise ValueError(
                     f"data: {path!r} must hold arrays x and y (or x_train, y_train, x_test, y_test), has {sorted(keys)}"
                 )
             return f["x"], f["y"]
+        except ValueError as err:
+            if "allow_pickle" not in str(err):
+                raise
+            raise ValueError(f"data: {path!r} holds object arrays; save numeric arrays only") from None
+
+
+def _csv(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(features, last column) of a numeric .csv file with at most one header row; a column of at most 100
+    distinct integers is a class label, numbered 0.. in sorted order (so -1/+1 or 1..K labels work)."""
     try:
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
-    except ValueError:
-        table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)  # a header row
+        try:
+            table = np.loadtxt(path, delimiter=",", ndmin=2)
+        except ValueError:
+            table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)  # a header row
+    except ValueError as err:
+        raise ValueError(
+            f"data: {path!r} must be comma-separated numbers, one row per point, at most one header row "
+            f"({str(err)[:160]})"
+        ) from None
     if table.shape[1] < 2:
         raise ValueError(f"data: {path!r} needs at least one feature column and a label column")
     labels = table[:, -1]
-    y = labels.astype(np.int64) if np.all(labels == np.round(labels)) and len(np.unique(labels)) <= 100 else labels
+    classes, index = np.unique(labels, return_inverse=True)
+    y = index.astype(np.int64) if np.all(classes == np.round(classes)) and len(classes) <= 100 else labels
     return table[:, :-1], y
 
 
@@ -128,7 +163,7 @@ def load(source: str, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     if not isinstance(source, str) or not source:
         raise ValueError(f"data: must be a source name (see workbench.data.sources), got {source!r:.80}")
     if source in _REGISTRY:
-        return _REGISTRY[source]
+        return from_arrays(*_REGISTRY[source], test_fraction=test_fraction, seed=seed)
     if source == "digits":
         return digits(test_fraction, seed)
     kind, _, arg = source.partition(":")
@@ -158,5 +193,12 @@ def register(name: str, x: Any, y: Any, n_classes: int = 0) -> str:
     """Check arrays and make them a source called `name` in this process (a sweep on Dask workers needs a file)."""
     if not isinstance(name, str) or not name or ":" in name or name == "digits" or name.endswith((".npz", ".csv")):
         raise ValueError(f"name: must be non-empty, without ':' and not a file name or 'digits', got {name!r}")
-    _REGISTRY[name] = from_arrays(x, y, n_classes)
+    from_arrays(x, y, n_classes)  # refused now, by name, rather than when a study loads it
+    _REGISTRY[name] = _checked(x, y, n_classes)  # split by `load`, with its test_fraction and seed
     return name
+
+
+@declare(source=Given(any_value=True, why="any value: a name is registered or not", example="mine"))
+def registered(source: str) -> bool:
+    """Whether `source` names arrays registered in this process (read afresh by every `load`)."""
+    return isinstance(source, str) and source in _REGISTRY

@@ -30,7 +30,7 @@ from workbench.core import float64
 from workbench.core.analysis import loglog_slope
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
-from workbench.core.experiment import experiment_run, sweep
+from workbench.core.experiment import Stopped, experiment_run, sweep
 from workbench.core.fields import ACTIVATION, LR, OPTIMIZER, SEED, SEEDS, STEPS
 from workbench.core.memory import require
 from workbench.nets import engine
@@ -41,6 +41,7 @@ __all__ = ["Config", "METRICS", "NNGP_NU", "NU_GRID", "SLOPE_FROM", "run"]
 TASKS = ("two_sines", "digits", "sine")
 NNGP_NU = dkm.NU_RANGE[1]  # the NNGP's point: Grams within 1/nu of the NNGP's
 NU_GRID = (1e-2, 1e6)  # the sweep's range (the panel's slider)
+MAX_STEP_WORK = 4e9  # layers x points x inducing^2 of one gradient step (float64 products of that many terms)
 SLOPE_FROM = 10.0  # the distance is fitted against nu from here (its 1/nu regime)
 DIGITS = (1258, 539)  # train and test images of the digits at test_fraction 0.3
 
@@ -57,10 +58,16 @@ class Config(_Config):
     activation: str = ACTIVATION("relu", doc="activation whose dual is the kernel map")
     bias_std: float = spec(0.3, lo=0.0, hi=10.0, doc="sigma_b of the kernel map (sigma_w = 1)")
     noise: float = spec(0.1, lo=1e-4, hi=10.0, log=True, doc="noise variance (sine regression)")
-    nu: float = spec(1.0, lo=NU_GRID[0], hi=NU_GRID[1], log=True, doc="nu: weight of the KL terms (the width)")
+    nu: float = spec(
+        1.0,
+        lo=NU_GRID[0],
+        hi=NU_GRID[1],
+        log=True,
+        doc="nu: weight of the KL terms (the width)",
+    )
     nus: int = spec(5, lo=0, hi=17, doc="nu values swept from 1e-2 to 1e6 (0: the chosen nu and the NNGP)")
     steps: int = STEPS(200, doc="gradient-descent steps")
-    optimizer: str = OPTIMIZER("adam", doc="adam (fast); sgd: plain gradient descent, never lowers the objective")
+    optimizer: str = OPTIMIZER("adam", doc="adam (fast); sgd: plain gradient ascent on the objective (slow)")
     lr: float = LR(0.03, doc="learning rate on -objective / n")
     samples: int = spec(16, lo=1, hi=1024, log=True, doc="fixed Monte Carlo draws of the softmax likelihood")
     seeds: int = SEEDS(2, doc="seeds (data, inducing points) averaged")
@@ -74,6 +81,11 @@ class Config(_Config):
         n, p = max(self.n_train, self.n_test), self.inducing
         need = 8 * (4 * self.layers * (n * p + p * p) + 3 * self.samples * n * (10 if self.task == "digits" else 2))
         require(need, "inducing", f"{self.layers} layers of {n} x {p} Grams", "use fewer points or inducing points")
+        if self.layers * n * p * p > MAX_STEP_WORK:  # a compiled step cannot be stopped: it must end in seconds
+            raise ValueError(
+                f"inducing: {self.layers} layers of {n} x {p} x {p} products ({self.layers * n * p * p:.2g}) make one "
+                f"gradient step too long to stop (at most {MAX_STEP_WORK:.0e}); use fewer points or inducing points"
+            )
 
     @property
     def likelihood(self) -> str:
@@ -190,6 +202,8 @@ def _fit_one(config: Config, nu: float, seed: int, stop: threading.Event | None)
         trained, losses, seen = engine.runs(
             program, config.steps, lift(params), {"lr": np.array([config.lr])}, lift(x), lift(y), stop=stop
         )
+    if stop is not None and stop.is_set():
+        raise Stopped  # not scored on part of its training, and no further seed starts
     n = x.shape[0]
     terms, pred, (learned, nngp) = _evaluate(graphdef, jax.tree.map(lambda v: v[0, 0], trained), x, y, x_test, nu)
     final = float(terms["log_likelihood"] - terms["kl"] - terms["kl_output"]) / n

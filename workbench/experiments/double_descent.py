@@ -33,7 +33,7 @@ from workbench.theory import linear_dynamics as L
 __all__ = ["Config", "METRICS", "run"]
 
 TIMES = np.geomspace(1e-2, 1e4, 121)
-SIM_TIMES = np.geomspace(0.5, 1000.0, 19)  # the range of simulated times
+SIM_TIMES = np.geomspace(0.5, 1000.0, 19)  # simulated times from t = 0.5 to 1000 (Advani & Saxe's range)
 LOADS = np.geomspace(0.1, 10.0, 81)
 MP_POINTS = 200
 STUDENT_DT = 0.1  # theory time per gradient-descent step of the student (lr = dt * P; stable: dt * max NTK eig < 2)

@@ -10,7 +10,8 @@ SGD scaling), `ntk_gap` = RMS over test inputs of f_T - f_NTK divided by RMS of 
 the infinite-width gradient-flow prediction at t = steps x lr from the same f_0 (`kernels.gradient_flow`;
 NaN for mup and mf, which have no fixed-kernel limit), and `train_loss`. Seed means throughout. The final
 record carries `widths`, `parametrizations`, arrays (parametrization, width) of the three quantities and
-their log-log `*_slope` per parametrization. Theory: slope -1/2 for ntk (lazy), 0 for mup and mf (rich).
+their log-log `*_slope` per parametrization. Theory: for ntk (lazy) feature movement slope -1/2, NTK change
+between -1/2 (Lee et al. 2019's bound) and -1 (Dyer & Gur-Ari 2019's O(1/n) rate); 0 for mup and mf (rich).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from workbench.core.config import Config as _Config
 from workbench.core.config import group, spec
 from workbench.core.experiment import experiment_run, sweep
 from workbench.core.fields import BASE_WIDTH, PARAMETRIZATION, SEEDS, WIDTH
-from workbench.data import Dataset
+from workbench.data import Dataset, sources
 from workbench.data.sources import load
 from workbench.nets import own
 from workbench.nets.engine import Program, TrainConfig, runs, stacked_params
@@ -39,6 +39,7 @@ __all__ = ["Config", "METRICS", "run"]
 
 STUDIES = ("coord_check", "lr_transfer", "lazy_rich")
 UNUSED = ("momentum", "weight_decay", "beta2", "batch_size", "loss", "record_every", "seed")
+MAX_SIZES = 32  # widths (or depths) one study compares
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,12 @@ class Config(_Config):
     widths: tuple[int, ...] = WIDTH((32, 64, 128, 256), doc="widths to compare")
     base_width: int = BASE_WIDTH(32)
     depths: tuple[int, ...] = spec((0,), lo=0, hi=256, doc="depths (0: the factory's own); several: depth is swept")
-    base_depth: int = spec(2, lo=1, hi=256, doc="depth L0 at which every depth scaling is the plain network")
+    base_depth: int = spec(
+        2, lo=1, hi=256, soft=(1, 16), doc="depth L0 at which every depth scaling is the plain network"
+    )
     depth_scaling: str = spec("none", choices=tuple(P.DEPTH_SCALINGS), doc="residual branches x (L/L0)^-alpha")
     train: TrainConfig = group(
-        TrainConfig(optimizer="adam", lr=0.01, steps=5),
+        TrainConfig(optimizer="adam", lr=0.003, steps=5),
         fixed=UNUSED,
         limits={"steps": dict(hi=10_000, why="every step's losses and module sizes are traced")},
         doc="training (full batch of n_samples; lr_transfer: the centre of the grid)",
@@ -68,6 +71,10 @@ class Config(_Config):
 
     def validate(self) -> None:
         own.factory(self.model)  # an unknown model is refused by name
+        dataset(self.data)  # an unknown or unreadable source is refused by name (and read once: cached)
+        for name in ("widths", "depths"):
+            if len(getattr(self, name)) > MAX_SIZES:
+                raise ValueError(f"{name}: at most {MAX_SIZES} values, got {len(getattr(self, name))}")
         if len(self.widths) > 1 and len(self.depths) > 1:
             raise ValueError("depths: sweep either widths or depths; give one width or one depth")
         if any(d == 0 for d in self.depths) and (len(self.depths) > 1 or self.depth_scaling != "none"):
@@ -99,7 +106,7 @@ class Point(TypedDict):
     rms: NotRequired[np.ndarray]  # (steps + 1, M) coord_check: RMS of each module's output
     delta: NotRequired[np.ndarray]  # (steps + 1, M) coord_check: RMS of its change
     log2_lrs: NotRequired[np.ndarray]  # (R,) lr_transfer
-    loss: NotRequired[np.ndarray]  # (R,) lr_transfer: loss after the steps, NaN where diverged
+    loss: NotRequired[np.ndarray]  # (R,) lr_transfer: loss at the last step (before its update), NaN: diverged
     optimum_log2_lr: NotRequired[float]  # lr_transfer
     ntk_change: NotRequired[np.ndarray]  # (2,) lazy_rich: under `compare`, then `parametrization`
     movement: NotRequired[np.ndarray]  # (P, M) lazy_rich: relative change of each module's output
@@ -117,9 +124,14 @@ class Summary(TypedDict):
 METRICS = {"point": Point, "summary": Summary}
 
 
-@functools.cache
 def dataset(source: str) -> Dataset:
-    """The data a config names (cached: a study reads it at every width)."""
+    """The data a config names: files and bundled sets read once (a study reads them at every width); registered
+    arrays afresh, so registering a name again takes effect."""
+    return load(source) if sources.registered(source) else _read(source)
+
+
+@functools.cache
+def _read(source: str) -> Dataset:
     return load(source)
 
 
@@ -146,23 +158,27 @@ def model_config(config: Config, width: int, depth: int, parametrization: str | 
             outputs=d.out_dim,
         )
     )
-    _check_forward(c, config.data)
+    _check_forward(c, own.factory(c.model), d.x_train[:2], d.out_dim)
     return c
 
 
+def _check_forward(config: own.OwnConfig, make_model: own.Factory, x: np.ndarray, out_dim: int) -> None:
+    """Refuse a model whose forward pass fails on the data or gives the wrong number of outputs, before training
+    (once per config, factory and kind of input)."""
+    _checked_forward(config, make_model, x.shape, x.dtype.str, out_dim)
+
+
 @functools.cache
-def _check_forward(config: own.OwnConfig, source: str) -> None:
-    """Refuse a model whose forward pass fails on the data or gives the wrong number of outputs, before training."""
-    data = dataset(source)
-    x = data.x_train[:2]
+def _checked_forward(config: own.OwnConfig, make_model: own.Factory, shape: tuple, dtype: str, out_dim: int) -> None:
+    x = np.zeros(shape, dtype)
     try:
         out = jax.eval_shape(lambda: own.Own(config, rngs=nnx.Rngs(params=0))(jnp.asarray(x)))
     except Exception as e:  # the user's model on the user's data: any failure is reported
         raise ValueError(f"model: fails on the data's inputs of shape {x.shape} ({type(e).__name__}: {e})") from None
-    if getattr(out, "shape", None) != (2, data.out_dim):
+    if getattr(out, "shape", None) != (2, out_dim):
         raise ValueError(
             f"model: gives outputs of shape {getattr(out, 'shape', type(out).__name__)} for 2 inputs; "
-            f"the data needs (2, {data.out_dim})"
+            f"the data needs (2, {out_dim})"
         )
 
 

@@ -134,7 +134,7 @@ def finite_ensemble(config: Config, k: int, trial: int, stop: threading.Event | 
     while len(curve) * BLOCK < config.max_models:
         graphdef, params0 = stacked_params(MLP, mc, rng.integers(0, 2**31 - 1, BLOCK))
         final, losses, _ = runs(Program(graphdef, mc), steps, params0, {"lr": [lr]}, x, y, stop=stop)
-        loss = max(loss, float(jnp.max(losses[:, 0, -1])))
+        loss = float(np.max([loss, float(jnp.max(losses[:, 0, -1]))]))  # NaN propagates (builtin max drops it)
         out = np.asarray(_outputs(graphdef, jax.tree.map(lambda a: a[:, 0], final), jnp.asarray(x_test)), float)
         out[0] += total
         curve.append(PM.ensemble_accuracy(out, targets, weights))
@@ -174,7 +174,7 @@ def measure(config: Config, k: int, stop: threading.Event | None = None) -> dict
         "needed_sd": float(reached.std(ddof=1)) if reached.size > 1 else float("nan"),
         "accuracy": accuracy,
         "repository": float(PM.REPOSITORY.get(k, np.nan)),
-        "train_loss": max(loss for _, _, loss in found),
+        "train_loss": float(np.max([loss for _, _, loss in found])),
     }
 
 

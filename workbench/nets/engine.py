@@ -93,7 +93,7 @@ class TrainConfig(Config):
     optimizer: str = OPTIMIZER("sgd", doc="optax optimizer")
     lr: float = LR(0.1, doc="base learning rate at the base width")
     momentum: float = spec(0.9, lo=0.0, hi=0.999, doc="momentum (optimizer 'momentum')")
-    weight_decay: float = spec(0.0, lo=0.0, hi=100.0, doc="L2 (sgd/adam) or decoupled (adamw) decay")
+    weight_decay: float = spec(0.0, lo=0.0, hi=100.0, soft=(0.0, 5.0), doc="L2 (sgd/adam) or decoupled (adamw) decay")
     beta2: float = spec(0.999, lo=0.0, hi=0.99999, doc="Adam's second-moment decay (adam/adamw)")
     steps: int = STEPS(1000, doc="number of optimizer steps")
     batch_size: int = spec(0, lo=0, hi=1_000_000, doc="minibatch size; 0 for full batch")
@@ -439,7 +439,7 @@ def train(
     check_training(model.config, data, config.loss)
     stop = stop or threading.Event()
     graphdef, params = nnx.split(model)  # every variable: the nnx.Param ones train (`Program.step`)
-    params0, rest = params, nnx.state(model, nnx.Not(nnx.Param))
+    params0 = params
     x_tr, x_te = jnp.asarray(data.x_train), jnp.asarray(data.x_test)
     if config.batch_size > x_tr.shape[0]:
         raise ValueError(f"batch_size: must be in [0, {x_tr.shape[0]}] (0 = full batch), got {config.batch_size}")
@@ -462,7 +462,7 @@ def train(
         if data.n_classes:
             metrics.update(train_acc=float(tr["acc"]), test_acc=float(te["acc"]))
         metrics.update(seen or {})
-        nnx.update(model, params, rest)
+        nnx.update(model, params)
         if metrics_fn is not None:
             metrics.update(metrics_fn(model))
         return Record(step, config.steps, "steps", metrics, status, "step", time.perf_counter() - start, params)
@@ -565,8 +565,14 @@ def _block_size(params0: nnx.State, runs: int) -> int:
     0.25 ms alone and 0.19 ms by 4, since XLA's batched CPU kernels stream the larger state from memory."""
     if jax.default_backend() != "cpu":
         return runs
-    per_run = 4 * TRAINING_COPIES * sum(a[0].size for a in jax.tree.leaves(params0))
+    trained, fixed = _split_trained(params0)  # fixed buffers are read, never copied per step
+    per_run = 4 * (TRAINING_COPIES * _size(trained) + _size(fixed))
     return max(1, min(runs, CPU_BLOCK_BYTES // max(per_run, 1)))
+
+
+def _size(tree: Any) -> int:
+    """Entries per run of a stacked state (None: 0)."""
+    return sum(a[0].size for a in jax.tree.leaves(tree)) if tree is not None else 0
 
 
 def _example_program() -> Program:

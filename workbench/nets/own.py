@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from workbench.core import parametrizations as P
@@ -45,14 +46,15 @@ _REGISTRY: dict[str, Factory] = {}
 
 @dataclass(frozen=True)
 class Role:
-    """One parameter: its path, role in the abc table, shape at the base width, infinite axes, and whether it
-    lies in a residual branch."""
+    """One parameter: its path, role in the abc table, shape at the base width, infinite axes, whether it lies in
+    a residual branch, and the width exponent b of the factory's own init (std ~ width^-b; None: initialised to 0)."""
 
     path: str
     role: str
     shape: tuple[int, ...]
     infinite: tuple[int, ...]
     branch: bool = False
+    init_exponent: float | None = None
 
 
 def _path(keys: tuple[Any, ...]) -> str:
@@ -86,6 +88,23 @@ def _shapes(make_model: Factory, width: int, options: dict[str, Any]) -> dict[st
     return {_path(keys): tuple(int(n) for n in leaf.shape) for keys, leaf in leaves}
 
 
+def _init_rms(make_model: Factory, width: int, options: dict[str, Any]) -> dict[str, float]:
+    """{path: RMS of its initial values} of the factory's model at `width` (allocated: refused when too large)."""
+    size = sum(math.prod(s) for s in _shapes(make_model, width, options).values())
+    require(4 * size, "base_width", f"the factory's model at width {width} ({size:,} parameters)")
+    with jax.ensure_compile_time_eval():  # concrete values even when first asked inside a traced init (a worker)
+        state = nnx.state(make_model(width, nnx.Rngs(params=0), **options), nnx.Param)
+        leaves = jax.tree_util.tree_leaves_with_path(state)
+        return {_path(keys): float(jnp.sqrt(jnp.mean(jnp.square(leaf.astype(jnp.float32))))) for keys, leaf in leaves}
+
+
+def _init_exponents(make_model: Factory, base_width: int, options: dict[str, Any]) -> dict[str, float | None]:
+    """Each parameter's init exponent b (RMS ~ width^-b) from its RMS at the base width and twice it, rounded to a
+    multiple of 1/2 (Flax's Linear: 1/2 for a width fan-in, 0 otherwise; its Embed: 1/2); None for zeros."""
+    small, big = _init_rms(make_model, base_width, options), _init_rms(make_model, 2 * base_width, options)
+    return {p: round(2 * math.log2(small[p] / big[p])) / 2 if small[p] > 0 and big[p] > 0 else None for p in small}
+
+
 def _compare(a: dict[str, tuple[int, ...]], b: dict[str, tuple[int, ...]], what: str) -> None:
     """Refuse two parameter trees that differ in their paths or ranks."""
     only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
@@ -109,7 +128,8 @@ def _role(path: str, small: tuple[int, ...], big: tuple[int, ...], ratio: int) -
         raise ValueError(
             f"make_model: parameter {path!r} grows along axis {axis} ({small} -> {big} when the width grows "
             f"x{ratio}); no role explains it: an infinite axis must grow in proportion to the width and be one of "
-            "the last two (fan_in, fan_out) axes of a weight"
+            "the last two (fan_in, fan_out) axes of a weight (kernels with head axes, as nnx.MultiHeadAttention's "
+            "and LinearGeneral's, are not supported: build attention from nnx.Linear projections, as zoo.transformer)"
         )
     if not infinite:
         return "output_bias", infinite
@@ -141,6 +161,8 @@ def infer_roles(make_model: Factory, base_width: int = 64, options: dict[str, An
     delta model); with a `depth` option, also which tensors repeat with depth (residual branches)."""
     if not callable(make_model):
         raise ValueError(f"make_model: must be a function (width, rngs) -> nnx.Module, got {type(make_model).__name__}")
+    if not isinstance(options, (dict, type(None))):
+        raise ValueError(f"options: must be a dict of keywords for the factory (or None), got {type(options).__name__}")
     options = dict(options or {})
     small, big = _shapes(make_model, base_width, options), _shapes(make_model, 2 * base_width, options)
     _compare(small, big, f"widths {base_width} and {2 * base_width}")
@@ -155,7 +177,8 @@ def infer_roles(make_model: Factory, base_width: int = 64, options: dict[str, An
         deep = _shapes(make_model, base_width, {**options, "depth": 2 * options["depth"]})
         counts, deep_counts = Counter(map(_pattern, small)), Counter(map(_pattern, deep))
         branch = {p for p in small if deep_counts[_pattern(p)] == 2 * counts[_pattern(p)] and _pattern(p) != p}
-    return tuple(Role(p, roles[p][0], small[p], roles[p][1], p in branch) for p in sorted(small))
+    b_own = _init_exponents(make_model, base_width, options)
+    return tuple(Role(p, roles[p][0], small[p], roles[p][1], p in branch, b_own[p]) for p in sorted(small))
 
 
 def _text(name: str, value: Any) -> str:
@@ -257,8 +280,24 @@ def _labels(roles: str) -> dict[str, str]:
 
 
 @functools.cache
-def _inferred(name: str, base_width: int, options: tuple[tuple[str, Any], ...]) -> tuple[Role, ...]:
-    return infer_roles(factory(name), base_width, dict(options))
+def _inferred(make_model: Factory, base_width: int, options: tuple[tuple[str, Any], ...]) -> tuple[Role, ...]:
+    """Roles of a factory (the function itself is the key: re-registering a name is never stale)."""
+    return infer_roles(make_model, base_width, dict(options))
+
+
+def _base_roles(config: OwnConfig) -> tuple[Role, ...]:
+    """The roles of the config's factory at its base width (and base depth)."""
+    base = config.replace(width=config.base_width, depth=config.base_depth if config.depth else 0)
+    return _inferred(factory(config.model), config.base_width, tuple(sorted(base.options().items())))
+
+
+def _own_exponent(config: OwnConfig, path: str, role: str) -> float:
+    """The factory's own init exponent of a parameter (a branch tensor of any block by its pattern); SP's for
+    zeros, where no rescaling changes anything."""
+    roles = _base_roles(config)
+    found = {_pattern(r.path): r.init_exponent for r in roles} | {r.path: r.init_exponent for r in roles}
+    b = found.get(path, found.get(_pattern(path)))
+    return P.TABLE["sp"][role].b if b is None else b
 
 
 @declare(config=Instance(OwnConfig, example=lambda: OwnConfig(model="zoo:resmlp", width=16, base_width=8)))
@@ -270,25 +309,27 @@ def configure(config: OwnConfig) -> OwnConfig:
             f"depth: the factory {config.model!r} must take 'depth' and 'branch' (its residual multiplier) keywords "
             "to be scaled in depth; leave depth 0"
         )
-    base = config.replace(width=config.base_width, depth=config.base_depth if config.depth else 0)
-    roles = _inferred(config.model, config.base_width, tuple(sorted(base.options().items())))
+    roles = _base_roles(config)
     entries = {(_pattern(r.path) if r.branch else r.path): f"{r.role}{'/branch' if r.branch else ''}" for r in roles}
     return config.replace(roles=";".join(f"{path}={label}" for path, label in entries.items()))
 
 
 class Own(nnx.Module):
-    """The factory's model with its init rescaled to the row (relative to its own init, taken as SP's)."""
+    """The factory's model with its init rescaled to the row: by m^-(b - b_own), b_own the width exponent of the
+    factory's own init (measured: Flax's Embed has 1/2 where an SP input layer has 0)."""
 
     def __init__(self, config: OwnConfig, *, rngs: nnx.Rngs):
         self.config = config
+        size = sum(math.prod(s) for s in _shapes(factory(config.model), config.width, config.options()).values())
+        require(4 * TRAINING_COPIES * size, "width", f"{config.model} at width {config.width} ({size:,} parameters)")
         self.net = factory(config.model)(config.width, rngs, **config.options())
         m = P.width_ratio(config.width, config.base_width)
         state = nnx.state(self.net, nnx.Param)
 
         def rescale(keys: tuple[Any, ...], value: jax.Array) -> jax.Array:
-            role = config.label(_path(keys)).split("/")[0]
-            free, sp = P.free_scaling(config.parametrization, role), P.TABLE["sp"][role]
-            return value * m ** -(free.b - sp.b)
+            path = _path(keys)
+            role = config.label(path).split("/")[0]
+            return value * m ** -(P.free_scaling(config.parametrization, role).b - _own_exponent(config, path, role))
 
         nnx.update(self.net, jax.tree_util.tree_map_with_path(rescale, state))
 
@@ -320,7 +361,7 @@ def role_table(config: OwnConfig, optimizer: str = "adam") -> list[dict[str, Any
         role, branch = label.split("/")[0], label.endswith("/branch")
         row = P.free_scaling(config.parametrization, role)
         c = row.c_sgd if P.OPTIMIZER_FAMILY[optimizer] == "sgd" else row.c_adam
-        init = m ** -(row.b - P.TABLE["sp"][role].b)
+        init = m ** -(row.b - _own_exponent(config, path, role))
         rows.append(
             dict(
                 path=path,

@@ -8,12 +8,16 @@ CompleteP, arXiv 2505.01618).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from workbench.core.declare import Given, Instance, Int, Real, declare
+from workbench.core.memory import require
+from workbench.nets.models import TRAINING_COPIES
 
 __all__ = ["cnn", "resmlp", "transformer"]
 
@@ -21,6 +25,16 @@ _WIDTH = Int(1, 65_536, example=8)
 _RNGS = Instance(nnx.Rngs, example=lambda: nnx.Rngs(0))
 _HEADS = 4  # the transformer's heads: fixed, so the head size grows with the width
 _BASE_HEAD = 16  # head size at which its 1/d logits equal SP's 1/sqrt(d)
+_BRANCH = Real(0, 256)  # (L / L0)^-alpha: above 1 for depths below the base depth (L / L0 >= 1/256)
+M = TypeVar("M", bound=nnx.Module)
+
+
+def _built(what: str, make: Callable[[nnx.Rngs], M], rngs: nnx.Rngs) -> M:
+    """make(rngs), refused before allocating when training its parameters (counted from shapes) would not fit."""
+    shapes = nnx.state(nnx.eval_shape(lambda: make(nnx.Rngs(0))), nnx.Param)
+    n = sum(math.prod(p.shape) for p in jax.tree.leaves(shapes))
+    require(4 * TRAINING_COPIES * n, "width", f"{what} ({n:,} parameters)", "use a smaller width or depth")
+    return make(rngs)
 
 
 class CNN(nnx.Module):
@@ -49,7 +63,7 @@ def cnn(width: int, rngs: nnx.Rngs, in_dim: int = 64, out_dim: int = 10) -> CNN:
     side = math.isqrt(in_dim) if isinstance(in_dim, int) and in_dim > 0 else 0
     if side * side != in_dim or not side:
         raise ValueError(f"in_dim: must be a square number of pixels, got {in_dim}")
-    return CNN(width, side, out_dim, rngs)
+    return _built(f"the CNN at width {width}", lambda r: CNN(width, side, out_dim, r), rngs)
 
 
 class ResMLP(nnx.Module):
@@ -69,12 +83,14 @@ class ResMLP(nnx.Module):
         return self.readout(jax.nn.relu(h))
 
 
-@declare(width=_WIDTH, rngs=_RNGS, in_dim=Int(1, 65_536), out_dim=Int(1, 1000), depth=Int(1, 256), branch=Real(0, 1))
+@declare(width=_WIDTH, rngs=_RNGS, in_dim=Int(1, 65_536), out_dim=Int(1, 1000), depth=Int(1, 256), branch=_BRANCH)
 def resmlp(
     width: int, rngs: nnx.Rngs, in_dim: int = 2, out_dim: int = 1, depth: int = 4, branch: float = 1.0
 ) -> ResMLP:
     """A residual MLP of `depth` one-layer blocks."""
-    return ResMLP(width, in_dim, out_dim, depth, branch, rngs)
+    return _built(
+        f"the ResMLP at width {width}, depth {depth}", lambda r: ResMLP(width, in_dim, out_dim, depth, branch, r), rngs
+    )
 
 
 class Block(nnx.Module):
@@ -123,10 +139,14 @@ class Transformer(nnx.Module):
     rngs=_RNGS,
     out_dim=Int(2, 1000),
     depth=Int(1, 256),
-    branch=Real(0, 1),
+    branch=_BRANCH,
 )
 def transformer(width: int, rngs: nnx.Rngs, out_dim: int = 31, depth: int = 2, branch: float = 1.0) -> Transformer:
     """A pre-LN transformer for a op b mod p with p = `out_dim` (the grokking task; `workbench.data.modular`)."""
-    if not isinstance(width, int) or width < _HEADS or width % _HEADS:
-        raise ValueError(f"width: must be a positive multiple of {_HEADS} (the heads), got {width!r}")
-    return Transformer(width, out_dim, depth, branch, rngs)
+    if not isinstance(width, int) or not _HEADS <= width <= _WIDTH.hi or width % _HEADS:  # type: ignore[operator]
+        raise ValueError(f"width: must be a multiple of {_HEADS} (the heads) in [4, {_WIDTH.hi}], got {width!r}")
+    return _built(
+        f"the transformer at width {width}, depth {depth}",
+        lambda r: Transformer(width, out_dim, depth, branch, r),
+        rngs,
+    )

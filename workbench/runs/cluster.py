@@ -20,7 +20,7 @@ __all__ = ["CONNECT_TIMEOUT"]  # the clients of runs.sweep.run (its `client` arg
 if TYPE_CHECKING:
     from distributed import Client, Worker
 
-CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler address before a clear error (issue 16: within 10 s)
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler address before a clear error (well within 10 s)
 MAX_WORKERS = 1024
 ONE_THREAD = {  # each worker process computes with one thread (with `pin_workers`): the parallelism is the processes
     "OMP_NUM_THREADS": "1",

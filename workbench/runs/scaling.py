@@ -22,7 +22,7 @@ import numpy as np
 from workbench.core.declare import Flag, Given, Instance, Int, Real, declare
 from workbench.core.experiment import Record
 from workbench.core.scaling import ScalingFit, fit_scaling
-from workbench.runs.rundb import DONE, RunDB, _flat
+from workbench.runs.rundb import RunDB, _flat
 
 __all__ = ["SweepPoints", "fit_sweep", "held", "summary", "sweep_points"]
 
@@ -86,10 +86,11 @@ def _axis(sweep: dict, fields: list[dict], axis: object) -> str:
 
 
 def _finished(db: RunDB, sweep: dict) -> tuple[list[dict], list[dict]]:
-    """The finished (or diverged) runs of a sweep, oldest first, and their configs' scalar fields by dotted path."""
-    infos = [i for i in db.runs(sweep_id=sweep["id"]) if i["status"] in DONE][::-1]
+    """The finished runs of a sweep, oldest first, and their configs' scalar fields by dotted path (a diverged run's
+    last metric is not the converged value a scaling law describes: left out)."""
+    infos = [i for i in db.runs(sweep_id=sweep["id"]) if i["status"] == "finished"][::-1]
     if not infos:
-        raise ValueError(f"sweep_id: sweep {sweep['id']} has no finished run yet")
+        raise ValueError(f"sweep_id: sweep {sweep['id']} has no finished run yet (diverged runs are left out)")
     return infos, [_flat(i["config"]) for i in infos]
 
 
@@ -127,7 +128,7 @@ def sweep_points(
     metric: str = "test_loss",
     axis: str | None = None,
 ) -> SweepPoints:
-    """The finished (or diverged) runs of a sweep as (axis value, metric) points: the metric of each run's last record
+    """The finished runs of a sweep as (axis value, metric) points: the metric of each run's last record
     holding it as a number; a ValueError names what is missing (the sweep, the metric or the field, with what the
     sweep holds), a NaN metric's runs, or a second field that varies (a scaling law has one axis)."""
     db = _open(db)
@@ -219,7 +220,7 @@ def fit_sweep(
         name = f"axis: {points.axis}" if what == "n" else f"metric: {points.metric}"
         raise ValueError(f"{name} of sweep {points.sweep_id}: {why}") from None
     if store:
-        writer = db if isinstance(db, RunDB) else RunDB(db)
+        writer = db if isinstance(db, RunDB) and not db.readonly else RunDB(db.path if isinstance(db, RunDB) else db)
         body = dict(fit.to_dict(), runs=list(points.run_ids), experiment=points.experiment, seed=seed)
         writer.save_fit(points.sweep_id, points.metric, points.axis, body)
     return fit, points
