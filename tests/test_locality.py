@@ -171,3 +171,48 @@ def test_experiment_runs_its_three_stages_at_small_sizes():
     assert records[-1].status == "finished"
     assert last["sweep_beta"].shape == (2, 2) and last["eigen_test"].shape == (3,)
     assert last["sweep_theory"].tolist() == [[1 / 6, 1 / 8], [0.5, 0.5]]  # fc: alpha_t / d, lc: alpha_t / s
+
+
+def test_deep_spectrum_grouped_by_meta_patch():
+    """Deep student, filter 2, 3 layers, d = 8 (4 input patches on circles): the constant mode first, then the 4 x 2
+    degree-1 circular harmonics of single patches (layer 1), their 8 degree-2 ones, then the 2 x (2 x 2) products of
+    degree-1 harmonics of the two patches of a layer-2 meta-patch (2208.01003 sec. 3; on 256 points the modes near
+    rank 16 mix: 6 of 8 asked)."""
+    lam, levels = L.meta_patch_levels(L.spec("deep", 2, depth=3), 8, points=256, modes=24, seed=1)
+    assert levels[0] == 0 and np.all(levels[1:9] == 1), levels
+    assert np.sum(levels[16:24] == 2) >= 6 and np.all(np.diff(lam) <= 1e-12), levels
+    with pytest.raises(ValueError, match="student: must be a deep kernel"):
+        L.meta_patch_levels(L.spec("lc", 2), 8)
+
+
+def test_nested_solves_equal_one_regression_per_n():
+    """One draw's test MSE at every nested n (one factor's leading blocks; the teacher's factor shared when the
+    student is the teacher) against np.linalg.solve on each n x n Gram and the target drawn through numpy's Cholesky."""
+    x = L.patch_sphere(96, 8, 8, seed=4)
+    kt, ks = L.local_kernel(x, kind="lc", filter_size=2), L.local_kernel(x, x[:64], kind="cn", filter_size=3)
+    noise, ns = np.random.default_rng(0).standard_normal(96), np.array([8, 20, 64])
+    y = np.linalg.cholesky(kt + 1e-12 * np.mean(np.diag(kt)) * np.eye(96)) @ noise
+    for student, shift in ((kt[:, :64], 1e-10), (ks, 1e-10)):
+        want = []
+        for n in ns:
+            train = student[:n, :n] + shift * np.mean(np.diag(student[:64])) * np.eye(n)
+            want.append(np.mean((student[64:, :n] @ np.linalg.solve(train, y[:n]) - y[64:]) ** 2))
+        got = L._errors(kt, None if student is not ks else ks, noise, ns, 1e-10)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_panel_shows_a_deep_students_spectrum_by_meta_patch():
+    """The Locality panel with a deep student and teacher: stage 2 records the leading eigenvalues with the layer of
+    their meta-patch (the constant mode first, single patches next), and the panel draws one group per layer."""
+    from widgets.panels.locality import LocalityPanel
+
+    quick = dict(LocalityPanel.quick, teacher="deep", student="deep", depth=3, points=128, sweep=False)
+    panel = LocalityPanel(E.Config().replace(**quick))
+    try:
+        panel.controller.start()
+        assert panel.wait(300) and panel.controller.state == "finished", panel.controller.status.value
+        m = panel.records[-1].metrics
+        assert m["mode_levels"][0] == 0 and m["mode_levels"][1] == 1 and len(m["mode_eigenvalues"]) == 32
+        assert len(panel.groups) == len(np.unique(m["mode_levels"])) and not panel.lam.get_visible()
+    finally:
+        panel.close()

@@ -18,11 +18,13 @@ HELP = Help(
     "connected, local or convolutional with filter s, or a deep CNN with filter = stride s). Left: the test error "
     "against n (dots: mean with 3 standard errors over trials) with its fitted power law, the papers' slope and the "
     "eigenlearning prediction from the student's spectrum (dashed). Middle: the student's eigenvalues and the "
-    "target's power in each eigenmode. Right: the fitted exponent beta against d for each student, or against the "
-    "effective dimension of the meta-patch the target reads (deep student), with the predictions (lines).",
+    "target's power in each eigenmode; for a deep student its leading eigenvalues coloured by the layer of the "
+    "meta-patches their eigenfunctions live on. Right: the fitted exponent beta against d for each student, or "
+    "against the effective dimension of the meta-patch the target reads (deep student), with the predictions (lines).",
     try_="Switch the student to fc: beta falls to about 1/d, and falls further as d grows (right). Raise s to 3: "
     "beta drops to about 1/3 at every d. Choose student deep and teacher deep, then level 1 or 2: a target on one "
-    "meta-patch is learnt much faster than the whole input (level 0).",
+    "meta-patch is learnt much faster than the whole input (level 0). With a deep student the middle plot groups "
+    "the spectrum: the largest eigenvalues belong to single patches (layer 1), then to pairs of neighbours.",
     theory="Local or convolutional student with s >= t: beta = alpha_t / s, independent of d (2106.08619); fully "
     "connected: alpha_t / d; Laplace kernels and the ReLU NTK have alpha = 1. A deep CNN student learns a target on "
     "a meta-patch of effective dimension d_eff = (s - 1) s^(l-1) at beta = alpha_t / d_eff (2208.01003): adapting "
@@ -49,7 +51,8 @@ class LocalityPanel(Panel[locality.Config]):
     alt = (
         "Left: test MSE against training set size n on log-log axes: simulated means with error bars, the fitted power "
         "law (solid), the eigenlearning prediction (dashed) and a line of the predicted slope (dotted). Middle: the "
-        "student's eigenvalues and the target's power per eigenmode against rank. Right: fitted beta with error bars "
+        "student's eigenvalues and the target's power per eigenmode against rank (a deep student's eigenvalues as dots "
+        "coloured by the layer of the meta-patches their eigenfunctions live on). Right: fitted beta with error bars "
         "against d for the fc, lc and cn students (or against the effective dimension of the target's meta-patch "
         "for a deep student), with the predicted beta as lines."
     )
@@ -65,6 +68,7 @@ class LocalityPanel(Panel[locality.Config]):
         (self.power,) = s.plot([], [], ".", ms=2, color=PALETTE[1], label="target power $v_i^2$")
         s.set(xscale="log", yscale="log", xlabel="rank i", title="student spectrum")
         self.bars: list = []
+        self.groups: list = []
         b.set(xlabel="d", ylabel="fitted beta", title="beta against the dimension")
 
     def draw(self, record: Record) -> None:
@@ -86,12 +90,33 @@ class LocalityPanel(Panel[locality.Config]):
             rank = np.arange(1, len(m["eigenvalues"]) + 1)
             self.lam.set_data(rank, m["eigenvalues"])
             self.power.set_data(rank, np.maximum(m["power"], 1e-30))
+            self._groups(s, m)
             self.rescale(s)
             s.legend(fontsize=6)
         c.legend(fontsize=6)
         self.rescale(c)
         if "sweep_beta" in m:
             self._sweep(b, m)
+
+    def _groups(self, ax: Axes, m: dict) -> None:
+        """A deep student's leading eigenvalues coloured by the layer of the meta-patches they live on."""
+        for artist in self.groups:
+            artist.remove()
+        self.groups = []
+        grouped = "mode_levels" in m
+        self.lam.set_visible(not grouped)
+        if not grouped:
+            ax.set_title("student spectrum")
+            return
+        levels, lam = np.asarray(m["mode_levels"]), np.asarray(m["mode_eigenvalues"])
+        rank = np.arange(1, len(lam) + 1)
+        s = self.running_config.s if self.running_config is not None else 2
+        for level in np.unique(levels):
+            name = "constant" if level == 0 else f"layer {level} ($d_{{eff}}$ = {(s - 1) * s ** (level - 1)})"
+            pick = levels == level
+            color = "grey" if level == 0 else PALETTE[(level + 1) % len(PALETTE)]
+            self.groups += ax.plot(rank[pick], lam[pick], "o", ms=3, color=color, label=name)
+        ax.set_title("spectrum by meta-patch", fontsize=8)
 
     def _sweep(self, ax: Axes, m: dict) -> None:
         for artist in self.bars:

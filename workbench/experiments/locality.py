@@ -39,6 +39,7 @@ __all__ = ["Config", "DeepKernels", "METRICS", "hierarchical_cnn", "hierarchical
 SWEEP_STUDENTS = ("fc", "lc", "cn")
 D_VALUES = ("8,12,16", "6,8", "4,8,16", "8,16,24,32")  # the stage-3 sweeps offered
 SPECTRUM_MODES = 512  # leading modes of the spectrum kept in the records
+GROUPED_POINTS, GROUPED_MODES = 512, 96  # a deep student's spectrum grouped by meta-patch: inputs, leading modes
 OWN_RANGES = {  # fields named like a shared field (workbench.core.fields) whose range differs, and why
     "depth": "a deep student of filter s needs d a multiple of s^depth: beyond 6 layers d exceeds the simulated sizes",
 }
@@ -173,6 +174,8 @@ class Stage(TypedDict):
     eigen_beta: NotRequired[float]  # its fitted slope on the same n
     eigenvalues: NotRequired[np.ndarray]  # (M,) leading eigenvalues of the student (K_S / points)
     power: NotRequired[np.ndarray]  # (M,) the target's power v_i^2 in each
+    mode_eigenvalues: NotRequired[np.ndarray]  # (G,) deep student: leading eigenvalues on GROUPED_POINTS inputs
+    mode_levels: NotRequired[np.ndarray]  # (G,) the layer of the meta-patches each eigenfunction lives on (0: constant)
     sweep_x: NotRequired[np.ndarray]  # (D,) d values (local) or effective dimensions d_eff (deep)
     sweep_beta: NotRequired[np.ndarray]  # (S, D) fitted beta per student (local) or per target (deep: one row)
     sweep_err: NotRequired[np.ndarray]  # (S, D)
@@ -197,15 +200,22 @@ def curve(config: Config) -> dict:
 
 
 def eigen(config: Config) -> dict:
-    """Stage 2: the eigenlearning prediction on the same n and the spectrum it is computed from."""
+    """Stage 2: the eigenlearning prediction on the same n and the spectrum it is computed from; for a deep student,
+    its leading eigenvalues grouped by the meta-patches their eigenfunctions live on."""
     c = config
     pred, lam, v2 = L.eigen_prediction(teacher(c), student(c), c.d, c.ns, points=c.points, ridge=c.ridge, seed=c.seed)
-    return {
+    out = {
         "eigen_test": pred,
         "eigen_beta": L.fit_exponent(c.ns, pred[None])[0],
         "eigenvalues": lam[:SPECTRUM_MODES],
         "power": v2[:SPECTRUM_MODES],
     }
+    if c.student == "deep":
+        points = min(c.points, GROUPED_POINTS)
+        modes = min(GROUPED_MODES, points // 4)
+        grouped, levels = L.meta_patch_levels(student(c), c.d, points=points, modes=modes, seed=c.seed)
+        out |= {"mode_eigenvalues": grouped, "mode_levels": levels}
+    return out
 
 
 def _beta(config: Config, t: L.Spec, s: L.Spec, d: int) -> tuple[float, float, float]:

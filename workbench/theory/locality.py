@@ -21,7 +21,9 @@ convolutional (CN) and deep hierarchical CNN kernels.
 
 Simulations (`learning_curve`): per trial, n_max + test inputs, the target a Gaussian field with the teacher's
 covariance (Cholesky of the teacher Gram), the student's Cholesky on the first n_max points, whose leading n x n
-blocks solve every nested n at once; one compiled float64 call maps the trials (`core.float64`).
+blocks solve every nested n at once. The Gram matrices are compiled jax (float64, `core.float64`), the
+factorizations and solves LAPACK through scipy, one trial at a time: it releases the GIL and uses every core, and
+avoids jaxlib's batched CPU kernels, which can deadlock the XLA pool (`core/float64.py`).
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg as sla
 from numpy.typing import ArrayLike
 
 from workbench.core.analysis import loglog_slope
 from workbench.core.declare import Array, Choice, Instance, Int, Real, declare
-from workbench.core.float64 import call, map_batches
+from workbench.core.float64 import call
 from workbench.core.memory import require
 from workbench.theory import learning_curves as LC
 
@@ -52,6 +55,7 @@ __all__ = [
     "fit_exponent",
     "gaussian_field",
     "local_kernel",
+    "meta_patch_levels",
     "patch_sphere",
     "learning_curve",
     "predicted_beta",
@@ -62,9 +66,8 @@ KINDS = ("fc", "lc", "cn", "deep")
 BASES = ("laplace", "gaussian", "ntk", "nngp")  # laplace / gaussian: patch kernels of fc, lc, cn; ntk / nngp: deep
 ALPHA = {"laplace": 1.0, "gaussian": math.inf, "ntk": 1.0, "nngp": 3.0}  # smoothness exponents alpha = 2 nu
 BLOCK = 128  # rows of a Gram matrix computed at once (bounded intermediates: positions x BLOCK x columns)
-TRIAL_BATCH = 1  # trials per step of the compiled map: batched Cholesky / triangular solves beside the Gram's
-# parallel XLA ops deadlocked the 2-core CPU pool at 2..6 (core/float64.py); n is vectorised (one multi-column solve)
 JITTER = 1e-12  # relative diagonal shift of the teacher's Cholesky (round-off only)
+SHARED_RIDGE = 1e-8  # a student equal to the teacher shares its factor up to this ridge (a white noise below it)
 MAX_D = 1024
 MAX_POINTS = 1 << 15
 
@@ -283,43 +286,45 @@ class Curve(NamedTuple):
     beta_err: float
 
 
-def _trial(
-    key: jax.Array, ns: jax.Array, teacher: Spec, student: Spec, d: int, patch: int, n_max: int, test: int, ridge: float
-) -> tuple[jax.Array, jax.Array]:
-    """Test MSE at every n of one draw (nested training sets) and whether the teacher's Cholesky succeeded. Each
-    batched LAPACK call (Cholesky, triangular solve) runs alone: every value computed beside it passes through an
-    optimization barrier first (a parallel XLA op beside a batched LAPACK kernel deadlocks the CPU pool,
-    core/float64.py)."""
-    after = jax.lax.optimization_barrier
+@functools.partial(jax.jit, static_argnames=("teacher", "student", "d", "patch", "n_max", "test"))
+def _draw(key, teacher, student, d, patch, n_max, test):
+    """One draw: n_max + test inputs, the teacher's Gram on them, the student's of all of them against the first
+    n_max (None: the student is the teacher), and the white noise the target is made of."""
     k_x, k_y = jax.random.split(key)
     x = _sphere(k_x, n_max + test, d, patch)
-    noise = jax.random.normal(k_y, (n_max + test,))
-    keep = (jnp.arange(n_max)[:, None] < ns[None, :]).astype(x.dtype)  # (n_max, K): the rows of each nested set
     kt = _gram(x, x, teacher)
-    kt, x, noise, keep = after((kt + JITTER * jnp.mean(jnp.diag(kt)) * jnp.eye(len(kt)), x, noise, keep))
-    lt = jnp.linalg.cholesky(kt)
-    lt, kt, x, noise, keep, ok = after((lt, kt, x, noise, keep, jnp.all(jnp.isfinite(lt))))
+    ks = None if student == teacher else _gram(x, x[:n_max], student)
+    return kt, ks, jax.random.normal(k_y, (n_max + test,))
+
+
+def _errors(kt: np.ndarray, ks: np.ndarray | None, noise: np.ndarray, ns: np.ndarray, ridge: float) -> np.ndarray:
+    """Test MSE at every n of one draw (nested training sets) in LAPACK float64. The target is y = L_T noise (L_T the
+    teacher's Cholesky factor); the leading n x n block of the student's factor of its largest Gram factors the
+    n-point Gram: forward substitution of the masked targets reads only that block, and back substitution from zeros
+    beyond n stays zero there, so one multi-column solve serves every n. A student equal to the teacher (ks None)
+    with ridge <= SHARED_RIDGE reuses the leading block of L_T, factored with that ridge: the target then carries a
+    white noise of variance ridge x mean diagonal. LinAlgError: the teacher is not PSD."""
+    n_max = int(ns[-1])
+    shared = ks is None and ridge <= SHARED_RIDGE
+    shift = max(JITTER, ridge) if shared else JITTER
+    lt = sla.cholesky(kt + shift * np.mean(np.diag(kt)) * np.eye(len(kt)), lower=True, check_finite=False)
     y = lt @ noise
-    ks = kt[:, :n_max] if student == teacher else _gram(x, x[:n_max], student)
-    train = ks[:n_max] + ridge * jnp.mean(jnp.diag(ks[:n_max])) * jnp.eye(n_max)
-    train, cross, rhs, target, keep = after((train, ks[n_max:], keep * y[:n_max, None], y[n_max:], keep))
-    chol = jnp.linalg.cholesky(train)
-    # the leading n x n block of chol factors the n-point Gram; forward substitution of the masked targets reads
-    # only that block, and back substitution from zeros beyond n stays zero there: one solve for every n
-    chol, cross, rhs, target, keep = after((chol, cross, rhs, target, keep))
-    z = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
-    z, chol, cross, target, keep = after((z, chol, cross, target, keep))
-    alpha = jax.scipy.linalg.solve_triangular(chol, z * keep, lower=True, trans=1)
-    alpha, cross, target = after((alpha, cross, target))
-    return jnp.mean((cross @ alpha - target[:, None]) ** 2, 0), ok
+    ks = kt[:, :n_max] if ks is None else ks
+    try:
+        chol = lt[:n_max, :n_max] if shared else _student_factor(ks[:n_max], ridge)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"ridge: the student's Gram matrix is singular on the sample at ridge {ridge:g}; use a larger ridge"
+        ) from None
+    keep = (np.arange(n_max)[:, None] < ns[None, :]).astype(float)  # (n_max, K): the rows of each nested set
+    z = sla.solve_triangular(chol, keep * y[:n_max, None], lower=True, check_finite=False)
+    alpha = sla.solve_triangular(chol, z * keep, lower=True, trans=1, check_finite=False)
+    return np.mean((ks[n_max:] @ alpha - y[n_max:, None]) ** 2, 0)
 
 
-@functools.partial(jax.jit, static_argnames=("teacher", "student", "d", "patch", "n_max", "test", "trials", "batch"))
-def _curves(key, ns, ridge, teacher, student, d, patch, n_max, test, trials, batch):
-    def one(k):
-        return _trial(k, ns, teacher, student, d, patch, n_max, test, ridge)
-
-    return map_batches(one, (jax.random.split(key, trials),), batch)
+def _student_factor(train: np.ndarray, ridge: float) -> np.ndarray:
+    """The Cholesky factor of the student's Gram plus ridge x its mean diagonal."""
+    return sla.cholesky(train + ridge * np.mean(np.diag(train)) * np.eye(len(train)), lower=True, check_finite=False)
 
 
 @declare(trials=Int(0, 4096), n_max=Int(1, MAX_POINTS), test=Int(0, MAX_POINTS), d=Int(1, MAX_D))
@@ -378,35 +383,21 @@ def learning_curve(
     `ridge` is relative to the student's mean diagonal."""
     ns = np.unique(np.asarray(n, np.int64))
     patch = _validate(teacher, student, d)
-    n_max = 1 << int(np.ceil(np.log2(ns.max())))  # padded: n values share a compilation per power of two
-    padded = np.concatenate([ns, np.repeat(ns[-1:], -len(ns) % 8)])
-    sizes = f"{trials} trials of n = {n_max} + {test} test points (one at a time)"
-    require(curve_bytes(TRIAL_BATCH, n_max, test, d), "n", sizes, "use a smaller n, test set or fewer trials")
-    errors, ok = call(
-        _curves,
-        jax.random.key(seed),
-        padded,
-        float(ridge),
-        teacher=teacher,
-        student=student,
-        d=d,
-        patch=patch,
-        n_max=n_max,
-        test=test,
-        trials=trials,
-        batch=TRIAL_BATCH,
-    )
-    if not np.all(ok):
-        x = patch_sphere(n_max + test, d, patch, seed)
-        low = _min_eigenvalue(np.asarray(call(_gram_jit, x, x, s=teacher)))
-        raise ValueError(
-            f"teacher: its Gram matrix is not positive semi-definite on the sample (smallest eigenvalue {low:.4g})"
-        )
+    n_max = int(ns.max())
+    require(curve_bytes(1, n_max, test, d), "n", f"n = {n_max} + {test} test points (one trial at a time)",
+            "use a smaller n or test set")  # fmt: skip
+    errors = np.empty((trials, len(ns)))
+    for i, key in enumerate(jax.random.split(jax.random.key(seed), trials)):
+        kt, ks, noise = call(_draw, key, teacher=teacher, student=student, d=d, patch=patch, n_max=n_max, test=test)
+        try:
+            errors[i] = _errors(kt, ks, noise, ns, float(ridge))
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"teacher: its Gram matrix is not positive semi-definite on the sample (smallest eigenvalue "
+                f"{_min_eigenvalue(kt):.4g})"
+            ) from None
     if not np.all(np.isfinite(errors)):
-        raise ValueError(
-            f"ridge: the student's Gram matrix is singular on the sample at ridge {ridge:g}; use a larger ridge"
-        )
-    errors = errors[:, : len(ns)]
+        raise ValueError(f"ridge: the student's regression is not finite at ridge {ridge:g}; use a larger ridge")
     beta, err = fit_exponent(ns, errors)
     return Curve(ns.astype(float), errors, beta, err)
 
@@ -468,7 +459,9 @@ def eigen_prediction(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(predicted test MSE at n, student eigenvalues lam_i, target power v_i^2): eigenlearning (Simon et al. 2023,
     `theory.learning_curves.Task`, k = inf) on the student's spectrum estimated on `points` inputs (K_S / M) with
-    the teacher field's expected power in each eigenvector, v_i^2 = u_i^T K_T u_i / M. Valid for n well below M."""
+    the teacher field's expected power in each eigenvector, v_i^2 = u_i^T K_T u_i / M. Valid for n well below M:
+    the modes beyond rank M are missing, and their sum of eigenvalues is part of the ridgeless kappa, so the
+    predicted slope is too steep and converges from above as M grows (slowly for slowly decaying spectra: fc)."""
     patch = _validate(teacher, student, d)
     n = np.asarray(n, float)
     if n.max() >= points:
@@ -477,8 +470,68 @@ def eigen_prediction(
     kt, ks = call(_grams, jax.random.key(seed), teacher=teacher, student=student, d=d, patch=patch, points=points)
     lam, u = np.linalg.eigh(ks / points)
     lam, u = lam[::-1], u[:, ::-1]
-    v2 = np.einsum("ai,ab,bi->i", u, kt, u) / points
+    v2 = np.sum(u * (kt @ u), 0) / points
     keep = lam > 1e-14 * lam[0]
     task = LC.Task(lam[keep], np.maximum(v2[keep], 0.0))
     delta = ridge * float(np.mean(np.diag(ks)))
     return task.risk(n, np.inf, delta).test, lam[keep], v2[keep]
+
+
+def _meta_masks(student: Spec, d: int) -> np.ndarray:
+    """(G, d) 0/1 masks of the inputs of every meta-patch, layer 1 (input patches of `size`) to layer `depth`."""
+    widths = [student.size**layer for layer in range(1, student.depth + 1)]
+    return np.array([np.arange(d) // w == g for w in widths for g in range(d // w)], np.float64)
+
+
+@functools.partial(jax.jit, static_argnames=("student", "d", "points"))
+def _redrawn_grams(key, masks, student, d, points):
+    """The student's Gram of a sample against itself, and of fresh inputs and of their copies with one meta-patch
+    redrawn (each row of `masks` in turn) against the sample: (M, M), (M, M), (G, M, M)."""
+    k_x, k_f, k_r = jax.random.split(key, 3)
+    x, fresh, other = (_sphere(k, points, d, student.size) for k in (k_x, k_f, k_r))
+
+    def redrawn(mask: jax.Array) -> jax.Array:
+        return _gram(fresh * (1 - mask) + other * mask, x, student)
+
+    return _gram(x, x, student), _gram(fresh, x, student), jax.lax.map(redrawn, masks)
+
+
+@declare(
+    student=Instance(Spec, example=lambda: spec("deep", 2, depth=1)),  # any even d is valid
+    d=Int(1, MAX_D, example=8),
+    points=Int(32, 2048, example=64),
+    modes=Int(1, 2048, example=16),
+    seed=Int(0, 2**31 - 1),
+)
+def meta_patch_levels(
+    student: Spec, d: int, *, points: int = 512, modes: int = 128, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lam_i, l_i) for the leading `modes` eigenmodes of a deep student's K / M on M = `points` inputs: l_i is
+    the smallest layer whose meta-patches the i-th eigenfunction is a sum of functions of (0: the constant mode;
+    depth + 1: none). 2208.01003 (sec. 3): the eigenfunctions are products of spherical harmonics of the input
+    patches, their eigenvalues set by the meta-patch that holds them (a sum over the meta-patches of one layer
+    spans a degenerate eigenspace). Test of the sum: the Nystrom-extended eigenfunction f on fresh inputs, the
+    halved mean squared change of f when one meta-patch alone is redrawn summed over the layer's meta-patches,
+    equal to Var f for a sum (no interactions: Sobol's total indices), within 25%."""
+    if student.kind != "deep":
+        raise ValueError(f"student: must be a deep kernel (meta-patches), got kind {student.kind!r}")
+    tree = student.size**student.depth
+    if d % tree or student.reads(d) != d:
+        raise ValueError(f"d: must be a multiple of the student's patch tree {tree}, read whole, got {d}")
+    if modes > points:
+        raise ValueError(f"modes: must be <= points = {points}, got {modes}")
+    masks = _meta_masks(student, d)
+    require(8.0 * (len(masks) + 4) * points**2, "points", f"{len(masks) + 2} Gram matrices of {points} x {points}")
+    k, k_fresh, k_redrawn = call(_redrawn_grams, jax.random.key(seed), masks, student=student, d=d, points=points)
+    lam, u = np.linalg.eigh(0.5 * (k + k.T) / points)
+    lam, u = lam[::-1][:modes], u[:, ::-1][:, :modes]
+    scale = points * np.maximum(lam, 1e-300)
+    f = k_fresh @ u / scale  # (M, modes): the eigenfunctions on fresh inputs
+    total = 0.5 * np.mean((np.einsum("gab,bi->gai", k_redrawn, u) / scale - f) ** 2, 1)  # (G, modes)
+    variance = np.var(f, 0)
+    layer_of = np.concatenate([[layer] * (d // student.size**layer) for layer in range(1, student.depth + 1)])
+    level = np.full(modes, student.depth + 1)
+    for layer in range(student.depth, 0, -1):
+        additive = total[layer_of == layer].sum(0) <= 1.25 * variance
+        level = np.where(additive, layer, level)
+    return lam, np.where(variance < 1e-2 * np.mean(f**2, 0), 0, level)
