@@ -216,3 +216,9 @@ def test_panel_shows_a_deep_students_spectrum_by_meta_patch():
         assert len(panel.groups) == len(np.unique(m["mode_levels"])) and not panel.lam.get_visible()
     finally:
         panel.close()
+
+
+def test_two_gaussian_kernels_are_refused_as_having_no_power_law():
+    """Both exponents infinite: the error decays faster than any power of n, so no beta is predicted."""
+    with pytest.raises(ValueError, match="base: a Gaussian teacher and student give no power law"):
+        L.predicted_beta(L.spec("lc", 2, "gaussian"), L.spec("lc", 2, "gaussian"), 8)

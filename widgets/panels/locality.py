@@ -123,7 +123,8 @@ class LocalityPanel(Panel[locality.Config]):
             artist.remove()
         self.bars = []
         x = np.asarray(m["sweep_x"])
-        deep = self.running_config is not None and self.running_config.student == "deep"
+        config = self.running_config or self.config  # a stored run is drawn with its own config
+        deep = config.student == "deep"
         names = ["deep student"] if deep else ["fc", "lc", "cn"][: len(m["sweep_beta"])]
         for i, (name, beta, err, theory) in enumerate(zip(names, m["sweep_beta"], m["sweep_err"], m["sweep_theory"])):
             color = PALETTE[i % len(PALETTE)]

@@ -230,8 +230,9 @@ def sweep(config: Config) -> dict:
     c = config
     if c.student == "deep":
         levels = [*range(1, c.depth), 0]  # the meta-patches of layers 1..depth-1, then the whole input
-        rows = [_beta(c, teacher(c, lv), student(c), c.d) for lv in levels]
-        x = [(c.t**lv if lv else c.d) * (c.s - 1) / c.s for lv in levels]
+        tree = lambda lv: L.spec("deep", c.s, depth=lv or c.depth, span=c.s**lv if lv else 0)  # the student's tree
+        rows = [_beta(c, tree(lv), student(c), c.d) for lv in levels]
+        x = [(c.s**lv if lv else c.d) * (c.s - 1) / c.s for lv in levels]
         table = np.array(rows).T[:, None, :]
     else:
         ds = dims(c)

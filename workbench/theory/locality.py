@@ -427,6 +427,11 @@ def predicted_beta(teacher: Spec, student: Spec, d: int) -> float:
     teacher)."""
     _validate(teacher, student, d)
     alpha_t, alpha_s = ALPHA[teacher.base], ALPHA[student.base]
+    if math.isinf(alpha_t) and math.isinf(alpha_s):
+        raise ValueError(
+            "base: a Gaussian teacher and student give no power law (the error decays faster than any "
+            "power of n); use a Laplace base for one (a deep student's NTK has a Laplace-like cusp)"
+        )
     if student.kind == "fc":
         dim = float(d)
     elif student.kind == "deep":
