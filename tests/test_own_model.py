@@ -3,6 +3,7 @@ pass, the lab's studies on the zoo's examples, data sources checked before train
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import jax
@@ -241,7 +242,7 @@ def test_depth_below_the_base_depth_gets_a_branch_multiplier_above_one():
     config = M.Config(**{**SMALL, "widths": (16,), "base_width": 16, "study": "lr_transfer"}, depths=(1,))
     c = M.model_config(config.replace(depth_scaling="sqrt", base_depth=2), 16, 1)
     model = own.Own(c, rngs=nnx.Rngs(0))
-    assert model.net.branch == pytest.approx(2**0.5)
+    assert getattr(model.net, "branch") == pytest.approx(2**0.5)  # noqa: B009 (a user module: untyped)
 
 
 class _Embedder(nnx.Module):
@@ -261,7 +262,10 @@ def test_the_factorys_own_init_exponent_is_measured_not_assumed():
     name = own.register("embedder", _Embedder)
     std = {}
     for width in (64, 1024):
-        net = own.Own(own.configure(own.OwnConfig(model=name, width=width, base_width=64)), rngs=nnx.Rngs(0)).net
+        net = typing.cast(
+            _Embedder,
+            own.Own(own.configure(own.OwnConfig(model=name, width=width, base_width=64)), rngs=nnx.Rngs(0)).net,
+        )
         std[width] = float(jnp.std(net.embed.embedding[...])), float(jnp.std(net.out.kernel[...]))
     assert std[1024][0] / std[64][0] == pytest.approx(1.0, rel=0.05)
     assert std[1024][1] / std[64][1] == pytest.approx(1 / 16, rel=0.1)
