@@ -199,3 +199,12 @@ def test_share_codes_and_exports_made_by_the_flat_configs_still_load():
             assert got == (tuple(value) if isinstance(value, list) else value), (name, key)
     with pytest.raises(ValueError, match="version: config version 3"):
         registry.module("coord_check").Config.from_dict({"version": 3})
+
+
+def test_tuple_fields_hold_at_most_max_entries():
+    """Issue 22, item 9: a 10,000-entry widths list was accepted (10,000 runs); refused by its length."""
+    from workbench.core.config import MAX_ENTRIES
+    from workbench.experiments import training_dynamics
+
+    with pytest.raises(ValueError, match=f"widths: must hold at most {MAX_ENTRIES} entries, got 10000"):
+        training_dynamics.Config().replace(widths=(64,) * 10_000)

@@ -124,6 +124,9 @@ def _number(name: str, meta: dict, kind: type, value: Any):
     return value if kind is int else as_float
 
 
+MAX_ENTRIES = 64  # entries of a tuple field (widths, class sizes, ...)
+
+
 def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
     """Validate one value against its field's declared type (`int`, `float`, `bool`, `str` or
     `tuple[T, ...]`, checked per element) and range; return it normalised."""
@@ -137,6 +140,8 @@ def check_field(name: str, meta: dict, kind: Any, value: Any) -> Any:
             raise ValueError(
                 f"{name}: must be a non-empty list of {element.__name__}s in {_range_text(meta)}, got {value!r}"
             )
+        if len(value) > MAX_ENTRIES:  # every entry is a run, a line or a class: a long list is a mistake or a hang
+            raise ValueError(f"{name}: must hold at most {MAX_ENTRIES} entries, got {len(value)}")
         return tuple(check_field(name, meta, element, v) for v in value)
     if isinstance(value, (tuple, list, dict, set, np.ndarray)):
         allowed = f" in {_range_text(meta)}" if kind in (int, float) else ""
