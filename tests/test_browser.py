@@ -316,4 +316,5 @@ def test_figures_follow_the_dark_theme(app):
             panel_screenshot(page, panel_locator(page, panel_cls.title), f"{shot_name(panel_cls)}_dark")
     finally:
         theme("JupyterLab Light", "true")
+    open_tab(page, "Kernel explorer")  # the loop left another tab in front
     assert grey(canvas.screenshot()) > 200

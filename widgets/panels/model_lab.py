@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from widgets.live import PALETTE
+from widgets.live import PALETTE, log2_axis
 from widgets.panel import Help, LivePanel
 from workbench.core.experiment import Record
 from workbench.data import sources
@@ -61,7 +61,8 @@ class ModelLabPanel(LivePanel[model_lab.Config]):
             ax.clear()
         self.lines, self.right = [], []
         if config.study == "coord_check":
-            left.set(xscale="log", yscale="log", xlabel="width", ylabel="RMS change", title="module outputs' change")
+            left.set(yscale="log", xlabel="width", ylabel="RMS change", title="module outputs' change")
+            log2_axis(left, config.widths)  # labelled at the widths (minor log labels collided)
             right.axhspan(-0.1, 0.1, color="#dddddd")
             right.set(xlabel="module", ylabel="d log / d log width", title="slope per module (0: muP)")
             self.right = [right.plot([], [], "o", color=PALETTE[0])[0]]
@@ -77,7 +78,8 @@ class ModelLabPanel(LivePanel[model_lab.Config]):
             right.set(xscale="log", xlabel=axis, ylabel="best log2 lr", title="optimum (flat: transfer)")
             self.right = [right.plot([], [], "o-", color=PALETTE[0])[0]]
         else:
-            left.set(xscale="log", yscale="log", xlabel="width", ylabel="||K_T - K_0|| / ||K_0||", title="NTK change")
+            left.set(yscale="log", xlabel="width", ylabel="||K_T - K_0|| / ||K_0||", title="NTK change")
+            log2_axis(left, config.widths)
             self.lines = [
                 left.plot([], [], "o-", color=PALETTE[i], label=name)[0] for i, name in enumerate(config.pair)
             ]

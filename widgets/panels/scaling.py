@@ -17,7 +17,7 @@ from widgets.live import PALETTE
 from widgets.panel import Help, Panel
 from workbench.core.experiment import Record
 from workbench.experiments import scaling_law
-from workbench.runs.rundb import RunDB, RunDBError
+from workbench.runs.rundb import RunDB, RunDBError, default_path
 from workbench.runs.scaling import held
 
 HELP = Help(
@@ -87,16 +87,18 @@ class ScalingPanel(Panel[scaling_law.Config]):
 
     def refresh(self) -> None:
         """List the sweeps of the run database in the picker (newest first)."""
-        db = RunDB(readonly=True)  # showing the tab creates no database file
-        try:
-            sweeps = db.sweeps() if db.path.exists() else []
+        path = default_path()
+        try:  # read only: showing the tab creates no database file
+            sweeps = RunDB(path, readonly=True).sweeps() if path.exists() else []
         except RunDBError as err:
             self.show_message(str(err))
             return
-        self.where.value = f"<small>run database: <code>{html.escape(str(db.path))}</code> ($WORKBENCH_DB)</small>"
+        self.where.value = f"<small>run database: <code>{html.escape(str(path))}</code> ($WORKBENCH_DB)</small>"
         names = [(f"{s['id']}: {s['experiment'].rsplit('.', 1)[-1]} {s['runs']} runs {list(s['grid'])}", s["id"])
                  for s in sweeps]  # fmt: skip
         self.sweeps.options = [("theory (eigenlearning)", THEORY), *names]
+        if self.sweeps.value is None and self.form.controls["source"].value == "theory":
+            self.sweeps.value = THEORY  # the picker names what the figure shows
 
     def _set(self, name: str, value: Any) -> None:
         if value is not None and self.form.controls[name].value != value:
