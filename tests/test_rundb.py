@@ -95,7 +95,9 @@ def test_opening_an_existing_file_never_truncates_it(tmp_path):
 
 def test_newer_schema_is_refused_and_nothing_written(tmp_path):
     path = tmp_path / "runs.sqlite"
-    RunDB(path).save_run(EXP, TrainConfig(), records())
+    db = RunDB(path)
+    db.save_run(EXP, TrainConfig(), records())
+    db.close()  # the last connection's close checkpoints the WAL (left to garbage collection, it did so later)
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 99")
     conn.close()

@@ -275,6 +275,7 @@ def test_ctrl_c_prints_one_line_not_a_traceback(client, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.runs", "sweep", str(spec_), "--scheduler", client.scheduler.address,
          "--db", str(tmp_path / "runs.sqlite")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell starts it ignored
     )  # fmt: skip
     watchdog = threading.Timer(60, proc.kill)
     watchdog.start()

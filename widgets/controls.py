@@ -109,12 +109,18 @@ def make_control(name: str, kind: type, meta: dict[str, Any], value: Any) -> tup
             tip = f"type any value in {_range(meta)}; the slider spans what a demo needs"
             control = entry(value=value, continuous_update=False, tooltip=tip, layout=w.Layout(**_ENTRY))
             assert isinstance(slider, w.DOMWidget)  # every slider has a layout
-            slider.layout = w.Layout(**_SLIDER)
+            _lay_out(slider, _SLIDER)
             return control, w.HBox([slider, control], layout=w.Layout(**_LAYOUT)).add_class("wb-soft")
     else:
         control = w.Text(value=str(value), continuous_update=False, **common)
-    control.layout = w.Layout(**_LAYOUT)
+    _lay_out(control, _LAYOUT)
     return control, control
+
+
+def _lay_out(widget: w.DOMWidget, props: dict[str, Any]) -> None:
+    """Set layout properties on the widget's own Layout (a replaced Layout model would stay open: a leak)."""
+    for key, value in props.items():
+        setattr(widget.layout, key, value)
 
 
 def _range(meta: dict[str, Any]) -> str:
