@@ -2,7 +2,9 @@
 own SP init, no knowledge of the abc table), for `workbench.nets.own`: a small CNN on the 8x8 digits, a pre-LN
 transformer on modular arithmetic (the grokking task) and a residual MLP with one-layer blocks. The residual ones
 take `depth` and `branch`, the multiplier of every residual branch (1/sqrt(L) for depth-muP, TP VI; 1/L for
-CompleteP, arXiv 2505.01618).
+CompleteP, arXiv 2505.01618). The transformer's attention logits are q.k / d_head (times sqrt 16), the 1/d that
+microsoft/mup asks its users to write by hand, at every parametrization: equal to SP's 1/sqrt(d_head) only at the
+base head size 16, so its "sp" differs from a textbook SP transformer in the attention alone.
 """
 
 from __future__ import annotations
