@@ -1,22 +1,20 @@
 """Issue 23, item 7: every panel's figure after its quick run, measured with matplotlib's own renderer (headless, no
 browser): no two text artists overlap (titles, axis labels, tick labels, legend texts, annotations, colour-bar labels),
 every text inside the figure, no legend over more than `LEGEND_COVER` of its axes' data, and every colour bar's texts
-clear of the neighbouring axes. A new panel in `widgets.panels.PANELS` is covered here without a test edit."""
+clear of the neighbouring axes. The checker and its own tests live here; tests/test_panels.py applies it to every
+panel of `widgets.panels.PANELS` after the quick run it checks anyway, so a new panel is covered without a test edit."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pytest
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
-
-from widgets.panels import PANELS
 
 LEGEND_COVER = 0.05  # a legend may hide at most this share of its axes' data points (lines sampled every STEP px)
 STEP = 4.0  # px between the points sampled along a drawn line segment
@@ -271,25 +269,3 @@ def test_the_checker_finds_a_colour_bar_label_on_its_neighbour():
 
 
 # ---- every panel after its quick run
-
-
-def quick_panel(cls):
-    return cls(cls.experiment.Config().replace(**cls.quick))
-
-
-@pytest.mark.parametrize("cls", PANELS, ids=[c.title for c in PANELS])
-def test_every_panel_figure_is_clean_after_its_quick_run(cls):
-    """Issue 23, item 7: legends over data (the k = n peak, the a = 1 spike, Infinite depth, Grokking, Compare runs),
-    colour-bar labels on the next y label, crammed log tick labels: none after a quick run of any panel."""
-    panel = quick_panel(cls)
-    try:
-        if not panel.auto:
-            panel.controller.start()
-        assert panel.wait(300), panel.controller.status.value
-        assert panel.controller.state == "finished", panel.controller.status.value
-        with panel.live.lock:
-            panel.live.theme_text()
-            problems = figure_problems(panel.live.fig)
-        assert problems == [], "\n".join(problems)
-    finally:
-        panel.close()

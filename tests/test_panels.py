@@ -1,6 +1,6 @@
 """Every panel of the registry, headless: it builds, runs to completion with its `quick` settings, ends at
-100% with a status that says what finished, and a Stop mid-run says where it stopped. A new panel in
-`widgets.panels.PANELS` is covered here without a test edit."""
+100% with a status that says what finished and a clean figure (tests/test_figure_quality.py's checker), and a Stop
+mid-run says where it stopped. A new panel in `widgets.panels.PANELS` is covered here without a test edit."""
 
 import json
 import re
@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from test_figure_quality import figure_problems
 
 from widgets.panels import PANELS
 from workbench.core.experiment import KINDS, STATUSES, UNITS, Record, schema_errors
@@ -37,6 +38,11 @@ def test_panel_runs_to_completion_at_full_progress(cls):
                 record.kind,
                 schema_errors(record, cls.experiment.METRICS),
             )
+        # Issue 23, item 7: legends over data, colour-bar labels on the next y label, crammed log tick labels: none
+        with panel.live.lock:
+            panel.live.theme_text()
+            problems = figure_problems(panel.live.fig)
+        assert problems == [], "\n".join(problems)
     finally:
         panel.close()
 

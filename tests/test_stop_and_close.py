@@ -124,7 +124,7 @@ for cls in (SeluFlowPanel, GrokkingPanel, KernelExplorerPanel):
 for i in range(3):
     cycle(i, (SeluFlowPanel, GrokkingPanel, KernelExplorerPanel))
 base = state()
-for i in range(60):
+for i in range(30):
     cycle(i)
 for i in range(3):  # closed while its empirical NTK (stage 2) computes
     cycle(i, (KernelExplorerPanel,))

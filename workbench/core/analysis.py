@@ -7,9 +7,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from workbench.core import checks
-from workbench.core.declare import Array, Given, declare
+from workbench.core.declare import Array, Flag, Given, declare
 
-__all__ = ["loglog_slope"]
+__all__ = ["loglog_slope", "sem"]
 
 
 @declare(
@@ -36,3 +36,21 @@ def loglog_slope(widths: ArrayLike, values: ArrayLike) -> np.ndarray:
     slopes = np.polyfit(logw, np.where(np.isfinite(flat), flat, 0.0), 1)[0]
     slopes[~np.all(np.isfinite(flat), axis=0)] = np.nan
     return slopes.reshape(logv.shape[1:])
+
+
+@declare(
+    values=Given(
+        why="samples along the first axis, any shape after it; a non-finite sample makes its column's error NaN or "
+        "inf, so the body checks it with finite=False",
+        example=lambda: np.array([[1.0, 2.0], [3.0, 5.0], [2.0, 4.0]]),
+    ),
+    nan_if_single=Flag(),
+    finite=False,  # NaN: a column with a non-finite sample, or a single sample under nan_if_single
+)
+def sem(values: ArrayLike, nan_if_single: bool = False) -> np.ndarray:
+    """Standard error of the mean along the first axis, std(ddof=1) / sqrt(n); with a single sample 0 (no spread
+    measured) or NaN (`nan_if_single`)."""
+    values = np.asarray(checks.array("values", values, ndim=(1, 2, 3, 4), finite=False), float)
+    if len(values) < 2:
+        return np.full(values.shape[1:], np.nan if nan_if_single else 0.0)
+    return values.std(0, ddof=1) / np.sqrt(len(values))

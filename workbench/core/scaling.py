@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from workbench.core import checks
+from workbench.core.analysis import sem
 from workbench.core.declare import Array, Int, Real, declare
 from workbench.core.memory import require
 
@@ -211,7 +212,7 @@ def fit_scaling(
     lo, hi = _percentiles(draws, level)
     a, alpha, c = float(np.exp(best[0]) * scale), float(best[1]), float(best[2] * scale)
     mean = np.array([y[n == s].mean() for s in sizes])
-    sem = np.array([y[n == s].std(ddof=1) / math.sqrt((n == s).sum()) if (n == s).sum() > 1 else 0.0 for s in sizes])
+    spread = np.array([float(sem(y[n == s])) for s in sizes])
     return ScalingFit(
         a=a,
         alpha=alpha,
@@ -224,6 +225,6 @@ def fit_scaling(
         rms=float(np.sqrt(np.mean((ly - fitted) ** 2))),
         sizes=sizes,
         mean=mean,
-        sem=sem,
+        sem=spread,
         draws=draws,
     )

@@ -27,7 +27,7 @@ from flax import nnx
 
 from workbench import data as D
 from workbench.core import float64
-from workbench.core.analysis import loglog_slope
+from workbench.core.analysis import loglog_slope, sem
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
 from workbench.core.experiment import Stopped, experiment_run, sweep
@@ -231,10 +231,6 @@ def _fit_one(config: Config, nu: float, seed: int, stop: threading.Event | None)
     return out
 
 
-def _sem(values: list[float]) -> float:
-    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-
-
 def _measure(config: Config, nu: float, chosen: bool, stop: threading.Event | None = None) -> dict:
     """One point of the sweep: the DKM at nu over the seeds (the NNGP at NNGP_NU); `chosen`: with its Grams and
     the objective's terms over the steps (first seed)."""
@@ -245,7 +241,7 @@ def _measure(config: Config, nu: float, chosen: bool, stop: threading.Event | No
     names = ("test_nll", "test_acc") if "test_acc" in fits[0] else ("test_nll",)
     for name in names:
         values = [f[name] for f in fits]
-        point[name], point[f"{name}_sem"] = float(np.mean(values)), _sem(values)
+        point[name], point[f"{name}_sem"] = float(np.mean(values)), float(sem(values))
     point.update({k: float(np.mean([f[k] for f in fits])) for k in ("log_likelihood", "kl", "kl_output")})
     if chosen:
         point.update({k: fits[0][k] for k in ("grams", "nngp_grams", "trace_objective", "trace_ll", "trace_kl")})

@@ -21,6 +21,7 @@ from typing import NotRequired, TypedDict
 
 import numpy as np
 
+from workbench.core.analysis import sem
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
 from workbench.core.experiment import experiment_run, stages
@@ -123,9 +124,6 @@ def simulation(config: Config) -> dict:
     """Stage 2: the linear student's exact gradient flow on `trials` sampled problems at N = `inputs`."""
     c = config
     eg, et = L.simulate(SIM_TIMES, c.inputs, c.a, c.snr, c.sigma0, trials=c.trials, seed=c.seed)
-
-    def sem(values):
-        return values.std(0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.zeros(values.shape[1])
 
     return {
         "sim_times": SIM_TIMES,

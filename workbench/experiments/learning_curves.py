@@ -23,6 +23,7 @@ from typing import NotRequired, TypedDict
 import numpy as np
 
 from workbench import data as D
+from workbench.core.analysis import sem
 from workbench.core.config import Config as _Config
 from workbench.core.config import spec
 from workbench.core.experiment import experiment_run, stages
@@ -236,7 +237,7 @@ def simulation_k(config: Config) -> dict:
         "sim_ks": ks,
         "sim_theory": _theory(c, c.n, ks).test,
         "sim_test": test.mean(0),
-        "sim_test_sem": test.std(0, ddof=1) / np.sqrt(len(test)) if len(test) > 1 else np.zeros(len(ks)),
+        "sim_test_sem": sem(test),
         "sim_train": train.mean(0),
     }
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from workbench.core.activations import get_activation
+from workbench.core.analysis import sem
 from workbench.core.declare import Instance, Real, declare
 from workbench.theory import criticality as C
 
@@ -137,7 +138,6 @@ def measure(config: Networks, sigma_w2: float) -> dict:
     q_th, c_th, chi = C.depth_profile(
         config.activation, sigma_w2, config.sigma_b2, config.depth, q0=config.q0, c0=config.c0
     )
-    sem = lambda a: a.std(0, ddof=1) / math.sqrt(len(a)) if len(a) > 1 else np.full(a.shape[1:], np.nan)
     chi1 = float(C.chi_1(config.activation, sigma_w2, config.sigma_b2))
     phase = "critical" if abs(chi1 - 1) < 0.02 else ("ordered" if chi1 < 1 else "chaotic")
     return {
@@ -146,11 +146,11 @@ def measure(config: Networks, sigma_w2: float) -> dict:
         "phase": phase,
         "layers": np.arange(1, config.depth + 1),
         "q": q.mean(0),
-        "q_sem": sem(q),
+        "q_sem": sem(q, nan_if_single=True),
         "c": c.mean(0),
-        "c_sem": sem(c),
+        "c_sem": sem(c, nan_if_single=True),
         "grad2": grad2.mean(0),
-        "grad2_sem": sem(grad2),
+        "grad2_sem": sem(grad2, nan_if_single=True),
         "q_theory": q_th,
         "c_theory": c_th,
         "grad2_theory": np.cumprod(chi[::-1])[::-1],

@@ -39,7 +39,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike
 
-from workbench.core.analysis import loglog_slope
+from workbench.core.analysis import loglog_slope, sem
 from workbench.core.declare import Array, Choice, Instance, Int, Real, declare
 from workbench.core.float64 import call
 from workbench.core.memory import require
@@ -414,8 +414,7 @@ def fit_exponent(n: ArrayLike, errors: ArrayLike) -> tuple[float, float]:
         raise ValueError("n, errors: need at least two different n and positive errors to fit a power law")
     beta = -float(loglog_slope(n, errors.mean(0)))
     slopes = -loglog_slope(n, errors.T)
-    err = float(np.std(slopes, ddof=1) / np.sqrt(len(slopes))) if len(slopes) > 1 else 0.0
-    return beta, err
+    return beta, float(sem(slopes))
 
 
 @declare(teacher=Instance(Spec, example=lambda: spec("lc", 2)), student=Instance(Spec, example=lambda: spec("lc", 2)),
